@@ -1,0 +1,62 @@
+"""Which text to embed? Title, lead of N characters, full text, or title+lead combined — measured on ECB+
+with the same average-link grouping the tool uses, at the best threshold per variant (an oracle, for
+comparing representations only) and at the shipped default.
+
+Run: .venv/bin/python bench/representation.py [path/to/ecbplus/articles.jsonl]"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from storycluster.cluster import Thresholds, cluster_labels
+from storycluster.cluster.graph import PairScorer
+from storycluster.embed import USEEmbedder, l2_normalize
+from storycluster.evaluate import bcubed
+from storycluster.lexical import signatures
+from storycluster.normalize import content_hash, normalize_text
+
+DATA = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent.parent / "shared/data/ecbplus/articles.jsonl")
+
+
+def body_of(a: dict) -> str:
+    title, text = normalize_text(a["title"]), normalize_text(a["text"])
+    return text if text.startswith(title) else f"{title}\n{text}"
+
+
+def main() -> None:
+    arts = [json.loads(line) for line in DATA.open(encoding="utf-8")]
+    gold = {a["id"]: a["cluster_id"] for a in arts}
+    ids = [a["id"] for a in arts]
+    emb = USEEmbedder()
+    bodies = [body_of(a) for a in arts]
+    sigs = signatures(bodies)
+    hashes = [content_hash(b) for b in bodies]
+    t0 = time.perf_counter()
+    views = {"title": emb.embed([normalize_text(a["title"]) or b[:200] for a, b in zip(arts, bodies, strict=True)])}
+    for n in (300, 600, 1000, 2000, 4000, 10**9):
+        views[f"lead{n if n < 10**9 else '_all'}"] = emb.embed([b[:n] for b in bodies])
+    print(f"embedded {len(views)} views of {len(arts)} articles in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    for n in (600, 1000, 2000):
+        views[f"title+lead{n}"] = l2_normalize(views["title"] + views[f"lead{n}"])
+    views["mean_chunks"] = None
+    print(f"{'representation':<18} {'best thr':>8} {'P':>6} {'R':>6} {'F1':>6}")
+    for name, vecs in views.items():
+        if vecs is None:
+            continue
+        best = (0.0, 0.0, {})
+        for thr in np.arange(0.40, 0.86, 0.03):
+            t = Thresholds(same_story=float(thr), group_floor=float(thr) - 0.15)
+            labels = cluster_labels(PairScorer(vecs, sigs, hashes, t))
+            m = bcubed(dict(zip(ids, labels.tolist(), strict=True)), gold)
+            if m["f1"] > best[1]:
+                best = (float(thr), m["f1"], m)
+        print(f"{name:<18} {best[0]:8.2f} {best[2]['precision']:6.3f} {best[2]['recall']:6.3f} {best[1]:6.3f}")
+
+
+if __name__ == "__main__":
+    main()

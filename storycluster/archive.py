@@ -1,0 +1,508 @@
+"""The Archive: a store folder of articles that can be added to, deduplicated and asked for related
+articles. The CLI, and later the server and the distributed pipeline, call this class."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from .article import Article
+from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
+from .cluster import ArticleFacts, PairEvidence, Thresholds, build_groups, cluster_labels
+from .cluster.graph import PairScorer, index_vectors
+from .embed import Embedder, get_embedder, model_id_for
+from .errors import InputError, NotFoundError, Problem, StoreError
+from .index import Database, StoreConfig, VectorIndex, WriteLock
+from .index.database import StoredArticle
+from .index.folder import DATABASE, INDEX
+from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
+from .language import detect_language
+from .lexical import jaccard, signatures
+from .normalize import content_hash, normalize_text, text_hash
+
+Progress = Callable[[int], None]
+CHUNK = 256
+TITLE_FALLBACK_CHARS = 200  # articles without a headline use the start of the text in its place
+
+
+@dataclass(slots=True)
+class AddReport:
+    """What an add did. ``read == added + updated + unchanged + len(problems)``."""
+
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refreshed: int = 0  # stored articles whose text changed meaning because boilerplate was found
+    embedded: int = 0  # texts sent to the model (cache misses)
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["problems"] = [str(p) for p in self.problems]
+        return d
+
+
+@dataclass(slots=True)
+class RelatedItem:
+    id: str
+    score: float
+    tier: str
+    also_in: list[str]
+    title: str
+    source: str | None
+    url: str | None
+    published: str | None
+    lang: str | None
+    group: str | None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An article's derived forms: boilerplate-free matching text, embedder input, hashes, language."""
+
+    content_hash: str
+    embed_input: str
+    title_input: str
+    match_input: str
+    lang: str | None
+
+    @property
+    def hashes(self) -> tuple[str, str]:
+        return text_hash(self.embed_input), text_hash(self.title_input)
+
+
+def record_hash(a: Article) -> str:
+    return text_hash(json.dumps(a.to_dict(), sort_keys=True, ensure_ascii=False))
+
+
+class Archive:
+    """A store folder (``config.json``, ``store.sqlite``, ``index.faiss``).
+
+    >>> archive = Archive("storycluster-data")              # doctest: +SKIP
+    >>> archive.add_paths(["seeds/articles.jsonl"])          # doctest: +SKIP
+    >>> archive.dedup()["groups"][0]["members"]              # doctest: +SKIP
+    >>> archive.related("seed-main", k=5)                    # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, model: str | None = None, *, create: bool = True,
+                 embedder: Embedder | None = None, thresholds: Thresholds | None = None) -> None:
+        self.path = Path(path)
+        config = StoreConfig.read(self.path) if self.path.is_dir() else None
+        wanted = embedder.model_id if embedder is not None else (model_id_for(model) if model else None)
+        if config is None:
+            if not create:
+                raise StoreError(f"{self.path}: no store here; create one with 'storycluster add FILE' "
+                                 "or point --store / STORYCLUSTER_STORE at an existing store")
+            self._embedder = embedder or get_embedder(model)
+            self.path.mkdir(parents=True, exist_ok=True)
+            t = thresholds or Thresholds()
+            config = StoreConfig(model_id=self._embedder.model_id, dim=self._embedder.dim, thresholds=t.to_dict(),
+                                 index_dim=2 * self._embedder.dim)
+            config.write(self.path)
+        else:
+            if wanted is not None and wanted != config.model_id:
+                raise StoreError(f"{self.path}: this store was built with model '{config.model_id}', not "
+                                 f"'{wanted}'; use --model {config.model_id} or a new --store")
+            self._embedder = embedder
+        self.config = config
+        self.thresholds = thresholds or Thresholds(**config.thresholds)
+        self.db = Database(self.path / DATABASE)
+        self._index: VectorIndex | None = None
+        self._index_generation = -1
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.config.model_id)
+        return self._embedder
+
+    @property
+    def index(self) -> VectorIndex:
+        """The FAISS index, loaded from disk when it matches the database, else rebuilt from stored vectors."""
+        gen = self.db.generation
+        if self._index is None or self._index_generation != gen:
+            self.config = StoreConfig.read(self.path) or self.config
+            path = self.path / INDEX
+            if path.exists() and self.config.index_generation == gen:
+                self._index = VectorIndex.load(path, self.config.index_type)
+            else:
+                self._index = self._rebuild_index()
+            self._index_generation = gen
+        return self._index
+
+    def _rebuild_index(self) -> VectorIndex:
+        data = self.db.all_for_grouping(self.config.model_id)
+        index = VectorIndex(self.config.index_dim, self.config.index_type)
+        if len(data.rowids):
+            index.add(data.rowids, index_vectors(data.lead, data.title, self.thresholds.title_weight))
+        return index
+
+    def _save_index(self) -> None:
+        gen = self.db.generation
+        self.index.save(self.path / INDEX)
+        self.config.index_generation = gen
+        self.config.write(self.path)
+
+    # -- writing -------------------------------------------------------------------------------
+    def add_paths(self, paths: Iterable[str | Path], on_error: str = "fail",
+                  max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES, progress: Progress | None = None,
+                  on_total: Callable[[int], None] | None = None) -> AddReport:
+        """Read files or folders and add their articles. In ``fail`` mode the input is checked in full
+        first, so a bad record stops the add before anything is written."""
+        paths = [Path(p) for p in paths]
+        total = 0
+        seen: dict[str, str] = {}
+        for rec in read_paths(paths, max_text_bytes):
+            total += 1
+            if on_error == "fail":
+                problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen)
+                if problem is not None:
+                    raise InputError(problem)
+        if on_total is not None:
+            on_total(total)
+        return self.add(read_paths(paths, max_text_bytes), on_error=on_error, progress=progress)
+
+    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None) -> AddReport:
+        """Add or update articles. Unchanged articles cost nothing; changed ones are re-embedded (unless
+        their normalized text was seen before) and regrouped. Problems raise in ``fail`` mode and are
+        collected in the report in ``skip`` mode."""
+        if on_error not in ("fail", "skip"):
+            raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
+        report = AddReport()
+        start = time.perf_counter()
+        seen: dict[str, str] = {}
+        changed = False
+        with WriteLock(self.path):
+            index = self.index
+            it = iter(records)
+            while chunk := list(islice(it, CHUNK)):
+                self.db.begin()
+                try:
+                    changed |= self._add_chunk(chunk, report, on_error, seen, index)
+                    if changed:
+                        self._bump_generation()
+                    self.db.commit()
+                except BaseException:
+                    self.db.rollback()
+                    self._index = None  # the in-memory index may hold rolled-back vectors
+                    raise
+                if progress is not None:
+                    progress(len(chunk))
+            if changed or self.db.get_meta("groups_generation") != str(self.db.generation):
+                self._regroup()
+                self._save_index()
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: dict[str, str],
+                   index: VectorIndex) -> bool:
+        articles: list[Article] = []
+        for rec in chunk:
+            report.read += 1
+            problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen)
+            if problem is not None:
+                if on_error == "fail":
+                    raise InputError(problem)
+                report.problems.append(problem)
+            else:
+                articles.append(rec)
+        existing = self.db.record_hashes([a.id for a in articles])
+        todo = []
+        for a in articles:
+            rh = record_hash(a)
+            if a.id in existing and existing[a.id][1] == rh:
+                report.unchanged += 1
+            else:
+                todo.append((a, rh, a.id in existing))
+        if not todo:
+            return False
+        flipped: dict[str, set[int]] = {}
+        for a, _, is_update in todo:
+            if is_update:
+                old = self.db.article(a.id)
+                if old is not None and old.source:
+                    self._count_lines(old.source, old.text, -1, flipped)
+            if a.source:
+                self._count_lines(a.source, a.text, +1, flipped)
+        boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {a.source for a, _, _ in todo if a.source}}
+        prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
+        vectors = self._embed(prepared, report)
+        sigs = signatures([p.match_input for p in prepared])
+        rowids = []
+        for (a, rh, is_update), p, sig in zip(todo, prepared, sigs, strict=True):
+            rowids.append(self.db.upsert_article({
+                "id": a.id, "title": a.title, "text": a.text, "url": a.url, "source": a.source,
+                "published": a.published, "published_ts": a.published_ts, "lang": p.lang, "record_hash": rh,
+                "content_hash": p.content_hash, "embed_hash": p.hashes[0], "title_hash": p.hashes[1],
+                "signature": sig.tobytes()}))
+            if is_update:
+                report.updated += 1
+            else:
+                report.added += 1
+        index.add(np.asarray(rowids, dtype=np.int64), vectors)
+        self._refresh_sources(flipped, {a.id for a, _, _ in todo}, report, index)
+        return True
+
+    def _count_lines(self, source: str, text: str, delta: int, flipped: dict[str, set[int]]) -> None:
+        crossing = MIN_COUNT if delta > 0 else MIN_COUNT - 1
+        for key, n in self.db.bump_lines(source, line_keys(text), delta):
+            if n == crossing:
+                flipped.setdefault(source, set()).add(key)
+
+    def _refresh_sources(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
+                         index: VectorIndex) -> None:
+        """Re-derive stored articles of sources whose boilerplate lines changed."""
+        for source, keys in sorted(flipped.items()):
+            boiler = self.db.boilerplate_keys(source, MIN_COUNT)
+            stale: list[tuple[StoredArticle, Prepared]] = []
+            for old in self.db.iter_articles(source):
+                if old.id in skip or not (line_keys(old.text) & keys):
+                    continue
+                p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler)
+                if p.content_hash != old.content_hash or p.hashes != (old.embed_hash, old.title_hash):
+                    stale.append((old, p))
+            if not stale:
+                continue
+            vectors = self._embed([p for _, p in stale], report)
+            sigs = signatures([p.match_input for _, p in stale])
+            for (old, p), sig in zip(stale, sigs, strict=True):
+                self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes())
+            index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
+            report.refreshed += len(stale)
+
+    def _embed(self, prepared: list[Prepared], report: AddReport | None = None, cache: bool = True) -> np.ndarray:
+        """Index vectors (lead and headline views combined) of prepared articles."""
+        before = self.embedder.n_embedded
+        n = len(prepared)
+        both = self.embedder.embed([p.embed_input for p in prepared] + [p.title_input for p in prepared],
+                                   cache=self.db if cache else None)
+        if report is not None:
+            report.embedded += self.embedder.n_embedded - before
+        return index_vectors(both[:n], both[n:], self.thresholds.title_weight)
+
+    def _bump_generation(self) -> None:
+        self.db.set_meta("generation", str(self.db.generation + 1))
+
+    def remove(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Remove articles; returns (removed ids, ids that were not in the store)."""
+        removed, missing = [], []
+        report = AddReport()
+        with WriteLock(self.path):
+            index = self.index
+            self.db.begin()
+            try:
+                flipped: dict[str, set[int]] = {}
+                rows = []
+                for article_id in ids:
+                    old = self.db.delete_article(article_id)
+                    if old is None:
+                        missing.append(article_id)
+                        continue
+                    removed.append(article_id)
+                    rows.append(old.rowid)
+                    if old.source:
+                        self._count_lines(old.source, old.text, -1, flipped)
+                index.remove(np.asarray(rows, dtype=np.int64))
+                self._refresh_sources(flipped, set(), report, index)
+                if removed:
+                    self.db.prune_embeddings()
+                    self._bump_generation()
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                self._index = None
+                raise
+            if removed:
+                self._regroup()
+                self._save_index()
+        return removed, missing
+
+    def prepare(self, a: Article, boilerplate: set[int]) -> Prepared:
+        """Derived forms of an article: body without the source's boilerplate lines, title not repeated."""
+        body = strip_boilerplate(a.text, boilerplate)
+        title = normalize_text(a.title)
+        body_n = normalize_text(body)
+        full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
+        lang = a.lang or detect_language(full)
+        return Prepared(content_hash=content_hash(full), embed_input=full[: self.config.embed_max_chars],
+                        title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)
+
+    # -- grouping -------------------------------------------------------------------------------
+    def _regroup(self) -> None:
+        data = self.db.all_for_grouping(self.config.model_id)
+        facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts()}
+        scorer = PairScorer(data.lead, data.title, data.sigs, data.content_hashes, self.thresholds)
+        labels = cluster_labels(scorer) if len(data.rowids) else np.zeros(0, dtype=np.int64)
+        groups = build_groups(data.rowids, labels, scorer, facts, self.db.group_of())
+        self.db.begin()
+        try:
+            self.db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
+            self.db.set_meta("groups_generation", str(self.db.generation))
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def _ensure_groups(self) -> None:
+        if self.db.get_meta("groups_generation") != str(self.db.generation):
+            with WriteLock(self.path):
+                self._regroup()
+                self._save_index()
+
+    # -- reading --------------------------------------------------------------------------------
+    def dedup(self) -> dict:
+        """Every article exactly once: in a group of 2+ (representative first) or as a singleton."""
+        self._ensure_groups()
+        groups = []
+        grouped: set[int] = set()
+        for gid, rep, members in self.db.groups():
+            arts = self.db.articles_by_rowid([r for r, *_ in members] + [d for *_, d in members if d])
+            ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
+            groups.append({
+                "group": gid, "representative": arts[rep].id, "size": len(members),
+                "members": [{"id": arts[r].id, "score": s, "tier": t, "duplicate_of": arts[d].id if d else None,
+                             "title": arts[r].title, "source": arts[r].source, "published": arts[r].published,
+                             "lang": arts[r].lang}
+                            for r, s, t, d in ordered]})
+            grouped.update(r for r, *_ in members)
+        singletons = sorted(i for r, i, _, _ in self.db.facts() if r not in grouped)
+        return {"groups": groups, "singletons": singletons}
+
+    def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
+                k: int = 10) -> dict:
+        """Top-k related articles for a stored article or for a text that is not stored.
+
+        Never the article itself; articles of one group collapse into one entry (the best-scoring
+        member) whose ``also_in`` lists the group's other members."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        self._ensure_groups()
+        index = self.index
+        if article_id is not None:
+            q = self.db.article(article_id)
+            if q is None:
+                raise NotFoundError(f"no article with id '{article_id}' in {self.path}; "
+                                    "list ids with 'storycluster dedup --all'")
+            qvec = index.vector(q.rowid)
+            qsig = np.frombuffer(q.signature, dtype=np.uint32)
+            qhash, exclude = q.content_hash, q.rowid
+            qgroup = self.db.groups_of([q.rowid]).get(q.rowid)
+        else:
+            if not (text or "").strip():
+                raise ValueError("give an article id or a non-empty text")
+            p = self.prepare(Article("<query>", title, text or ""), set())
+            qvec = self._embed([p], cache=False)[0]
+            qsig = signatures([p.match_input])[0]
+            qhash, exclude, qgroup = p.content_hash, -1, None
+        t = self.thresholds
+        own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
+        fetch = 4 * k + 16
+        while True:
+            _, rows = index.search(qvec[None, :], fetch)
+            cands = list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude))
+            arts = self.db.articles_by_rowid(cands)
+            gof = self.db.groups_of(cands)
+            entries: dict[str, tuple[float, str, int]] = {}
+            for r in cands:
+                a = arts[r]
+                ev = self._evidence(qvec, index.vector(r), qsig, np.frombuffer(a.signature, np.uint32),
+                                    qhash == a.content_hash)
+                sim, tier = ev.similarity(t), ev.tier(t)
+                gid = gof.get(r)
+                in_own = qgroup is not None and gid == qgroup
+                if sim < t.related and not in_own:
+                    continue
+                tier = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
+                key = gid or f"\x00{r}"
+                if key not in entries or sim > entries[key][0]:
+                    entries[key] = (sim, tier, r)
+            if len(entries) >= k or fetch >= len(index):
+                break
+            fetch *= 4
+        best = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))[:k]
+        items = []
+        for key, (sim, tier, r) in best:
+            a = arts[r]
+            also: list[str] = []
+            gid = None if key.startswith("\x00") else key
+            if gid is not None:
+                members = self.db.group_members(gid)
+                others = self.db.articles_by_rowid(m for m, *_ in members)
+                also = [others[m].id for m, *_ in members if m not in (r, exclude)]
+            items.append(asdict(RelatedItem(id=a.id, score=round(sim, 4), tier=tier, also_in=also, title=a.title,
+                                            source=a.source, url=a.url, published=a.published, lang=a.lang,
+                                            group=gid)))
+        return {"query": article_id, "related": items}
+
+    def _evidence(self, va: np.ndarray, vb: np.ndarray, sig_a: np.ndarray, sig_b: np.ndarray,
+                  same_content: bool) -> PairEvidence:
+        """Pair evidence from two index vectors (lead and headline halves) and two signatures."""
+        w, d = self.thresholds.title_weight, self.config.dim
+        return PairEvidence(lead_cosine=float(va[:d] @ vb[:d]) / (1.0 - w), title_cosine=float(va[d:] @ vb[d:]) / w,
+                            jaccard=float(jaccard(sig_a, sig_b)), same_content=same_content)
+
+    def compare(self, id1: str, id2: str) -> dict:
+        """Similarity, tier and the evidence behind them for two stored articles."""
+        a, b = (self.db.article(i) for i in (id1, id2))
+        for i, x in ((id1, a), (id2, b)):
+            if x is None:
+                raise NotFoundError(f"no article with id '{i}' in {self.path}")
+        ev = self._evidence(self.index.vector(a.rowid), self.index.vector(b.rowid),
+                            np.frombuffer(a.signature, np.uint32), np.frombuffer(b.signature, np.uint32),
+                            a.content_hash == b.content_hash)
+        return {"id1": id1, "id2": id2, "similarity": round(ev.similarity(self.thresholds), 4),
+                "tier": ev.tier(self.thresholds), "evidence": ev.to_dict(self.thresholds)}
+
+    def article(self, article_id: str) -> dict:
+        a = self.db.article(article_id)
+        if a is None:
+            raise NotFoundError(f"no article with id '{article_id}' in {self.path}")
+        return {**a.to_public(), "text": a.text}
+
+    def stats(self) -> dict:
+        """Counts, model, index and sizes on disk."""
+        self._ensure_groups()
+        c = self.db.conn
+        n = self.db.count()
+        grouped = c.execute("SELECT count(*) FROM group_members").fetchone()[0]
+        langs = dict(c.execute("SELECT coalesce(lang, 'unknown'), count(*) FROM articles GROUP BY 1 ORDER BY 2 DESC"))
+        files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+        return {
+            "store": str(self.path), "format_version": self.config.format_version,
+            "articles": n, "groups": c.execute("SELECT count(*) FROM groups").fetchone()[0],
+            "articles_in_groups": grouped, "singletons": n - grouped,
+            "sources": c.execute("SELECT count(DISTINCT source) FROM articles").fetchone()[0],
+            "languages": langs, "model": self.config.model_id, "dim": self.config.dim,
+            "index": {"type": self.config.index_type, "metric": self.config.metric, "vectors": len(self.index)},
+            "cached_embeddings": c.execute("SELECT count(*) FROM embeddings").fetchone()[0],
+            "thresholds": self.thresholds.to_dict(),
+            "bytes_on_disk": sum(files.values()), "files": files,
+        }
+
+
+def _duplicate_problem(a: Article, seen: dict[str, str]) -> Problem | None:
+    origin = a.origin or "<input>"
+    if a.id in seen:
+        path, _, line = origin.rpartition(":")
+        return Problem(path or origin, int(line) if line.isdigit() else None, "id",
+                       f"duplicate id '{a.id}' (first at {seen[a.id]})", "ids must be unique across the input")
+    seen[a.id] = origin
+    return None

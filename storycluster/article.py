@@ -1,0 +1,41 @@
+"""The Article record that flows through every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+FIELDS = ("id", "title", "text", "url", "source", "published", "lang")
+
+
+@dataclass(slots=True)
+class Article:
+    """A news article as read from the input; ``title``/``text`` are kept as given for display."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None  # ISO-8601 as given, validated by the readers
+    lang: str | None = None
+    #: Where the record came from ("file:line"), for messages; not part of the article.
+    origin: str | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        return {f: getattr(self, f) for f in FIELDS}
+
+    @property
+    def published_ts(self) -> float | None:
+        """POSIX timestamp of ``published`` (naive times are taken as UTC), or None."""
+        return parse_published(self.published)
+
+
+def parse_published(value: str | None) -> float | None:
+    """Parse an ISO-8601 date or datetime; raise ValueError on anything else."""
+    if value is None or value == "":
+        return None
+    dt = datetime.fromisoformat(value.strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()

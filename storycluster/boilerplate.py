@@ -1,0 +1,38 @@
+"""Site boilerplate found by repetition, not by a phrase list.
+
+A body line that appears in at least ``min_count`` articles of the same source (bylines such as
+"المسلة – متابعة – وكالات", disclaimers, "إقرأ أيضاً" and "مقالات مشابهة" headings, share prompts) is
+boilerplate for that source and is left out of hashing, shingles and embeddings. Digits are masked in
+the line key so that dated lines ("15 سبتمبر، 2024") count as one line. Display text is never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .normalize import matching_text
+
+MIN_COUNT = 3
+_DIGITS = re.compile(r"\d")
+
+
+def line_key(line: str) -> int | None:
+    """A signed 64-bit key of a line's matching form with digits masked; None for blank lines."""
+    norm = _DIGITS.sub("0", matching_text(line))
+    if not norm:
+        return None
+    return int.from_bytes(hashlib.blake2b(norm.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def line_keys(text: str) -> set[int]:
+    """The distinct keys of a text's lines."""
+    return {k for k in map(line_key, text.split("\n")) if k is not None}
+
+
+def strip_boilerplate(text: str, keys: set[int]) -> str:
+    """The text without its boilerplate lines; the text unchanged if nothing else would be left."""
+    if not keys:
+        return text
+    kept = [line for line in text.split("\n") if line_key(line) not in keys]
+    return "\n".join(kept) if any(line.strip() for line in kept) else text

@@ -1,0 +1,288 @@
+"""The ``storycluster`` command: parse options, call :class:`storycluster.Archive`, print.
+
+Exit codes: 0 ok, 1 runtime error (message on stderr), 2 usage error."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find duplicate and related news stories across languages.",
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+DEFAULT_STORE = "./storycluster-data"
+StoreOpt = Annotated[Path, typer.Option("--store", envvar="STORYCLUSTER_STORE",
+                                        help="Store folder (created by 'add').")]
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def command(fn: Callable) -> Callable:
+    """Register a command whose library errors become one line on stderr and exit code 1 (no traceback)."""
+    from .errors import StoryclusterError
+
+    @functools.wraps(fn)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except (StoryclusterError, ValueError) as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return app.command()(wrapper)
+
+
+def _open(store: Path, model: str | None = None, create: bool = False):
+    from .archive import Archive
+
+    return Archive(store, model, create=create)
+
+
+def _dump(obj: object) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+@command
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="JSONL or CSV files, .html/.txt files, or folders of them.")],
+    store: StoreOpt = Path(DEFAULT_STORE),
+    model: Annotated[str | None, typer.Option(
+        help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
+             "sentence-transformers name or local path.")] = None,
+    on_error: Annotated[OnError, typer.Option("--on-error", help="fail: stop at the first bad record, "
+                                              "store nothing. skip: store the rest, report the bad ones.")] = OnError.fail,
+    max_text_mb: Annotated[float, typer.Option(help="Largest article text accepted, in MB.")] = 5.0,
+    json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add articles to the store; unchanged ones cost nothing, changed ones are re-embedded and regrouped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    archive = _open(store, model, create=True)
+    progress = Progress(TextColumn("adding"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]} articles/s"), TimeRemainingColumn(),
+                        transient=True, console=_stderr_console())
+    task = progress.add_task("add", total=None, rate="-")
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        t = progress.tasks[0]
+        if t.elapsed:
+            progress.update(task, rate=f"{t.completed / t.elapsed:.1f}")
+
+    def on_total(total: int) -> None:
+        progress.update(task, total=total)
+        if total >= 200:
+            progress.start()
+
+    try:
+        report = archive.add_paths(paths, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
+                                   progress=advance, on_total=on_total)
+    finally:
+        progress.stop()
+        archive.close()
+    if json_report:
+        _dump(report.to_dict())
+    else:
+        stored = report.added + report.updated + report.unchanged
+        typer.echo(f"read {report.read} records: {report.added} added, {report.updated} updated, "
+                   f"{report.unchanged} unchanged, {len(report.problems)} skipped; {stored} stored "
+                   f"({report.embedded} texts embedded, {report.seconds:.1f}s"
+                   f"{f', {report.read / report.seconds:.0f} articles/s' if report.seconds > 0 else ''})",
+                   err=True)
+    for p in report.problems:
+        typer.echo(f"skipped: {p}", err=True)
+
+
+@command
+def remove(
+    ids: Annotated[list[str], typer.Argument(help="Article ids to remove.")],
+    store: StoreOpt = Path(DEFAULT_STORE),
+) -> None:
+    """Remove articles from the store and regroup."""
+    archive = _open(store)
+    try:
+        removed, missing = archive.remove(ids)
+    finally:
+        archive.close()
+    typer.echo(f"removed {len(removed)} article(s)", err=True)
+    if missing:
+        _fail(f"not in the store: {', '.join(missing)}")
+
+
+@command
+def dedup(
+    store: StoreOpt = Path(DEFAULT_STORE),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json, ndjson (one group per line) or csv.")]
+    = Format.text,
+    all_: Annotated[bool, typer.Option("--all", help="Also list singletons (json always has them).")] = False,
+) -> None:
+    """Duplicate groups: every stored article once, in a group of 2+ or as a singleton."""
+    archive = _open(store)
+    try:
+        result = archive.dedup()
+    finally:
+        archive.close()
+    if fmt is Format.json:
+        _dump(result)
+    elif fmt is Format.ndjson:
+        for g in result["groups"]:
+            typer.echo(json.dumps(g, ensure_ascii=False))
+        if all_:
+            for s in result["singletons"]:
+                typer.echo(json.dumps({"group": None, "representative": s, "size": 1,
+                                       "members": [{"id": s}]}, ensure_ascii=False))
+    elif fmt is Format.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["group", "id", "representative", "score", "tier", "duplicate_of", "source", "published", "title"])
+        for g in result["groups"]:
+            for m in g["members"]:
+                w.writerow([g["group"], m["id"], m["id"] == g["representative"], m["score"], m["tier"],
+                            m["duplicate_of"] or "", m["source"] or "", m["published"] or "", m["title"]])
+        if all_:
+            for s in result["singletons"]:
+                w.writerow(["", s, True, "", "", "", "", "", ""])
+    else:
+        groups = result["groups"]
+        n_grouped = sum(g["size"] for g in groups)
+        typer.echo(f"{len(groups)} groups ({n_grouped} articles), {len(result['singletons'])} singletons\n")
+        for g in groups:
+            typer.echo(f"group {g['group']} · {g['size']} articles")
+            for m in g["members"]:
+                mark = "*" if m["id"] == g["representative"] else " "
+                copy = f" (copy of {m['duplicate_of']})" if m.get("duplicate_of") else ""
+                typer.echo(f"  {mark} {m['tier']:<10} {m['score']:.2f}  {m['id']}{copy}  {_meta(m)}")
+                typer.echo(f"      {m['title']}")
+            typer.echo("")
+        if all_:
+            typer.echo("singletons: " + ", ".join(result["singletons"]))
+
+
+def _meta(item: dict) -> str:
+    parts = [p for p in (item.get("source"), item.get("published"), item.get("lang")) if p]
+    return f"[{' · '.join(parts)}]" if parts else ""
+
+
+@command
+def related(
+    article_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A stored article's id.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Find articles related to this text.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Find articles related to this file's text.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many entries.")] = 10,
+    store: StoreOpt = Path(DEFAULT_STORE),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text,
+) -> None:
+    """Related articles; copies of one story collapse into one entry that lists the others."""
+    given = [x is not None for x in (article_id, text, file)]
+    if sum(given) != 1:
+        typer.echo("Error: give exactly one of ID, --text or --file", err=True)
+        raise typer.Exit(2)
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            _fail(f"{file}: cannot read as UTF-8 text ({e})")
+    archive = _open(store)
+    try:
+        title = ""
+        if text is not None:
+            title = text.strip().split("\n", 1)[0][:300]
+        result = archive.related(article_id, text=text, title=title, k=k)
+        query = archive.article(article_id) if article_id else None
+    finally:
+        archive.close()
+    if fmt is Format.json:
+        _dump(result)
+        return
+    if query:
+        typer.echo(f"related to {query['id']}: {query['title']}\n")
+    for n, item in enumerate(result["related"], start=1):
+        typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}  {_meta(item)}")
+        typer.echo(f"    {item['title']}")
+        if item["also_in"]:
+            typer.echo(f"    also in {len(item['also_in'])} more: {', '.join(item['also_in'])}")
+    if not result["related"]:
+        typer.echo("nothing related found")
+
+
+@command
+def compare(
+    id1: Annotated[str, typer.Argument(help="First article id.")],
+    id2: Annotated[str, typer.Argument(help="Second article id.")],
+    store: StoreOpt = Path(DEFAULT_STORE),
+) -> None:
+    """Similarity, tier and evidence for two stored articles (JSON)."""
+    archive = _open(store)
+    try:
+        _dump(archive.compare(id1, id2))
+    finally:
+        archive.close()
+
+
+@command
+def stats(store: StoreOpt = Path(DEFAULT_STORE),
+          fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text) -> None:
+    """Counts, model, index type and sizes on disk."""
+    archive = _open(store)
+    try:
+        s = archive.stats()
+    finally:
+        archive.close()
+    if fmt is Format.json:
+        _dump(s)
+        return
+    typer.echo(f"store        {s['store']} (format {s['format_version']})")
+    typer.echo(f"articles     {s['articles']} ({s['articles_in_groups']} in {s['groups']} groups, "
+               f"{s['singletons']} singletons) from {s['sources']} sources")
+    typer.echo(f"languages    {', '.join(f'{k}: {v}' for k, v in s['languages'].items())}")
+    typer.echo(f"model        {s['model']} ({s['dim']}-d; {s['cached_embeddings']} cached embeddings)")
+    typer.echo(f"index        {s['index']['type']} {s['index']['metric']}, {s['index']['vectors']} vectors")
+    typer.echo(f"on disk      {_size(s['bytes_on_disk'])}: "
+               + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

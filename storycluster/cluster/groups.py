@@ -1,0 +1,122 @@
+"""From cluster labels to stored groups: representative, member scores and tiers, stable group ids."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..lexical import jaccard
+from .graph import PairScorer, candidate_edges
+from .linkage import SparseAverageLinkage
+from .scoring import PairEvidence
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFacts:
+    """What choosing a representative needs to know of an article."""
+
+    id: str
+    published_ts: float | None
+    text_length: int
+
+
+@dataclass(slots=True)
+class Group:
+    group_id: str
+    representative: int  # row id
+    #: (row id, score against the representative, tier, row id of the copy it duplicates or None)
+    members: list[tuple[int, float, str, int | None]]
+
+
+def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0) -> np.ndarray:
+    """Cluster labels (index of a root member) for every row of the scorer's arrays."""
+    n = len(scorer.lead)
+    edges, weights = candidate_edges(scorer, k=k)
+    t = scorer.thresholds
+    model = SparseAverageLinkage(threshold=t.same_story, floor=t.group_floor, random_state=random_state)
+    return model.fit(n, edges, weights, scorer).labels_
+
+
+def representative(members: Sequence[int], facts: dict[int, ArticleFacts]) -> int:
+    """The earliest published member; without dates, the longest text; ties by id."""
+    def key(r: int) -> tuple:
+        f = facts[r]
+        return (f.published_ts is None, f.published_ts or 0.0, -f.text_length, f.id)
+
+    return min(members, key=key)
+
+
+def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, facts: dict[int, ArticleFacts],
+                 previous: dict[int, str]) -> list[Group]:
+    """Groups of 2+ members. A group keeps the id of the previous group it shares most members with
+    (``previous`` maps row id → old group id); otherwise it gets an id derived from its members."""
+    t = scorer.thresholds
+    clusters: dict[int, list[int]] = {}
+    for idx, lab in enumerate(labels):
+        clusters.setdefault(int(lab), []).append(idx)
+    multi = [m for m in clusters.values() if len(m) > 1]
+    multi.sort(key=lambda m: (-len(m), min(facts[int(rowids[i])].id for i in m)))
+    used: set[str] = set()
+    groups = []
+    for m in multi:
+        rows = [int(rowids[i]) for i in m]
+        rep_row = representative(rows, facts)
+        rep_idx = m[rows.index(rep_row)]
+        dup_of = _duplicate_of(np.asarray(m), rows, scorer, facts)
+        members = []
+        for i, r in zip(m, rows, strict=True):
+            ev = PairEvidence(lead_cosine=float(scorer.lead[i] @ scorer.lead[rep_idx]),
+                              title_cosine=float(scorer.title[i] @ scorer.title[rep_idx]),
+                              jaccard=float(jaccard(scorer.sigs[i], scorer.sigs[rep_idx])),
+                              same_content=bool(scorer.codes[i] == scorer.codes[rep_idx]))
+            score = 1.0 if r == rep_row else round(ev.similarity(t), 4)
+            tier = "duplicate" if r in dup_of else "same_story"
+            copy_of = dup_of.get(r)
+            members.append((r, score, tier, copy_of if copy_of != r else None))
+        members.sort(key=lambda x: (x[0] != rep_row, -x[1], facts[x[0]].id))
+        gid = _inherited_id(rows, previous, used) or _new_id(sorted(facts[r].id for r in rows), used)
+        used.add(gid)
+        groups.append(Group(gid, rep_row, members))
+    return groups
+
+
+def _duplicate_of(idx: np.ndarray, rows: list[int], scorer: PairScorer, facts: dict[int, ArticleFacts],
+                  max_full: int = 300) -> dict[int, int]:
+    """Members that are lexical copies of another member: row id → the copy that represents them
+    (earliest, else longest; itself when it is that one). Groups over ``max_full`` members compare equal
+    normalized content only, to stay linear in memory."""
+    t = scorer.thresholds
+    n = len(idx)
+    if n <= max_full:
+        jac = jaccard(scorer.sigs[idx][:, None, :], scorer.sigs[idx][None, :, :])
+        dup = (jac >= t.duplicate_jaccard) | (scorer.codes[idx][:, None] == scorer.codes[idx][None, :])
+    else:
+        dup = scorer.codes[idx][:, None] == scorer.codes[idx][None, :]
+    np.fill_diagonal(dup, False)
+    out: dict[int, int] = {}
+    for a in range(n):
+        partners = [rows[b] for b in np.flatnonzero(dup[a])]
+        if partners:
+            out[rows[a]] = representative([rows[a], *partners], facts)
+    return out
+
+
+def _inherited_id(rows: list[int], previous: dict[int, str], used: set[str]) -> str | None:
+    counts = Counter(previous[r] for r in rows if r in previous)
+    for gid, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if gid not in used:
+            return gid
+    return None
+
+
+def _new_id(member_ids: list[str], used: set[str]) -> str:
+    h = hashlib.blake2b("\x1f".join(member_ids).encode("utf-8"), digest_size=6).hexdigest()
+    gid = f"g{h}"
+    while gid in used:
+        h = hashlib.blake2b(h.encode(), digest_size=6).hexdigest()
+        gid = f"g{h}"
+    return gid

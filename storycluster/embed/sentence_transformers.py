@@ -1,0 +1,31 @@
+"""Any sentence-transformers model by name or local path (torch is imported only here)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Embedder
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """Loads ``name_or_path`` with sentence-transformers; offline when given a local folder."""
+
+    batch_size = 32
+
+    def __init__(self, name_or_path: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - depends on the install
+            from ..errors import StoryclusterError
+
+            raise StoryclusterError(
+                "--model needs sentence-transformers: pip install 'storycluster[st]' "
+                "(install torch==2.13.0 first on CPU-only machines)") from e
+        self._model = SentenceTransformer(name_or_path, device="cpu")
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.model_id = f"st:{name_or_path}"
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        return self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                  normalize_embeddings=True, show_progress_bar=False)

@@ -1,0 +1,269 @@
+"""The SQLite side of a store: articles, the embedding cache, MinHash signatures, groups, and per-source
+line counts for boilerplate. WAL mode, so readers keep a consistent snapshot while a writer works."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    rowid INTEGER PRIMARY KEY,          -- the FAISS id
+    id TEXT NOT NULL UNIQUE,            -- the user's id
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    url TEXT, source TEXT, published TEXT, published_ts REAL, lang TEXT,
+    record_hash TEXT NOT NULL,          -- hash of the record as given: unchanged input is skipped
+    content_hash TEXT NOT NULL,         -- hash of the normalized content without boilerplate
+    embed_hash TEXT NOT NULL,           -- hash of the lead embedder input: key into embeddings
+    title_hash TEXT NOT NULL,           -- hash of the headline embedder input: key into embeddings
+    signature BLOB NOT NULL,            -- MinHash, uint32 x num_perm
+    added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE TABLE IF NOT EXISTS embeddings (
+    text_hash TEXT NOT NULL, model_id TEXT NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (text_hash, model_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    group_id TEXT PRIMARY KEY, representative INTEGER NOT NULL, size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    article INTEGER PRIMARY KEY, group_id TEXT NOT NULL, score REAL NOT NULL, tier TEXT NOT NULL,
+    duplicate_of INTEGER                -- the member this one copies (tier duplicate), if not itself
+);
+CREATE INDEX IF NOT EXISTS group_members_group ON group_members(group_id);
+CREATE TABLE IF NOT EXISTS source_lines (
+    source TEXT NOT NULL, line_key INTEGER NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (source, line_key)
+) WITHOUT ROWID;
+"""
+
+ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published", "published_ts", "lang",
+                   "record_hash", "content_hash", "embed_hash", "title_hash", "signature")
+
+
+@dataclass(slots=True)
+class StoredArticle:
+    rowid: int
+    id: str
+    title: str
+    text: str
+    url: str | None
+    source: str | None
+    published: str | None
+    published_ts: float | None
+    lang: str | None
+    record_hash: str
+    content_hash: str
+    embed_hash: str
+    title_hash: str
+    signature: bytes
+
+    def to_public(self) -> dict:
+        return {"id": self.id, "title": self.title, "url": self.url, "source": self.source,
+                "published": self.published, "lang": self.lang}
+
+
+@dataclass(slots=True)
+class GroupingData:
+    """Everything grouping needs, as arrays aligned on ``rowids``."""
+
+    rowids: np.ndarray
+    lead: np.ndarray
+    title: np.ndarray
+    content_hashes: list[str]
+    sigs: np.ndarray
+
+
+class Database:
+    """Thin typed access to the store's SQLite file."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA busy_timeout = 30000")
+        if not readonly:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.executescript(_SCHEMA)
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions -------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    # -- meta ------------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                          (key, value))
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0") or 0)
+
+    # -- articles --------------------------------------------------------------------------------
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+    def _rows(self, sql: str, params: Sequence = ()) -> Iterator[StoredArticle]:
+        for row in self.conn.execute(sql, params):
+            yield StoredArticle(*row)
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        return next(self._rows(f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles WHERE id = ?", (article_id,)),
+                    None)
+
+    def articles_by_rowid(self, rowids: Iterable[int]) -> dict[int, StoredArticle]:
+        out: dict[int, StoredArticle] = {}
+        ids = list(dict.fromkeys(int(r) for r in rowids))
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            sql = f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles WHERE rowid IN ({','.join('?' * len(chunk))})"
+            out.update((a.rowid, a) for a in self._rows(sql, chunk))
+        return out
+
+    def iter_articles(self, source: str | None = None) -> Iterator[StoredArticle]:
+        sql = f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles"
+        if source is not None:
+            yield from self._rows(sql + " WHERE source = ? ORDER BY rowid", (source,))
+        else:
+            yield from self._rows(sql + " ORDER BY rowid")
+
+    def record_hashes(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        out: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start:start + 900])
+            sql = f"SELECT id, rowid, record_hash FROM articles WHERE id IN ({','.join('?' * len(chunk))})"
+            out.update((i, (r, h)) for i, r, h in self.conn.execute(sql, chunk))
+        return out
+
+    def upsert_article(self, a: dict) -> int:
+        cols = [c for c in ARTICLE_COLUMNS if c != "rowid"]
+        sql = (f"INSERT INTO articles ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+               f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols if c != 'id')} "
+               "RETURNING rowid")
+        return self.conn.execute(sql, [a[c] for c in cols]).fetchone()[0]
+
+    def update_content(self, rowid: int, content_hash: str, embed_hash: str, title_hash: str,
+                       signature: bytes) -> None:
+        self.conn.execute("UPDATE articles SET content_hash = ?, embed_hash = ?, title_hash = ?, signature = ? "
+                          "WHERE rowid = ?", (content_hash, embed_hash, title_hash, signature, rowid))
+
+    def delete_article(self, article_id: str) -> StoredArticle | None:
+        a = self.article(article_id)
+        if a is not None:
+            self.conn.execute("DELETE FROM articles WHERE rowid = ?", (a.rowid,))
+        return a
+
+    def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = ()) -> GroupingData:
+        """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order."""
+        rows = self.conn.execute(
+            "SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature FROM articles a "
+            "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
+            f"JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 {where} ORDER BY a.rowid",
+            (model_id, *params)).fetchall()
+        n = len(rows)
+
+        def stack(col: int, dtype: type) -> np.ndarray:
+            return np.vstack([np.frombuffer(r[col], dtype=dtype) for r in rows]) if rows else np.zeros((0, 0), dtype)
+
+        return GroupingData(rowids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+                            lead=stack(1, np.float32), title=stack(2, np.float32),
+                            content_hashes=[r[3] for r in rows], sigs=stack(4, np.uint32))
+
+    # -- embedding cache (implements embed.EmbeddingCache) ---------------------------------------
+    def get_embeddings(self, hashes: Sequence[str], model_id: str) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(hashes), 900):
+            chunk = list(hashes[start:start + 900])
+            sql = (f"SELECT text_hash, vector FROM embeddings WHERE model_id = ? "
+                   f"AND text_hash IN ({','.join('?' * len(chunk))})")
+            out.update((h, np.frombuffer(v, dtype=np.float32)) for h, v in self.conn.execute(sql, [model_id, *chunk]))
+        return out
+
+    def put_embeddings(self, items: dict[str, np.ndarray], model_id: str) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                              [(h, model_id, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items.items()])
+
+    def prune_embeddings(self) -> int:
+        """Drop cached vectors no article uses any more."""
+        return self.conn.execute(
+            "DELETE FROM embeddings WHERE text_hash NOT IN "
+            "(SELECT embed_hash FROM articles UNION SELECT title_hash FROM articles)").rowcount
+
+    # -- groups ----------------------------------------------------------------------------------
+    def replace_groups(self, groups: Iterable[tuple[str, int, list[tuple[int, float, str, int | None]]]]) -> None:
+        self.conn.execute("DELETE FROM groups")
+        self.conn.execute("DELETE FROM group_members")
+        for gid, rep, members in groups:
+            self.conn.execute("INSERT INTO groups VALUES (?, ?, ?)", (gid, rep, len(members)))
+            self.conn.executemany("INSERT INTO group_members VALUES (?, ?, ?, ?, ?)",
+                                  [(r, gid, s, t, d) for r, s, t, d in members])
+
+    def groups_of(self, rowids: Iterable[int]) -> dict[int, str]:
+        """Group id of each given article that is in a group."""
+        ids = [int(r) for r in rowids]
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            sql = f"SELECT article, group_id FROM group_members WHERE article IN ({','.join('?' * len(chunk))})"
+            out.update(self.conn.execute(sql, chunk))
+        return out
+
+    def group_members(self, group_id: str) -> list[tuple[int, float, str]]:
+        return self.conn.execute("SELECT article, score, tier FROM group_members WHERE group_id = ? "
+                                 "ORDER BY score DESC, article", (group_id,)).fetchall()
+
+    def facts(self) -> list[tuple[int, str, float | None, int]]:
+        """(row id, id, published timestamp, text length) of every article."""
+        return self.conn.execute("SELECT rowid, id, published_ts, length(text) FROM articles").fetchall()
+
+    def group_of(self) -> dict[int, str]:
+        return dict(self.conn.execute("SELECT article, group_id FROM group_members"))
+
+    def groups(self) -> list[tuple[str, int, list[tuple[int, float, str, int | None]]]]:
+        members: dict[str, list[tuple[int, float, str, int | None]]] = {}
+        for art, gid, score, tier, dup in self.conn.execute(
+                "SELECT article, group_id, score, tier, duplicate_of FROM group_members "
+                "ORDER BY group_id, score DESC, article"):
+            members.setdefault(gid, []).append((art, score, tier, dup))
+        return [(gid, rep, members.get(gid, [])) for gid, rep in
+                self.conn.execute("SELECT group_id, representative FROM groups ORDER BY size DESC, group_id")]
+
+    # -- boilerplate line counts ---------------------------------------------------------------
+    def bump_lines(self, source: str, keys: Iterable[int], delta: int) -> list[tuple[int, int]]:
+        """Add ``delta`` to each (source, key) count; returns (key, new count) pairs."""
+        out = []
+        for key in keys:
+            n = self.conn.execute(
+                "INSERT INTO source_lines VALUES (?, ?, max(?, 0)) ON CONFLICT(source, line_key) "
+                "DO UPDATE SET n = max(n + ?, 0) RETURNING n", (source, key, delta, delta)).fetchone()[0]
+            out.append((key, n))
+        return out
+
+    def boilerplate_keys(self, source: str, min_count: int) -> set[int]:
+        return {k for (k,) in self.conn.execute(
+            "SELECT line_key FROM source_lines WHERE source = ? AND n >= ?", (source, min_count))}

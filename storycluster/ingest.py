@@ -1,0 +1,214 @@
+"""Readers: JSONL, CSV, or a folder of .html/.txt files → :class:`Article` or :class:`Problem`.
+
+Every record read comes out either as an Article or as a Problem naming file, line and field, so
+the caller can account for each one (articles read = stored + reported).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .article import FIELDS, Article, parse_published
+from .errors import Problem
+
+DEFAULT_MAX_TEXT_BYTES = 5_000_000
+_HINT_FIX = "fix the record or rerun with --on-error skip"
+_TEXT_SUFFIXES = {".html", ".htm", ".txt"}
+
+Record = Article | Problem
+
+
+def read_paths(paths: Iterable[str | Path], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Iterator[Record]:
+    """Read every path in turn: a .jsonl/.ndjson/.csv file, an .html/.txt file, or a folder of them."""
+    for path in paths:
+        yield from read_path(path, max_text_bytes)
+
+
+def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Iterator[Record]:
+    """Read one path; the format follows from the suffix (or folder)."""
+    p = Path(path)
+    if p.is_dir():
+        yield from _read_folder(p, max_text_bytes)
+        return
+    suffix = p.suffix.lower()
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed by the reader below
+    except OSError as e:
+        yield Problem(str(p), None, None, f"cannot read: {e.strerror or e}", "check the path and permissions")
+        return
+    with fh:
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            yield from _validated(_read_jsonl(fh, str(p)), str(p), max_text_bytes)
+        elif suffix in (".csv", ".tsv"):
+            yield from _validated(_read_csv(fh, str(p), "\t" if suffix == ".tsv" else ","), str(p), max_text_bytes)
+        elif suffix in _TEXT_SUFFIXES:
+            yield from _validated(_read_text_file(fh.read(), p, p.stem), str(p), max_text_bytes)
+        else:
+            yield Problem(str(p), None, None, f"unknown file type '{suffix or '(none)'}'",
+                          "use .jsonl, .csv, .html, .txt or a folder of .html/.txt files")
+
+
+def _decode(raw: bytes, path: str, line: int | None) -> str | Problem:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Problem(path, line, None, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})",
+                       "re-encode the file as UTF-8, e.g. iconv -f cp1256 -t utf-8")
+
+
+def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | Problem]]:
+    for lineno, raw in enumerate(fh, start=1):
+        if not raw.strip():
+            continue
+        text = _decode(raw, path, lineno)
+        if isinstance(text, Problem):
+            yield lineno, text
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield lineno, Problem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})", _HINT_FIX)
+            continue
+        if not isinstance(obj, dict):
+            yield lineno, Problem(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}",
+                                  _HINT_FIX)
+            continue
+        yield lineno, obj
+
+
+def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tuple[int, dict | Problem]]:
+    bad_lines: dict[int, Problem] = {}
+
+    def lines() -> Iterator[str]:
+        for lineno, raw in enumerate(fh, start=1):
+            text = _decode(raw, path, lineno)
+            if isinstance(text, Problem):
+                bad_lines[lineno] = text
+                text = raw.decode("utf-8", errors="replace")
+            yield text
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as e:
+        yield 1, Problem(path, 1, None, f"invalid CSV header ({e})", "the first line must name the columns")
+        return
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            yield start, Problem(path, start, None, f"invalid CSV ({e})", _HINT_FIX)
+            start = reader.line_num + 1
+            continue
+        end = reader.line_num
+        bad = next((bad_lines[n] for n in range(start, end + 1) if n in bad_lines), None)
+        if bad is not None:
+            yield start, bad
+        elif len(row) > len(header):
+            yield start, Problem(path, start, None, f"{len(row)} columns where the header has {len(header)}",
+                                 "quote fields that contain the delimiter")
+        elif any(cell.strip() for cell in row):  # short rows: missing trailing columns are empty
+            yield start, {k: (v if v != "" else None) for k, v in zip(header, row + [""] * (len(header) - len(row)),
+                                                                     strict=True)}
+        start = end + 1
+
+
+def _read_folder(folder: Path, max_text_bytes: int) -> Iterator[Record]:
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in _TEXT_SUFFIXES)
+    if not files:
+        yield Problem(str(folder), None, None, "no .html, .htm or .txt files in this folder",
+                      "point at a folder of articles or at a .jsonl/.csv file")
+    for f in files:
+        try:
+            raw = f.read_bytes()
+        except OSError as e:
+            yield Problem(str(f), None, None, f"cannot read: {e.strerror or e}", "check permissions")
+            continue
+        doc_id = f.relative_to(folder).with_suffix("").as_posix()
+        yield from _validated(_read_text_file(raw, f, doc_id), str(f), max_text_bytes)
+
+
+def _read_text_file(raw: bytes, path: Path, doc_id: str) -> Iterator[tuple[int, dict | Problem]]:
+    text = _decode(raw, str(path), None)
+    if isinstance(text, Problem):
+        yield 1, text
+        return
+    if path.suffix.lower() in (".html", ".htm"):
+        yield 1, {"id": doc_id, **html_to_record(text)}
+        return
+    lines = text.strip().split("\n", 1)
+    yield 1, {"id": doc_id, "title": lines[0].strip(), "text": text.strip()}
+
+
+def html_to_record(html: str) -> dict:
+    """Main text and metadata of an HTML page, extracted with trafilatura (boilerplate and menus dropped)."""
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_recall=True)
+    if doc is None:
+        return {"title": None, "text": None}
+    d = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    return {"title": d.get("title"), "text": d.get("text"), "url": d.get("url"), "source": d.get("sitename"),
+            "published": d.get("date"), "lang": d.get("language")}
+
+
+def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_bytes: int) -> Iterator[Record]:
+    seen: dict[str, int] = {}
+    for lineno, row in rows:
+        if isinstance(row, Problem):
+            yield row
+            continue
+        result = to_article(row, path, lineno, max_text_bytes)
+        if isinstance(result, Article):
+            if result.id in seen:
+                result = Problem(path, lineno, "id", f"duplicate id '{result.id}' (first on line {seen[result.id]})",
+                                 "ids must be unique within a file")
+            else:
+                seen[result.id] = lineno
+        yield result
+
+
+def to_article(row: dict, path: str = "<input>", line: int | None = None,
+               max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Article | Problem:
+    """Validate one record (a dict with the JSONL fields) into an Article, or say what is wrong with it."""
+
+    def bad(field: str, message: str, hint: str = _HINT_FIX) -> Problem:
+        return Problem(path, line, field, message, hint)
+
+    values: dict[str, str | None] = {}
+    for field in FIELDS:
+        v = row.get(field)
+        if v is not None and not isinstance(v, str):
+            if field == "id" and isinstance(v, int) and not isinstance(v, bool):
+                v = str(v)
+            else:
+                return bad(field, f"expected a string, got {type(v).__name__}")
+        values[field] = v
+    if not (values["id"] or "").strip():
+        return bad("id", "missing or empty", "every article needs a unique id")
+    text = values["text"] or ""
+    if not text.strip():
+        return bad("text", "missing or empty", "every article needs its body text")
+    size = len(text.encode("utf-8"))
+    if size > max_text_bytes:
+        return bad("text", f"{size / 1e6:.1f} MB, over the {max_text_bytes / 1e6:.1f} MB limit",
+                   "split the article, or raise the limit with --max-text-mb")
+    try:
+        parse_published(values["published"])
+    except ValueError:
+        return bad("published", f"not an ISO-8601 date: {values['published']!r}", "use e.g. 2024-09-15T08:30:00Z")
+    lang = (values["lang"] or "").strip().lower() or None
+    return Article(id=values["id"].strip(), title=(values["title"] or "").strip(), text=text,
+                   url=values["url"], source=(values["source"] or "").strip() or None,
+                   published=values["published"], lang=lang,
+                   origin=f"{path}:{line}" if line is not None else path)

@@ -1,0 +1,71 @@
+"""Lexical evidence for the duplicate tier: word shingles of the matching text, MinHash signatures
+(rensa, a Rust MinHash about 40x faster than datasketch here), and LSH banding for candidate pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .normalize import words
+
+NUM_PERM = 128
+SHINGLE = 3
+SEED = 1729
+BANDS = 32  # 32 bands x 4 rows: a pair with Jaccard 0.5 is a candidate with probability 0.87, 0.3 with 0.23
+EMPTY = np.uint32(0xFFFFFFFF)
+
+
+def shingles(text: str, size: int = SHINGLE) -> list[str]:
+    """Distinct word ``size``-grams of the matching text (the whole text when it is shorter)."""
+    w = words(text)
+    if len(w) <= size:
+        return [" ".join(w)] if w else []
+    return sorted({" ".join(w[i:i + size]) for i in range(len(w) - size + 1)})
+
+
+def signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int = SEED) -> np.ndarray:
+    """MinHash signatures, shape (n, num_perm) uint32; a text without words gets all-EMPTY."""
+    import rensa
+
+    sets = [shingles(t) for t in texts]
+    if not sets:
+        return np.zeros((0, num_perm), dtype=np.uint32)
+    rows = rensa.RMinHash.digest_matrix_from_token_sets(sets, num_perm=num_perm, seed=seed).to_rows()
+    return np.asarray(rows, dtype=np.uint32).reshape(len(sets), num_perm)
+
+
+def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray | float:
+    """Estimated Jaccard similarity of shingle sets: the share of equal MinHash slots (0 for empty texts).
+
+    Works on two signatures or row-wise on two (n, num_perm) arrays."""
+    equal = (sig_a == sig_b) & (sig_a != EMPTY)
+    return equal.mean(axis=-1)
+
+
+def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
+    """Pairs (i < j) that agree on all rows of at least one band: LSH banding as a group-by on band hashes.
+
+    Returns an (m, 2) int64 array of row indices. Memory is O(n * bands)."""
+    n, num_perm = sigs.shape
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    rows = num_perm // bands
+    pairs = []
+    valid = sigs[:, 0] != EMPTY
+    for b in range(bands):
+        band = np.ascontiguousarray(sigs[:, b * rows:(b + 1) * rows])
+        keys = band.view(np.dtype((np.void, band.dtype.itemsize * rows))).ravel()
+        idx = np.flatnonzero(valid)
+        order = idx[np.argsort(keys[idx], kind="stable")]
+        k = keys[order]
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        for s, e in zip(starts, ends, strict=True):
+            if e - s > 1:
+                members = np.sort(order[s:e])
+                ii, jj = np.triu_indices(len(members), k=1)
+                pairs.append(np.stack([members[ii], members[jj]], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)

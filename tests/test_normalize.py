@@ -1,0 +1,49 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from storycluster.normalize import content_hash, matching_text, normalize_text, words
+
+
+def test_persian_yeh_and_kaf_hash_like_arabic():
+    # the seed page's tag line is written with Persian ی and ک
+    persian = "الحکومة العراقیة الولایات المتحدة"
+    arabic = "الحكومة العراقية الولايات المتحدة"
+    assert persian != arabic
+    assert content_hash(persian) == content_hash(arabic)
+
+
+def test_tashkeel_tatweel_and_alef_forms_removed():
+    assert matching_text("رَئِيسُ الوُزَرَاءِ العِرَاقِيُّ") == matching_text("رئيس الوزراء العراقي")
+    assert matching_text("العـــراق") == "العراق"
+    assert matching_text("أإآٱ") == "اااا"
+    assert matching_text("مستشفى") == "مستشفي"
+
+
+def test_zero_width_and_bidi_controls_removed_and_spaces_collapsed():
+    text = "\u202bالعراق\u202c\u200b  و\u200fسوريا \u2066x\u2069"
+    assert matching_text(text) == "العراق وسوريا x"
+
+
+def test_arabic_indic_digits_become_ascii():
+    assert words("قتل ١٥ عنصرا في ۲۰۲۴") == ["قتل", "15", "عنصرا", "في", "2024"]
+
+
+def test_presentation_forms_fold_under_nfkc():
+    assert matching_text("ﻻ") == "لا"
+
+
+def test_display_text_lines_kept_but_blank_runs_collapsed():
+    assert normalize_text("a  b\n\n\n c ") == "a b\nc"
+
+
+@given(st.text())
+def test_normalization_is_idempotent(text):
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+    m = matching_text(text)
+    assert matching_text(m) == m
+
+
+@given(st.text())
+def test_content_hash_never_crashes_and_ignores_case(text):
+    assert content_hash(text) == content_hash(text.upper()) or text.upper().casefold() != text.casefold()

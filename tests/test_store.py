@@ -1,0 +1,167 @@
+"""Store round trip, incremental adds, changed text, removal, recovery from a stale index, no pickle."""
+
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from storycluster import Archive
+from storycluster.errors import NotFoundError, StoreError
+
+from .conftest import HashEmbedder, write_jsonl
+
+ROWS = [
+    {"id": "a", "title": "Flood in Valencia", "text": "Heavy rain flooded the city of Valencia on Tuesday, "
+     "killing dozens and cutting roads across the region.", "source": "s1", "published": "2024-10-30"},
+    {"id": "b", "title": "Flood in Valencia", "text": "Heavy rain flooded the city of Valencia on Tuesday, "
+     "killing dozens and cutting roads across the region!", "source": "s2", "published": "2024-10-29"},
+    {"id": "c", "title": "Chess final", "text": "The world chess championship final ended in a draw after "
+     "seventy moves in Singapore.", "source": "s1"},
+]
+
+
+def test_round_trip_reopen_gives_same_results(tmp_path):
+    src = write_jsonl(tmp_path / "a.jsonl", ROWS)
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([src])
+        before = (archive.dedup(), archive.related("a", k=5), archive.stats()["articles"])
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        after = (archive.dedup(), archive.related("a", k=5), archive.stats()["articles"])
+    assert before == after
+    dedup = before[0]
+    assert [m["id"] for m in dedup["groups"][0]["members"]] == ["b", "a"]  # earliest published represents
+    assert dedup["groups"][0]["members"][1]["tier"] == "duplicate"
+    assert dedup["singletons"] == ["c"]
+
+
+def test_readding_unchanged_input_embeds_nothing(tmp_path):
+    src = write_jsonl(tmp_path / "a.jsonl", ROWS)
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([src])
+    emb = HashEmbedder()
+    with Archive(tmp_path / "s", embedder=emb) as archive:
+        gen = archive.db.generation
+        report = archive.add_paths([src])
+        assert archive.db.generation == gen
+    assert (report.unchanged, report.added, report.updated, report.embedded) == (3, 0, 0, 0)
+    assert emb.batches == []
+
+
+def test_changed_text_is_reembedded_and_regrouped(tmp_path):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS)])
+        assert archive.dedup()["singletons"] == ["c"]
+    emb = HashEmbedder()
+    changed = [dict(ROWS[1], text="The city council approved a new budget for public libraries and parks.",
+                    title="Budget vote")]
+    with Archive(tmp_path / "s", embedder=emb) as archive:
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", changed)])
+        assert report.updated == 1 and report.embedded == 2  # lead and headline views
+        assert emb.batches and any("budget" in t.lower() for t in emb.batches[0])
+        result = archive.dedup()
+        assert result["groups"] == [] and result["singletons"] == ["a", "b", "c"]
+        assert archive.db.article("b").title == "Budget vote"
+
+
+def test_same_content_elsewhere_reuses_cached_embedding(tmp_path):
+    emb = HashEmbedder()
+    with Archive(tmp_path / "s", embedder=emb) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS[:1])])
+        n = emb.n_embedded
+        archive.add_paths([write_jsonl(tmp_path / "b.jsonl", [dict(ROWS[0], id="copy", source="other")])])
+        assert emb.n_embedded == n
+
+
+def test_remove(tmp_path):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS)])
+        removed, missing = archive.remove(["b", "zzz"])
+        assert (removed, missing) == (["b"], ["zzz"])
+        assert len(archive.index) == 2
+        assert archive.dedup() == {"groups": [], "singletons": ["a", "c"]}
+        with pytest.raises(NotFoundError):
+            archive.related("b")
+        assert all(r["id"] != "b" for r in archive.related("a")["related"])
+
+
+def test_stale_or_missing_index_is_rebuilt_from_the_database(tmp_path):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS)])
+        expected = archive.related("a")
+    (tmp_path / "s" / "index.faiss").unlink()  # as if the process died before writing it
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        assert archive.related("a") == expected
+        assert len(archive.index) == 3
+
+
+def test_index_from_an_older_generation_is_not_trusted(tmp_path):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS[:2])])
+    old_index = (tmp_path / "s" / "index.faiss").read_bytes()
+    old_config = (tmp_path / "s" / "config.json").read_text()
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "b.jsonl", ROWS[2:])])
+    # simulate a crash after the database commit but before the new index landed
+    (tmp_path / "s" / "index.faiss").write_bytes(old_index)
+    (tmp_path / "s" / "config.json").write_text(old_config)
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        assert len(archive.index) == 3
+        assert any(r["id"] == "c" for r in archive.related("a", k=5)["related"]) or archive.related("c")["query"]
+
+
+def test_store_files_are_open_formats(tmp_path):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS)])
+    files = sorted(p.name for p in (tmp_path / "s").iterdir() if not p.name.startswith("."))
+    assert {"config.json", "store.sqlite", "index.faiss"} <= set(files)
+    config = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert config["format_version"] == 1 and config["model_id"] == "test-hash-64" and config["metric"] == "inner_product"
+    for f in (tmp_path / "s").iterdir():
+        assert b"\x80\x04\x95" not in f.read_bytes()[:64], f"{f} looks like a pickle"
+    con = sqlite3.connect(tmp_path / "s" / "store.sqlite")
+    vec = con.execute("SELECT vector FROM embeddings LIMIT 1").fetchone()[0]
+    assert len(np.frombuffer(vec, dtype=np.float32)) == 64
+
+
+def test_wrong_model_or_format_is_refused(tmp_path):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()):
+        pass
+    with pytest.raises(StoreError, match="built with model 'test-hash-64'"):
+        Archive(tmp_path / "s", model="some-other-model")
+    cfg = tmp_path / "s" / "config.json"
+    cfg.write_text(cfg.read_text().replace('"format_version": 1', '"format_version": 99'))
+    with pytest.raises(StoreError, match="format version 99"):
+        Archive(tmp_path / "s")
+    with pytest.raises(StoreError, match="no store here"):
+        Archive(tmp_path / "nothing", create=False)
+
+
+def test_boilerplate_lines_of_a_source_are_found_and_ignored(tmp_path):
+    footer = "\n".join(["Agency desk – follow-up – wires",
+                        "The views expressed are the author's own and the site is not responsible for them.",
+                        "Read also:"])
+    bodies = ["Parliament debated the budget amendments for the southern provinces today.",
+              "The electricity ministry increased supply hours in the capital this week.",
+              "Forecasters expect temperatures above fifty degrees in Basra.",
+              "Football: the national team qualified for the final round of the cup."]
+    rows = [{"id": f"n{i}", "title": f"Item {i}", "text": f"{b}\n{footer}", "source": "paper"}
+            for i, b in enumerate(bodies)]
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        first = archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows[:2])])
+        assert first.refreshed == 0 and archive.db.boilerplate_keys("paper", 3) == set()  # seen twice: not yet
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", rows[2:])])
+        assert len(archive.db.boilerplate_keys("paper", 3)) == 3
+        stored = [archive.db.article(f"n{i}") for i in range(4)]
+        plain = archive.prepare(archive_article(rows[0]), set())
+        assert stored[0].content_hash != plain.content_hash  # the footer was left out of the content
+        assert archive.prepare(archive_article(rows[0]), archive.db.boilerplate_keys("paper", 3)).content_hash \
+            == stored[0].content_hash
+        assert report.refreshed == 2  # the two articles stored before the footer was recognised were re-derived
+        assert archive.db.article("n0").text.endswith("Read also:")  # display text untouched
+
+
+def archive_article(row):
+    from storycluster import Article
+
+    return Article(row["id"], row["title"], row["text"], source=row.get("source"))
