@@ -16,6 +16,7 @@ from .article import Article
 from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
 from .cluster import ArticleFacts, PairEvidence, Thresholds, build_groups, cluster_labels
 from .cluster.graph import PairScorer, index_vectors
+from .cluster.scoring import semantic_similarity, similarity_matrix, tiers
 from .embed import Embedder, get_embedder, model_id_for
 from .errors import InputError, NotFoundError, Problem, StoreError
 from .index import Database, StoreConfig, VectorIndex, WriteLock
@@ -416,16 +417,14 @@ class Archive:
         own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
         fetch = 4 * k + 16
         while True:
-            _, rows = index.search(qvec[None, :], fetch)
-            cands = list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude))
-            arts = self.db.articles_by_rowid(cands)
-            gof = self.db.groups_of(cands)
+            scores, rows = index.search(qvec[None, :], fetch)
+            cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude)),
+                             dtype=np.int64)
+            arts = self.db.articles_by_rowid(cands.tolist())
+            gof = self.db.groups_of(cands.tolist())
+            sims, tier_of = self._score_many(qvec, qsig, qhash, cands, arts)
             entries: dict[str, tuple[float, str, int]] = {}
-            for r in cands:
-                a = arts[r]
-                ev = self._evidence(qvec, index.vector(r), qsig, np.frombuffer(a.signature, np.uint32),
-                                    qhash == a.content_hash)
-                sim, tier = ev.similarity(t), ev.tier(t)
+            for r, sim, tier in zip(cands.tolist(), sims.tolist(), tier_of.tolist(), strict=True):
                 gid = gof.get(r)
                 in_own = qgroup is not None and gid == qgroup
                 if sim < t.related and not in_own:
@@ -434,7 +433,9 @@ class Archive:
                 key = gid or f"\x00{r}"
                 if key not in entries or sim > entries[key][0]:
                     entries[key] = (sim, tier, r)
-            if len(entries) >= k or fetch >= len(index):
+            # stop when k entries are found, the index is exhausted, or the ranking has fallen below the
+            # related threshold (what lies further down can only be related through its headline alone)
+            if len(entries) >= k or fetch >= len(index) or scores[0, -1] < t.related:
                 break
             fetch *= 4
         best = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))[:k]
@@ -451,6 +452,21 @@ class Archive:
                                             source=a.source, url=a.url, published=a.published, lang=a.lang,
                                             group=gid)))
         return {"query": article_id, "related": items}
+
+    def _score_many(self, qvec: np.ndarray, qsig: np.ndarray, qhash: str, rows: np.ndarray,
+                    arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray]:
+        """Similarity and tier of a query against many stored articles at once."""
+        t, d = self.thresholds, self.config.dim
+        if rows.size == 0:
+            return np.zeros(0), np.zeros(0, dtype=str)
+        vecs = self.index.vectors_of(rows)
+        lead = vecs[:, :d] @ qvec[:d] / (1.0 - t.title_weight)
+        title = vecs[:, d:] @ qvec[d:] / t.title_weight
+        sigs = np.vstack([np.frombuffer(arts[r].signature, np.uint32) for r in rows.tolist()])
+        jac = jaccard(qsig[None, :], sigs)
+        same = np.array([arts[r].content_hash == qhash for r in rows.tolist()])
+        sem = semantic_similarity(lead, title, t.title_weight)
+        return similarity_matrix(sem, jac, same, t), tiers(sem, jac, same, t)
 
     def _evidence(self, va: np.ndarray, vb: np.ndarray, sig_a: np.ndarray, sig_b: np.ndarray,
                   same_content: bool) -> PairEvidence:

@@ -9,7 +9,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -24,14 +24,14 @@ StoreOpt = Annotated[Path, typer.Option("--store", envvar="STORYCLUSTER_STORE",
                                         help="Store folder (created by 'add').")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     text = "text"
     json = "json"
     ndjson = "ndjson"
     csv = "csv"
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
 
@@ -74,8 +74,9 @@ def add(
     model: Annotated[str | None, typer.Option(
         help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
              "sentence-transformers name or local path.")] = None,
-    on_error: Annotated[OnError, typer.Option("--on-error", help="fail: stop at the first bad record, "
-                                              "store nothing. skip: store the rest, report the bad ones.")] = OnError.fail,
+    on_error: Annotated[OnError, typer.Option(
+        "--on-error", help="fail: stop at the first bad record, store nothing. "
+                           "skip: store the rest, report the bad ones.")] = OnError.fail,
     max_text_mb: Annotated[float, typer.Option(help="Largest article text accepted, in MB.")] = 5.0,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:

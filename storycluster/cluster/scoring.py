@@ -88,3 +88,11 @@ def similarity_matrix(semantic, jaccard, same_content, t: Thresholds):
     dup = jaccard >= t.duplicate_jaccard
     sim = np.where(dup, np.maximum(jaccard, sim), sim)
     return np.where(same_content, 1.0, sim)
+
+
+def tiers(semantic, jaccard, same_content, t: Thresholds):
+    """Vectorized :meth:`PairEvidence.tier`: an array of tier names."""
+    import numpy as np
+
+    return np.select([same_content | (jaccard >= t.duplicate_jaccard), semantic >= t.same_story,
+                      semantic >= t.related], ["duplicate", "same_story", "related"], "unrelated")

