@@ -220,7 +220,8 @@ def related(
         _dump(result)
         return
     if query:
-        typer.echo(f"related to {query['id']}: {query['title']}\n")
+        headline = query["title"] or query["text"].strip().split("\n")[0][:120]
+        typer.echo(f"related to {query['id']}: {headline}\n")
     for n, item in enumerate(result["related"], start=1):
         typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}  {_meta(item)}")
         typer.echo(f"    {item['title']}")

@@ -115,3 +115,9 @@ def test_tashkeel_only_copy_is_a_duplicate(seed_store_copy, seed_rows):
 def test_dedup_json_is_serialisable_with_arabic_as_text(seed_dedup):
     text = json.dumps(seed_dedup, ensure_ascii=False)
     assert "السوداني" in text
+
+
+def test_main_analysis_is_not_a_copy_of_the_interview(seed_dedup):
+    # it discusses the same withdrawal question but is a different piece: related, not the same story
+    group = group_of(seed_dedup, "similar-03")
+    assert "seed-main" not in {m["id"] for m in group["members"]}
