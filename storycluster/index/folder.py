@@ -68,6 +68,14 @@ class WriteLock:
         self.path = folder / LOCK
         self._fh = None
 
+    def held_elsewhere(self) -> bool:
+        """True while another process holds the lock (a write is in progress)."""
+        try:
+            with self:
+                return False
+        except StoreError:
+            return True
+
     def __enter__(self) -> WriteLock:
         self._fh = open(self.path, "a")  # noqa: SIM115 - released in __exit__
         try:
