@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -498,6 +499,52 @@ class Archive:
                             a.content_hash == b.content_hash)
         return {"id1": id1, "id2": id2, "similarity": round(ev.similarity(self.thresholds), 4),
                 "tier": ev.tier(self.thresholds), "evidence": ev.to_dict(self.thresholds)}
+
+    def evaluate(self, gold: dict[str, str], pairs: list[tuple[str, str, float]] | None = None,
+                 lower_is_similar: bool = False, split: float | None = None) -> dict:
+        """Score the current groups against gold labels (and the pair similarity against rated pairs)."""
+        from .evaluate import adjusted_rand_index, bcubed, pairwise, pearson, roc_auc, spearman
+
+        result = self.dedup()
+        predicted = {m["id"]: g["group"] for g in result["groups"] for m in g["members"]}
+        predicted.update({s: f"\x00{s}" for s in result["singletons"]})
+        missing = sorted(i for i in gold if i not in predicted)
+        present = {i: v for i, v in gold.items() if i in predicted}
+        out: dict = {"gold_items": len(gold), "evaluated": len(present), "missing_from_store": missing[:20],
+                     "n_missing": len(missing)}
+        if present:
+            groups = {predicted[i] for i in present}
+            gold_sizes = Counter(present.values())
+            out |= {"bcubed": bcubed(predicted, present), "pairwise": pairwise(predicted, present),
+                    "adjusted_rand_index": adjusted_rand_index(predicted, present),
+                    "groups": sum(1 for g in groups if not g.startswith("\x00")),
+                    "singletons": sum(1 for g in groups if g.startswith("\x00")),
+                    "gold_groups": sum(1 for n in gold_sizes.values() if n > 1),
+                    "gold_singletons": sum(1 for n in gold_sizes.values() if n == 1)}
+        if pairs:
+            scored = self.score_pairs(pairs)
+            ok = [(p["similarity"], p["human"]) for p in scored if p["similarity"] is not None]
+            human = [-h if lower_is_similar else h for _, h in ok]
+            ours = [s for s, _ in ok]
+            out["pairs"] = {"n": len(pairs), "scored": len(ok), "not_in_store": len(pairs) - len(ok),
+                            "pearson": pearson(ours, human), "spearman": spearman(ours, human)}
+            if split is not None:
+                positive = [h <= split if lower_is_similar else h >= split for _, h in ok]
+                out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": roc_auc(ours, positive)}
+        return out
+
+    def score_pairs(self, pairs: Iterable[tuple[str, str, float | None]]) -> list[dict]:
+        """Similarity and tier for each (id1, id2[, human score]); unknown ids give similarity None."""
+        out = []
+        for id1, id2, human in pairs:
+            try:
+                c = self.compare(id1, id2)
+            except NotFoundError as e:
+                out.append({"id1": id1, "id2": id2, "similarity": None, "tier": None, "human": human,
+                            "error": str(e)})
+                continue
+            out.append({**c, "human": human})
+        return out
 
     def article(self, article_id: str) -> dict:
         a = self.db.article(article_id)

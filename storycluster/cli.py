@@ -247,6 +247,70 @@ def compare(
 
 
 @command
+def eval(  # noqa: A001 - the command's name
+    gold: Annotated[Path, typer.Argument(help="JSONL with 'id' and a label field, e.g. ECB+ articles.jsonl.")],
+    label: Annotated[str, typer.Option(help="The gold label field.")] = "cluster_id",
+    pairs: Annotated[Path | None, typer.Option(help="JSONL of rated pairs: id1, id2, score.")] = None,
+    lower_is_similar: Annotated[bool, typer.Option(help="In --pairs, a lower score means more similar.")] = False,
+    split: Annotated[float | None, typer.Option(help="In --pairs, human scores at or past this are positives "
+                                                       "(for ROC AUC).")] = None,
+    store: StoreOpt = Path(DEFAULT_STORE),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text,
+) -> None:
+    """Score the store's groups against gold labels: B-cubed, pairwise, adjusted Rand; rated pairs: Pearson,
+    Spearman, ROC AUC."""
+    from .evaluate import read_labels, read_pairs
+
+    labels = read_labels(gold, label)
+    rated = read_pairs(pairs) if pairs else None
+    archive = _open(store)
+    try:
+        r = archive.evaluate(labels, rated, lower_is_similar=lower_is_similar, split=split)
+    finally:
+        archive.close()
+    if fmt is Format.json:
+        _dump(r)
+        return
+    typer.echo(f"gold items   {r['gold_items']} ({r['evaluated']} in the store, {r['n_missing']} missing)")
+    if "bcubed" in r:
+        for name in ("bcubed", "pairwise"):
+            m = r[name]
+            typer.echo(f"{name:<12} P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}")
+        typer.echo(f"ARI          {r['adjusted_rand_index']:.3f}")
+        typer.echo(f"groups       {r['groups']} + {r['singletons']} singletons "
+                   f"(gold {r['gold_groups']} + {r['gold_singletons']})")
+    if "pairs" in r:
+        p = r["pairs"]
+        typer.echo(f"pairs        {p['scored']} of {p['n']} scored; Pearson {p['pearson']:.3f}  "
+                   f"Spearman {p['spearman']:.3f}" + (f"  ROC AUC {p['roc_auc']:.3f} (split {p['split']}, "
+                                                      f"{p['positives']} positives)" if "roc_auc" in p else ""))
+
+
+@command
+def score_pairs(
+    pairs: Annotated[Path, typer.Argument(help="JSONL with id1 and id2 per line (score optional).")],
+    store: StoreOpt = Path(DEFAULT_STORE),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json (one object per line).")] = Format.text,
+) -> None:
+    """Similarity in [0, 1], tier and evidence for each pair of stored articles."""
+    from .evaluate import read_id_pairs
+
+    archive = _open(store)
+    try:
+        scored = archive.score_pairs(read_id_pairs(pairs))
+    finally:
+        archive.close()
+    for p in scored:
+        if fmt is Format.json:
+            typer.echo(json.dumps({k: v for k, v in p.items() if v is not None or k in ("similarity", "tier")},
+                                  ensure_ascii=False))
+        elif p["similarity"] is None:
+            typer.echo(f"{p['id1']}\t{p['id2']}\t-\t{p['error']}")
+        else:
+            typer.echo(f"{p['id1']}\t{p['id2']}\t{p['similarity']:.3f}\t{p['tier']}")
+
+
+@command
 def stats(store: StoreOpt = Path(DEFAULT_STORE),
           fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text) -> None:
     """Counts, model, index type and sizes on disk."""

@@ -1,9 +1,14 @@
-"""Clustering metrics against gold labels: B-cubed and pairwise precision/recall/F1."""
+"""Evaluation against human labels: B-cubed and pairwise precision/recall/F1, adjusted Rand index for
+groups; Pearson, Spearman and ROC AUC for rated pairs. Pure Python, checked against hand-computed cases."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import InputError, Problem
 
 
 def _f1(p: float, r: float) -> float:
@@ -39,3 +44,103 @@ def pairwise(predicted: Mapping[str, object], gold: Mapping[str, object]) -> dic
     p = tp / pp if pp else 1.0
     r = tp / gp if gp else 1.0
     return {"precision": p, "recall": r, "f1": _f1(p, r)}
+
+
+def adjusted_rand_index(predicted: Mapping[str, object], gold: Mapping[str, object]) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) over the items in both mappings."""
+    items = [i for i in gold if i in predicted]
+    n = len(items)
+
+    def c2(x: int) -> float:
+        return x * (x - 1) / 2
+
+    index = sum(c2(v) for v in Counter((predicted[i], gold[i]) for i in items).values())
+    a = sum(c2(v) for v in Counter(predicted[i] for i in items).values())
+    b = sum(c2(v) for v in Counter(gold[i] for i in items).values())
+    expected = a * b / c2(n) if n > 1 else 0.0
+    top = (a + b) / 2
+    return 1.0 if top == expected else (index - expected) / (top - expected)
+
+
+def _ranks(x: Sequence[float]) -> list[float]:
+    """1-based ranks, ties get their average rank."""
+    order = sorted(range(len(x)), key=lambda k: x[k])
+    ranks = [0.0] * len(x)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / (sxx * syy) ** 0.5 if sxx and syy else float("nan")
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    return pearson(_ranks(x), _ranks(y))
+
+
+def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative."""
+    pos = sum(1 for p in positive if p)
+    neg = len(positive) - pos
+    if not pos or not neg:
+        return float("nan")
+    r = _ranks(scores)
+    return (sum(rk for rk, p in zip(r, positive, strict=True) if p) - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def read_labels(path: str | Path, label: str = "cluster_id") -> dict[str, str]:
+    """``id`` → label from a JSONL gold file; a line without either is an error naming file and line."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(Problem(str(path), lineno, None, f"invalid JSON ({e.msg})")) from None
+            for field in ("id", label):
+                if row.get(field) is None:
+                    raise InputError(Problem(str(path), lineno, field, "missing",
+                                             f"every gold line needs 'id' and '{label}' (choose the field with --label)"))
+            out[str(row["id"])] = str(row[label])
+    return out
+
+
+def read_id_pairs(path: str | Path, need_score: bool = False) -> list[tuple[str, str, float | None]]:
+    """(id1, id2, score or None) from a JSONL file of pairs; ``need_score`` makes the score required."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                score = row.get("score")
+                if need_score and score is None:
+                    raise KeyError("score")
+                out.append((str(row["id1"]), str(row["id2"]), None if score is None else float(score)))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+                want = "id1, id2 and a numeric score" if need_score else "id1 and id2"
+                raise InputError(Problem(str(path), lineno, None, f"expected a JSON object with {want} ({e!r})",
+                                         "one JSON object per line")) from None
+    return out
+
+
+def read_pairs(path: str | Path) -> list[tuple[str, str, float]]:
+    """(id1, id2, score) from a JSONL file of human-rated pairs."""
+    return [(a, b, float(s)) for a, b, s in read_id_pairs(path, need_score=True) if s is not None]

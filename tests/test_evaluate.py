@@ -1,0 +1,78 @@
+"""Evaluation metrics against small examples computed by hand, and the eval / score-pairs commands."""
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from storycluster.cli import app
+from storycluster.evaluate import adjusted_rand_index, bcubed, pairwise, pearson, roc_auc, spearman
+
+GOLD = {"a": 1, "b": 1, "c": 2, "d": 2}
+PRED = {"a": "x", "b": "x", "c": "x", "d": "y"}
+
+
+def test_bcubed_by_hand():
+    # precision: a 2/3, b 2/3, c 1/3, d 1 -> 2/3; recall: a 1, b 1, c 1/2, d 1/2 -> 3/4
+    m = bcubed(PRED, GOLD)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(3 / 4)
+    assert m["f1"] == pytest.approx(12 / 17)
+    assert bcubed(GOLD, GOLD) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+
+
+def test_pairwise_by_hand():
+    m = pairwise(PRED, GOLD)  # predicted pairs ab ac bc, gold pairs ab cd, one in common
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 2)
+
+
+def test_adjusted_rand_by_hand():
+    assert adjusted_rand_index(PRED, GOLD) == pytest.approx(0.0)  # index 1 equals its expectation 1
+    assert adjusted_rand_index(GOLD, GOLD) == pytest.approx(1.0)
+
+
+def test_correlations_and_auc_by_hand():
+    assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 25]) == pytest.approx(0.8)
+    assert spearman([1, 2, 2, 3], [1, 2, 2, 3]) == pytest.approx(1.0)  # ties take their average rank
+    assert roc_auc([0.9, 0.8, 0.3, 0.5], [True, False, True, False]) == pytest.approx(0.5)
+    assert roc_auc([0.9, 0.1], [True, False]) == 1.0
+    assert math.isnan(roc_auc([0.9, 0.1], [True, True]))
+
+
+def test_items_missing_from_either_side_are_left_out():
+    assert bcubed({"a": 1, "zz": 2}, {"a": 1, "b": 2})["precision"] == 1.0
+    with pytest.raises(ValueError, match="no item is in both"):
+        bcubed({"x": 1}, {"y": 1})
+
+
+def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
+    runner = CliRunner()
+    gold = tmp_path / "gold.jsonl"
+    from .conftest import ROOT
+
+    gold.write_text((ROOT / "seeds" / "gold.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    r = runner.invoke(app, ["eval", str(gold), "--label", "story", "--format", "json", "--store", str(seed_store)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["evaluated"] == 25 and data["n_missing"] == 0
+    assert 0.8 < data["bcubed"]["f1"] <= 1.0 and -1 <= data["adjusted_rand_index"] <= 1
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"id1": "similar-03", "id2": "en-sudani-bloomberg", "score": 5},
+            {"id1": "similar-03", "id2": "similar-10", "score": 0},
+            {"id1": "en-storm-boris", "id2": "fr-tempete-boris", "score": 5},
+            {"id1": "en-iphone16", "id2": "seed-main", "score": 0},
+            {"id1": "similar-03", "id2": "not-there", "score": 1}]
+    pairs.write_text("".join(json.dumps(x) + "\n" for x in rows), encoding="utf-8")
+    r = runner.invoke(app, ["eval", str(gold), "--label", "story", "--pairs", str(pairs), "--split", "3",
+                            "--format", "json", "--store", str(seed_store)])
+    p = json.loads(r.stdout)["pairs"]
+    assert (p["n"], p["scored"], p["not_in_store"], p["positives"]) == (5, 4, 1, 2)
+    assert p["roc_auc"] == 1.0 and p["spearman"] > 0.5
+    r = runner.invoke(app, ["score-pairs", str(pairs), "--format", "json", "--store", str(seed_store)])
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(o["id1"], o["id2"]) for o in out] == [(x["id1"], x["id2"]) for x in rows]
+    assert out[0]["tier"] == "same_story" and out[1]["tier"] in ("related", "unrelated")
+    assert out[4]["similarity"] is None and "not-there" in out[4]["error"]
+    bad = runner.invoke(app, ["eval", str(pairs), "--store", str(seed_store)])  # no cluster_id field
+    assert bad.exit_code == 1 and "pairs.jsonl:1: field 'id'" in bad.stderr
