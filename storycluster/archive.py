@@ -15,17 +15,18 @@ import numpy as np
 
 from .article import Article
 from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
-from .cluster import ArticleFacts, PairEvidence, Thresholds, build_groups, cluster_labels
+from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_groups, cluster_labels
 from .cluster.graph import PairScorer, index_vectors
-from .cluster.scoring import semantic_similarity, similarity_matrix, tiers
+from .cluster.model import MODEL_FILE
+from .cluster.scoring import pair_logits, semantic_similarity, tiers
 from .embed import Embedder, get_embedder, model_id_for
 from .errors import InputError, NotFoundError, Problem, StoreError
 from .index import Database, StoreConfig, VectorIndex, WriteLock
-from .index.database import StoredArticle
-from .index.folder import DATABASE, INDEX
+from .index.database import GroupingData, StoredArticle
+from .index.folder import DATABASE, INDEX, atomic_write_text
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
-from .lexical import jaccard, signatures
+from .lexical import document_frequencies, n_tokens, signatures, term_vectors, tfidf_matrix
 from .normalize import content_hash, normalize_text, text_hash
 
 Progress = Callable[[int], None]
@@ -64,6 +65,17 @@ class RelatedItem:
     published: str | None
     lang: str | None
     group: str | None
+
+
+@dataclass(slots=True)
+class Query:
+    """What scoring needs of an article that may not be stored."""
+
+    vector: np.ndarray  # index vector (lead and headline halves)
+    signature: np.ndarray
+    terms: np.ndarray
+    content_hash: str
+    lang: str | None
 
 
 @dataclass(slots=True)
@@ -116,6 +128,8 @@ class Archive:
             self._embedder = embedder
         self.config = config
         self.thresholds = thresholds or Thresholds(**config.thresholds)
+        model_path = self.path / MODEL_FILE
+        self.model = StoryModel.load(model_path) if model_path.exists() else StoryModel.shipped()
         self.db = Database(self.path / DATABASE)
         self._index: VectorIndex | None = None
         self._index_generation = -1
@@ -255,13 +269,14 @@ class Archive:
         prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
         vectors = self._embed(prepared, report)
         sigs = signatures([p.match_input for p in prepared])
+        terms = term_vectors([p.match_input for p in prepared])
         rowids = []
-        for (a, rh, is_update), p, sig in zip(todo, prepared, sigs, strict=True):
+        for (a, rh, is_update), p, sig, tv in zip(todo, prepared, sigs, terms, strict=True):
             rowids.append(self.db.upsert_article({
                 "id": a.id, "title": a.title, "text": a.text, "url": a.url, "source": a.source,
                 "published": a.published, "published_ts": a.published_ts, "lang": p.lang, "record_hash": rh,
                 "content_hash": p.content_hash, "embed_hash": p.hashes[0], "title_hash": p.hashes[1],
-                "signature": sig.tobytes()}))
+                "signature": sig.tobytes(), "terms": tv.tobytes()}))
             if is_update:
                 report.updated += 1
             else:
@@ -292,8 +307,9 @@ class Archive:
                 continue
             vectors = self._embed([p for _, p in stale], report)
             sigs = signatures([p.match_input for _, p in stale])
-            for (old, p), sig in zip(stale, sigs, strict=True):
-                self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes())
+            terms = term_vectors([p.match_input for _, p in stale])
+            for (old, p), sig, tv in zip(stale, sigs, terms, strict=True):
+                self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes(), tv.tobytes())
             index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
             report.refreshed += len(stale)
 
@@ -358,17 +374,27 @@ class Archive:
     def _regroup(self) -> None:
         data = self.db.all_for_grouping(self.config.model_id)
         facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts()}
-        scorer = PairScorer(data.lead, data.title, data.sigs, data.content_hashes, self.thresholds)
+        scorer, df = self._grouping_scorer(data)
         labels = cluster_labels(scorer) if len(data.rowids) else np.zeros(0, dtype=np.int64)
         groups = build_groups(data.rowids, labels, scorer, facts, self.db.group_of())
         self.db.begin()
         try:
             self.db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
+            self.db.set_blob("term_df", df.tobytes())
+            self.db.set_meta("term_df_docs", str(len(data.terms)))
             self.db.set_meta("groups_generation", str(self.db.generation))
             self.db.commit()
         except BaseException:
             self.db.rollback()
             raise
+
+    def _grouping_scorer(self, data: GroupingData) -> tuple[PairScorer, np.ndarray]:
+        """A PairScorer over all stored articles, and the term document frequencies it used."""
+        df = document_frequencies(data.terms)
+        scorer = PairScorer(data.lead, data.title, data.sigs, data.content_hashes,
+                            tfidf_matrix(data.terms, df, len(data.terms)), [n_tokens(t) for t in data.terms],
+                            data.langs, self.thresholds, self.model)
+        return scorer, df
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).
@@ -416,16 +442,18 @@ class Archive:
                 raise NotFoundError(f"no article with id '{article_id}' in {self.path}; "
                                     "list ids with 'storycluster dedup --all'")
             qvec = index.vector(q.rowid)
-            qsig = np.frombuffer(q.signature, dtype=np.uint32)
-            qhash, exclude = q.content_hash, q.rowid
+            query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
+                          q.content_hash, q.lang)
+            exclude = q.rowid
             qgroup = self.db.groups_of([q.rowid]).get(q.rowid)
         else:
             if not (text or "").strip():
                 raise ValueError("give an article id or a non-empty text")
             p = self.prepare(Article("<query>", title, text or ""), set())
             qvec = self._embed([p], cache=False)[0]
-            qsig = signatures([p.match_input])[0]
-            qhash, exclude, qgroup = p.content_hash, -1, None
+            query = Query(qvec, signatures([p.match_input])[0], term_vectors([p.match_input])[0], p.content_hash,
+                          p.lang)
+            exclude, qgroup = -1, None
         t = self.thresholds
         own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
         fetch = 4 * k + 16
@@ -435,7 +463,7 @@ class Archive:
                              dtype=np.int64)
             arts = self.db.articles_by_rowid(cands.tolist())
             gof = self.db.groups_of(cands.tolist())
-            sims, tier_of = self._score_many(qvec, qsig, qhash, cands, arts)
+            sims, tier_of = self._score_many(query, cands, arts)
             entries: dict[str, tuple[float, str, int]] = {}
             for r, sim, tier in zip(cands.tolist(), sims.tolist(), tier_of.tolist(), strict=True):
                 gid = gof.get(r)
@@ -466,39 +494,65 @@ class Archive:
                                             group=gid)))
         return {"query": article_id, "related": items}
 
-    def _score_many(self, qvec: np.ndarray, qsig: np.ndarray, qhash: str, rows: np.ndarray,
+    def _score_many(self, query: Query, rows: np.ndarray,
                     arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray]:
-        """Similarity and tier of a query against many stored articles at once."""
-        t, d = self.thresholds, self.config.dim
+        """Semantic similarity and tier of a query against many stored articles at once."""
         if rows.size == 0:
             return np.zeros(0), np.zeros(0, dtype=str)
-        vecs = self.index.vectors_of(rows)
-        lead = vecs[:, :d] @ qvec[:d] / (1.0 - t.title_weight)
-        title = vecs[:, d:] @ qvec[d:] / t.title_weight
-        sigs = np.vstack([np.frombuffer(arts[r].signature, np.uint32) for r in rows.tolist()])
-        jac = jaccard(qsig[None, :], sigs)
-        same = np.array([arts[r].content_hash == qhash for r in rows.tolist()])
-        sem = semantic_similarity(lead, title, t.title_weight)
-        return similarity_matrix(sem, jac, same, t), tiers(sem, jac, same, t)
+        scorer = self._local_scorer(rows.tolist(), arts, query)
+        f = scorer.features(np.zeros(len(rows), dtype=np.int64), np.arange(1, len(rows) + 1))
+        t, m = self.thresholds, self.model
+        sem = semantic_similarity(f["lead"], f["title"], t.title_weight)
+        return sem, tiers(pair_logits(**f, t=t, m=m), sem, f["jaccard"], f["same_content"], t, m)
 
-    def _evidence(self, va: np.ndarray, vb: np.ndarray, sig_a: np.ndarray, sig_b: np.ndarray,
-                  same_content: bool) -> PairEvidence:
-        """Pair evidence from two index vectors (lead and headline halves) and two signatures."""
-        w, d = self.thresholds.title_weight, self.config.dim
-        return PairEvidence(lead_cosine=float(va[:d] @ vb[:d]) / (1.0 - w), title_cosine=float(va[d:] @ vb[d:]) / w,
-                            jaccard=float(jaccard(sig_a, sig_b)), same_content=same_content)
+    def _local_scorer(self, rows: list[int], arts: dict[int, StoredArticle], query: Query | None = None
+                      ) -> PairScorer:
+        """A PairScorer over some stored articles (after ``query``, when given), with the store's term statistics."""
+        d, w = self.config.dim, self.thresholds.title_weight
+        vecs = self.index.vectors_of(np.asarray(rows, dtype=np.int64))
+        sigs = [np.frombuffer(arts[r].signature, np.uint32) for r in rows]
+        terms = [np.frombuffer(arts[r].terms, np.uint32) for r in rows]
+        hashes = [arts[r].content_hash for r in rows]
+        langs = [arts[r].lang for r in rows]
+        if query is not None:
+            vecs = np.vstack([query.vector[None, :], vecs])
+            sigs, terms = [query.signature, *sigs], [query.terms, *terms]
+            hashes, langs = [query.content_hash, *hashes], [query.lang, *langs]
+        df, n_docs = self._term_stats()
+        return PairScorer(vecs[:, :d] / np.sqrt(1.0 - w), vecs[:, d:] / np.sqrt(w), np.vstack(sigs), hashes,
+                          tfidf_matrix(terms, df, n_docs), [n_tokens(t) for t in terms], langs, self.thresholds,
+                          self.model)
+
+    def _term_stats(self) -> tuple[np.ndarray, int]:
+        """Document frequencies of hashed terms, as of the last grouping."""
+        gen = self.db.get_meta("groups_generation")
+        if getattr(self, "_df_generation", None) != gen:
+            blob = self.db.get_blob("term_df")
+            if blob is None:
+                self._df = (document_frequencies(
+                    [np.frombuffer(t, np.uint32) for (t,) in self.db.conn.execute("SELECT terms FROM articles")]),
+                    self.db.count())
+            else:
+                self._df = (np.frombuffer(blob, dtype=np.int32), int(self.db.get_meta("term_df_docs", "0") or 0))
+            self._df_generation = gen
+        return self._df
 
     def compare(self, id1: str, id2: str) -> dict:
         """Similarity, tier and the evidence behind them for two stored articles."""
+        self._ensure_groups()
         a, b = (self.db.article(i) for i in (id1, id2))
         for i, x in ((id1, a), (id2, b)):
             if x is None:
                 raise NotFoundError(f"no article with id '{i}' in {self.path}")
-        ev = self._evidence(self.index.vector(a.rowid), self.index.vector(b.rowid),
-                            np.frombuffer(a.signature, np.uint32), np.frombuffer(b.signature, np.uint32),
-                            a.content_hash == b.content_hash)
-        return {"id1": id1, "id2": id2, "similarity": round(ev.similarity(self.thresholds), 4),
-                "tier": ev.tier(self.thresholds), "evidence": ev.to_dict(self.thresholds)}
+        scorer = self._local_scorer([a.rowid, b.rowid], {a.rowid: a, b.rowid: b})
+        f = scorer.features(np.array([0]), np.array([1]))
+        ev = PairEvidence(lead_cosine=float(f["lead"][0]), title_cosine=float(f["title"][0]),
+                          jaccard=float(f["jaccard"][0]), tfidf_cosine=float(f["tfidf"][0]),
+                          min_tokens=int(f["min_tokens"][0]), cross_lingual=bool(f["cross_lingual"][0]),
+                          same_content=bool(f["same_content"][0]))
+        t, m = self.thresholds, self.model
+        return {"id1": id1, "id2": id2, "similarity": round(ev.similarity(t, m), 4), "tier": ev.tier(t, m),
+                "evidence": ev.to_dict(t, m)}
 
     def evaluate(self, gold: dict[str, str], pairs: list[tuple[str, str, float]] | None = None,
                  lower_is_similar: bool = False, split: float | None = None) -> dict:
@@ -532,6 +586,26 @@ class Archive:
                 positive = [h <= split if lower_is_similar else h >= split for _, h in ok]
                 out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": roc_auc(ours, positive)}
         return out
+
+    def calibrate(self, gold: dict[str, str], fitted_on: str = "") -> dict:
+        """Refit the same-story model on this store's labelled articles, save it in the store, regroup."""
+        from .calibrate import fit_story_model
+        from .cluster.model import MODEL_FILE
+
+        with WriteLock(self.path):
+            data = self.db.all_for_grouping(self.config.model_id)
+            ids = {r: i for r, i, _, _ in self.db.facts()}
+            labels = [gold.get(ids[int(r)]) for r in data.rowids]
+            scorer, _ = self._grouping_scorer(data)
+            model = fit_story_model(scorer, labels, fitted_on or "user labels")
+            atomic_write_text(self.path / MODEL_FILE, model.to_json())
+            self.model = model
+            self._regroup()
+            self._save_index()
+        return {"model": str(self.path / MODEL_FILE), "labelled": sum(x is not None for x in labels),
+                "group_threshold": model.group_threshold, "group_floor": model.group_floor,
+                "coef": dict(zip(model.features, model.coef, strict=True)), "intercept": model.intercept,
+                "in_sample": model.metrics.get("bcubed_in_sample")}
 
     def score_pairs(self, pairs: Iterable[tuple[str, str, float | None]]) -> list[dict]:
         """Similarity and tier for each (id1, id2[, human score]); unknown ids give similarity None."""

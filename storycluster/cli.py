@@ -287,6 +287,24 @@ def eval(  # noqa: A001 - the command's name
 
 
 @command
+def calibrate(
+    gold: Annotated[Path, typer.Argument(help="JSONL with 'id' and a label field for articles in the store.")],
+    label: Annotated[str, typer.Option(help="The gold label field.")] = "cluster_id",
+    store: StoreOpt = Path(DEFAULT_STORE),
+) -> None:
+    """Refit the same-story model on your own labelled articles; saved in the store, used from then on."""
+    from .evaluate import read_labels
+
+    labels = read_labels(gold, label)
+    archive = _open(store)
+    try:
+        r = archive.calibrate(labels, fitted_on=f"{gold.name} ({label})")
+    finally:
+        archive.close()
+    _dump(r)
+
+
+@command
 def score_pairs(
     pairs: Annotated[Path, typer.Argument(help="JSONL with id1 and id2 per line (score optional).")],
     store: StoreOpt = Path(DEFAULT_STORE),

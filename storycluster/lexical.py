@@ -69,3 +69,64 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)
+
+
+# -- term vectors for TF-IDF ------------------------------------------------------------------------
+N_FEATURES = 2**20  # hashed vocabulary; collisions are rare at news-article vocabulary sizes
+
+
+def _hasher():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=N_FEATURES, alternate_sign=False, norm=None, lowercase=False,
+                             token_pattern=r"(?u)\b\w+\b")
+
+
+def term_vectors(texts: Sequence[str]) -> list[np.ndarray]:
+    """Hashed term counts of each text's matching form, packed as uint32 ``[terms..., counts...]``."""
+    from .normalize import matching_text
+
+    if not texts:
+        return []
+    counts = _hasher().transform([matching_text(t) for t in texts]).tocsr()
+    out = []
+    for r in range(counts.shape[0]):
+        lo, hi = counts.indptr[r], counts.indptr[r + 1]
+        out.append(np.concatenate([counts.indices[lo:hi], counts.data[lo:hi]]).astype(np.uint32))
+    return out
+
+
+def unpack(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    half = len(packed) // 2
+    return packed[:half], packed[half:]
+
+
+def n_tokens(packed: np.ndarray) -> int:
+    return int(unpack(packed)[1].sum())
+
+
+def document_frequencies(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """How many texts hold each hashed term."""
+    df = np.zeros(N_FEATURES, dtype=np.int32)
+    for v in vectors:
+        df[unpack(v)[0]] += 1
+    return df
+
+
+def tfidf_matrix(vectors: Sequence[np.ndarray], df: np.ndarray, n_docs: int):
+    """Rows of sublinear-tf, smoothed-idf weights, L2-normalized (scikit-learn's TfidfTransformer formula),
+    as a scipy CSR matrix; the inner product of two rows is their TF-IDF cosine."""
+    from scipy.sparse import csr_matrix
+
+    idf = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0
+    indptr = [0]
+    indices, data = [], []
+    for v in vectors:
+        t, c = unpack(v)
+        w = (1.0 + np.log(c.astype(np.float64))) * idf[t]
+        norm = np.sqrt((w * w).sum())
+        indices.append(t)
+        data.append(w / norm if norm else w)
+        indptr.append(indptr[-1] + len(t))
+    return csr_matrix((np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else
+                       np.zeros(0, dtype=np.int64), np.asarray(indptr)), shape=(len(vectors), N_FEATURES))

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..lexical import candidate_pairs, jaccard
-from .scoring import Thresholds, semantic_similarity, similarity_matrix
+from .model import StoryModel
+from .scoring import Thresholds, pair_logits
 
 
 def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> np.ndarray:
@@ -17,34 +18,52 @@ def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> n
     return np.hstack([np.sqrt(1.0 - title_weight) * lead, np.sqrt(title_weight) * title]).astype(np.float32)
 
 
+def _codes(values: Sequence[object]) -> np.ndarray:
+    seen: dict[object, int] = {}
+    return np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64, count=len(values))
+
+
 class PairScorer:
-    """Exact pair similarity over in-memory arrays (lead and title vectors, MinHash signatures,
-    content-hash codes)."""
+    """Exact same-story log-odds over in-memory arrays aligned by row: lead and headline vectors, MinHash
+    signatures, content hashes, TF-IDF rows, token counts and languages."""
 
     def __init__(self, lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, content_hashes: Sequence[str],
-                 thresholds: Thresholds) -> None:
-        self.lead = lead
-        self.title = title
-        self.sigs = sigs
-        codes: dict[str, int] = {}
-        self.codes = np.fromiter((codes.setdefault(h, len(codes)) for h in content_hashes), dtype=np.int64,
-                                 count=len(content_hashes))
-        self.thresholds = thresholds
+                 tfidf, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
+                 model: StoryModel) -> None:
+        self.lead, self.title, self.sigs, self.tfidf = lead, title, sigs, tfidf
+        self.codes = _codes(content_hashes)
+        self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
+        self.langs = _codes([lang or "?" for lang in langs])
+        self.unknown_lang = np.array([not lang for lang in langs], dtype=bool)
+        self.thresholds, self.model = thresholds, model
+
+    def _cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # an unknown language counts as the same: lexical evidence is then used if the texts are long enough
+        return (self.langs[a] != self.langs[b]) & ~self.unknown_lang[a] & ~self.unknown_lang[b]
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """(len(a), len(b)) similarity matrix."""
-        sem = semantic_similarity(self.lead[a] @ self.lead[b].T, self.title[a] @ self.title[b].T,
-                                  self.thresholds.title_weight)
-        jac = jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :])
-        same = self.codes[a][:, None] == self.codes[b][None, :]
-        return similarity_matrix(sem, jac, same, self.thresholds)
+        """(len(a), len(b)) log-odds matrix."""
+        aa, bb = np.meshgrid(a, b, indexing="ij")
+        return self.pairs(aa.ravel(), bb.ravel()).reshape(aa.shape)
+
+    def features(self, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
+        """The evidence of each pair (i[t], j[t]), as arrays."""
+        return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]),
+                "title": np.einsum("ij,ij->i", self.title[i], self.title[j]),
+                "tfidf": self._tfidf_pairs(i, j),
+                "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
+                "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j]}
+
+    def _tfidf_pairs(self, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+        out = np.empty(len(i), dtype=np.float64)
+        for s in range(0, len(i), chunk):
+            a, b = self.tfidf[i[s:s + chunk]], self.tfidf[j[s:s + chunk]]
+            out[s:s + chunk] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+        return out
 
     def pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Similarity of each pair (i[t], j[t])."""
-        sem = semantic_similarity(np.einsum("ij,ij->i", self.lead[i], self.lead[j]),
-                                  np.einsum("ij,ij->i", self.title[i], self.title[j]), self.thresholds.title_weight)
-        jac = jaccard(self.sigs[i], self.sigs[j])
-        return similarity_matrix(sem, jac, self.codes[i] == self.codes[j], self.thresholds)
+        """Log-odds of each pair (i[t], j[t])."""
+        return pair_logits(**self.features(i, j), t=self.thresholds, m=self.model)
 
 
 def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096) -> np.ndarray:
@@ -68,7 +87,7 @@ def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096
 
 
 def candidate_edges(scorer: PairScorer, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate edges with their exact similarities."""
+    """All candidate edges with their exact log-odds."""
     t = scorer.thresholds
     vectors = index_vectors(scorer.lead, scorer.title, t.title_weight)
     edges = np.concatenate([neighbour_edges(vectors, k, t.related), candidate_pairs(scorer.sigs)])

@@ -12,7 +12,7 @@ import numpy as np
 from ..lexical import jaccard
 from .graph import PairScorer, candidate_edges
 from .linkage import SparseAverageLinkage
-from .scoring import PairEvidence
+from .scoring import similarity_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +36,9 @@ def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0) -> np
     """Cluster labels (index of a root member) for every row of the scorer's arrays."""
     n = len(scorer.lead)
     edges, weights = candidate_edges(scorer, k=k)
-    t = scorer.thresholds
-    model = SparseAverageLinkage(threshold=t.same_story, floor=t.group_floor, random_state=random_state)
-    return model.fit(n, edges, weights, scorer).labels_
+    m = scorer.model
+    linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor, random_state=random_state)
+    return linkage.fit(n, edges, weights, scorer).labels_
 
 
 def representative(members: Sequence[int], facts: dict[int, ArticleFacts]) -> int:
@@ -68,12 +68,12 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
         rep_idx = m[rows.index(rep_row)]
         dup_of = _duplicate_of(np.asarray(m), rows, scorer, facts)
         members = []
-        for i, r in zip(m, rows, strict=True):
-            ev = PairEvidence(lead_cosine=float(scorer.lead[i] @ scorer.lead[rep_idx]),
-                              title_cosine=float(scorer.title[i] @ scorer.title[rep_idx]),
-                              jaccard=float(jaccard(scorer.sigs[i], scorer.sigs[rep_idx])),
-                              same_content=bool(scorer.codes[i] == scorer.codes[rep_idx]))
-            score = 1.0 if r == rep_row else round(ev.similarity(t), 4)
+        idx = np.asarray(m)
+        logits = scorer.pairs(idx, np.full(len(idx), rep_idx))
+        sims = similarity_from(logits, jaccard(scorer.sigs[idx], scorer.sigs[rep_idx]),
+                               scorer.codes[idx] == scorer.codes[rep_idx], t)
+        for r, sim in zip(rows, sims.tolist(), strict=True):
+            score = 1.0 if r == rep_row else round(sim, 4)
             tier = "duplicate" if r in dup_of else "same_story"
             copy_of = dup_of.get(r)
             members.append((r, score, tier, copy_of if copy_of != r else None))

@@ -4,40 +4,47 @@ Tiers, strongest first:
 
 * ``duplicate``: the same text reprinted or lightly edited — equal normalized content, or estimated
   shingle Jaccard at or above ``duplicate_jaccard`` (lexical evidence).
-* ``same_story``: the same event or interview rewritten or translated — semantic similarity at or above
-  ``same_story`` (works across languages).
+* ``same_story``: the same event or interview rewritten or translated — the same-story model's log-odds
+  at or above its grouping threshold (:mod:`storycluster.cluster.model`).
 * ``related``: same subject, different story — semantic similarity at or above ``related``.
 * ``unrelated``: below that.
 
 Semantic similarity uses two embeddings per article, the lead (title and first ``embed_max_chars``
 characters) and the headline: ``max((1 - w) * cos_lead + w * cos_title, cos_title)``. The headline view
 lets a headline-only item meet the full article it announces; the max lets two equal headlines count
-even when the bodies differ in length. On ECB+ this scored B-cubed F1 0.834 against 0.827 for the lead
-alone, and it is what groups the seed page's four headline-only copies with the full interview article
-(bench/representation.py, bench/title_weight.py).
+even when the bodies differ in length (bench/representation.py, bench/title_weight.py).
+
+The similarity reported for a pair is the model's probability of same story (1 for equal content, at
+least the Jaccard for a lexical duplicate).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from .model import DUPLICATE_LOGIT, StoryModel, sigmoid
+
 TIERS = ("duplicate", "same_story", "related", "unrelated")
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Decision thresholds; the defaults were measured on ECB+ and the seed archive (see bench/)."""
+    """Decision thresholds outside the same-story model; measured on ECB+ and the seed archive (bench/)."""
 
     duplicate_jaccard: float = 0.5
-    same_story: float = 0.55
     related: float = 0.35
-    #: Complete-link floor inside a group: no two members may be less similar than this.
-    group_floor: float = 0.42
     #: Weight of the headline embedding in the semantic similarity.
     title_weight: float = 0.25
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def semantic_similarity(lead_cos, title_cos, title_weight: float):
+    """Headline-aware semantic similarity (scalars or arrays)."""
+    return np.maximum((1.0 - title_weight) * lead_cos + title_weight * title_cos, title_cos)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,52 +54,52 @@ class PairEvidence:
     lead_cosine: float
     title_cosine: float
     jaccard: float
+    tfidf_cosine: float = 0.0
+    min_tokens: int = 0
+    cross_lingual: bool = False
     same_content: bool = False
 
     def semantic(self, t: Thresholds) -> float:
         return float(semantic_similarity(self.lead_cosine, self.title_cosine, t.title_weight))
 
-    def similarity(self, t: Thresholds) -> float:
-        """One similarity in [0, 1]: 1 for equal content, the larger of Jaccard and the semantic
-        similarity for a lexical duplicate, else the semantic similarity (clipped at 0)."""
-        return float(similarity_matrix(self.semantic(t), self.jaccard, self.same_content, t))
+    def logit(self, t: Thresholds, m: StoryModel) -> float:
+        return float(pair_logits(self.lead_cosine, self.title_cosine, self.tfidf_cosine, self.min_tokens,
+                                 self.cross_lingual, self.jaccard, self.same_content, t, m))
 
-    def tier(self, t: Thresholds) -> str:
-        if self.same_content or self.jaccard >= t.duplicate_jaccard:
-            return "duplicate"
-        sem = self.semantic(t)
-        if sem >= t.same_story:
-            return "same_story"
-        if sem >= t.related:
-            return "related"
-        return "unrelated"
+    def similarity(self, t: Thresholds, m: StoryModel) -> float:
+        return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t))
 
-    def to_dict(self, t: Thresholds) -> dict:
+    def tier(self, t: Thresholds, m: StoryModel) -> str:
+        return str(tiers(self.logit(t, m), self.semantic(t), self.jaccard, self.same_content, t, m))
+
+    def to_dict(self, t: Thresholds, m: StoryModel) -> dict:
         return {"lead_cosine": round(self.lead_cosine, 4), "title_cosine": round(self.title_cosine, 4),
-                "semantic": round(self.semantic(t), 4), "jaccard": round(self.jaccard, 4),
-                "same_content": self.same_content}
+                "semantic": round(self.semantic(t), 4), "tfidf_cosine": round(self.tfidf_cosine, 4),
+                "jaccard": round(self.jaccard, 4), "min_tokens": self.min_tokens,
+                "cross_lingual": self.cross_lingual, "same_content": self.same_content,
+                "log_odds": round(self.logit(t, m), 3),
+                "regime": "semantic only" if self.cross_lingual or self.min_tokens < m.min_tokens
+                else "lexical + semantic"}
 
 
-def semantic_similarity(lead_cos, title_cos, title_weight: float):
-    """Headline-aware semantic similarity (works on scalars and arrays)."""
-    import numpy as np
-
-    return np.maximum((1.0 - title_weight) * lead_cos + title_weight * title_cos, title_cos)
-
-
-def similarity_matrix(semantic, jaccard, same_content, t: Thresholds):
-    """Vectorized :meth:`PairEvidence.similarity` over arrays of equal shape."""
-    import numpy as np
-
-    sim = np.clip(semantic, 0.0, 1.0)
-    dup = jaccard >= t.duplicate_jaccard
-    sim = np.where(dup, np.maximum(jaccard, sim), sim)
-    return np.where(same_content, 1.0, sim)
+def pair_logits(lead, title, tfidf, min_tokens, cross_lingual, jaccard, same_content, t: Thresholds, m: StoryModel):
+    """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold."""
+    sem = semantic_similarity(np.asarray(lead), np.asarray(title), t.title_weight)
+    z = m.logits(lead, title, sem, tfidf, min_tokens, cross_lingual)
+    dup = np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard)
+    return np.where(dup, np.maximum(z, DUPLICATE_LOGIT), z)
 
 
-def tiers(semantic, jaccard, same_content, t: Thresholds):
-    """Vectorized :meth:`PairEvidence.tier`: an array of tier names."""
-    import numpy as np
+def similarity_from(logit, jaccard, same_content, t: Thresholds):
+    """Reported similarity: the same-story probability, at least the Jaccard of a duplicate, 1 for equal content."""
+    p = sigmoid(logit)
+    jaccard = np.asarray(jaccard)
+    p = np.where(jaccard >= t.duplicate_jaccard, np.maximum(p, jaccard), p)
+    return np.where(np.asarray(same_content, dtype=bool), 1.0, p)
 
-    return np.select([same_content | (jaccard >= t.duplicate_jaccard), semantic >= t.same_story,
-                      semantic >= t.related], ["duplicate", "same_story", "related"], "unrelated")
+
+def tiers(logit, semantic, jaccard, same_content, t: Thresholds, m: StoryModel):
+    """Vectorized tier names."""
+    return np.select([np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard),
+                      np.asarray(logit) >= m.group_threshold, np.asarray(semantic) >= t.related],
+                     ["duplicate", "same_story", "related"], "unrelated")

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS articles (
     embed_hash TEXT NOT NULL,           -- hash of the lead embedder input: key into embeddings
     title_hash TEXT NOT NULL,           -- hash of the headline embedder input: key into embeddings
     signature BLOB NOT NULL,            -- MinHash, uint32 x num_perm
+    terms BLOB NOT NULL,                -- hashed term counts, uint32 [terms..., counts...]
     added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS group_members (
     duplicate_of INTEGER                -- the member this one copies (tier duplicate), if not itself
 );
 CREATE INDEX IF NOT EXISTS group_members_group ON group_members(group_id);
+CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);  -- e.g. term document frequencies
 CREATE TABLE IF NOT EXISTS source_lines (
     source TEXT NOT NULL, line_key INTEGER NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (source, line_key)
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS source_lines (
 """
 
 ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published", "published_ts", "lang",
-                   "record_hash", "content_hash", "embed_hash", "title_hash", "signature")
+                   "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms")
 
 
 @dataclass(slots=True)
@@ -66,6 +68,7 @@ class StoredArticle:
     embed_hash: str
     title_hash: str
     signature: bytes
+    terms: bytes
 
     def to_public(self) -> dict:
         return {"id": self.id, "title": self.title, "url": self.url, "source": self.source,
@@ -81,6 +84,8 @@ class GroupingData:
     title: np.ndarray
     content_hashes: list[str]
     sigs: np.ndarray
+    terms: list[np.ndarray]
+    langs: list[str | None]
 
 
 class Database:
@@ -170,9 +175,9 @@ class Database:
         return self.conn.execute(sql, [a[c] for c in cols]).fetchone()[0]
 
     def update_content(self, rowid: int, content_hash: str, embed_hash: str, title_hash: str,
-                       signature: bytes) -> None:
-        self.conn.execute("UPDATE articles SET content_hash = ?, embed_hash = ?, title_hash = ?, signature = ? "
-                          "WHERE rowid = ?", (content_hash, embed_hash, title_hash, signature, rowid))
+                       signature: bytes, terms: bytes) -> None:
+        self.conn.execute("UPDATE articles SET content_hash = ?, embed_hash = ?, title_hash = ?, signature = ?, "
+                          "terms = ? WHERE rowid = ?", (content_hash, embed_hash, title_hash, signature, terms, rowid))
 
     def delete_article(self, article_id: str) -> StoredArticle | None:
         a = self.article(article_id)
@@ -183,7 +188,7 @@ class Database:
     def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = ()) -> GroupingData:
         """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order."""
         rows = self.conn.execute(
-            "SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature FROM articles a "
+            "SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang FROM articles a "
             "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
             f"JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 {where} ORDER BY a.rowid",
             (model_id, *params)).fetchall()
@@ -194,7 +199,8 @@ class Database:
 
         return GroupingData(rowids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
                             lead=stack(1, np.float32), title=stack(2, np.float32),
-                            content_hashes=[r[3] for r in rows], sigs=stack(4, np.uint32))
+                            content_hashes=[r[3] for r in rows], sigs=stack(4, np.uint32),
+                            terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows], langs=[r[6] for r in rows])
 
     # -- embedding cache (implements embed.EmbeddingCache) ---------------------------------------
     def get_embeddings(self, hashes: Sequence[str], model_id: str) -> dict[str, np.ndarray]:
@@ -265,6 +271,14 @@ class Database:
                 "DO UPDATE SET n = max(n + ?, 0) RETURNING n", (source, key, delta, delta)).fetchone()[0]
             out.append((key, n))
         return out
+
+    def get_blob(self, name: str) -> bytes | None:
+        row = self.conn.execute("SELECT value FROM blobs WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_blob(self, name: str, value: bytes) -> None:
+        self.conn.execute("INSERT INTO blobs VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                          (name, value))
 
     def boilerplate_keys(self, source: str, min_count: int) -> set[int]:
         return {k for (k,) in self.conn.execute(

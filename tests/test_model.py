@@ -1,0 +1,128 @@
+"""The same-story model: its two regimes, the shipped parameters, calibration round trip, and `compare`
+tiers on constructed pairs with the real model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from storycluster import Archive, Article
+from storycluster.cluster import StoryModel, Thresholds
+from storycluster.cluster.scoring import pair_logits
+
+from .conftest import HashEmbedder
+
+
+def test_shipped_model_names_its_data_and_date():
+    m = StoryModel.shipped()
+    assert "ECB+" in m.fitted_on and m.fitted_at and len(m.coef) == 4
+    assert m.metrics["bcubed_held_out_topic_halves"]
+    assert m.group_floor < m.group_threshold
+
+
+def test_cross_lingual_and_short_pairs_rest_on_semantic_evidence():
+    m = StoryModel.shipped()
+    t = Thresholds()
+    args = dict(lead=np.array([0.6, 0.6, 0.6]), title=np.array([0.6, 0.6, 0.6]), tfidf=np.array([0.0, 0.0, 0.0]),
+                min_tokens=np.array([300, 300, 10]), cross_lingual=np.array([False, True, False]),
+                jaccard=np.zeros(3), same_content=np.zeros(3, dtype=bool))
+    same_lang, cross, short = pair_logits(**args, t=t, m=m)
+    assert cross == short  # neither uses the lexical features
+    assert cross >= m.group_threshold  # semantic 0.6 is above the 0.55 anchor: a translation still groups
+    assert same_lang < cross  # long texts in one language with no shared words: lexical evidence counts against
+    with_words = pair_logits(**{**args, "tfidf": np.array([0.5, 0.5, 0.5])}, t=t, m=m)
+    assert with_words[0] > same_lang and with_words[1] == cross
+
+
+def test_semantic_floor_blocks_below_it():
+    m = StoryModel.shipped()
+    z = m.logits(lead=[0.43, 0.41], title=[0.43, 0.41], semantic=[0.43, 0.41], tfidf=[0, 0], min_tokens=[5, 5],
+                 cross_lingual=[True, True])
+    assert z[0] >= m.group_floor > z[1]
+
+
+def test_model_file_round_trip_and_version_check(tmp_path):
+    m = StoryModel.shipped()
+    p = tmp_path / "m.json"
+    p.write_text(m.to_json())
+    assert StoryModel.load(p) == m
+    p.write_text(m.to_json().replace('"version": 1', '"version": 7'))
+    with pytest.raises(ValueError, match="model version 7"):
+        StoryModel.load(p)
+
+
+STORIES = {
+    "flood": "Heavy rain flooded the city of {city} on {day}, killing {n} people, cutting roads and power lines "
+             "while rescue teams searched submerged streets for survivors through the night",
+    "chess": "The world chess championship final in {city} ended on {day} after {n} moves when the challenger "
+             "resigned a long endgame, handing the title to the defending champion again",
+    "strike": "Rail workers in {city} walked out on {day} over pay, stopping {n} trains and leaving commuters "
+              "stranded as unions and the operator traded blame for the failed talks",
+}
+
+
+def labelled_articles():
+    rows, gold = [], {}
+    rng = np.random.default_rng(1)
+    for story, template in STORIES.items():
+        for k in range(5):
+            text = template.format(city=["Valencia", "Oslo", "Lyon"][k % 3], day=["Monday", "Tuesday"][k % 2],
+                                   n=int(rng.integers(10, 99)))
+            words = text.split()
+            rng.shuffle(words[5:])  # different write-ups of the same event share words, not sentences
+            aid = f"{story}-{k}"
+            body = " ".join(words) + f" report number {k}. " + template.format(city="the region", day="today", n=k)
+            rows.append(Article(aid, f"{story} report {k}", body))
+            gold[aid] = story
+    return rows, gold
+
+
+def test_calibration_round_trip(tmp_path):
+    rows, gold = labelled_articles()
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add(rows)
+        before = archive.model
+        result = archive.calibrate(gold, fitted_on="test labels")
+        assert (tmp_path / "s" / "story_model.json").exists()
+        fitted = archive.model
+        assert fitted != before and fitted.fitted_on == "test labels"
+        assert result["labelled"] == 15 and result["in_sample"]["f1"] == pytest.approx(1.0)
+        groups = archive.dedup()["groups"]
+    assert sorted(sorted(m["id"].split("-")[0] for m in g["members"]) for g in groups) == \
+        [["chess"] * 5, ["flood"] * 5, ["strike"] * 5]
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        assert archive.model == fitted  # the store's own model is used after reopening
+    data = json.loads((tmp_path / "s" / "story_model.json").read_text())
+    assert data["fitted_on"] == "test labels" and data["version"] == 1
+
+
+def test_calibration_needs_labels(tmp_path):
+    rows, _ = labelled_articles()
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add(rows)
+        with pytest.raises(ValueError, match="at least 4"):
+            archive.calibrate({"flood-0": "x"})
+        with pytest.raises(ValueError, match="no same-story pairs"):
+            archive.calibrate({a.id: a.id for a in rows})
+
+
+def test_compare_tiers_on_constructed_pairs(seed_store_copy, seed_rows):
+    by_id = {r["id"]: r for r in seed_rows}
+    sudani = by_id["seed-readalso-sudani"]
+    exact = dict(sudani, id="exact-copy", source="outlet-b")
+    tashkeel = dict(sudani, id="tashkeel-copy", text=sudani["text"].replace("رئيس الوزراء", "رَئِيسُ الوُزَرَاءِ"))
+    with Archive(seed_store_copy, create=False) as archive:
+        archive.add([Article(**{k: v for k, v in r.items()}) for r in (exact, tashkeel)])
+        cases = {
+            "exact copy": archive.compare("seed-readalso-sudani", "exact-copy"),
+            "tashkeel-only copy": archive.compare("seed-readalso-sudani", "tashkeel-copy"),
+            "translation": archive.compare("en-storm-boris", "fr-tempete-boris"),
+            "same topic, other event": archive.compare("seed-reuters-deal", "similar-06"),
+            "unrelated": archive.compare("en-iphone16", "masalla-heat"),
+        }
+    tiers = {name: c["tier"] for name, c in cases.items()}
+    assert tiers == {"exact copy": "duplicate", "tashkeel-only copy": "duplicate", "translation": "same_story",
+                     "same topic, other event": "related", "unrelated": "unrelated"}
+    assert cases["exact copy"]["similarity"] == 1.0 and cases["tashkeel-only copy"]["similarity"] == 1.0
+    assert cases["translation"]["evidence"]["cross_lingual"] and cases["translation"]["similarity"] > 0.5
+    assert cases["unrelated"]["similarity"] < cases["same topic, other event"]["similarity"] < 0.5
