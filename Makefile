@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STORE := .demo-store
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench quality calibrate clean
 
 install: $(STAMP)
 
@@ -34,7 +34,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+quality: $(STAMP)
+	$(PY) bench/quality.py
+
+calibrate: $(STAMP)  # refits storycluster/cluster/story_model.json on ECB+
+	$(PY) bench/calibrate.py
+
+bench: quality
 	$(PY) bench/ecb_baseline.py
 	$(PY) bench/representation.py
 	$(PY) bench/title_weight.py

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from storycluster.cluster import Thresholds, cluster_labels
-from storycluster.cluster.graph import PairScorer
+from storycluster.cluster import cluster_labels
 from storycluster.embed import USEEmbedder, l2_normalize
 from storycluster.evaluate import bcubed
 from storycluster.lexical import signatures
 from storycluster.normalize import content_hash, normalize_text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _semantic import semantic_scorer  # noqa: E402
 
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent.parent / "shared/data/ecbplus/articles.jsonl")
 
@@ -43,15 +45,11 @@ def main() -> None:
     print(f"embedded {len(views)} views of {len(arts)} articles in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     for n in (600, 1000, 2000):
         views[f"title+lead{n}"] = l2_normalize(views["title"] + views[f"lead{n}"])
-    views["mean_chunks"] = None
     print(f"{'representation':<18} {'best thr':>8} {'P':>6} {'R':>6} {'F1':>6}")
     for name, vecs in views.items():
-        if vecs is None:
-            continue
         best = (0.0, 0.0, {})
         for thr in np.arange(0.40, 0.86, 0.03):
-            t = Thresholds(same_story=float(thr), group_floor=float(thr) - 0.15)
-            labels = cluster_labels(PairScorer(vecs, sigs, hashes, t))
+            labels = cluster_labels(semantic_scorer(vecs, vecs, sigs, hashes, float(thr), float(thr) - 0.15, 0.0))
             m = bcubed(dict(zip(ids, labels.tolist(), strict=True)), gold)
             if m["f1"] > best[1]:
                 best = (float(thr), m["f1"], m)

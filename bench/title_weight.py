@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from storycluster.cluster import Thresholds, cluster_labels
-from storycluster.cluster.graph import PairScorer
+from storycluster.cluster import cluster_labels
 from storycluster.embed import USEEmbedder
 from storycluster.evaluate import bcubed
 from storycluster.lexical import signatures
 from storycluster.normalize import content_hash, normalize_text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _semantic import semantic_scorer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ECB = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared/data/ecbplus/articles.jsonl")
@@ -44,10 +46,10 @@ def main() -> None:
     for w in (0.0, 0.25, 0.5):
         for thr in (0.52, 0.55, 0.58, 0.61):
             for floor in (thr - 0.13, thr - 0.10):
-                t = Thresholds(same_story=thr, group_floor=round(floor, 2), title_weight=w)
                 out = {}
                 for name, (ids, gold, lead, title, sigs, hashes) in data.items():
-                    labels = dict(zip(ids, cluster_labels(PairScorer(lead, title, sigs, hashes, t)).tolist(), strict=True))
+                    scorer = semantic_scorer(lead, title, sigs, hashes, thr, round(floor, 2), w)
+                    labels = dict(zip(ids, cluster_labels(scorer).tolist(), strict=True))
                     out[name] = (bcubed(labels, gold), labels)
                 lab = out["seeds"][1]
                 four = {lab[i] for i in SUDANI}

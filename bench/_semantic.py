@@ -1,0 +1,21 @@
+"""Bench helper: a PairScorer that groups on semantic similarity alone (no lexical regime), with given
+cut-offs, for the measurements that chose the representation and the semantic thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from storycluster.cluster import StoryModel, Thresholds
+from storycluster.cluster.graph import PairScorer
+from storycluster.lexical import N_FEATURES
+
+
+def semantic_scorer(lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, hashes: list[str], center: float,
+                    floor: float, title_weight: float = 0.25) -> PairScorer:
+    n = len(lead)
+    model = replace(StoryModel.shipped(), min_tokens=10**9, semantic_center=center, semantic_floor=floor)
+    return PairScorer(lead, title, sigs, hashes, csr_matrix((n, N_FEATURES)), np.zeros(n, dtype=np.int64),
+                      [None] * n, Thresholds(title_weight=title_weight), model)
