@@ -17,5 +17,6 @@ def semantic_scorer(lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, hashe
                     floor: float, title_weight: float = 0.25) -> PairScorer:
     n = len(lead)
     model = replace(StoryModel.shipped(), min_tokens=10**9, semantic_center=center, semantic_floor=floor)
-    return PairScorer(lead, title, sigs, hashes, csr_matrix((n, N_FEATURES)), np.zeros(n, dtype=np.int64),
+    return PairScorer(lead, title, sigs, hashes, csr_matrix((n, N_FEATURES)), csr_matrix((n, N_FEATURES)),
+                      np.zeros(n, dtype=np.int64),
                       [None] * n, Thresholds(title_weight=title_weight), model)

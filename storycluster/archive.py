@@ -26,7 +26,7 @@ from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
-from .lexical import document_frequencies, n_tokens, signatures, term_vectors, tfidf_matrix
+from .lexical import document_frequencies, idf_weights, n_tokens, signatures, term_vectors, tfidf_matrix
 from .normalize import content_hash, normalize_text, text_hash
 
 Progress = Callable[[int], None]
@@ -391,9 +391,11 @@ class Archive:
     def _grouping_scorer(self, data: GroupingData) -> tuple[PairScorer, np.ndarray]:
         """A PairScorer over all stored articles, and the term document frequencies it used."""
         df = document_frequencies(data.terms)
+        n = len(data.terms)
         scorer = PairScorer(data.lead, data.title, data.sigs, data.content_hashes,
-                            tfidf_matrix(data.terms, df, len(data.terms)), [n_tokens(t) for t in data.terms],
-                            data.langs, self.thresholds, self.model)
+                            tfidf_matrix(data.terms, idf_weights(df, n)),
+                            tfidf_matrix(data.terms, idf_weights(df, n, self.model.rare_df)),
+                            [n_tokens(t) for t in data.terms], data.langs, self.thresholds, self.model)
         return scorer, df
 
     def _ensure_groups(self) -> None:
@@ -518,24 +520,25 @@ class Archive:
             vecs = np.vstack([query.vector[None, :], vecs])
             sigs, terms = [query.signature, *sigs], [query.terms, *terms]
             hashes, langs = [query.content_hash, *hashes], [query.lang, *langs]
-        df, n_docs = self._term_stats()
+        idf, rare_idf = self._idf()
         return PairScorer(vecs[:, :d] / np.sqrt(1.0 - w), vecs[:, d:] / np.sqrt(w), np.vstack(sigs), hashes,
-                          tfidf_matrix(terms, df, n_docs), [n_tokens(t) for t in terms], langs, self.thresholds,
-                          self.model)
+                          tfidf_matrix(terms, idf), tfidf_matrix(terms, rare_idf),
+                          [n_tokens(t) for t in terms], langs, self.thresholds, self.model)
 
-    def _term_stats(self) -> tuple[np.ndarray, int]:
-        """Document frequencies of hashed terms, as of the last grouping."""
+    def _idf(self) -> tuple[np.ndarray, np.ndarray]:
+        """IDF weights (all terms, rare terms) from the document frequencies of the last grouping; cached."""
         gen = self.db.get_meta("groups_generation")
-        if getattr(self, "_df_generation", None) != gen:
+        if getattr(self, "_idf_generation", None) != gen:
             blob = self.db.get_blob("term_df")
             if blob is None:
-                self._df = (document_frequencies(
-                    [np.frombuffer(t, np.uint32) for (t,) in self.db.conn.execute("SELECT terms FROM articles")]),
-                    self.db.count())
+                df = document_frequencies(
+                    [np.frombuffer(t, np.uint32) for (t,) in self.db.conn.execute("SELECT terms FROM articles")])
+                n = self.db.count()
             else:
-                self._df = (np.frombuffer(blob, dtype=np.int32), int(self.db.get_meta("term_df_docs", "0") or 0))
-            self._df_generation = gen
-        return self._df
+                df, n = np.frombuffer(blob, dtype=np.int32), int(self.db.get_meta("term_df_docs", "0") or 0)
+            self._idf_cache = (idf_weights(df, n), idf_weights(df, n, self.model.rare_df))
+            self._idf_generation = gen
+        return self._idf_cache
 
     def compare(self, id1: str, id2: str) -> dict:
         """Similarity, tier and the evidence behind them for two stored articles."""
@@ -548,6 +551,7 @@ class Archive:
         f = scorer.features(np.array([0]), np.array([1]))
         ev = PairEvidence(lead_cosine=float(f["lead"][0]), title_cosine=float(f["title"][0]),
                           jaccard=float(f["jaccard"][0]), tfidf_cosine=float(f["tfidf"][0]),
+                          rare_cosine=float(f["rare"][0]),
                           min_tokens=int(f["min_tokens"][0]), cross_lingual=bool(f["cross_lingual"][0]),
                           same_content=bool(f["same_content"][0]))
         t, m = self.thresholds, self.model
@@ -600,6 +604,7 @@ class Archive:
             model = fit_story_model(scorer, labels, fitted_on or "user labels")
             atomic_write_text(self.path / MODEL_FILE, model.to_json())
             self.model = model
+            self._idf_generation = None
             self._regroup()
             self._save_index()
         return {"model": str(self.path / MODEL_FILE), "labelled": sum(x is not None for x in labels),

@@ -14,7 +14,7 @@ from .cluster.model import StoryModel
 from .cluster.scoring import pair_logits, semantic_similarity
 from .evaluate import bcubed
 
-THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
+THRESHOLDS = (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
 FLOORS = (-6.0, -5.0, -4.0, -3.0, -2.0)
 
 
@@ -24,7 +24,7 @@ def pair_features(scorer: PairScorer, rows: np.ndarray) -> tuple[np.ndarray, np.
     i, j = rows[ii], rows[jj]
     f = scorer.features(i, j)
     sem = semantic_similarity(f["lead"], f["title"], scorer.thresholds.title_weight)
-    return i, j, np.stack([f["lead"], f["title"], sem, f["tfidf"]], axis=1), f
+    return i, j, np.stack([f["lead"], f["title"], sem, f["tfidf"], f["rare"]], axis=1), f
 
 
 def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str,

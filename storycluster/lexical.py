@@ -113,17 +113,28 @@ def document_frequencies(vectors: Sequence[np.ndarray]) -> np.ndarray:
     return df
 
 
-def tfidf_matrix(vectors: Sequence[np.ndarray], df: np.ndarray, n_docs: int):
-    """Rows of sublinear-tf, smoothed-idf weights, L2-normalized (scikit-learn's TfidfTransformer formula),
-    as a scipy CSR matrix; the inner product of two rows is their TF-IDF cosine."""
+def idf_weights(df: np.ndarray, n_docs: int, max_df: float | None = None) -> np.ndarray:
+    """Smoothed IDF per hashed term (scikit-learn's formula). With ``max_df``, only rare terms keep a weight:
+    those in at most ``max(2, max_df * n_docs)`` texts (names, places, numbers; a subject's common
+    vocabulary drops out)."""
+    idf = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0
+    if max_df is not None:
+        idf = np.where(df <= max(2.0, max_df * n_docs), idf, 0.0)
+    return idf
+
+
+def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
+    """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix; the inner product of
+    two rows is their TF-IDF cosine."""
     from scipy.sparse import csr_matrix
 
-    idf = np.log((1.0 + n_docs) / (1.0 + df.astype(np.float64))) + 1.0
     indptr = [0]
     indices, data = [], []
     for v in vectors:
         t, c = unpack(v)
         w = (1.0 + np.log(c.astype(np.float64))) * idf[t]
+        keep = w > 0
+        t, w = t[keep], w[keep]
         norm = np.sqrt((w * w).sum())
         indices.append(t)
         data.append(w / norm if norm else w)

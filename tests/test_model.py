@@ -15,7 +15,7 @@ from .conftest import HashEmbedder
 
 def test_shipped_model_names_its_data_and_date():
     m = StoryModel.shipped()
-    assert "ECB+" in m.fitted_on and m.fitted_at and len(m.coef) == 4
+    assert "ECB+" in m.fitted_on and m.fitted_at and len(m.coef) == 5
     assert m.metrics["bcubed_held_out_topic_halves"]
     assert m.group_floor < m.group_threshold
 
@@ -23,20 +23,20 @@ def test_shipped_model_names_its_data_and_date():
 def test_cross_lingual_and_short_pairs_rest_on_semantic_evidence():
     m = StoryModel.shipped()
     t = Thresholds()
-    args = dict(lead=np.array([0.6, 0.6, 0.6]), title=np.array([0.6, 0.6, 0.6]), tfidf=np.array([0.0, 0.0, 0.0]),
+    args = dict(lead=np.array([0.6, 0.6, 0.6]), title=np.array([0.6, 0.6, 0.6]), tfidf=np.zeros(3), rare=np.zeros(3),
                 min_tokens=np.array([300, 300, 10]), cross_lingual=np.array([False, True, False]),
                 jaccard=np.zeros(3), same_content=np.zeros(3, dtype=bool))
     same_lang, cross, short = pair_logits(**args, t=t, m=m)
     assert cross == short  # neither uses the lexical features
     assert cross >= m.group_threshold  # semantic 0.6 is above the 0.55 anchor: a translation still groups
     assert same_lang < cross  # long texts in one language with no shared words: lexical evidence counts against
-    with_words = pair_logits(**{**args, "tfidf": np.array([0.5, 0.5, 0.5])}, t=t, m=m)
+    with_words = pair_logits(**{**args, "tfidf": np.full(3, 0.5), "rare": np.full(3, 0.5)}, t=t, m=m)
     assert with_words[0] > same_lang and with_words[1] == cross
 
 
 def test_semantic_floor_blocks_below_it():
     m = StoryModel.shipped()
-    z = m.logits(lead=[0.43, 0.41], title=[0.43, 0.41], semantic=[0.43, 0.41], tfidf=[0, 0], min_tokens=[5, 5],
+    z = m.logits(lead=[0.43, 0.41], title=[0.43, 0.41], semantic=[0.43, 0.41], tfidf=[0, 0], rare=[0, 0], min_tokens=[5, 5],
                  cross_lingual=[True, True])
     assert z[0] >= m.group_floor > z[1]
 

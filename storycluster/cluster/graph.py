@@ -25,12 +25,12 @@ def _codes(values: Sequence[object]) -> np.ndarray:
 
 class PairScorer:
     """Exact same-story log-odds over in-memory arrays aligned by row: lead and headline vectors, MinHash
-    signatures, content hashes, TF-IDF rows, token counts and languages."""
+    signatures, content hashes, TF-IDF rows (all terms, and rare terms only), token counts and languages."""
 
     def __init__(self, lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, content_hashes: Sequence[str],
-                 tfidf, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
+                 tfidf, rare, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
                  model: StoryModel) -> None:
-        self.lead, self.title, self.sigs, self.tfidf = lead, title, sigs, tfidf
+        self.lead, self.title, self.sigs, self.tfidf, self.rare = lead, title, sigs, tfidf, rare
         self.codes = _codes(content_hashes)
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         self.langs = _codes([lang or "?" for lang in langs])
@@ -50,14 +50,15 @@ class PairScorer:
         """The evidence of each pair (i[t], j[t]), as arrays."""
         return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]),
                 "title": np.einsum("ij,ij->i", self.title[i], self.title[j]),
-                "tfidf": self._tfidf_pairs(i, j),
+                "tfidf": self._sparse_pairs(self.tfidf, i, j), "rare": self._sparse_pairs(self.rare, i, j),
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
                 "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j]}
 
-    def _tfidf_pairs(self, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+    @staticmethod
+    def _sparse_pairs(matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
         out = np.empty(len(i), dtype=np.float64)
         for s in range(0, len(i), chunk):
-            a, b = self.tfidf[i[s:s + chunk]], self.tfidf[j[s:s + chunk]]
+            a, b = matrix[i[s:s + chunk]], matrix[j[s:s + chunk]]
             out[s:s + chunk] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
         return out
 

@@ -55,6 +55,7 @@ class PairEvidence:
     title_cosine: float
     jaccard: float
     tfidf_cosine: float = 0.0
+    rare_cosine: float = 0.0
     min_tokens: int = 0
     cross_lingual: bool = False
     same_content: bool = False
@@ -63,8 +64,8 @@ class PairEvidence:
         return float(semantic_similarity(self.lead_cosine, self.title_cosine, t.title_weight))
 
     def logit(self, t: Thresholds, m: StoryModel) -> float:
-        return float(pair_logits(self.lead_cosine, self.title_cosine, self.tfidf_cosine, self.min_tokens,
-                                 self.cross_lingual, self.jaccard, self.same_content, t, m))
+        return float(pair_logits(self.lead_cosine, self.title_cosine, self.tfidf_cosine, self.rare_cosine,
+                                 self.min_tokens, self.cross_lingual, self.jaccard, self.same_content, t, m))
 
     def similarity(self, t: Thresholds, m: StoryModel) -> float:
         return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t))
@@ -75,6 +76,7 @@ class PairEvidence:
     def to_dict(self, t: Thresholds, m: StoryModel) -> dict:
         return {"lead_cosine": round(self.lead_cosine, 4), "title_cosine": round(self.title_cosine, 4),
                 "semantic": round(self.semantic(t), 4), "tfidf_cosine": round(self.tfidf_cosine, 4),
+                "rare_terms_cosine": round(self.rare_cosine, 4),
                 "jaccard": round(self.jaccard, 4), "min_tokens": self.min_tokens,
                 "cross_lingual": self.cross_lingual, "same_content": self.same_content,
                 "log_odds": round(self.logit(t, m), 3),
@@ -82,10 +84,11 @@ class PairEvidence:
                 else "lexical + semantic"}
 
 
-def pair_logits(lead, title, tfidf, min_tokens, cross_lingual, jaccard, same_content, t: Thresholds, m: StoryModel):
+def pair_logits(lead, title, tfidf, rare, min_tokens, cross_lingual, jaccard, same_content, t: Thresholds,
+                m: StoryModel):
     """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold."""
     sem = semantic_similarity(np.asarray(lead), np.asarray(title), t.title_weight)
-    z = m.logits(lead, title, sem, tfidf, min_tokens, cross_lingual)
+    z = m.logits(lead, title, sem, tfidf, rare, min_tokens, cross_lingual)
     dup = np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard)
     return np.where(dup, np.maximum(z, DUPLICATE_LOGIT), z)
 
