@@ -13,11 +13,12 @@ from pathlib import Path
 
 from storycluster import Archive
 from storycluster.cluster import StoryModel
-from storycluster.evaluate import read_labels
+from storycluster.evaluate import read_labels, read_pairs
 
 ROOT = Path(__file__).resolve().parent.parent
 ECB = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared/data/ecbplus/articles.jsonl")
-SEEDS, SEED_GOLD = ROOT / "seeds/articles.jsonl", ROOT / "seeds/gold.jsonl"
+SEEDS, SEED_GOLD, SEED_PAIRS = (ROOT / "seeds/articles.jsonl", ROOT / "seeds/gold.jsonl",
+                                ROOT / "seeds/pairs.jsonl")
 
 
 def related_precision_at_5(archive: Archive, topic: dict[str, str]) -> tuple[float, float, int, float]:
@@ -63,7 +64,7 @@ def main() -> None:
         ]
         with Archive(Path(tmp) / "seeds") as archive:
             archive.add_paths([SEEDS])
-            r = archive.evaluate(read_labels(SEED_GOLD, "story"))
+            r = archive.evaluate(read_labels(SEED_GOLD, "story"), read_pairs(SEED_PAIRS), split=3)
             dedup = archive.dedup()
         group = {m["id"]: g["group"] for g in dedup["groups"] for m in g["members"]}
         four = {group.get(i) for i in ("similar-03", "similar-04", "similar-05", "similar-07")}
@@ -80,6 +81,9 @@ def main() -> None:
         rows += [("seeds (ar/fr/en, 25) B-cubed P / R / F1",
                   f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f}")]
         rows += [(f"seeds: {name}", "yes" if ok else "NO") for name, ok in checks.items()]
+        p = r["pairs"]
+        rows += [(f"seed pairs rated 0-3 by us ({p['scored']}): Spearman / same-story ROC AUC",
+                  f"{p['spearman']:.3f} / {p['roc_auc']:.3f}")]
     width = max(len(k) for k, _ in rows)
     print(f"{'measure':<{width}}  value")
     print(f"{'-' * width}  -----")

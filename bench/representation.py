@@ -45,6 +45,12 @@ def main() -> None:
     print(f"embedded {len(views)} views of {len(arts)} articles in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     for n in (600, 1000, 2000):
         views[f"title+lead{n}"] = l2_normalize(views["title"] + views[f"lead{n}"])
+    # chunk pooling: the mean of the embeddings of consecutive 1,000-character chunks of the whole text
+    chunks = [[b[s:s + 1000] for s in range(0, len(b), 1000)] or [""] for b in bodies]
+    flat = emb.embed([c for cs in chunks for c in cs])
+    starts = np.cumsum([0] + [len(cs) for cs in chunks])
+    views["chunk_mean1000"] = l2_normalize(np.vstack([flat[a:b].mean(axis=0) for a, b in zip(starts[:-1], starts[1:],
+                                                                                             strict=True)]))
     print(f"{'representation':<18} {'best thr':>8} {'P':>6} {'R':>6} {'F1':>6}")
     for name, vecs in views.items():
         best = (0.0, 0.0, {})
