@@ -126,11 +126,8 @@ def remove(
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """Remove articles from the store and regroup."""
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         removed, missing = archive.remove(ids)
-    finally:
-        archive.close()
     typer.echo(f"removed {len(removed)} article(s)", err=True)
     if missing:
         _fail(f"not in the store: {', '.join(missing)}")
@@ -144,11 +141,8 @@ def dedup(
     all_: Annotated[bool, typer.Option("--all", help="Also list singletons (json always has them).")] = False,
 ) -> None:
     """Duplicate groups: every stored article once, in a group of 2+ or as a singleton."""
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         result = archive.dedup()
-    finally:
-        archive.close()
     if fmt is Format.json:
         _dump(result)
     elif fmt is Format.ndjson:
@@ -208,20 +202,18 @@ def related(
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             _fail(f"{file}: cannot read as UTF-8 text ({e})")
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         title = ""
         if text is not None:
             title = text.strip().split("\n", 1)[0][:300]
         result = archive.related(article_id, text=text, title=title, k=k)
         query = archive.article(article_id) if article_id else None
-    finally:
-        archive.close()
     if fmt is Format.json:
         _dump(result)
         return
     if query:
-        headline = query["title"] or query["text"].strip().split("\n")[0][:120]
+        lines = [x.strip() for x in query["text"].split("\n") if len(x.split()) >= 4]  # skip date lines
+        headline = query["title"] or (lines[0] if lines else query["text"].strip())[:120]
         typer.echo(f"related to {query['id']}: {headline}\n")
     for n, item in enumerate(result["related"], start=1):
         typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}  {_meta(item)}")
@@ -239,11 +231,8 @@ def compare(
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """Similarity, tier and evidence for two stored articles (JSON)."""
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         _dump(archive.compare(id1, id2))
-    finally:
-        archive.close()
 
 
 @command
@@ -263,11 +252,8 @@ def eval(  # noqa: A001 - the command's name
 
     labels = read_labels(gold, label)
     rated = read_pairs(pairs) if pairs else None
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         r = archive.evaluate(labels, rated, lower_is_similar=lower_is_similar, split=split)
-    finally:
-        archive.close()
     if fmt is Format.json:
         _dump(r)
         return
@@ -296,11 +282,8 @@ def calibrate(
     from .evaluate import read_labels
 
     labels = read_labels(gold, label)
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         r = archive.calibrate(labels, fitted_on=f"{gold.name} ({label})")
-    finally:
-        archive.close()
     _dump(r)
 
 
@@ -313,11 +296,8 @@ def score_pairs(
     """Similarity in [0, 1], tier and evidence for each pair of stored articles."""
     from .evaluate import read_id_pairs
 
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         scored = archive.score_pairs(read_id_pairs(pairs))
-    finally:
-        archive.close()
     for p in scored:
         if fmt is Format.json:
             typer.echo(json.dumps({k: v for k, v in p.items() if v is not None or k in ("similarity", "tier")},
@@ -332,11 +312,8 @@ def score_pairs(
 def stats(store: StoreOpt = Path(DEFAULT_STORE),
           fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text) -> None:
     """Counts, model, index type and sizes on disk."""
-    archive = _open(store)
-    try:
+    with _open(store) as archive:
         s = archive.stats()
-    finally:
-        archive.close()
     if fmt is Format.json:
         _dump(s)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .errors import InputError, Problem
@@ -102,42 +102,54 @@ def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return (sum(rk for rk, p in zip(r, positive, strict=True) if p) - pos * (pos + 1) / 2) / (pos * neg)
 
 
+def _jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; unreadable files and bad lines raise InputError."""
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise InputError(Problem(str(path), None, None, f"cannot read: {e.strerror or e}", "check the path")) from None
+    with fh:
+        try:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(Problem(str(path), lineno, None, f"invalid JSON ({e.msg})")) from None
+                if not isinstance(row, dict):
+                    raise InputError(Problem(str(path), lineno, None, "expected a JSON object"))
+                yield lineno, row
+        except UnicodeDecodeError as e:
+            raise InputError(Problem(str(path), None, None, f"not valid UTF-8 ({e.reason})",
+                                     "re-encode the file as UTF-8")) from None
+
+
 def read_labels(path: str | Path, label: str = "cluster_id") -> dict[str, str]:
     """``id`` → label from a JSONL gold file; a line without either is an error naming file and line."""
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(Problem(str(path), lineno, None, f"invalid JSON ({e.msg})")) from None
-            for field in ("id", label):
-                if row.get(field) is None:
-                    raise InputError(Problem(str(path), lineno, field, "missing",
-                                             f"every gold line needs 'id' and '{label}' (choose the field with --label)"))
-            out[str(row["id"])] = str(row[label])
+    for lineno, row in _jsonl_objects(path):
+        for field in ("id", label):
+            if row.get(field) is None:
+                raise InputError(Problem(str(path), lineno, field, "missing",
+                                         f"every gold line needs 'id' and '{label}' (choose the field with --label)"))
+        out[str(row["id"])] = str(row[label])
     return out
 
 
 def read_id_pairs(path: str | Path, need_score: bool = False) -> list[tuple[str, str, float | None]]:
     """(id1, id2, score or None) from a JSONL file of pairs; ``need_score`` makes the score required."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                score = row.get("score")
-                if need_score and score is None:
-                    raise KeyError("score")
-                out.append((str(row["id1"]), str(row["id2"]), None if score is None else float(score)))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-                want = "id1, id2 and a numeric score" if need_score else "id1 and id2"
-                raise InputError(Problem(str(path), lineno, None, f"expected a JSON object with {want} ({e!r})",
-                                         "one JSON object per line")) from None
+    for lineno, row in _jsonl_objects(path):
+        try:
+            score = row.get("score")
+            if need_score and score is None:
+                raise KeyError("score")
+            out.append((str(row["id1"]), str(row["id2"]), None if score is None else float(score)))
+        except (KeyError, TypeError, ValueError) as e:
+            want = "id1, id2 and a numeric score" if need_score else "id1 and id2"
+            raise InputError(Problem(str(path), lineno, None, f"expected a JSON object with {want} ({e!r})",
+                                     "one JSON object per line")) from None
     return out
 
 

@@ -76,3 +76,18 @@ def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
     assert out[4]["similarity"] is None and "not-there" in out[4]["error"]
     bad = runner.invoke(app, ["eval", str(pairs), "--store", str(seed_store)])  # no cluster_id field
     assert bad.exit_code == 1 and "pairs.jsonl:1: field 'id'" in bad.stderr
+
+
+def test_gold_and_pair_files_with_problems_name_file_and_line(tmp_path):
+    from storycluster.errors import InputError
+    from storycluster.evaluate import read_labels, read_pairs
+
+    with pytest.raises(InputError, match="missing.jsonl: cannot read"):
+        read_labels(tmp_path / "missing.jsonl")
+    p = tmp_path / "g.jsonl"
+    p.write_text('{"id": "a", "cluster_id": 1}\n\n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(InputError, match="g.jsonl:3: expected a JSON object"):
+        read_labels(p)
+    p.write_text('{"id1": "a", "id2": "b", "score": "high"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="g.jsonl:1: expected a JSON object with id1, id2 and a numeric score"):
+        read_pairs(p)
