@@ -184,14 +184,7 @@ class Archive:
         """Read files or folders and add their articles. In ``fail`` mode the input is checked in full
         first, so a bad record stops the add before anything is written."""
         paths = [Path(p) for p in paths]
-        total = 0
-        seen: dict[str, str] = {}
-        for rec in read_paths(paths, max_text_bytes):
-            total += 1
-            if on_error == "fail":
-                problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen)
-                if problem is not None:
-                    raise InputError(problem)
+        total = _check_records(read_paths(paths, max_text_bytes), fail=on_error == "fail")
         if on_total is not None:
             on_total(total)
         return self.add(read_paths(paths, max_text_bytes), on_error=on_error, progress=progress)
@@ -204,11 +197,7 @@ class Archive:
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         if on_error == "fail" and isinstance(records, list | tuple):
-            seen_first: dict[str, str] = {}
-            for rec in records:
-                problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen_first)
-                if problem is not None:
-                    raise InputError(problem)
+            _check_records(records, fail=True)
         report = AddReport()
         start = time.perf_counter()
         seen: dict[str, str] = {}
@@ -219,10 +208,11 @@ class Archive:
             while chunk := list(islice(it, CHUNK)):
                 self.db.begin()
                 try:
-                    changed |= self._add_chunk(chunk, report, on_error, seen, index)
-                    if changed:
+                    if self._add_chunk(chunk, report, on_error, seen, index):
+                        changed = True
                         self._bump_generation()
                     self.db.commit()
+                    self._index_generation = self.db.generation  # the in-memory index holds this chunk
                 except BaseException:
                     self.db.rollback()
                     self._index = None  # the in-memory index may hold rolled-back vectors
@@ -351,6 +341,7 @@ class Archive:
                     self.db.prune_embeddings()
                     self._bump_generation()
                 self.db.commit()
+                self._index_generation = self.db.generation
             except BaseException:
                 self.db.rollback()
                 self._index = None
@@ -650,6 +641,19 @@ class Archive:
             "thresholds": self.thresholds.to_dict(),
             "bytes_on_disk": sum(files.values()), "files": files,
         }
+
+
+def _check_records(records: Iterable[Record], fail: bool) -> int:
+    """Count the records; with ``fail``, raise InputError at the first problem or repeated id."""
+    total = 0
+    seen: dict[str, str] = {}
+    for rec in records:
+        total += 1
+        if fail:
+            problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen)
+            if problem is not None:
+                raise InputError(problem)
+    return total
 
 
 def _duplicate_problem(a: Article, seen: dict[str, str]) -> Problem | None:

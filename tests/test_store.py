@@ -165,3 +165,15 @@ def archive_article(row):
     from storycluster import Article
 
     return Article(row["id"], row["title"], row["text"], source=row.get("source"))
+
+
+def test_adds_keep_the_index_in_memory_instead_of_rebuilding_it(tmp_path, monkeypatch):
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS[:2])])
+    calls = []
+    monkeypatch.setattr(Archive, "_rebuild_index", lambda self: calls.append(1) or pytest.fail("rebuilt"))
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "b.jsonl", ROWS[2:])])
+        archive.remove(["a"])
+        assert len(archive.index) == 2
+    assert calls == []
