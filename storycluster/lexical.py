@@ -124,20 +124,22 @@ def idf_weights(df: np.ndarray, n_docs: int, max_df: float | None = None) -> np.
 
 
 def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
-    """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix; the inner product of
-    two rows is their TF-IDF cosine."""
+    """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix over the terms that
+    occur (columns renumbered, so products stay cheap); the inner product of two rows is their TF-IDF cosine."""
     from scipy.sparse import csr_matrix
 
-    indptr = [0]
-    indices, data = [], []
+    terms, weights = [], []
     for v in vectors:
         t, c = unpack(v)
         w = (1.0 + np.log(c.astype(np.float64))) * idf[t]
         keep = w > 0
         t, w = t[keep], w[keep]
         norm = np.sqrt((w * w).sum())
-        indices.append(t)
-        data.append(w / norm if norm else w)
-        indptr.append(indptr[-1] + len(t))
-    return csr_matrix((np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices else
-                       np.zeros(0, dtype=np.int64), np.asarray(indptr)), shape=(len(vectors), N_FEATURES))
+        terms.append(t)
+        weights.append(w / norm if norm else w)
+    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate(terms) if terms else np.zeros(0, dtype=np.uint32)
+    vocab, columns = np.unique(flat, return_inverse=True)
+    data = np.concatenate(weights) if weights else np.zeros(0)
+    return csr_matrix((data, columns.ravel(), indptr), shape=(len(vectors), max(len(vocab), 1)))

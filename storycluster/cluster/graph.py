@@ -42,9 +42,15 @@ class PairScorer:
         return (self.langs[a] != self.langs[b]) & ~self.unknown_lang[a] & ~self.unknown_lang[b]
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """(len(a), len(b)) log-odds matrix."""
-        aa, bb = np.meshgrid(a, b, indexing="ij")
-        return self.pairs(aa.ravel(), bb.ravel()).reshape(aa.shape)
+        """(len(a), len(b)) log-odds matrix, computed block-wise (one sparse product per TF-IDF matrix)."""
+        f = {"lead": self.lead[a] @ self.lead[b].T, "title": self.title[a] @ self.title[b].T,
+             "tfidf": (self.tfidf[a] @ self.tfidf[b].T).toarray(), "rare": (self.rare[a] @ self.rare[b].T).toarray(),
+             "min_tokens": np.minimum.outer(self.n_tokens[a], self.n_tokens[b]),
+             "cross_lingual": (np.not_equal.outer(self.langs[a], self.langs[b])
+                               & ~self.unknown_lang[a][:, None] & ~self.unknown_lang[b][None, :]),
+             "jaccard": jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :]),
+             "same_content": np.equal.outer(self.codes[a], self.codes[b])}
+        return pair_logits(**f, t=self.thresholds, m=self.model)
 
     def features(self, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
         """The evidence of each pair (i[t], j[t]), as arrays."""

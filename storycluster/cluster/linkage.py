@@ -44,6 +44,9 @@ class SparseAverageLinkage:
         members: dict[int, np.ndarray] = {i: np.array([i], dtype=np.int64) for i in range(n)}
         neighbours: dict[int, set[int]] = {}
         version = np.zeros(n, dtype=np.int64)
+        # (sum, min, count) of cross-pair scores between two current clusters, keyed (low root, high root);
+        # merged clusters add their parts' sums (Lance-Williams for average link), so a pair is scored once
+        stats: dict[tuple[int, int], tuple[float, float, int]] = {}
         heap: list[tuple[float, int, int, int, int]] = []
         for (a, b), w in zip(np.asarray(edges, dtype=np.int64), np.asarray(weights, dtype=np.float64), strict=True):
             a, b = int(min(a, b)), int(max(a, b))
@@ -51,17 +54,26 @@ class SparseAverageLinkage:
                 continue
             neighbours.setdefault(a, set()).add(b)
             neighbours.setdefault(b, set()).add(a)
+            stats[(a, b)] = (float(w), float(w), 1)
             if w >= self.threshold and w >= self.floor:
                 heap.append((-float(w), a, b, 0, 0))
         heapq.heapify(heap)
+
+        def cross(x: int, y: int, x_members: np.ndarray) -> tuple[float, float, int]:
+            key = (min(x, y), max(x, y))
+            if key in stats:
+                return stats.pop(key)
+            return self._block(x_members, members[y], scorer, rng)
+
         self.n_merges_ = 0
         while heap:
             _, a, b, va, vb = heapq.heappop(heap)
             if a not in members or b not in members or version[a] != va or version[b] != vb:
                 continue
-            # entries are exact when pushed and versions prove neither side changed since: merge
-            # merge b into a (a < b keeps the root deterministic)
-            members[a] = np.concatenate([members[a], members.pop(b)])
+            # entries are exact when pushed and versions prove neither side changed since: merge b into a
+            members_a, members_b = members[a], members.pop(b)
+            stats.pop((a, b), None)
+            members[a] = np.concatenate([members_a, members_b])
             version[a] += 1
             self.n_merges_ += 1
             nb = (neighbours.pop(a, set()) | neighbours.pop(b, set())) - {a, b}
@@ -70,7 +82,11 @@ class SparseAverageLinkage:
                 nc = neighbours.setdefault(c, set())
                 nc.discard(b)
                 nc.add(a)
-                link, low = self._link(members[a], members[c], scorer, rng)
+                sa, ma, na = cross(a, c, members_a)
+                sb, mb, nbn = cross(b, c, members_b)
+                total = (sa + sb, min(ma, mb), na + nbn)
+                stats[(min(a, c), max(a, c))] = total
+                link, low = total[0] / total[2], total[1]
                 if link >= self.threshold and low >= self.floor:
                     x, y = min(a, c), max(a, c)
                     heapq.heappush(heap, (-link, x, y, int(version[x]), int(version[y])))
@@ -80,10 +96,14 @@ class SparseAverageLinkage:
         self.labels_ = labels
         return self
 
-    def _link(self, a: np.ndarray, b: np.ndarray, scorer: PairScorer, rng: np.random.Generator) -> tuple[float, float]:
-        if a.size * b.size > self.max_pairs:
+    def _block(self, a: np.ndarray, b: np.ndarray, scorer: PairScorer, rng: np.random.Generator
+               ) -> tuple[float, float, int]:
+        """(sum, min, count) of the cross-pair scores of two member sets; a deterministic sample of
+        ``max_pairs`` stands in for very large blocks (sum scaled to the full count)."""
+        full = a.size * b.size
+        if full > self.max_pairs:
             side = int(np.sqrt(self.max_pairs))
             a = np.sort(rng.choice(a, size=min(a.size, side), replace=False))
             b = np.sort(rng.choice(b, size=min(b.size, side), replace=False))
         s = scorer(a, b)
-        return float(s.mean()), float(s.min())
+        return float(s.mean()) * full, float(s.min()), full
