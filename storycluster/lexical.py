@@ -78,17 +78,17 @@ N_FEATURES = 2**20  # hashed vocabulary; collisions are rare at news-article voc
 def _hasher():
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    return HashingVectorizer(n_features=N_FEATURES, alternate_sign=False, norm=None, lowercase=False,
-                             token_pattern=r"(?u)\b\w+\b")
+    from .normalize import lexical_terms
+
+    return HashingVectorizer(n_features=N_FEATURES, alternate_sign=False, norm=None, analyzer=lexical_terms)
 
 
 def term_vectors(texts: Sequence[str]) -> list[np.ndarray]:
-    """Hashed term counts of each text's matching form, packed as uint32 ``[terms..., counts...]``."""
-    from .normalize import matching_text
-
+    """Hashed counts of each text's lexical terms (normalized words, Arabic proclitics stripped), packed as
+    uint32 ``[terms..., counts...]``."""
     if not texts:
         return []
-    counts = _hasher().transform([matching_text(t) for t in texts]).tocsr()
+    counts = _hasher().transform(list(texts)).tocsr()
     out = []
     for r in range(counts.shape[0]):
         lo, hi = counts.indptr[r], counts.indptr[r + 1]

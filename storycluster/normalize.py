@@ -62,3 +62,25 @@ def content_hash(text: str) -> str:
 def text_hash(text: str) -> str:
     """Hex SHA-256 of a string as given (cache keys)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_ARABIC = re.compile(r"[\u0600-\u06FF]")
+_PREFIXES = ("وال", "بال", "كال", "فال", "لل", "ال")
+
+
+def light_stem(token: str) -> str:
+    """Strip one Arabic proclitic (wa-/bi-/ka-/fa- + al-, li-l-, al-, or a bare wa-) when at least three letters
+    remain, so that القوات, والقوات and قوات meet in lexical evidence. Other scripts pass unchanged."""
+    if len(token) < 4 or not _ARABIC.match(token):
+        return token
+    for prefix in _PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 3:
+            return token[len(prefix):]
+    if token.startswith("و") and len(token) >= 5:
+        return token[1:]
+    return token
+
+
+def lexical_terms(text: str) -> list[str]:
+    """Word tokens of the matching form with Arabic proclitics stripped: the terms TF-IDF counts."""
+    return [light_stem(w) for w in words(text)]

@@ -47,3 +47,22 @@ def test_normalization_is_idempotent(text):
 @given(st.text())
 def test_content_hash_never_crashes_and_ignores_case(text):
     assert content_hash(text) == content_hash(text.upper()) or text.upper().casefold() != text.casefold()
+
+
+def test_arabic_proclitics_are_stripped_for_lexical_terms_only():
+    from storycluster.normalize import lexical_terms
+
+    assert lexical_terms("والقوات القوات قوات بالعراق للحكومة") == ["قوات", "قوات", "قوات", "عراق", "حكومة"]
+    assert lexical_terms("الى ولد") == ["الي", "ولد"]  # too short to strip (ى is unified to ي)
+    assert lexical_terms("The troops") == ["the", "troops"]
+    assert words("والقوات") == ["والقوات"]  # shingles and hashes keep the words as written
+
+
+def test_arabic_rewrites_share_more_terms_after_stripping():
+    from storycluster.lexical import document_frequencies, idf_weights, term_vectors, tfidf_matrix
+
+    a = "قالت الحكومة العراقية إن القوات الأمريكية ستغادر البلاد"
+    b = "وأكدت حكومة العراق أن قوات أمريكية ستغادر بلاده"
+    vecs = term_vectors([a, b])
+    m = tfidf_matrix(vecs, idf_weights(document_frequencies(vecs), 2))
+    assert (m @ m.T).toarray()[0, 1] > 0.3
