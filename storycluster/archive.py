@@ -26,7 +26,7 @@ from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
-from .lexical import document_frequencies, idf_weights, n_tokens, signatures, term_vectors, tfidf_matrix
+from .lexical import N_FEATURES, document_frequencies, idf_weights, n_tokens, signatures, term_vectors, tfidf_matrix, unpack
 from .normalize import content_hash, normalize_text, text_hash
 
 Progress = Callable[[int], None]
@@ -371,7 +371,8 @@ class Archive:
         self.db.begin()
         try:
             self.db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
-            self.db.set_blob("term_df", df.tobytes())
+            nz = np.flatnonzero(df)
+            self.db.set_blob("term_df", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())  # sparse
             self.db.set_meta("term_df_docs", str(len(data.terms)))
             self.db.set_meta("groups_generation", str(self.db.generation))
             self.db.commit()
@@ -526,7 +527,10 @@ class Archive:
                     [np.frombuffer(t, np.uint32) for (t,) in self.db.conn.execute("SELECT terms FROM articles")])
                 n = self.db.count()
             else:
-                df, n = np.frombuffer(blob, dtype=np.int32), int(self.db.get_meta("term_df_docs", "0") or 0)
+                terms, counts = unpack(np.frombuffer(blob, dtype=np.uint32))
+                df = np.zeros(N_FEATURES, dtype=np.int32)
+                df[terms] = counts
+                n = int(self.db.get_meta("term_df_docs", "0") or 0)
             self._idf_cache = (idf_weights(df, n), idf_weights(df, n, self.model.rare_df))
             self._idf_generation = gen
         return self._idf_cache

@@ -114,7 +114,7 @@ def add(
         typer.echo(f"read {report.read} records: {report.added} added, {report.updated} updated, "
                    f"{report.unchanged} unchanged, {len(report.problems)} skipped; {stored} stored "
                    f"({report.embedded} texts embedded, {report.seconds:.1f}s"
-                   f"{f', {report.read / report.seconds:.0f} articles/s' if report.seconds > 0 else ''})",
+                   f"{f', {report.read / report.seconds:.1f} articles/s' if report.seconds > 0 else ''})",
                    err=True)
     for p in report.problems:
         typer.echo(f"skipped: {p}", err=True)
