@@ -54,7 +54,7 @@ def main() -> None:
     print(f"{'representation':<18} {'best thr':>8} {'P':>6} {'R':>6} {'F1':>6}")
     for name, vecs in views.items():
         best = (0.0, 0.0, {})
-        for thr in np.arange(0.40, 0.86, 0.03):
+        for thr in np.arange(0.40, 0.77, 0.04):
             labels = cluster_labels(semantic_scorer(vecs, vecs, sigs, hashes, float(thr), float(thr) - 0.15, 0.0))
             m = bcubed(dict(zip(ids, labels.tolist(), strict=True)), gold)
             if m["f1"] > best[1]:

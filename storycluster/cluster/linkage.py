@@ -25,13 +25,14 @@ class SparseAverageLinkage:
 
     Parameters
     ----------
-    threshold: minimum average cross-pair similarity for a merge.
-    floor: minimum single cross-pair similarity for a merge (complete-link floor).
+    threshold: minimum average cross-pair score for a merge (in the scorer's units; storycluster passes
+        the same-story model's log-odds).
+    floor: minimum single cross-pair score for a merge (complete-link floor).
     max_pairs: when two clusters have more cross pairs than this, the link is estimated from a
         deterministic sample of ``random_state``; keeps huge reprint groups cheap.
     """
 
-    def __init__(self, threshold: float = 0.62, floor: float = 0.45, max_pairs: int = 40_000,
+    def __init__(self, threshold: float = 0.5, floor: float = 0.0, max_pairs: int = 40_000,
                  random_state: int = 0) -> None:
         self.threshold = threshold
         self.floor = floor
