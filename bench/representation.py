@@ -2,10 +2,11 @@
 with the same average-link grouping the tool uses, at the best threshold per variant (an oracle, for
 comparing representations only) and at the shipped default.
 
-Run: .venv/bin/python bench/representation.py [path/to/ecbplus/articles.jsonl]"""
+Run: .venv/bin/python bench/representation.py [path/to/ecbplus/articles.jsonl] [--only NAME,NAME]"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -22,7 +23,13 @@ from storycluster.normalize import content_hash, normalize_text
 sys.path.insert(0, str(Path(__file__).parent))
 from _semantic import semantic_scorer  # noqa: E402
 
-DATA = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent.parent.parent / "shared/data/ecbplus/articles.jsonl")
+_parser = argparse.ArgumentParser(description="Which text to embed, measured on ECB+.")
+_parser.add_argument("data", nargs="?", type=Path,
+                     default=Path(__file__).parent.parent.parent / "shared/data/ecbplus/articles.jsonl")
+_parser.add_argument("--only", help="comma-separated view names to score (all by default)")
+_args = _parser.parse_args()
+DATA = _args.data
+ONLY = set(_args.only.split(",")) if _args.only else None
 
 
 def body_of(a: dict) -> str:
@@ -53,6 +60,8 @@ def main() -> None:
                                                                                              strict=True)]))
     print(f"{'representation':<18} {'best thr':>8} {'P':>6} {'R':>6} {'F1':>6}")
     for name, vecs in views.items():
+        if ONLY and name not in ONLY:
+            continue
         best = (0.0, 0.0, {})
         for thr in np.arange(0.40, 0.77, 0.04):
             labels = cluster_labels(semantic_scorer(vecs, vecs, sigs, hashes, float(thr), float(thr) - 0.15, 0.0))
