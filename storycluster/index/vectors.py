@@ -52,11 +52,6 @@ class VectorIndex:
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
-    def ids(self) -> np.ndarray:
-        import faiss
-
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
-
     def vector(self, item_id: int) -> np.ndarray:
         """The stored vector of one id (KeyError-like RuntimeError from FAISS when absent)."""
         return self._index.reconstruct(int(item_id))
@@ -67,12 +62,6 @@ class VectorIndex:
         if ids.size == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._index.reconstruct_batch(ids)
-
-    def vectors(self) -> np.ndarray:
-        """All stored vectors in the order of :meth:`ids`."""
-        if len(self) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._index.index.reconstruct_n(0, len(self))
 
     def save(self, path: Path) -> None:
         import faiss
