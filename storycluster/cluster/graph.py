@@ -46,8 +46,7 @@ class PairScorer:
         f = {"lead": self.lead[a] @ self.lead[b].T, "title": self.title[a] @ self.title[b].T,
              "tfidf": (self.tfidf[a] @ self.tfidf[b].T).toarray(), "rare": (self.rare[a] @ self.rare[b].T).toarray(),
              "min_tokens": np.minimum.outer(self.n_tokens[a], self.n_tokens[b]),
-             "cross_lingual": (np.not_equal.outer(self.langs[a], self.langs[b])
-                               & ~self.unknown_lang[a][:, None] & ~self.unknown_lang[b][None, :]),
+             "cross_lingual": self._cross(a[:, None], b[None, :]),
              "jaccard": jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :]),
              "same_content": np.equal.outer(self.codes[a], self.codes[b])}
         return pair_logits(**f, t=self.thresholds, m=self.model)
