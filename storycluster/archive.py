@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -28,6 +29,7 @@ from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
 from .lexical import N_FEATURES, document_frequencies, idf_weights, n_tokens, signatures, term_vectors, tfidf_matrix, unpack
 from .normalize import content_hash, normalize_text, text_hash
+from .ranking import RelatedOptions, select
 
 Progress = Callable[[int], None]
 CHUNK = 256
@@ -58,7 +60,7 @@ class RelatedItem:
     id: str
     score: float
     tier: str
-    also_in: list[str]
+    also_in: list[dict]  # the group's other members: {id, source, url}
     title: str
     source: str | None
     url: str | None
@@ -127,7 +129,7 @@ class Archive:
                                  f"'{wanted}'; use --model {config.model_id} or a new --store")
             self._embedder = embedder
         self.config = config
-        self.thresholds = thresholds or Thresholds(**config.thresholds)
+        self.thresholds = thresholds or Thresholds.from_dict(config.thresholds)
         model_path = self.path / MODEL_FILE
         self.model = StoryModel.load(model_path) if model_path.exists() else StoryModel.shipped()
         self.db = Database(self.path / DATABASE)
@@ -392,7 +394,10 @@ class Archive:
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).
-        While another process is writing, readers use the groups it last committed instead of waiting."""
+        While another process is writing, readers use the groups it last committed instead of waiting;
+        inside :meth:`reading` nothing is written."""
+        if self.db.conn.in_transaction:
+            return
         if self.db.get_meta("groups_generation") != str(self.db.generation):
             try:
                 with WriteLock(self.path):
@@ -402,6 +407,21 @@ class Archive:
                 return
 
     # -- reading --------------------------------------------------------------------------------
+    @contextmanager
+    def reading(self) -> Iterator[Archive]:
+        """One consistent snapshot for several reads (a read transaction): a writer committing meanwhile,
+        in this process or another, is not seen half-way. Groups are not recomputed inside."""
+        if self.db.conn.in_transaction:
+            yield self
+            return
+        self._ensure_groups()
+        self.db.conn.execute("BEGIN DEFERRED")
+        try:
+            _ = self.db.generation  # the first read fixes the snapshot
+            yield self
+        finally:
+            self.db.rollback()
+
     def dedup(self) -> dict:
         """Every article exactly once: in a group of 2+ (representative first) or as a singleton."""
         self._ensure_groups()
@@ -421,15 +441,18 @@ class Archive:
         return {"groups": groups, "singletons": singletons}
 
     def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
-                k: int = 10) -> dict:
+                k: int = 10, options: RelatedOptions | None = None) -> dict:
         """Top-k related articles for a stored article or for a text that is not stored.
 
         Never the article itself; articles of one group collapse into one entry (the best-scoring
-        member) whose ``also_in`` lists the group's other members."""
+        member that passes ``options``) whose ``also_in`` lists the group's other members that pass."""
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
+        opts = options or RelatedOptions()
+        earliest = opts.earliest()
         self._ensure_groups()
         index = self.index
+        query_ts = None
         if article_id is not None:
             q = self.db.article(article_id)
             if q is None:
@@ -438,7 +461,7 @@ class Archive:
             qvec = index.vector(q.rowid)
             query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
                           q.content_hash, q.lang)
-            exclude = q.rowid
+            exclude, query_ts = q.rowid, q.published_ts
             qgroup = self.db.groups_of([q.rowid]).get(q.rowid)
         else:
             if not (text or "").strip():
@@ -448,14 +471,21 @@ class Archive:
             query = Query(qvec, signatures([p.match_input])[0], term_vectors([p.match_input])[0], p.content_hash,
                           p.lang)
             exclude, qgroup = -1, None
+
+        def allowed(a: StoredArticle) -> bool:
+            return opts.allows(a.id, a.source, a.lang, a.published_ts, query_ts, earliest)
+
         t = self.thresholds
         own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
+        wanted = 3 * k if opts.shapes_list else k
         fetch = 4 * k + 16
         while True:
             scores, rows = index.search(qvec[None, :], fetch)
             cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude)),
                              dtype=np.int64)
             arts = self.db.articles_by_rowid(cands.tolist())
+            keep = np.array([allowed(arts[r]) for r in cands.tolist()], dtype=bool)
+            cands = cands[keep] if cands.size else cands
             gof = self.db.groups_of(cands.tolist())
             sims, tier_of = self._score_many(query, cands, arts)
             entries: dict[str, tuple[float, str, int]] = {}
@@ -468,21 +498,30 @@ class Archive:
                 key = gid or f"\x00{r}"
                 if key not in entries or sim > entries[key][0]:
                     entries[key] = (sim, tier, r)
-            # stop when k entries are found, the index is exhausted, or the ranking has fallen below the
+            # stop when enough entries are found, the index is exhausted, or the ranking has fallen below the
             # related threshold (what lies further down can only be related through its headline alone)
-            if len(entries) >= k or fetch >= len(index) or scores[0, -1] < t.related:
+            if len(entries) >= wanted or fetch >= len(index) or scores[0, -1] < t.related:
                 break
             fetch *= 4
-        best = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))[:k]
+        ranked = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))
+        if opts.shapes_list:
+            rows_ranked = np.array([r for _, (_, _, r) in ranked], dtype=np.int64)
+            vecs = index.vectors_of(rows_ranked) if opts.diversity > 0 and len(rows_ranked) else None
+            picks = select([s for _, (s, _, _) in ranked], [arts[r].source for _, (_, _, r) in ranked], vecs, k,
+                           opts.per_source, opts.diversity)
+            best = [ranked[p] for p in picks]
+        else:
+            best = ranked[:k]
         items = []
         for key, (sim, tier, r) in best:
             a = arts[r]
-            also: list[str] = []
+            also: list[dict] = []
             gid = None if key.startswith("\x00") else key
             if gid is not None:
                 members = self.db.group_members(gid)
                 others = self.db.articles_by_rowid(m for m, *_ in members)
-                also = [others[m].id for m, *_ in members if m not in (r, exclude)]
+                also = [{"id": o.id, "source": o.source, "url": o.url}
+                        for m, *_ in members if m not in (r, exclude) and allowed(o := others[m])]
             items.append(asdict(RelatedItem(id=a.id, score=round(sim, 4), tier=tier, also_in=also, title=a.title,
                                             source=a.source, url=a.url, published=a.published, lang=a.lang,
                                             group=gid)))

@@ -189,10 +189,30 @@ def related(
     text: Annotated[str | None, typer.Option("--text", help="Find articles related to this text.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Find articles related to this file's text.")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many entries.")] = 10,
+    since: Annotated[str | None, typer.Option(help="Only articles published at or after this ISO date.")] = None,
+    max_age_days: Annotated[float | None, typer.Option(min=0, help="Only articles published in the last N days.")]
+    = None,
+    past_only: Annotated[bool, typer.Option("--past-only", help="Nothing published after the article.")] = False,
+    lang: Annotated[str | None, typer.Option(help="Only articles in this language (e.g. ar).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Article ids never to show (repeat or a,b).")] = None,
+    exclude_source: Annotated[list[str] | None, typer.Option(help="Sources never to show (repeat or a,b).")]
+    = None,
+    per_source: Annotated[int | None, typer.Option(min=1, help="At most N entries per source.")] = None,
+    diversity: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = by relevance; up to 1 = varied (MMR).")]
+    = 0.0,
     store: StoreOpt = Path(DEFAULT_STORE),
     fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text,
 ) -> None:
     """Related articles; copies of one story collapse into one entry that lists the others."""
+    from .ranking import RelatedOptions, parse_list
+
+    try:
+        options = RelatedOptions(since=since, max_age_days=max_age_days, past_only=past_only, lang=lang,
+                                 exclude_ids=parse_list(exclude), exclude_sources=parse_list(exclude_source),
+                                 per_source=per_source, diversity=diversity)
+        options.earliest()
+    except ValueError as e:
+        _fail(str(e), 2)
     given = [x is not None for x in (article_id, text, file)]
     if sum(given) != 1:
         typer.echo("Error: give exactly one of ID, --text or --file", err=True)
@@ -206,7 +226,7 @@ def related(
         title = ""
         if text is not None:
             title = text.strip().split("\n", 1)[0][:300]
-        result = archive.related(article_id, text=text, title=title, k=k)
+        result = archive.related(article_id, text=text, title=title, k=k, options=options)
         query = archive.article(article_id) if article_id else None
     if fmt is Format.json:
         _dump(result)
@@ -219,7 +239,8 @@ def related(
         typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}  {_meta(item)}")
         typer.echo(f"    {item['title']}")
         if item["also_in"]:
-            typer.echo(f"    also in {len(item['also_in'])} more: {', '.join(item['also_in'])}")
+            others = ", ".join(f"{o['id']} ({o['source']})" if o["source"] else o["id"] for o in item["also_in"])
+            typer.echo(f"    also in {len(item['also_in'])} more: {others}")
     if not result["related"]:
         typer.echo("nothing related found")
 

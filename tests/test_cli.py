@@ -60,9 +60,9 @@ def test_related_json_shape_and_collapse(seed_store):
     assert data["query"] == "seed-main" and 1 <= len(data["related"]) <= 5
     for item in data["related"]:
         assert {"id", "score", "tier", "also_in"} <= set(item) and item["tier"] in ("same_story", "related")
-    shown = [i["id"] for i in data["related"]] + [x for i in data["related"] for x in i["also_in"]]
+    shown = [i["id"] for i in data["related"]] + [x for i in data["related"] for x in (o["id"] for o in i["also_in"])]
     assert len(shown) == len(set(shown)) and "seed-main" not in shown
-    assert sum(1 for i in data["related"] if {i["id"], *i["also_in"]} & set(SUDANI_HEADLINES)) == 1
+    assert sum(1 for i in data["related"] if {i["id"], *(o["id"] for o in i["also_in"])} & set(SUDANI_HEADLINES)) == 1
 
 
 def test_related_text_and_file(seed_store, tmp_path):
@@ -73,7 +73,7 @@ def test_related_text_and_file(seed_store, tmp_path):
     by_file = json.loads(run("related", "--file", str(f), "-k", "3", "--format", "json", store=seed_store).stdout)
     assert by_text == by_file and by_text["query"] is None
     top = by_text["related"][0]
-    assert set(SUDANI_HEADLINES) & {top["id"], *top["also_in"]}
+    assert set(SUDANI_HEADLINES) & {top["id"], *(o["id"] for o in top["also_in"])}
 
 
 def test_stats(seed_store, seed_rows):
@@ -169,3 +169,12 @@ def test_cli_bad_input_messages_and_exit_codes(case, tmp_path):
 def test_cli_unreadable_path(tmp_path):
     r = run("add", str(tmp_path / "missing.jsonl"), store=tmp_path / "s")
     assert r.exit_code == 1 and "missing.jsonl: cannot read: No such file or directory" in r.stderr
+
+
+def test_related_options(seed_store):
+    out = json.loads(run("related", "en-sudani-bloomberg", "--exclude-source", "exemple-presse.fr", "--per-source", "2",
+                         "--format", "json", store=seed_store).stdout)
+    shown = [x for i in out["related"] for x in (i["id"], *(o["id"] for o in i["also_in"]))]
+    assert shown and not any(x.startswith("fr-") for x in shown)
+    bad = run("related", "seed-main", "--since", "yesterday", store=seed_store)
+    assert bad.exit_code == 2 and "ISO date" in bad.stderr

@@ -41,6 +41,11 @@ class Thresholds:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Thresholds:
+        """From a store's config; keys this version does not know (an older store's) are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
 
 def semantic_similarity(lead_cos, title_cos, title_weight: float):
     """Headline-aware semantic similarity (scalars or arrays)."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import StoreError
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -101,6 +103,11 @@ class Database:
             self.conn.executescript(_SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(articles)")}
+        if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
+            self.conn.close()
+            raise StoreError(f"{path}: this store was written by an older storycluster (no column "
+                             f"{', '.join(missing)}); build it again with 'storycluster add' into a new --store")
 
     def close(self) -> None:
         self.conn.close()
