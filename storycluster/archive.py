@@ -425,23 +425,38 @@ class Archive:
     def dedup(self) -> dict:
         """Every article exactly once: in a group of 2+ (representative first) or as a singleton."""
         self._ensure_groups()
-        groups = []
-        grouped: set[int] = set()
-        for gid, rep, members in self.db.groups():
-            arts = self.db.articles_by_rowid([r for r, *_ in members] + [d for *_, d in members if d])
-            ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
-            groups.append({
-                "group": gid, "representative": arts[rep].id, "size": len(members),
-                "members": [{"id": arts[r].id, "score": s, "tier": t, "duplicate_of": arts[d].id if d else None,
-                             "title": arts[r].title, "source": arts[r].source, "published": arts[r].published,
-                             "lang": arts[r].lang}
-                            for r, s, t, d in ordered]})
-            grouped.update(r for r, *_ in members)
+        raw = self.db.groups()
+        groups = [self._group_dict(*g) for g in raw]
+        grouped = {r for _, _, members in raw for r, *_ in members}
         singletons = sorted(i for r, i, _, _ in self.db.facts() if r not in grouped)
         return {"groups": groups, "singletons": singletons}
 
+    def groups(self, limit: int = 100, offset: int = 0) -> dict:
+        """A page of groups (largest first, as ``dedup``), and how many there are."""
+        self._ensure_groups()
+        everything = self.db.groups()
+        page = [self._group_dict(*g) for g in everything[offset:offset + limit]]
+        return {"total": len(everything), "offset": offset, "groups": page}
+
+    def group(self, group_id: str) -> dict:
+        """One group by id."""
+        self._ensure_groups()
+        found = self.db.group(group_id)
+        if found is None:
+            raise NotFoundError(f"no group with id '{group_id}' in {self.path}; list them with 'storycluster dedup'")
+        return self._group_dict(group_id, *found)
+
+    def _group_dict(self, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> dict:
+        arts = self.db.articles_by_rowid([r for r, *_ in members] + [d for *_, d in members if d])
+        ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
+        return {"group": gid, "representative": arts[rep].id, "size": len(members),
+                "members": [{"id": arts[r].id, "score": s, "tier": t, "duplicate_of": arts[d].id if d else None,
+                             "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
+                             "published": arts[r].published, "lang": arts[r].lang}
+                            for r, s, t, d in ordered]}
+
     def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
-                k: int = 10, options: RelatedOptions | None = None) -> dict:
+                lang: str | None = None, k: int = 10, options: RelatedOptions | None = None) -> dict:
         """Top-k related articles for a stored article or for a text that is not stored.
 
         Never the article itself; articles of one group collapse into one entry (the best-scoring
@@ -466,7 +481,7 @@ class Archive:
         else:
             if not (text or "").strip():
                 raise ValueError("give an article id or a non-empty text")
-            p = self.prepare(Article("<query>", title, text or ""), set())
+            p = self.prepare(Article("<query>", title, text or "", lang=lang), set())
             qvec = self._embed([p], cache=False)[0]
             query = Query(qvec, signatures([p.match_input])[0], term_vectors([p.match_input])[0], p.content_hash,
                           p.lang)

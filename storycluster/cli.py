@@ -348,6 +348,58 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
                + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
 
 
+class BackendKind(StrEnum):
+    store = "store"
+    pg = "pg"
+
+
+@command
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 unless you mean to expose it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port.")] = 8000,
+    token_env: Annotated[str | None, typer.Option(help="Env variable holding the bearer token that writes need.")]
+    = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(help="Origin allowed to call the API from a browser "
+                                                                  "(repeat; '*' for any).")] = None,
+    backend: Annotated[BackendKind, typer.Option(help="store (this folder) or pg (PostgreSQL, read only).")]
+    = BackendKind.store,
+    dsn: Annotated[str | None, typer.Option(help="PostgreSQL connection string for --backend pg.")] = None,
+    max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body accepted.")] = 10.0,
+    store: StoreOpt = Path(DEFAULT_STORE),
+) -> None:
+    """HTTP API: related lists, groups, adds and deletes, an article page and /widget.js (OpenAPI at /docs)."""
+    import os
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            _fail(f"--token-env {token_env}: that environment variable is empty or not set", 2)
+    if backend is BackendKind.pg:
+        if not dsn:
+            _fail("--backend pg needs --dsn (e.g. postgresql://user@127.0.0.1/news)", 2)
+        from .server.pg import PgBackend
+
+        source = PgBackend(dsn)
+    else:
+        from .server import StoreBackend
+
+        with _open(store):  # a clear error when there is no store
+            pass
+        source = StoreBackend(store)
+    import uvicorn
+
+    from .server import create_app
+
+    app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6))
+    typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
+               f"(API docs at /docs)", err=True)
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        source.close()
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":

@@ -268,6 +268,15 @@ class Database:
         return [(gid, rep, members.get(gid, [])) for gid, rep in
                 self.conn.execute("SELECT group_id, representative FROM groups ORDER BY size DESC, group_id")]
 
+    def group(self, group_id: str) -> tuple[int, list[tuple[int, float, str, int | None]]] | None:
+        """(representative, members) of one group, or None."""
+        row = self.conn.execute("SELECT representative FROM groups WHERE group_id = ?", (group_id,)).fetchone()
+        if row is None:
+            return None
+        members = self.conn.execute("SELECT article, score, tier, duplicate_of FROM group_members WHERE group_id = ? "
+                                    "ORDER BY score DESC, article", (group_id,)).fetchall()
+        return row[0], [tuple(m) for m in members]
+
     # -- boilerplate line counts ---------------------------------------------------------------
     def bump_lines(self, source: str, keys: Iterable[int], delta: int) -> list[tuple[int, int]]:
         """Add ``delta`` to each (source, key) count; returns (key, new count) pairs."""

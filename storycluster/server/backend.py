@@ -1,0 +1,132 @@
+"""Where the server's answers come from: a store folder (read and write) or PostgreSQL (read only, see
+:mod:`storycluster.server.pg`). Both give the same dicts as :class:`storycluster.Archive`."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from ..archive import Archive
+from ..embed import Embedder
+from ..errors import InputError, Problem
+from ..ingest import to_article
+from ..ranking import RelatedOptions
+
+
+class Backend(Protocol):
+    writable: bool
+
+    def related(self, article_id: str, k: int, options: RelatedOptions) -> dict: ...
+    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> dict: ...
+    def article(self, article_id: str) -> dict: ...
+    def groups(self, limit: int, offset: int) -> dict: ...
+    def group(self, group_id: str) -> dict: ...
+    def health(self) -> dict: ...
+    def add(self, rows: list[dict]) -> dict: ...
+    def remove(self, article_id: str) -> bool: ...
+    def close(self) -> None: ...
+
+
+class StoreBackend:
+    """A store folder served to many threads.
+
+    Reads go through a small pool of :class:`Archive` readers, each request inside one read transaction
+    (:meth:`Archive.reading`), so an add committing meanwhile, here or in another process, is never seen
+    half-way. Writes go through one writer, one at a time. All share one embedder (the model loads once).
+    """
+
+    writable = True
+
+    def __init__(self, path: str | Path, readers: int | None = None, embedder: Embedder | None = None) -> None:
+        self.path = Path(path)
+        first = Archive(self.path, create=False, embedder=embedder)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._pool: queue.Queue[Archive] = queue.Queue()
+        self._pool.put(first)
+        for _ in range((readers or min(4, os.cpu_count() or 2)) - 1):
+            self._pool.put(Archive(self.path, create=False, embedder=embedder))
+        self._all = list(self._pool.queue)
+        self._writer: Archive | None = None
+        self._write_lock = threading.Lock()
+
+    def _shared_embedder(self, archive: Archive) -> Embedder:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = archive.embedder
+            return self._embedder
+
+    @contextmanager
+    def _reader(self) -> Iterator[Archive]:
+        archive = self._pool.get()
+        try:
+            archive._embedder = self._shared_embedder(archive) if archive._embedder is None else archive._embedder
+            with archive.reading():
+                yield archive
+        finally:
+            self._pool.put(archive)
+
+    def related(self, article_id: str, k: int, options: RelatedOptions) -> dict:
+        with self._reader() as a:
+            return a.related(article_id, k=k, options=options)
+
+    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> dict:
+        with self._reader() as a:
+            return a.related(text=text, title=title, lang=lang, k=k, options=options)
+
+    def article(self, article_id: str) -> dict:
+        with self._reader() as a:
+            return a.article(article_id)
+
+    def groups(self, limit: int, offset: int) -> dict:
+        with self._reader() as a:
+            return a.groups(limit=limit, offset=offset)
+
+    def group(self, group_id: str) -> dict:
+        with self._reader() as a:
+            return a.group(group_id)
+
+    def health(self) -> dict:
+        with self._reader() as a:
+            return {"status": "ok", "backend": "store", "store": str(self.path), "articles": a.db.count(),
+                    "generation": a.db.generation, "model": a.config.model_id}
+
+    def add(self, rows: list[dict]) -> dict:
+        """Validate every record first (nothing is written when one is bad), then add them."""
+        articles = []
+        seen: dict[str, int] = {}
+        for n, row in enumerate(rows):
+            where = f"articles[{n}]"
+            result = to_article(row, where) if isinstance(row, dict) else Problem(
+                where, None, None, f"expected an object, got {type(row).__name__}", "send a list of article objects")
+            if isinstance(result, Problem):
+                raise InputError(result)
+            if result.id in seen:
+                raise InputError(Problem(where, None, "id", f"duplicate id '{result.id}' (also articles[{seen[result.id]}])",
+                                         "ids must be unique within a batch"))
+            seen[result.id] = n
+            articles.append(result)
+        with self._write_lock:
+            writer = self._get_writer()
+            return writer.add(articles).to_dict()
+
+    def remove(self, article_id: str) -> bool:
+        with self._write_lock:
+            removed, _ = self._get_writer().remove([article_id])
+        return bool(removed)
+
+    def _get_writer(self) -> Archive:
+        if self._writer is None:
+            self._writer = Archive(self.path, create=False)
+        if self._writer._embedder is None:
+            self._writer._embedder = self._shared_embedder(self._writer)
+        return self._writer
+
+    def close(self) -> None:
+        for a in self._all + ([self._writer] if self._writer else []):
+            a.close()

@@ -1,0 +1,116 @@
+"""The article page and the embeddable widget. The page renders its related list with the widget
+itself, so a browser test of the page tests what a website embeds.
+
+Embedding on another site (the server must allow that site's origin, ``serve --cors-origin``)::
+
+    <div id="related"></div>
+    <script src="https://related.example.org/widget.js" data-article="ARTICLE-ID" data-k="5"
+            data-target="related"></script>
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
+
+
+def direction(lang: str | None) -> str:
+    """``rtl`` for right-to-left languages, else ``ltr`` (the browser's ``auto`` is used for unknown)."""
+    return "rtl" if (lang or "").split("-")[0].lower() in RTL_LANGS else "ltr"
+
+
+WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{id}/related into a list.
+   <script src=".../widget.js" data-article="ID" [data-k="5"] [data-target="element-id"]
+           [data-per-source="1"] [data-max-age-days="30"]></script> */
+(function () {
+  "use strict";
+  var RTL = ["ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"];
+  function dirOf(lang) { return lang && RTL.indexOf(String(lang).split("-")[0].toLowerCase()) >= 0 ? "rtl" : "auto"; }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;   // text only: nothing from the API is parsed as HTML
+    return e;
+  }
+  function render(target, base, data) {
+    var list = el("ol", "storycluster-related");
+    data.related.forEach(function (item) {
+      var li = el("li", "storycluster-item");
+      li.setAttribute("data-id", item.id);
+      if (item.lang) li.lang = item.lang;
+      li.dir = dirOf(item.lang);
+      var a = el("a", "storycluster-title", item.title || item.id);
+      a.href = item.url || (base + "/articles/" + encodeURIComponent(item.id));
+      li.appendChild(a);
+      var meta = [item.source, item.published].filter(Boolean).join(" · ");
+      if (meta) li.appendChild(el("span", "storycluster-meta", " " + meta));
+      if (item.also_in && item.also_in.length) {
+        var n = item.also_in.length;
+        var also = el("span", "storycluster-also", " also in " + n + (n === 1 ? " outlet" : " outlets"));
+        also.title = item.also_in.map(function (o) { return o.source || o.id; }).join(", ");
+        li.appendChild(also);
+      }
+      list.appendChild(li);
+    });
+    target.innerHTML = "";
+    if (!data.related.length) target.appendChild(el("p", "storycluster-empty", "No related articles."));
+    else target.appendChild(list);
+    target.setAttribute("data-state", "ready");
+  }
+  var script = document.currentScript;
+  if (!script) return;
+  var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
+  var id = script.getAttribute("data-article");
+  var target = script.getAttribute("data-target") ? document.getElementById(script.getAttribute("data-target")) : null;
+  if (!target) { target = el("div", "storycluster-widget"); script.parentNode.insertBefore(target, script.nextSibling); }
+  if (!id) { target.setAttribute("data-state", "error"); return; }
+  var params = ["k=" + encodeURIComponent(script.getAttribute("data-k") || "5")];
+  ["per-source", "max-age-days", "since", "lang", "exclude", "diversity"].forEach(function (name) {
+    var v = script.getAttribute("data-" + name);
+    if (v) params.push(name.replace(/-/g, "_") + "=" + encodeURIComponent(v));
+  });
+  target.setAttribute("data-state", "loading");
+  fetch(base + "/articles/" + encodeURIComponent(id) + "/related?" + params.join("&"))
+    .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    .then(function (data) { render(target, base, data); })
+    .catch(function (e) {
+      target.setAttribute("data-state", "error");
+      target.textContent = "Related articles unavailable (" + e.message + ").";
+    });
+})();
+"""
+
+_STYLE = """
+body { font: 16px/1.5 system-ui, 'Noto Naskh Arabic', 'Noto Sans Arabic', sans-serif; margin: 2rem auto;
+       max-width: 46rem; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; line-height: 1.3; }
+.meta, .storycluster-meta { color: #666; font-size: .9rem; }
+.storycluster-also { color: #8a4b00; font-size: .9rem; }
+.body p { margin: .6rem 0; }
+aside { border-top: 1px solid #ddd; margin-top: 2rem; }
+.storycluster-related li { margin: .4rem 0; }
+"""
+
+
+def article_page(article: dict, k: int = 10) -> str:
+    """A self-contained HTML page: the article, then its related list rendered by /widget.js."""
+    lang = article.get("lang") or ""
+    d = direction(lang)
+    paragraphs = [p.strip() for p in article.get("text", "").split("\n") if p.strip()]
+    body = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs[:60])
+    meta = " · ".join(escape(x) for x in (article.get("source"), article.get("published"), lang) if x)
+    title = escape(article.get("title") or article["id"])
+    heading = "مقالات ذات صلة" if d == "rtl" and lang.startswith("ar") else "Related articles"
+    return f"""<!doctype html>
+<html lang="{escape(lang or 'und')}" dir="{d}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>{_STYLE}</style></head>
+<body>
+<article dir="{d}"><h1>{title}</h1><div class="meta">{meta}</div><div class="body">{body}</div></article>
+<aside><h2>{heading}</h2><div id="related" data-state="loading"></div>
+<script src="../widget.js" data-article="{escape(article['id'])}" data-k="{int(k)}" data-target="related"></script>
+</aside>
+</body>
+</html>
+"""

@@ -1,0 +1,139 @@
+"""HTTP API contract: every endpoint and error, over a copy of the seed store with the real model."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from storycluster.server import StoreBackend, create_app
+
+from .conftest import SUDANI_HEADLINES
+
+TOKEN = "s3cret"
+
+
+@pytest.fixture(scope="module")
+def client(seed_store, tmp_path_factory):
+    path = tmp_path_factory.mktemp("api") / "store"
+    shutil.copytree(seed_store, path)
+    backend = StoreBackend(path, readers=2)
+    with TestClient(create_app(backend, token=TOKEN, cors_origins=["https://news.example"], max_body_bytes=200_000)) as c:
+        yield c
+    backend.close()
+
+
+def shown(item: dict) -> set[str]:
+    return {item["id"], *(o["id"] for o in item["also_in"])}
+
+
+def test_health_and_openapi(client):
+    h = client.get("/health").json()
+    assert h["status"] == "ok" and h["articles"] == 25
+    spec = client.get("/openapi.json").json()
+    for path in ("/articles/{article_id}/related", "/related", "/articles", "/groups", "/groups/{group_id}"):
+        assert path in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_related_collapses_copies_with_also_in(client):
+    r = client.get("/articles/seed-main/related", params={"k": 10})
+    assert r.status_code == 200
+    items = r.json()["related"]
+    sudani = [i for i in items if shown(i) & set(SUDANI_HEADLINES)]
+    assert len(sudani) == 1 and set(SUDANI_HEADLINES) <= shown(sudani[0])
+    for i in items:
+        assert {"id", "title", "url", "source", "published", "score", "tier", "also_in"} <= set(i)
+        assert all(set(o) == {"id", "source", "url"} for o in i["also_in"])
+    # Arabic comes back as text, not \\u escapes
+    assert "العراق" in r.text or "العراقية" in r.text
+
+
+def test_related_options_over_http(client):
+    items = client.get("/articles/en-sudani-bloomberg/related",
+                       params={"exclude_source": "exemple-presse.fr", "per_source": 1}).json()["related"]
+    assert items and not any(x.startswith("fr-") for i in items for x in shown(i))
+    sources = [i["source"] for i in items if i["source"]]
+    assert len(sources) == len(set(sources))
+    past = client.get("/articles/en-sudani-bloomberg/related", params={"past_only": "true"}).json()["related"]
+    assert all(i["published"] <= "2024-09-10" for i in past)
+    ex = client.get("/articles/seed-main/related", params=[("exclude", "similar-03,similar-04")]).json()["related"]
+    assert not {"similar-03", "similar-04"} & {x for i in ex for x in shown(i)}
+
+
+def test_post_related_for_unstored_text(client):
+    r = client.post("/related", json={"title": "Iraq PM on US troops",
+                                      "text": "Iraq's prime minister says American forces are no longer needed "
+                                              "after the defeat of ISIS", "k": 3})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["query"] is None and 1 <= len(body["related"]) <= 3
+    assert set(SUDANI_HEADLINES) & shown(body["related"][0])
+
+
+def test_errors_are_json(client):
+    r = client.get("/articles/nope/related")
+    assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
+    r = client.get("/articles/seed-main/related", params={"k": 101})
+    assert r.status_code == 422 and "k" in r.json()["error"]["message"]
+    r = client.get("/articles/seed-main/related", params={"since": "last week"})
+    assert r.status_code == 422 and "ISO" in r.json()["error"]["message"]
+    r = client.post("/related", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["status"] == 422
+    r = client.post("/related", json={"title": "x"})
+    assert r.status_code == 422 and "text" in r.json()["error"]["message"]
+    r = client.post("/related", content=b"x" * 300_000, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
+    assert client.get("/groups/no-such-group").status_code == 404
+
+
+def test_groups(client):
+    page = client.get("/groups", params={"limit": 2}).json()
+    assert page["total"] >= 2 and len(page["groups"]) == 2
+    first = page["groups"][0]
+    assert first["size"] >= page["groups"][1]["size"]
+    assert client.get("/groups", params={"offset": 1, "limit": 1}).json()["groups"][0] == page["groups"][1]
+    one = client.get(f"/groups/{first['group']}").json()
+    assert one["representative"] == first["representative"] and len(one["members"]) == first["size"]
+
+
+def test_writes_need_the_token_and_work(client):
+    doc = {"id": "en-sudani-copy", "title": "Iraq PM: US troops no longer needed, he tells Bloomberg",
+           "text": "Iraq's prime minister Mohammed Shia al-Sudani said in an interview with Bloomberg that "
+                   "the country no longer needs US-led coalition troops after the defeat of Islamic State. "
+                   "He said talks on the coalition's exit would continue.", "source": "another-wire.example",
+           "published": "2024-09-12", "lang": "en"}
+    assert client.post("/articles", json=[doc]).status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    bad = client.post("/articles", json=[doc, {"id": "x", "title": "t"}], headers=auth)
+    assert bad.status_code == 422
+    err = bad.json()["error"]
+    assert err["where"] == "articles[1]" and err["field"] == "text"
+    assert client.get("/articles/en-sudani-copy/related").status_code == 404  # nothing of the bad batch stored
+    ok = client.post("/articles", json=[doc], headers=auth)
+    assert ok.status_code == 200 and ok.json()["added"] == 1
+    items = client.get("/articles/en-sudani-copy/related").json()["related"]
+    assert "en-sudani-bloomberg" in shown(items[0])
+    assert client.delete("/articles/en-sudani-copy").status_code == 401
+    assert client.delete("/articles/en-sudani-copy", headers=auth).json() == {"removed": "en-sudani-copy"}
+    assert client.delete("/articles/en-sudani-copy", headers=auth).status_code == 404
+    assert client.get("/health").json()["articles"] == 25
+
+
+def test_page_and_widget(client):
+    page = client.get("/articles/seed-main")
+    assert page.status_code == 200 and 'dir="rtl"' in page.text and 'lang="ar"' in page.text
+    assert page.headers["content-type"].startswith("text/html") and 'src="../widget.js"' in page.text
+    js = client.get("/widget.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "textContent" in js.text
+    data = client.get("/articles/seed-main.json").json()
+    assert data["id"] == "seed-main" and data["text"]
+
+
+def test_cors_header_for_allowed_origin(client):
+    r = client.get("/articles/seed-main/related", headers={"Origin": "https://news.example"})
+    assert r.headers.get("access-control-allow-origin") == "https://news.example"
+    r = client.get("/articles/seed-main/related", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers
