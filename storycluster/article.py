@@ -39,3 +39,13 @@ def parse_published(value: str | None) -> float | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
+
+
+def headline(title: str | None, text: str | None, limit: int = 120) -> str:
+    """What to show as an article's headline: the title, else the first line of the text with four or
+    more words (skips date lines), cut at ``limit`` characters on a word boundary."""
+    if (title or "").strip():
+        return title.strip()
+    lines = [x.strip() for x in (text or "").split("\n") if len(x.split()) >= 4]
+    first = lines[0] if lines else (text or "").strip()
+    return first if len(first) <= limit else first[:limit].rsplit(" ", 1)[0] + "…"

@@ -232,9 +232,9 @@ def related(
         _dump(result)
         return
     if query:
-        lines = [x.strip() for x in query["text"].split("\n") if len(x.split()) >= 4]  # skip date lines
-        headline = query["title"] or (lines[0] if lines else query["text"].strip())[:120]
-        typer.echo(f"related to {query['id']}: {headline}\n")
+        from .article import headline
+
+        typer.echo(f"related to {query['id']}: {headline(query['title'], query['text'])}\n")
     for n, item in enumerate(result["related"], start=1):
         typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}  {_meta(item)}")
         typer.echo(f"    {item['title']}")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from html import escape
 
+from ..article import headline
+
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
 
 
@@ -38,16 +40,20 @@ WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{
     data.related.forEach(function (item) {
       var li = el("li", "storycluster-item");
       li.setAttribute("data-id", item.id);
-      if (item.lang) li.lang = item.lang;
-      li.dir = dirOf(item.lang);
       var a = el("a", "storycluster-title", item.title || item.id);
+      if (item.lang) a.lang = item.lang;
+      a.dir = dirOf(item.lang);   // the title runs in its own direction; the list follows the page
       a.href = item.url || (base + "/articles/" + encodeURIComponent(item.id));
       li.appendChild(a);
       var meta = [item.source, item.published].filter(Boolean).join(" · ");
-      if (meta) li.appendChild(el("span", "storycluster-meta", " " + meta));
+      if (meta) li.appendChild(el("span", "storycluster-meta", meta));
       if (item.also_in && item.also_in.length) {
-        var n = item.also_in.length;
-        var also = el("span", "storycluster-also", " also in " + n + (n === 1 ? " outlet" : " outlets"));
+        var n = item.also_in.length, outlets = {}, named = 0;
+        item.also_in.forEach(function (o) { if (o.source && !outlets[o.source]) { outlets[o.source] = 1; named++; } });
+        var label = named === n ? "also in " + n + (n === 1 ? " outlet" : " outlets")
+                                : "+" + n + (n === 1 ? " other version" : " other versions");
+        var also = el("span", "storycluster-also", label);
+        also.dir = "ltr";
         also.title = item.also_in.map(function (o) { return o.source || o.id; }).join(", ");
         li.appendChild(also);
       }
@@ -89,7 +95,9 @@ h1 { font-size: 1.6rem; line-height: 1.3; }
 .storycluster-also { color: #8a4b00; font-size: .9rem; }
 .body p { margin: .6rem 0; }
 aside { border-top: 1px solid #ddd; margin-top: 2rem; }
-.storycluster-related li { margin: .4rem 0; }
+.storycluster-related li { margin: .5rem 0; }
+.storycluster-title { display: block; }
+.storycluster-title, .storycluster-meta, .storycluster-also { unicode-bidi: isolate; margin-inline-end: .5em; }
 """
 
 
@@ -100,7 +108,7 @@ def article_page(article: dict, k: int = 10) -> str:
     paragraphs = [p.strip() for p in article.get("text", "").split("\n") if p.strip()]
     body = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs[:60])
     meta = " · ".join(escape(x) for x in (article.get("source"), article.get("published"), lang) if x)
-    title = escape(article.get("title") or article["id"])
+    title = escape(headline(article.get("title"), article.get("text")) or article["id"])
     heading = "مقالات ذات صلة" if d == "rtl" and lang.startswith("ar") else "Related articles"
     return f"""<!doctype html>
 <html lang="{escape(lang or 'und')}" dir="{d}">

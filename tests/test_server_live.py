@@ -1,0 +1,135 @@
+"""The server for real: `storycluster serve` as a subprocess on loopback, reads during a concurrent add,
+and the article page rendered by headless Chromium (screenshot saved under test-artifacts/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from .conftest import ROOT, SUDANI_HEADLINES, write_jsonl
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(seed_store, tmp_path_factory):
+    path = tmp_path_factory.mktemp("live") / "store"
+    shutil.copytree(seed_store, path)
+    port = free_port()
+    env = {**os.environ, "SC_TOKEN": "t0k"}
+    proc = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(path), "--port", str(port),
+                             "--token-env", "SC_TOKEN"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server did not start: {proc.stderr.read().decode()}")
+        time.sleep(0.2)
+    yield base, path
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_real_server_answers_on_loopback(server):
+    base, _ = server
+    r = httpx.get(f"{base}/articles/seed-main/related", params={"k": 5})
+    assert r.status_code == 200
+    items = r.json()["related"]
+    assert sum(1 for i in items if {i["id"], *(o["id"] for o in i["also_in"])} & set(SUDANI_HEADLINES)) == 1
+    assert httpx.get(f"{base}/articles/missing/related").status_code == 404
+
+
+def test_reads_stay_consistent_during_an_add(server, tmp_path):
+    """Another process adds 60 articles while this one keeps reading: every read is a whole answer."""
+    base, path = server
+    rows = [{"id": f"extra-{n}", "title": f"Storm Boris update {n}: rivers rise in central Europe",
+             "text": f"Update {n}. Storm Boris brought more rain to Poland, Czechia and Austria; rivers rose and "
+                     f"towns were evacuated. Officials counted damage in district {n}.", "source": f"wire{n % 7}.example",
+             "published": "2024-09-16", "lang": "en"} for n in range(60)]
+    src = write_jsonl(tmp_path / "extra.jsonl", rows)
+    adder = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "add", str(src), "--store", str(path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    answers, errors = [], []
+
+    def read() -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            while adder.poll() is None:
+                for q in ("seed-main", "en-storm-boris"):
+                    r = c.get(f"/articles/{q}/related", params={"k": 10})
+                    (answers if r.status_code == 200 else errors).append(r)
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    assert adder.wait(timeout=300) == 0, adder.stderr.read().decode()
+    for t in readers:
+        t.join()
+    assert not errors, [e.text for e in errors[:3]]
+    assert answers
+    for r in answers:
+        ids = [x for i in r.json()["related"] for x in (i["id"], *(o["id"] for o in i["also_in"]))]
+        assert len(ids) == len(set(ids))  # never an article twice: groups and articles from one snapshot
+    after = httpx.get(f"{base}/articles/en-storm-boris/related", params={"k": 10}).json()["related"]
+    assert any(x.startswith("extra-") for i in after for x in (i["id"], *(o["id"] for o in i["also_in"])))
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="Chromium not installed (CI installs it)")
+def test_article_page_in_headless_chromium(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "CI must install Debian's chromium (apt-get install chromium)"
+    base, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       headless=True, args=CHROMIUM_FLAGS,
+                                                       viewport={"width": 1000, "height": 1400})
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/articles/seed-main?k=8")
+            page.wait_for_selector("#related[data-state=ready]", timeout=30_000)
+            items = page.eval_on_selector_all(
+                "li.storycluster-item",
+                "els => els.map(e => ({id: e.dataset.id, text: e.innerText,"
+                " dir: getComputedStyle(e.querySelector('.storycluster-title')).direction,"
+                " also: e.querySelector('.storycluster-also') ? e.querySelector('.storycluster-also').title : ''}))")
+            page_dir = page.evaluate("getComputedStyle(document.querySelector('article')).direction")
+            heading = page.inner_text("article h1")
+            page.screenshot(path=str(ARTIFACTS / "article-page-seed-main.png"), full_page=True)
+            api = json.loads(page.evaluate("fetch('/articles/seed-main/related?k=8').then(r => r.text())"))
+        finally:
+            browser.close()
+    assert len(items) == len(api["related"]) >= 3
+    assert page_dir == "rtl" and re.search("[\u0600-\u06ff]{3}", heading)  # the Arabic headline, right to left
+    sudani = [(i, a) for i, a in zip(items, api["related"], strict=True)
+              if {a["id"], *(o["id"] for o in a["also_in"])} & set(SUDANI_HEADLINES)]
+    assert len(sudani) == 1  # the four reprinted headlines (and the reports that join them) are one item
+    n = len(sudani[0][1]["also_in"])
+    assert n >= 3 and (f"+{n} other versions" in sudani[0][0]["text"] or f"also in {n} outlets" in sudani[0][0]["text"])
+    arabic = [i for i, a in zip(items, api["related"], strict=True) if a["lang"] == "ar"]
+    assert arabic and all(i["dir"] == "rtl" for i in arabic)
+    assert (ARTIFACTS / "article-page-seed-main.png").stat().st_size > 10_000
