@@ -348,6 +348,23 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
                + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
 
 
+@command
+def recommend(
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write: one {id, related} per article.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per article.")] = 10,
+    full: Annotated[bool, typer.Option("--full", help="Recompute every list, not only those whose "
+                                                       "neighbourhood changed.")] = False,
+    store: StoreOpt = Path(DEFAULT_STORE),
+) -> None:
+    """The related list of every article, for static sites and CMS imports; incremental on later runs."""
+    from .recommend import recommend as run_recommend
+
+    with _open(store) as archive:
+        report = run_recommend(archive, out, k=k, full=full)
+    typer.echo(f"{report.articles} articles written to {out}: {report.recomputed} lists computed, "
+               f"{report.reused} reused, {report.removed} removed since the last run ({report.seconds:.1f} s)", err=True)
+
+
 class BackendKind(StrEnum):
     store = "store"
     pg = "pg"
