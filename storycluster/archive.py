@@ -95,6 +95,17 @@ class Prepared:
         return text_hash(self.embed_input), text_hash(self.title_input)
 
 
+def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
+    """Derived forms of an article: body without the source's boilerplate lines, title not repeated."""
+    body = strip_boilerplate(a.text, boilerplate)
+    title = normalize_text(a.title)
+    body_n = normalize_text(body)
+    full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
+    lang = a.lang or detect_language(full)
+    return Prepared(content_hash=content_hash(full), embed_input=full[:embed_max_chars],
+                    title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)
+
+
 def record_hash(a: Article) -> str:
     return text_hash(json.dumps(a.to_dict(), sort_keys=True, ensure_ascii=False))
 
@@ -354,14 +365,7 @@ class Archive:
         return removed, missing
 
     def prepare(self, a: Article, boilerplate: set[int]) -> Prepared:
-        """Derived forms of an article: body without the source's boilerplate lines, title not repeated."""
-        body = strip_boilerplate(a.text, boilerplate)
-        title = normalize_text(a.title)
-        body_n = normalize_text(body)
-        full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
-        lang = a.lang or detect_language(full)
-        return Prepared(content_hash=content_hash(full), embed_input=full[: self.config.embed_max_chars],
-                        title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)
+        return prepare_article(a, boilerplate, self.config.embed_max_chars)
 
     # -- grouping -------------------------------------------------------------------------------
     def _regroup(self) -> None:
@@ -456,11 +460,14 @@ class Archive:
                             for r, s, t, d in ordered]}
 
     def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
-                lang: str | None = None, k: int = 10, options: RelatedOptions | None = None) -> dict:
+                lang: str | None = None, k: int = 10, options: RelatedOptions | None = None,
+                alternates: bool = False) -> dict:
         """Top-k related articles for a stored article or for a text that is not stored.
 
         Never the article itself; articles of one group collapse into one entry (the best-scoring
-        member that passes ``options``) whose ``also_in`` lists the group's other members that pass."""
+        member that passes ``options``) whose ``also_in`` lists the group's other members that pass.
+        ``alternates``: each entry also lists the group's other scored candidates (``{id, score, tier}``,
+        best first), so that a filter applied later can fall back on them (the PostgreSQL export)."""
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
         opts = options or RelatedOptions()
@@ -504,6 +511,7 @@ class Archive:
             gof = self.db.groups_of(cands.tolist())
             sims, tier_of = self._score_many(query, cands, arts)
             entries: dict[str, tuple[float, str, int]] = {}
+            others: dict[str, list[tuple[float, str, int]]] = {}
             for r, sim, tier in zip(cands.tolist(), sims.tolist(), tier_of.tolist(), strict=True):
                 gid = gof.get(r)
                 in_own = qgroup is not None and gid == qgroup
@@ -511,6 +519,7 @@ class Archive:
                     continue
                 tier = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
                 key = gid or f"\x00{r}"
+                others.setdefault(key, []).append((sim, tier, r))
                 if key not in entries or sim > entries[key][0]:
                     entries[key] = (sim, tier, r)
             # stop when enough entries are found, the index is exhausted, or the ranking has fallen below the
@@ -534,12 +543,18 @@ class Archive:
             gid = None if key.startswith("\x00") else key
             if gid is not None:
                 members = self.db.group_members(gid)
-                others = self.db.articles_by_rowid(m for m, *_ in members)
+                others_art = self.db.articles_by_rowid(m for m, *_ in members)
                 also = [{"id": o.id, "source": o.source, "url": o.url}
-                        for m, *_ in members if m not in (r, exclude) and allowed(o := others[m])]
+                        for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
             items.append(asdict(RelatedItem(id=a.id, score=round(sim, 4), tier=tier, also_in=also, title=a.title,
                                             source=a.source, url=a.url, published=a.published, lang=a.lang,
                                             group=gid)))
+            if alternates:
+                # the group's members in also_in order (shown one included), for a later filter's fallback
+                items[-1]["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []
+                items[-1]["alternates"] = [{"id": arts[o].id, "score": round(s, 4), "tier": ot}
+                                           for s, ot, o in sorted(others[key], key=lambda x: (-x[0], arts[x[2]].id))
+                                           if o != r]
         return {"query": article_id, "related": items}
 
     def _score_many(self, query: Query, rows: np.ndarray,

@@ -365,6 +365,21 @@ def recommend(
                f"{report.reused} reused, {report.removed} removed since the last run ({report.seconds:.1f} s)", err=True)
 
 
+@command
+def export_pg(
+    dsn: Annotated[str, typer.Argument(help="PostgreSQL connection string, e.g. postgresql://user@127.0.0.1/news.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per related list.")] = 10,
+    store: StoreOpt = Path(DEFAULT_STORE),
+) -> None:
+    """Write articles, embeddings (pgvector) and the related table to PostgreSQL, for 'serve --backend pg'."""
+    from .server.pg import export_pg as run_export
+
+    with _open(store) as archive:
+        counts = run_export(archive, dsn, k=k)
+    typer.echo(f"exported {counts['articles']} articles, {counts['groups']} groups and {counts['related']} related "
+               "entries (tables sc_*)", err=True)
+
+
 class BackendKind(StrEnum):
     store = "store"
     pg = "pg"

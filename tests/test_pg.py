@@ -1,0 +1,76 @@
+"""PostgreSQL + pgvector round trip: export the seed store, then `related` from PostgreSQL equals `related`
+from the store; the server answers from PostgreSQL. Needs STORYCLUSTER_TEST_DSN (.ci/postgres.sh prints
+one); skipped without it only outside CI."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from storycluster import Archive
+from storycluster.cli import app
+from storycluster.errors import StoreError
+from storycluster.ranking import RelatedOptions
+from storycluster.server import create_app
+
+from .conftest import SUDANI_HEADLINES
+
+DSN = os.environ.get("STORYCLUSTER_TEST_DSN")
+if not DSN and os.environ.get("CI"):
+    raise RuntimeError("CI must provide PostgreSQL: run .ci/postgres.sh and set STORYCLUSTER_TEST_DSN")
+pytestmark = pytest.mark.skipif(not DSN, reason="no PostgreSQL (set STORYCLUSTER_TEST_DSN; .ci/postgres.sh)")
+
+
+@pytest.fixture(scope="module")
+def pg(seed_store):
+    from storycluster.server.pg import PgBackend
+
+    result = CliRunner().invoke(app, ["export-pg", DSN, "-k", "10", "--store", str(seed_store)])
+    assert result.exit_code == 0, result.output
+    assert "exported 25 articles" in result.stderr
+    backend = PgBackend(DSN)
+    yield backend
+    backend.close()
+
+
+def test_related_from_pg_equals_store(pg, seed_store):
+    with Archive(seed_store) as a:
+        ids = sorted(i for _, i, _, _ in a.db.facts())
+        for article_id in ids:
+            assert pg.related(article_id, 10, RelatedOptions()) == a.related(article_id, k=10), article_id
+        for opts in (RelatedOptions(exclude_sources={"exemple-presse.fr"}), RelatedOptions(per_source=1),
+                     RelatedOptions(past_only=True), RelatedOptions(lang="fr")):
+            for article_id in ("seed-main", "en-sudani-bloomberg", "en-storm-boris"):
+                assert pg.related(article_id, 5, opts) == a.related(article_id, k=5, options=opts), (article_id, opts)
+
+
+def test_pg_groups_and_article(pg, seed_store):
+    with Archive(seed_store) as a:
+        local = a.groups(limit=100)
+        assert pg.groups(100, 0) == local
+        gid = local["groups"][0]["group"]
+        assert pg.group(gid) == a.group(gid)
+        assert pg.article("seed-main") == a.article("seed-main")
+
+
+def test_server_on_pg_backend(pg):
+    with TestClient(create_app(pg)) as c:
+        assert c.get("/health").json()["backend"] == "pg"
+        items = c.get("/articles/seed-main/related").json()["related"]
+        assert sum(1 for i in items if {i["id"], *(o["id"] for o in i["also_in"])} & set(SUDANI_HEADLINES)) == 1
+        r = c.post("/related", json={"text": "Iraq's prime minister says American forces are no longer needed "
+                                             "after the defeat of ISIS", "k": 3})
+        assert r.status_code == 200 and set(SUDANI_HEADLINES) & {x for i in r.json()["related"][:1]
+                                                                   for x in (i["id"], *(o["id"] for o in i["also_in"]))}
+        assert c.post("/articles", json=[]).status_code == 405
+        assert c.get("/articles/nope/related").status_code == 404
+
+
+def test_export_to_a_bad_dsn_is_a_clear_error(seed_store):
+    from storycluster.server.pg import PgBackend
+
+    with pytest.raises(StoreError, match="cannot connect"):
+        PgBackend("postgresql://nobody@127.0.0.1:1/none")
