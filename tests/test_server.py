@@ -111,8 +111,10 @@ def test_writes_need_the_token_and_work(client):
     err = bad.json()["error"]
     assert err["where"] == "articles[1]" and err["field"] == "text"
     assert client.get("/articles/en-sudani-copy/related").status_code == 404  # nothing of the bad batch stored
+    tag = client.get("/groups").headers["etag"]
     ok = client.post("/articles", json=[doc], headers=auth)
     assert ok.status_code == 200 and ok.json()["added"] == 1
+    assert client.get("/groups", headers={"If-None-Match": tag}).status_code == 200  # the data changed: new tag
     items = client.get("/articles/en-sudani-copy/related").json()["related"]
     assert "en-sudani-bloomberg" in shown(items[0])
     assert client.delete("/articles/en-sudani-copy").status_code == 401
@@ -137,3 +139,13 @@ def test_cors_header_for_allowed_origin(client):
     assert r.headers.get("access-control-allow-origin") == "https://news.example"
     r = client.get("/articles/seed-main/related", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_etag_revalidation(client):
+    first = client.get("/articles/seed-main/related", params={"k": 3})
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"].startswith("public")
+    again = client.get("/articles/seed-main/related", params={"k": 3}, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and not again.content
+    other = client.get("/articles/seed-main/related", params={"k": 4}, headers={"If-None-Match": tag})
+    assert other.status_code == 200  # another URL, another tag

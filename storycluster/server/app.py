@@ -7,6 +7,7 @@ Errors are JSON: ``{"error": {"status": 404, "message": "...", ...}}``. Limits: 
 """
 
 
+import hashlib
 import hmac
 from typing import Annotated, Any
 
@@ -106,8 +107,9 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The ASGI app over a backend. ``token``: required (as a bearer token) for writes when set."""
+               max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60) -> FastAPI:
+    """The ASGI app over a backend. ``token``: required (as a bearer token) for writes when set;
+    ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that)."""
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
                   version="1", docs_url="/docs")
     if cors_origins:
@@ -166,6 +168,24 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
                                  per_source=per_source, diversity=diversity)
         options.earliest()  # a bad date is a 422 here, not later
         return options
+
+    @app.middleware("http")
+    async def etag(request: Request, call_next):
+        """GET answers carry an ETag of the data's generation and the URL: a cache or a browser revalidates
+        with If-None-Match and gets 304 until an add or a regrouping changes what the API would say."""
+        if request.method != "GET" or request.url.path in ("/health", "/docs", "/openapi.json"):
+            return await call_next(request)
+        from starlette.concurrency import run_in_threadpool
+
+        tag = 'W/"' + hashlib.blake2b(f"{await run_in_threadpool(backend.generation)} {request.url.path}?"
+                                      f"{request.url.query}".encode(), digest_size=8).hexdigest() + '"'
+        if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers={"ETag": tag})
+        response = await call_next(request)
+        if response.status_code == 200:
+            response.headers["ETag"] = tag
+            response.headers.setdefault("Cache-Control", f"public, max-age={cache_seconds}")
+        return response
 
     @app.get("/health")
     def health() -> dict:

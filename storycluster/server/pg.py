@@ -294,6 +294,9 @@ class PgBackend:
         return {"status": "ok", "backend": "pg", "articles": n, "generation": self.meta.get("generation"),
                 "model": self.meta.get("model")}
 
+    def generation(self) -> str:
+        return f"pg.{self.meta.get('generation')}"
+
     def add(self, rows: list[dict]) -> dict:
         raise StoreError("the PostgreSQL backend is read only; add to the store and run export-pg")
 
