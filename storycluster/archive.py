@@ -56,20 +56,6 @@ class AddReport:
 
 
 @dataclass(slots=True)
-class RelatedItem:
-    id: str
-    score: float
-    tier: str
-    also_in: list[dict]  # the group's other members: {id, source, url}
-    title: str
-    source: str | None
-    url: str | None
-    published: str | None
-    lang: str | None
-    group: str | None
-
-
-@dataclass(slots=True)
 class Query:
     """What scoring needs of an article that may not be stored."""
 
@@ -546,9 +532,8 @@ class Archive:
                 others_art = self.db.articles_by_rowid(m for m, *_ in members)
                 also = [{"id": o.id, "source": o.source, "url": o.url}
                         for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
-            items.append(asdict(RelatedItem(id=a.id, score=round(sim, 4), tier=tier, also_in=also, title=a.title,
-                                            source=a.source, url=a.url, published=a.published, lang=a.lang,
-                                            group=gid)))
+            items.append({"id": a.id, "score": round(sim, 4), "tier": tier, "also_in": also, "title": a.title,
+                          "source": a.source, "url": a.url, "published": a.published, "lang": a.lang, "group": gid})
             if alternates:
                 # the group's members in also_in order (shown one included), for a later filter's fallback
                 items[-1]["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []

@@ -128,18 +128,17 @@ def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
     occur (columns renumbered, so products stay cheap); the inner product of two rows is their TF-IDF cosine."""
     from scipy.sparse import csr_matrix
 
-    terms, weights = [], []
-    for v in vectors:
-        t, c = unpack(v)
-        w = (1.0 + np.log(c.astype(np.float64))) * idf[t]
-        keep = w > 0
-        t, w = t[keep], w[keep]
-        norm = np.sqrt((w * w).sum())
-        terms.append(t)
-        weights.append(w / norm if norm else w)
-    lengths = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.concatenate(terms) if terms else np.zeros(0, dtype=np.uint32)
+    n = len(vectors)
+    parts = [unpack(v) for v in vectors]
+    lengths = np.fromiter((len(t) for t, _ in parts), dtype=np.int64, count=n)
+    flat = np.concatenate([t for t, _ in parts]) if n else np.zeros(0, dtype=np.uint32)
+    counts = np.concatenate([c for _, c in parts]) if n else np.zeros(0, dtype=np.uint32)
+    w = (1.0 + np.log(counts.astype(np.float64))) * idf[flat]
+    keep = w > 0
+    row = np.repeat(np.arange(n), lengths)[keep]
+    flat, w = flat[keep], w[keep]
+    norms = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
+    data = w / np.where(norms > 0, norms, 1.0)[row]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
     vocab, columns = np.unique(flat, return_inverse=True)
-    data = np.concatenate(weights) if weights else np.zeros(0)
     return csr_matrix((data, columns.ravel(), indptr), shape=(len(vectors), max(len(vocab), 1)))

@@ -9,6 +9,7 @@ Errors are JSON: ``{"error": {"status": 404, "message": "...", ...}}``. Limits: 
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -169,42 +170,35 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         options.earliest()  # a bad date is a 422 here, not later
         return options
 
-    @app.middleware("http")
-    async def etag(request: Request, call_next):
-        """GET answers carry an ETag of the data's generation and the URL: a cache or a browser revalidates
-        with If-None-Match and gets 304 until an add or a regrouping changes what the API would say."""
-        if request.method != "GET" or request.url.path in ("/health", "/docs", "/openapi.json"):
-            return await call_next(request)
-        from starlette.concurrency import run_in_threadpool
-
-        tag = 'W/"' + hashlib.blake2b(f"{await run_in_threadpool(backend.generation)} {request.url.path}?"
-                                      f"{request.url.query}".encode(), digest_size=8).hexdigest() + '"'
+    def cached(request: Request, compute: Callable[[], Any], html: bool = False) -> Response:
+        """A GET answer with an ETag of the data's generation and the URL: a cache or a browser revalidates
+        with If-None-Match and gets 304 until an add or a regrouping changes what the API would say.
+        The answer is returned as a response directly (the response model documents it, unvalidated)."""
+        key = f"{backend.generation()} {request.url.path}?{request.url.query}"
+        tag = 'W/"' + hashlib.blake2b(key.encode(), digest_size=8).hexdigest() + '"'
+        headers = {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
         if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-            return Response(status_code=304, headers={"ETag": tag})
-        response = await call_next(request)
-        if response.status_code == 200:
-            response.headers["ETag"] = tag
-            response.headers.setdefault("Cache-Control", f"public, max-age={cache_seconds}")
-        return response
+            return Response(status_code=304, headers=headers)
+        return HTMLResponse(compute(), headers=headers) if html else JSONResponse(compute(), headers=headers)
 
     @app.get("/health")
     def health() -> dict:
         return backend.health()
 
     @app.get("/articles/{article_id}/related", response_model=RelatedList)
-    def related(article_id: str, opts: Annotated[RelatedOptions, Depends(options)],
-                k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> dict:
+    def related(request: Request, article_id: str, opts: Annotated[RelatedOptions, Depends(options)],
+                k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
         """Related articles of a stored article; copies of one story collapse into one entry with ``also_in``."""
-        return backend.related(article_id, k, opts)
+        return cached(request, lambda: backend.related(article_id, k, opts))
 
     @app.post("/related", response_model=RelatedList)
-    def related_text(q: TextQuery) -> dict:
+    def related_text(q: TextQuery) -> Response:
         """Related articles for a text that is not stored."""
         opts = RelatedOptions(since=q.since, max_age_days=q.max_age_days, lang=None,
                               exclude_ids=parse_list(q.exclude), exclude_sources=parse_list(q.exclude_source),
                               per_source=q.per_source, diversity=q.diversity)
         opts.earliest()
-        return backend.related_text(q.title, q.text, q.lang, q.k, opts)
+        return JSONResponse(backend.related_text(q.title, q.text, q.lang, q.k, opts))
 
     @app.post("/articles")
     def add(rows: Annotated[list[Any], Body(description="a list of article objects (id, title, text, url, "
@@ -220,22 +214,23 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         return {"removed": article_id}
 
     @app.get("/groups")
-    def groups(limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    def groups(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+               offset: Annotated[int, Query(ge=0)] = 0) -> Response:
         """Groups of two or more articles, largest first."""
-        return backend.groups(limit, offset)
+        return cached(request, lambda: backend.groups(limit, offset))
 
     @app.get("/groups/{group_id}")
-    def group(group_id: str) -> dict:
-        return backend.group(group_id)
+    def group(request: Request, group_id: str) -> Response:
+        return cached(request, lambda: backend.group(group_id))
 
     @app.get("/articles/{article_id}.json")
-    def article_json(article_id: str) -> dict:
-        return backend.article(article_id)
+    def article_json(request: Request, article_id: str) -> Response:
+        return cached(request, lambda: backend.article(article_id))
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse)
-    def page(article_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> HTMLResponse:
+    def page(request: Request, article_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
         """The article and its related list, as a page (right to left for Arabic)."""
-        return HTMLResponse(article_page(backend.article(article_id), k))
+        return cached(request, lambda: article_page(backend.article(article_id), k), html=True)
 
     @app.get("/widget.js")
     def widget() -> Response:

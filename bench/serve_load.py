@@ -1,0 +1,108 @@
+"""Load on a real server: 1,000 `GET /articles/{id}/related` at concurrency 16 against `storycluster serve`
+(uvicorn, a separate process) on loopback over the ECB+ store. Prints p50/p90/p99 latency, throughput and
+the error count (expected 0). The client sends no If-None-Match, so no answer comes from a cache.
+
+Run: .venv/bin/python bench/serve_load.py [path/to/ecbplus/articles.jsonl] [--requests 1000] [--concurrency 16]
+     [--store DIR]  (an existing ECB+ store; otherwise one is built in a temporary folder, about 30 s)"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from storycluster import Archive
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def load(base: str, ids: list[str], n: int, concurrency: int, k: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    rng = random.Random(0)
+    for _ in range(n):
+        queue.put_nowait(rng.choice(ids))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            article_id = queue.get_nowait()
+            t0 = time.perf_counter()
+            try:
+                r = await client.get(f"/articles/{article_id}/related", params={"k": k})
+                ok = r.status_code == 200 and "related" in r.json()
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - t0)
+            errors += not ok
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return latencies, errors
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data", nargs="?", default=str(ROOT.parent / "shared/data/ecbplus/articles.jsonl"))
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("-k", type=int, default=10)
+    ap.add_argument("--store", type=Path)
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    store = args.store or Path(tmp.name) / "store"
+    if not (store / "config.json").exists():
+        print(f"building the store from {args.data} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "storycluster.cli", "add", args.data, "--on-error", "skip",
+                        "--store", str(store)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with Archive(store, create=False) as archive:
+        ids = sorted(i for _, i, _, _ in archive.db.facts())  # the stored ones (ECB+ has 2 empty texts)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(store),
+                               "--port", str(port)], stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        asyncio.run(load(base, ids, 50, args.concurrency, args.k))  # warm-up
+        t0 = time.perf_counter()
+        lat, errors = asyncio.run(load(base, ids, args.requests, args.concurrency, args.k))
+        wall = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ms = np.array(lat) * 1000
+    print("\n| measure | value |\n| --- | --- |")
+    print(f"| requests / concurrency | {len(lat)} / {args.concurrency} |")
+    print(f"| latency p50 / p90 / p99 | {np.percentile(ms, 50):.1f} / {np.percentile(ms, 90):.1f} / "
+          f"{np.percentile(ms, 99):.1f} ms |")
+    print(f"| throughput | {len(lat) / wall:.0f} requests/s |")
+    print(f"| errors | {errors} |")
+    print(f"| machine | {os.cpu_count()} CPUs; server: uvicorn, {4 if (os.cpu_count() or 2) >= 4 else os.cpu_count()}"
+          " store readers |")
+
+
+if __name__ == "__main__":
+    main()
