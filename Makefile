@@ -44,6 +44,7 @@ bench: quality
 	$(PY) bench/ecb_baseline.py
 	$(PY) bench/representation.py
 	$(PY) bench/title_weight.py
+	$(PY) bench/serve_load.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .ruff_cache *.egg-info
