@@ -19,3 +19,11 @@ def detect_language(text: str) -> str | None:
         return None
     lang, prob = _identifier().classify(sample)
     return lang if prob >= 0.5 else None
+
+
+RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
+
+
+def direction(lang: str | None) -> str:
+    """``rtl`` for right-to-left languages (Arabic, Persian, Hebrew, Urdu, ...), else ``ltr``."""
+    return "rtl" if (lang or "").split("-")[0].lower() in RTL_LANGS else "ltr"

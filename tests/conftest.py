@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -71,3 +72,28 @@ def seed_store_copy(seed_store: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def seed_rows() -> list[dict]:
     return [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                                    reason="Chromium not installed (CI installs it)")
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    """A page in Debian's headless Chromium driven by Playwright, with a fresh profile."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "CI must install Debian's chromium (apt-get install chromium)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
+                                                       headless=True, args=CHROMIUM_FLAGS,
+                                                       viewport={"width": 1000, "height": 1400})
+        try:
+            yield context.new_page()
+        finally:
+            context.close()

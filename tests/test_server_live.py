@@ -16,12 +16,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import ROOT, SUDANI_HEADLINES, write_jsonl
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+from .conftest import ARTIFACTS, SUDANI_HEADLINES, needs_chromium, write_jsonl
 
 
 def free_port() -> int:
@@ -97,32 +92,21 @@ def test_reads_stay_consistent_during_an_add(server, tmp_path):
     assert any(x.startswith("extra-") for i in after for x in (i["id"], *(o["id"] for o in i["also_in"])))
 
 
-@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="Chromium not installed (CI installs it)")
-def test_article_page_in_headless_chromium(server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    assert CHROMIUM, "CI must install Debian's chromium (apt-get install chromium)"
+@needs_chromium
+def test_article_page_in_headless_chromium(server, browser_page):
     base, _ = server
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=CHROMIUM,
-                                                       headless=True, args=CHROMIUM_FLAGS,
-                                                       viewport={"width": 1000, "height": 1400})
-        try:
-            page = browser.new_page()
-            page.goto(f"{base}/articles/seed-main?k=8")
-            page.wait_for_selector("#related[data-state=ready]", timeout=30_000)
-            items = page.eval_on_selector_all(
-                "li.storycluster-item",
-                "els => els.map(e => ({id: e.dataset.id, text: e.innerText,"
-                " dir: getComputedStyle(e.querySelector('.storycluster-title')).direction,"
-                " also: e.querySelector('.storycluster-also') ? e.querySelector('.storycluster-also').title : ''}))")
-            page_dir = page.evaluate("getComputedStyle(document.querySelector('article')).direction")
-            heading = page.inner_text("article h1")
-            page.screenshot(path=str(ARTIFACTS / "article-page-seed-main.png"), full_page=True)
-            api = json.loads(page.evaluate("fetch('/articles/seed-main/related?k=8').then(r => r.text())"))
-        finally:
-            browser.close()
+    page = browser_page
+    page.goto(f"{base}/articles/seed-main?k=8")
+    page.wait_for_selector("#related[data-state=ready]", timeout=30_000)
+    items = page.eval_on_selector_all(
+        "li.storycluster-item",
+        "els => els.map(e => ({id: e.dataset.id, text: e.innerText,"
+        " dir: getComputedStyle(e.querySelector('.storycluster-title')).direction,"
+        " also: e.querySelector('.storycluster-also') ? e.querySelector('.storycluster-also').title : ''}))")
+    page_dir = page.evaluate("getComputedStyle(document.querySelector('article')).direction")
+    heading = page.inner_text("article h1")
+    page.screenshot(path=str(ARTIFACTS / "article-page-seed-main.png"), full_page=True)
+    api = json.loads(page.evaluate("fetch('/articles/seed-main/related?k=8').then(r => r.text())"))
     assert len(items) == len(api["related"]) >= 3
     assert page_dir == "rtl" and re.search("[\u0600-\u06ff]{3}", heading)  # the Arabic headline, right to left
     sudani = [(i, a) for i, a in zip(items, api["related"], strict=True)

@@ -13,14 +13,7 @@ from __future__ import annotations
 from html import escape
 
 from ..article import headline
-
-RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
-
-
-def direction(lang: str | None) -> str:
-    """``rtl`` for right-to-left languages, else ``ltr`` (the browser's ``auto`` is used for unknown)."""
-    return "rtl" if (lang or "").split("-")[0].lower() in RTL_LANGS else "ltr"
-
+from ..language import direction
 
 WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{id}/related into a list.
    <script src=".../widget.js" data-article="ID" [data-k="5"] [data-target="element-id"]
