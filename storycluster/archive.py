@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
@@ -64,6 +64,7 @@ class Query:
     terms: np.ndarray
     content_hash: str
     lang: str | None
+    published: float | None = None
 
 
 @dataclass(slots=True)
@@ -312,6 +313,22 @@ class Archive:
             report.embedded += self.embedder.n_embedded - before
         return index_vectors(both[:n], both[n:], self.thresholds.title_weight)
 
+    def set_thresholds(self, **changes: float) -> bool:
+        """Change store settings (e.g. ``window_days``); regroups when one changed. Returns whether it did.
+        ``title_weight`` is fixed when the store is created (the index vectors are built with it)."""
+        if "title_weight" in changes and changes["title_weight"] != self.thresholds.title_weight:
+            raise ValueError("title_weight is fixed for a store (its index is built with it); use a new --store")
+        new = replace(self.thresholds, **changes)
+        if new == self.thresholds:
+            return False
+        with WriteLock(self.path):
+            self.thresholds = new
+            self.config.thresholds = new.to_dict()
+            self.config.write(self.path)
+            self._regroup()
+            self._save_index()
+        return True
+
     def _bump_generation(self) -> None:
         self.db.set_meta("generation", str(self.db.generation + 1))
 
@@ -379,7 +396,8 @@ class Archive:
         scorer = PairScorer(data.lead, data.title, data.sigs, data.content_hashes,
                             tfidf_matrix(data.terms, idf_weights(df, n)),
                             tfidf_matrix(data.terms, idf_weights(df, n, self.model.rare_df)),
-                            [n_tokens(t) for t in data.terms], data.langs, self.thresholds, self.model)
+                            [n_tokens(t) for t in data.terms], data.langs, self.thresholds, self.model,
+                            data.published)
         return scorer, df
 
     def _ensure_groups(self) -> None:
@@ -468,7 +486,7 @@ class Archive:
                                     "list ids with 'storycluster dedup --all'")
             qvec = index.vector(q.rowid)
             query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
-                          q.content_hash, q.lang)
+                          q.content_hash, q.lang, q.published_ts)
             exclude, query_ts = q.rowid, q.published_ts
             qgroup = self.db.groups_of([q.rowid]).get(q.rowid)
         else:
@@ -562,14 +580,16 @@ class Archive:
         terms = [np.frombuffer(arts[r].terms, np.uint32) for r in rows]
         hashes = [arts[r].content_hash for r in rows]
         langs = [arts[r].lang for r in rows]
+        published = [arts[r].published_ts for r in rows]
         if query is not None:
             vecs = np.vstack([query.vector[None, :], vecs])
             sigs, terms = [query.signature, *sigs], [query.terms, *terms]
-            hashes, langs = [query.content_hash, *hashes], [query.lang, *langs]
+            hashes, langs, published = [query.content_hash, *hashes], [query.lang, *langs], [query.published, *published]
         idf, rare_idf = self._idf()
         return PairScorer(vecs[:, :d] / np.sqrt(1.0 - w), vecs[:, d:] / np.sqrt(w), np.vstack(sigs), hashes,
                           tfidf_matrix(terms, idf), tfidf_matrix(terms, rare_idf),
-                          [n_tokens(t) for t in terms], langs, self.thresholds, self.model)
+                          [n_tokens(t) for t in terms], langs, self.thresholds, self.model,
+                          np.array([np.nan if p is None else p for p in published], dtype=np.float64))
 
     def _idf(self) -> tuple[np.ndarray, np.ndarray]:
         """IDF weights (all terms, rare terms) from the document frequencies of the last grouping; cached."""
@@ -602,7 +622,8 @@ class Archive:
                           jaccard=float(f["jaccard"][0]), tfidf_cosine=float(f["tfidf"][0]),
                           rare_cosine=float(f["rare"][0]),
                           min_tokens=int(f["min_tokens"][0]), cross_lingual=bool(f["cross_lingual"][0]),
-                          same_content=bool(f["same_content"][0]))
+                          same_content=bool(f["same_content"][0]),
+                          date_gap_days=None if np.isnan(f["date_gap"][0]) else float(f["date_gap"][0]))
         t, m = self.thresholds, self.model
         return {"id1": id1, "id2": id2, "similarity": round(ev.similarity(t, m), 4), "tier": ev.tier(t, m),
                 "evidence": ev.to_dict(t, m)}

@@ -78,12 +78,17 @@ def add(
         "--on-error", help="fail: stop at the first bad record, store nothing. "
                            "skip: store the rest, report the bad ones.")] = OnError.fail,
     max_text_mb: Annotated[float, typer.Option(help="Largest article text accepted, in MB.")] = 5.0,
+    window_days: Annotated[float | None, typer.Option(
+        min=0, help="Dated articles further apart than this are never the same story (store setting; "
+                    "default 7).")] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Add articles to the store; unchanged ones cost nothing, changed ones are re-embedded and regrouped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     archive = _open(store, model, create=True)
+    if window_days is not None:
+        archive.set_thresholds(window_days=window_days)
     progress = Progress(TextColumn("adding"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]} articles/s"), TimeRemainingColumn(),
                         transient=True, console=_stderr_console())

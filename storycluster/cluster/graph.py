@@ -9,7 +9,7 @@ import numpy as np
 
 from ..lexical import candidate_pairs, jaccard
 from .model import StoryModel
-from .scoring import Thresholds, pair_logits
+from .scoring import DAY, Thresholds, pair_logits
 
 
 def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> np.ndarray:
@@ -29,13 +29,15 @@ class PairScorer:
 
     def __init__(self, lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, content_hashes: Sequence[str],
                  tfidf, rare, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
-                 model: StoryModel) -> None:
+                 model: StoryModel, published: np.ndarray | None = None) -> None:
         self.lead, self.title, self.sigs, self.tfidf, self.rare = lead, title, sigs, tfidf, rare
         self.codes = _codes(content_hashes)
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         self.langs = _codes([lang or "?" for lang in langs])
         self.unknown_lang = np.array([not lang for lang in langs], dtype=bool)
         self.thresholds, self.model = thresholds, model
+        # publication timestamps (NaN when unknown): same_story needs them within the time window
+        self.published = np.full(len(lead), np.nan) if published is None else np.asarray(published, dtype=np.float64)
 
     def _cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # an unknown language counts as the same: lexical evidence is then used if the texts are long enough
@@ -48,7 +50,8 @@ class PairScorer:
              "min_tokens": np.minimum.outer(self.n_tokens[a], self.n_tokens[b]),
              "cross_lingual": self._cross(a[:, None], b[None, :]),
              "jaccard": jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :]),
-             "same_content": np.equal.outer(self.codes[a], self.codes[b])}
+             "same_content": np.equal.outer(self.codes[a], self.codes[b]),
+             "date_gap": np.abs(np.subtract.outer(self.published[a], self.published[b])) / DAY}
         return pair_logits(**f, t=self.thresholds, m=self.model)
 
     def features(self, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
@@ -57,7 +60,8 @@ class PairScorer:
                 "title": np.einsum("ij,ij->i", self.title[i], self.title[j]),
                 "tfidf": self._sparse_pairs(self.tfidf, i, j), "rare": self._sparse_pairs(self.rare, i, j),
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
-                "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j]}
+                "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j],
+                "date_gap": np.abs(self.published[i] - self.published[j]) / DAY}
 
     @staticmethod
     def _sparse_pairs(matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:

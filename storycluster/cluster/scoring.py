@@ -27,6 +27,7 @@ import numpy as np
 from .model import DUPLICATE_LOGIT, StoryModel, sigmoid
 
 TIERS = ("duplicate", "same_story", "related", "unrelated")
+DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,9 @@ class Thresholds:
     related: float = 0.35
     #: Weight of the headline embedding in the semantic similarity.
     title_weight: float = 0.25
+    #: Two dated articles more than this many days apart are not the same story (lexical duplicates
+    #: excepted: a text reprinted months later is still a copy); ``related`` has no window.
+    window_days: float = 7.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,13 +68,15 @@ class PairEvidence:
     min_tokens: int = 0
     cross_lingual: bool = False
     same_content: bool = False
+    date_gap_days: float | None = None
 
     def semantic(self, t: Thresholds) -> float:
         return float(semantic_similarity(self.lead_cosine, self.title_cosine, t.title_weight))
 
     def logit(self, t: Thresholds, m: StoryModel) -> float:
+        gap = np.nan if self.date_gap_days is None else self.date_gap_days
         return float(pair_logits(self.lead_cosine, self.title_cosine, self.tfidf_cosine, self.rare_cosine,
-                                 self.min_tokens, self.cross_lingual, self.jaccard, self.same_content, t, m))
+                                 self.min_tokens, self.cross_lingual, self.jaccard, self.same_content, t, m, gap))
 
     def similarity(self, t: Thresholds, m: StoryModel) -> float:
         return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t))
@@ -84,16 +90,23 @@ class PairEvidence:
                 "rare_terms_cosine": round(self.rare_cosine, 4),
                 "jaccard": round(self.jaccard, 4), "min_tokens": self.min_tokens,
                 "cross_lingual": self.cross_lingual, "same_content": self.same_content,
+                "date_gap_days": None if self.date_gap_days is None else round(self.date_gap_days, 2),
                 "log_odds": round(self.logit(t, m), 3),
                 "regime": "semantic only" if self.cross_lingual or self.min_tokens < m.min_tokens
                 else "lexical + semantic"}
 
 
 def pair_logits(lead, title, tfidf, rare, min_tokens, cross_lingual, jaccard, same_content, t: Thresholds,
-                m: StoryModel):
-    """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold."""
+                m: StoryModel, date_gap=None):
+    """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold. Pairs
+    dated more than ``t.window_days`` apart (``date_gap`` in days, NaN when a date is unknown) fall below
+    the grouping floor, so they are never one story."""
     sem = semantic_similarity(np.asarray(lead), np.asarray(title), t.title_weight)
     z = m.logits(lead, title, sem, tfidf, rare, min_tokens, cross_lingual)
+    if date_gap is not None:
+        with np.errstate(invalid="ignore"):
+            apart = np.asarray(date_gap, dtype=np.float64) > t.window_days  # NaN compares False
+        z = np.where(apart, np.minimum(z, m.group_floor - 1.0), z)
     dup = np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard)
     return np.where(dup, np.maximum(z, DUPLICATE_LOGIT), z)
 

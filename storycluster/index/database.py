@@ -88,6 +88,7 @@ class GroupingData:
     sigs: np.ndarray
     terms: list[np.ndarray]
     langs: list[str | None]
+    published: np.ndarray  # timestamps, NaN when unknown
 
 
 class Database:
@@ -195,7 +196,8 @@ class Database:
     def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = ()) -> GroupingData:
         """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order."""
         rows = self.conn.execute(
-            "SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang FROM articles a "
+            "SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
+            "FROM articles a "
             "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
             f"JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 {where} ORDER BY a.rowid",
             (model_id, *params)).fetchall()
@@ -207,7 +209,8 @@ class Database:
         return GroupingData(rowids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
                             lead=stack(1, np.float32), title=stack(2, np.float32),
                             content_hashes=[r[3] for r in rows], sigs=stack(4, np.uint32),
-                            terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows], langs=[r[6] for r in rows])
+                            terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows], langs=[r[6] for r in rows],
+                            published=np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64))
 
     # -- embedding cache (implements embed.EmbeddingCache) ---------------------------------------
     def get_embeddings(self, hashes: Sequence[str], model_id: str) -> dict[str, np.ndarray]:

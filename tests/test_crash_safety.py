@@ -1,0 +1,96 @@
+"""Crash safety: `storycluster add` killed with SIGKILL at 20 random moments over a larger input. After each
+kill the store opens and `stats` works; re-running the same add finishes with exactly the input's article
+count and the same groups (ids and members) as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from storycluster import Archive
+
+from .conftest import ARTIFACTS, SEEDS, write_jsonl
+
+KILLS = 20
+
+
+def make_input(path, n: int = 700) -> int:
+    seeds = [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
+    rng = random.Random(7)
+    rows = []
+    for i in range(n):
+        s = seeds[i % len(seeds)]
+        words = s["text"].split()
+        start = rng.randrange(0, max(1, len(words) - 60))
+        rows.append({"id": f"v{i:04d}", "title": s.get("title") or "", "source": f"outlet{i % 9}.example",
+                     "text": " ".join(words[start:start + 60]) + f" ({i})", "lang": s.get("lang")})
+    write_jsonl(path, rows)
+    return n
+
+
+def add(src, store) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "storycluster.cli", "add", str(src), "--store", str(store)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def groups_of(store) -> dict[str, list[str]]:
+    with Archive(store, create=False) as a:
+        d = a.dedup()
+    return {g["group"]: sorted(m["id"] for m in g["members"]) for g in d["groups"]}
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments(tmp_path):
+    src = tmp_path / "input.jsonl"
+    n = make_input(src)
+    clean = tmp_path / "clean"
+    t0 = time.monotonic()
+    p = add(src, clean)
+    assert p.wait(timeout=900) == 0, p.stderr.read().decode()
+    duration = time.monotonic() - t0
+    expected = groups_of(clean)
+    assert expected and sum(len(m) for m in expected.values()) > n // 2
+
+    store = tmp_path / "killed"
+    rng = random.Random(2024)
+    finished_early = 0
+    log = []
+    for k in range(KILLS):
+        p = add(src, store)
+        delay = rng.uniform(0.2, duration)
+        time.sleep(delay)
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait()
+        else:
+            finished_early += 1
+        # the store opens and answers after every kill (a kill before the store was created leaves none)
+        entry = {"kill": k, "after_s": round(delay, 2), "finished_first": p.returncode == 0}
+        if (store / "config.json").exists():
+            with Archive(store, create=False) as a:  # what the kill left, before stats regroups
+                entry |= {"stored": a.db.count(),
+                          "groups_current": a.db.get_meta("groups_generation") == str(a.db.generation)}
+            stats = subprocess.run([sys.executable, "-m", "storycluster.cli", "stats", "--format", "json",
+                                    "--store", str(store)], capture_output=True, text=True, timeout=300)
+            assert stats.returncode == 0, (k, stats.stderr)
+            assert 0 <= json.loads(stats.stdout)["articles"] <= n
+        log.append(entry)
+    p = add(src, store)
+    assert p.wait(timeout=900) == 0, p.stderr.read().decode()
+    with Archive(store, create=False) as a:
+        assert a.db.count() == n
+        assert a.stats()["index"]["vectors"] == n
+    assert groups_of(store) == expected
+    assert finished_early < KILLS  # the kills did land mid-run
+    leftovers = [f.name for f in store.iterdir() if f.name.endswith(".tmp")]
+    assert not leftovers, leftovers
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "kill-test.json").write_text(json.dumps({"input": n, "uninterrupted_s": round(duration, 1),
+                                                          "kills": log}, indent=1))
