@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import numpy as np
 from .article import Article
 from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
 from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_groups, cluster_labels
-from .cluster.graph import PairScorer, index_vectors
+from .cluster.graph import PairScorer, index_vectors, neighbour_edges
+from .cluster.groups import group_changes
 from .cluster.model import MODEL_FILE
 from .cluster.scoring import pair_logits, semantic_similarity, tiers
 from .embed import Embedder, get_embedder, model_id_for
@@ -27,7 +29,17 @@ from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
-from .lexical import N_FEATURES, document_frequencies, idf_weights, n_tokens, signatures, term_vectors, tfidf_matrix, unpack
+from .lexical import (
+    N_FEATURES,
+    candidate_pairs,
+    document_frequencies,
+    idf_weights,
+    n_tokens,
+    signatures,
+    term_vectors,
+    tfidf_matrix,
+    unpack,
+)
 from .normalize import content_hash, normalize_text, text_hash
 from .ranking import RelatedOptions, select
 
@@ -272,6 +284,7 @@ class Archive:
             else:
                 report.added += 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
+        self.db.mark_pending(rowids)
         self._refresh_sources(flipped, {a.id for a, _, _ in todo}, report, index)
         return True
 
@@ -301,6 +314,7 @@ class Archive:
             for (old, p), sig, tv in zip(stale, sigs, terms, strict=True):
                 self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes(), tv.tobytes())
             index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
+            self.db.mark_pending(old.rowid for old, _ in stale)
             report.refreshed += len(stale)
 
     def _embed(self, prepared: list[Prepared], report: AddReport | None = None, cache: bool = True) -> np.ndarray:
@@ -325,7 +339,7 @@ class Archive:
             self.thresholds = new
             self.config.thresholds = new.to_dict()
             self.config.write(self.path)
-            self._regroup()
+            self._regroup(full=True)
             self._save_index()
         return True
 
@@ -342,6 +356,8 @@ class Archive:
             try:
                 flipped: dict[str, set[int]] = {}
                 rows = []
+                ids = list(ids)
+                peers = self.db.group_peers(a.rowid for i in ids if (a := self.db.article(i)) is not None)
                 for article_id in ids:
                     old = self.db.delete_article(article_id)
                     if old is None:
@@ -352,6 +368,7 @@ class Archive:
                     if old.source:
                         self._count_lines(old.source, old.text, -1, flipped)
                 index.remove(np.asarray(rows, dtype=np.int64))
+                self.db.mark_pending(peers - set(rows))  # the groups they leave are looked at again
                 self._refresh_sources(flipped, set(), report, index)
                 if removed:
                     self.db.prune_embeddings()
@@ -371,15 +388,40 @@ class Archive:
         return prepare_article(a, boilerplate, self.config.embed_max_chars)
 
     # -- grouping -------------------------------------------------------------------------------
-    def _regroup(self) -> None:
+    def _regroup(self, full: bool = False) -> None:
+        """Recompute groups. Incremental unless ``full`` (or there are no groups yet, or most articles
+        changed): only the articles touched since the last grouping (``pending_regroup``), their candidate
+        neighbours and every member of the groups those belong to are clustered again; other groups stay as
+        they are. Group ids carry over by largest overlap, and what changed is logged (``group_changes``)."""
         data = self.db.all_for_grouping(self.config.model_id)
         facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts()}
         scorer, df = self._grouping_scorer(data)
-        labels = cluster_labels(scorer) if len(data.rowids) else np.zeros(0, dtype=np.int64)
-        groups = build_groups(data.rowids, labels, scorer, facts, self.db.group_of())
+        pos = {int(r): i for i, r in enumerate(data.rowids)}
+        previous = {r: g for r, g in self.db.group_of().items() if r in pos}
+        pending = {r for r in self.db.pending() if r in pos}
+        if full or not previous or len(pending) > len(pos) // 2:
+            part = np.arange(len(pos))
+        else:
+            part = self._touched_part(scorer, data.rowids, pos, pending, previous)
+        rows = data.rowids[part]
+        sub = scorer if len(part) == len(pos) else scorer.subset(part)
+        labels = cluster_labels(sub) if len(part) else np.zeros(0, dtype=np.int64)
+        before = {int(r): previous[int(r)] for r in rows if int(r) in previous}
+        old_ids = set(before.values())
+        reserved = set(previous.values()) - old_ids
+        groups = build_groups(rows, labels, sub, facts, before, reserved)
+        after = {r: g.group_id for g in groups for r, *_ in g.members}
+        changes = group_changes(before, after, {r: f.id for r, f in facts.items()})
         self.db.begin()
         try:
-            self.db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
+            if len(part) == len(pos):
+                self.db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
+            else:
+                self.db.replace_some_groups(old_ids, rows.tolist(), ((g.group_id, g.representative, g.members)
+                                                                     for g in groups))
+            at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            self.db.add_changes(at, self.db.generation, changes)
+            self.db.clear_pending()
             nz = np.flatnonzero(df)
             self.db.set_blob("term_df", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())  # sparse
             self.db.set_meta("term_df_docs", str(len(data.terms)))
@@ -388,6 +430,25 @@ class Archive:
         except BaseException:
             self.db.rollback()
             raise
+        self.last_regroup = {"articles": len(pos), "reclustered": int(len(part)), "changes": len(changes)}
+
+    def _touched_part(self, scorer: PairScorer, rowids: np.ndarray, pos: dict[int, int], pending: set[int],
+                      previous: dict[int, str], k: int = 20) -> np.ndarray:
+        """Rows to cluster again: the touched ones, their candidate neighbours (top-k vectors above the
+        related floor, MinHash band collisions), and all members of the groups any of those is in."""
+        seeds = np.array(sorted(pos[r] for r in pending), dtype=np.int64)
+        near = set(seeds.tolist())
+        if seeds.size:
+            vectors = index_vectors(scorer.lead, scorer.title, self.thresholds.title_weight)
+            edges = neighbour_edges(vectors, k, self.thresholds.related, queries=seeds)
+            near.update(edges.ravel().tolist())
+            pairs = candidate_pairs(scorer.sigs)
+            if len(pairs):
+                hit = np.isin(pairs[:, 0], seeds) | np.isin(pairs[:, 1], seeds)
+                near.update(pairs[hit].ravel().tolist())
+        touched_groups = {previous[int(rowids[i])] for i in near if int(rowids[i]) in previous}
+        near.update(pos[r] for r, g in previous.items() if g in touched_groups)
+        return np.array(sorted(near), dtype=np.int64)
 
     def _grouping_scorer(self, data: GroupingData) -> tuple[PairScorer, np.ndarray]:
         """A PairScorer over all stored articles, and the term document frequencies it used."""
@@ -675,7 +736,7 @@ class Archive:
             atomic_write_text(self.path / MODEL_FILE, model.to_json())
             self.model = model
             self._idf_generation = None
-            self._regroup()
+            self._regroup(full=True)
             self._save_index()
         return {"model": str(self.path / MODEL_FILE), "labelled": sum(x is not None for x in labels),
                 "group_threshold": model.group_threshold, "group_floor": model.group_floor,

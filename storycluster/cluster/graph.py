@@ -3,6 +3,7 @@ collisions (lexical duplicates that the embedding might rank low, e.g. long text
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -54,6 +55,14 @@ class PairScorer:
              "date_gap": np.abs(np.subtract.outer(self.published[a], self.published[b])) / DAY}
         return pair_logits(**f, t=self.thresholds, m=self.model)
 
+    def subset(self, idx: np.ndarray) -> PairScorer:
+        """The same scorer over some rows only (renumbered 0..len(idx)-1); term statistics unchanged."""
+        sub = copy.copy(self)
+        for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs", "unknown_lang",
+                     "published"):
+            setattr(sub, name, getattr(self, name)[idx])
+        return sub
+
     def features(self, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
         """The evidence of each pair (i[t], j[t]), as arrays."""
         return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]),
@@ -76,8 +85,10 @@ class PairScorer:
         return pair_logits(**self.features(i, j), t=self.thresholds, m=self.model)
 
 
-def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096) -> np.ndarray:
-    """Pairs (i < j) where j is among i's top-k inner-product neighbours (or i among j's) with score >= floor."""
+def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096,
+                    queries: np.ndarray | None = None) -> np.ndarray:
+    """Pairs (i < j) where j is among i's top-k inner-product neighbours (or i among j's) with score >= floor;
+    with ``queries``, only the neighbours of those rows."""
     import faiss
 
     n = len(vectors)
@@ -86,10 +97,12 @@ def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     kk = min(k + 1, n)
+    from_rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     out = []
-    for start in range(0, n, batch):
-        scores, nbrs = index.search(np.ascontiguousarray(vectors[start:start + batch]), kk)
-        rows = np.repeat(np.arange(start, start + len(scores)), kk)
+    for start in range(0, len(from_rows), batch):
+        q = from_rows[start:start + batch]
+        scores, nbrs = index.search(np.ascontiguousarray(vectors[q]), kk)
+        rows = np.repeat(q, kk)
         keep = (scores.ravel() >= floor) & (nbrs.ravel() >= 0) & (nbrs.ravel() != rows)
         i, j = rows[keep], nbrs.ravel()[keep]
         out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))

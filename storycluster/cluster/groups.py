@@ -51,16 +51,17 @@ def representative(members: Sequence[int], facts: dict[int, ArticleFacts]) -> in
 
 
 def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, facts: dict[int, ArticleFacts],
-                 previous: dict[int, str]) -> list[Group]:
+                 previous: dict[int, str], reserved: set[str] | None = None) -> list[Group]:
     """Groups of 2+ members. A group keeps the id of the previous group it shares most members with
-    (``previous`` maps row id → old group id); otherwise it gets an id derived from its members."""
+    (``previous`` maps row id → old group id); otherwise it gets an id derived from its members, never one
+    of ``reserved`` (ids of groups outside a partial regrouping)."""
     t = scorer.thresholds
     clusters: dict[int, list[int]] = {}
     for idx, lab in enumerate(labels):
         clusters.setdefault(int(lab), []).append(idx)
     multi = [m for m in clusters.values() if len(m) > 1]
     multi.sort(key=lambda m: (-len(m), min(facts[int(rowids[i])].id for i in m)))
-    used: set[str] = set()
+    used: set[str] = set(reserved or ())
     groups = []
     for m in multi:
         rows = [int(rowids[i]) for i in m]
@@ -120,3 +121,45 @@ def _new_id(member_ids: list[str], used: set[str]) -> str:
         h = hashlib.blake2b(h.encode(), digest_size=6).hexdigest()
         gid = f"g{h}"
     return gid
+
+
+def group_changes(previous: dict[int, str], current: dict[int, str], ids: dict[int, str]
+                  ) -> list[tuple[str, str, list[str], list[str]]]:
+    """What a regrouping did, as (kind, group id, other group ids, article ids), from the row → group maps
+    before and after (rows no longer stored are left out of ``previous`` by the caller).
+
+    Kinds: ``new`` (a group of articles that were in none), ``joined`` (articles came into a kept group,
+    from the groups listed, if any), ``left`` (articles of a kept group are now in no group), ``split``
+    (articles of a kept group went to the groups listed), ``merged`` (a group id ended; its articles are now
+    in the groups listed), ``dissolved`` (a group id ended and its articles are in no group).
+    """
+    def invert(m: dict[int, str]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for r, g in m.items():
+            out.setdefault(g, []).append(r)
+        return out
+
+    before, after = invert(previous), invert(current)
+    out: list[tuple[str, str, list[str], list[str]]] = []
+    for g in sorted(before):
+        rows = sorted(before[g], key=lambda r: ids[r])
+        if g in after:
+            moved = [r for r in rows if current.get(r) not in (g, None)]
+            gone = [r for r in rows if current.get(r) is None]
+            if moved:
+                out.append(("split", g, sorted({current[r] for r in moved}), [ids[r] for r in moved]))
+            if gone:
+                out.append(("left", g, [], [ids[r] for r in gone]))
+        else:
+            into = sorted({current[r] for r in rows if r in current})
+            out.append(("merged" if into else "dissolved", g, into, [ids[r] for r in rows]))
+    for g in sorted(after):
+        rows = sorted(after[g], key=lambda r: ids[r])
+        if g not in before:
+            if not any(r in previous for r in rows):
+                out.append(("new", g, [], [ids[r] for r in rows]))
+            continue
+        joined = [r for r in rows if previous.get(r) != g]
+        if joined:
+            out.append(("joined", g, sorted({previous[r] for r in joined if r in previous}), [ids[r] for r in joined]))
+    return out

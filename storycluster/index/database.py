@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS group_members (
     duplicate_of INTEGER                -- the member this one copies (tier duplicate), if not itself
 );
 CREATE INDEX IF NOT EXISTS group_members_group ON group_members(group_id);
+CREATE TABLE IF NOT EXISTS pending_regroup (article INTEGER PRIMARY KEY);  -- touched since the last grouping
+CREATE TABLE IF NOT EXISTS group_changes (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, generation INTEGER NOT NULL,
+    kind TEXT NOT NULL,                 -- new, joined, left, split, merged, dissolved
+    group_id TEXT NOT NULL, other_ids TEXT NOT NULL, articles TEXT NOT NULL   -- JSON lists
+);
+CREATE INDEX IF NOT EXISTS group_changes_at ON group_changes(at);
 CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);  -- e.g. term document frequencies
 CREATE TABLE IF NOT EXISTS source_lines (
     source TEXT NOT NULL, line_key INTEGER NOT NULL, n INTEGER NOT NULL,
@@ -240,6 +247,56 @@ class Database:
             self.conn.execute("INSERT INTO groups VALUES (?, ?, ?)", (gid, rep, len(members)))
             self.conn.executemany("INSERT INTO group_members VALUES (?, ?, ?, ?, ?)",
                                   [(r, gid, s, t, d) for r, s, t, d in members])
+
+    def replace_some_groups(self, old_ids: Iterable[str], rows: Iterable[int],
+                            groups: Iterable[tuple[str, int, list[tuple[int, float, str, int | None]]]]) -> None:
+        """Drop the groups ``old_ids`` and any membership of ``rows``, then insert ``groups`` (a regrouped part)."""
+        old = [(g,) for g in old_ids]
+        self.conn.executemany("DELETE FROM groups WHERE group_id = ?", old)
+        self.conn.executemany("DELETE FROM group_members WHERE group_id = ?", old)  # removed articles' rows too
+        self.conn.executemany("DELETE FROM group_members WHERE article = ?", [(int(r),) for r in rows])
+        for gid, rep, members in groups:
+            self.conn.execute("INSERT INTO groups VALUES (?, ?, ?)", (gid, rep, len(members)))
+            self.conn.executemany("INSERT INTO group_members VALUES (?, ?, ?, ?, ?)",
+                                  [(r, gid, s, t, d) for r, s, t, d in members])
+
+    # -- incremental grouping: what changed since the last grouping, and what grouping changed ------
+    def mark_pending(self, rowids: Iterable[int]) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO pending_regroup VALUES (?)", [(int(r),) for r in rowids])
+
+    def pending(self) -> set[int]:
+        return {r for (r,) in self.conn.execute("SELECT article FROM pending_regroup")}
+
+    def clear_pending(self) -> None:
+        self.conn.execute("DELETE FROM pending_regroup")
+
+    def group_peers(self, rowids: Iterable[int]) -> set[int]:
+        """Every member of the groups these rows belong to."""
+        rows = [int(r) for r in rowids]
+        out: set[int] = set()
+        for start in range(0, len(rows), 900):
+            chunk = rows[start:start + 900]
+            out.update(r for (r,) in self.conn.execute(
+                "SELECT article FROM group_members WHERE group_id IN (SELECT group_id FROM group_members "
+                f"WHERE article IN ({','.join('?' * len(chunk))}))", chunk))
+        return out
+
+    def add_changes(self, at: str, generation: int, changes: Iterable[tuple[str, str, list[str], list[str]]]) -> None:
+        import json
+
+        self.conn.executemany(
+            "INSERT INTO group_changes (at, generation, kind, group_id, other_ids, articles) VALUES (?, ?, ?, ?, ?, ?)",
+            [(at, generation, kind, gid, json.dumps(other, ensure_ascii=False), json.dumps(arts, ensure_ascii=False))
+             for kind, gid, other, arts in changes])
+
+    def changes_since(self, at: str) -> list[dict]:
+        import json
+
+        return [{"at": a, "generation": g, "change": k, "group": gid, "other_groups": json.loads(o),
+                 "articles": json.loads(arts)}
+                for a, g, k, gid, o, arts in self.conn.execute(
+                    "SELECT at, generation, kind, group_id, other_ids, articles FROM group_changes WHERE at >= ? "
+                    "ORDER BY seq", (at,))]
 
     def groups_of(self, rowids: Iterable[int]) -> dict[int, str]:
         """Group id of each given article that is in a group."""
