@@ -500,6 +500,17 @@ class Archive:
         singletons = sorted(i for r, i, _, _ in self.db.facts() if r not in grouped)
         return {"groups": groups, "singletons": singletons}
 
+    def changes(self, since: str) -> list[dict]:
+        """What regroupings changed since ``since`` (an ISO date or time, UTC), oldest first: each
+        ``{at, generation, change, group, other_groups, articles}`` (see :func:`cluster.groups.group_changes`)."""
+        try:
+            t = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--changes-since: {since!r} is not an ISO date or time (e.g. 2024-05-01T12:00:00Z)") from None
+        t = t if t.tzinfo else t.replace(tzinfo=UTC)
+        self._ensure_groups()
+        return self.db.changes_since(t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
     def groups(self, limit: int = 100, offset: int = 0) -> dict:
         """A page of groups (largest first, as ``dedup``), and how many there are."""
         self._ensure_groups()

@@ -144,8 +144,27 @@ def dedup(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json, ndjson (one group per line) or csv.")]
     = Format.text,
     all_: Annotated[bool, typer.Option("--all", help="Also list singletons (json always has them).")] = False,
+    changes_since: Annotated[str | None, typer.Option(
+        help="Instead of the groups, what grouping changed since this ISO time (new, joined, left, split, "
+             "merged, dissolved), oldest first.")] = None,
 ) -> None:
     """Duplicate groups: every stored article once, in a group of 2+ or as a singleton."""
+    if changes_since is not None:
+        with _open(store) as archive:
+            changes = archive.changes(changes_since)
+        if fmt is Format.json:
+            _dump({"since": changes_since, "changes": changes})
+        elif fmt is Format.ndjson:
+            for c in changes:
+                typer.echo(json.dumps(c, ensure_ascii=False))
+        else:
+            for c in changes:
+                other = f" → {', '.join(c['other_groups'])}" if c["change"] in ("split", "merged") else (
+                    f" (from {', '.join(c['other_groups'])})" if c["other_groups"] else "")
+                typer.echo(f"{c['at']}  {c['change']:<9} {c['group']}{other}: {', '.join(c['articles'])}")
+            if not changes:
+                typer.echo(f"no group changed since {changes_since}", err=True)
+        return
     with _open(store) as archive:
         result = archive.dedup()
     if fmt is Format.json:

@@ -1,0 +1,65 @@
+"""Incremental grouping: later adds recluster only the touched neighbourhood, group ids stay, and what
+changed (new, joined, left, split, merged, dissolved) is logged and shown by dedup --changes-since."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from typer.testing import CliRunner
+
+from storycluster import Archive
+from storycluster.cli import app
+from storycluster.cluster.groups import group_changes
+from storycluster.ingest import to_article
+
+from .conftest import SEEDS, SUDANI_HEADLINES
+
+
+def test_group_changes_kinds():
+    ids = {i: f"a{i}" for i in range(10)}
+    before = {0: "g1", 1: "g1", 2: "g1", 3: "g2", 4: "g2", 5: "g3", 6: "g3", 7: "g4", 8: "g4"}
+    after = {0: "g1", 1: "g1", 2: "g5", 3: "g1", 5: "g6", 6: "g6", 9: "g1"}
+    kinds = {(k, g): (o, a) for k, g, o, a in group_changes(before, after, ids)}
+    assert kinds[("split", "g1")] == (["g5"], ["a2"])
+    assert kinds[("merged", "g2")] == (["g1"], ["a3", "a4"])
+    assert kinds[("merged", "g3")] == (["g6"], ["a5", "a6"])
+    assert kinds[("dissolved", "g4")] == ([], ["a7", "a8"])
+    assert kinds[("joined", "g1")] == (["g2"], ["a3", "a9"])
+    assert ("new", "g5") not in kinds and ("new", "g6") not in kinds  # they came from g1 / g3
+
+
+def test_two_batches_keep_ids_and_match_one_shot(seed_store, tmp_path):
+    rows = [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
+    first = [r for r in rows if r["id"] not in ("similar-03", "similar-05", "fr-sudani-bloomberg", "fr-tempete-boris")]
+    second = [r for r in rows if r not in first]
+    with Archive(tmp_path / "s") as a:
+        a.add([to_article(r) for r in first])
+        before = {g["group"]: {m["id"] for m in g["members"]} for g in a.dedup()["groups"]}
+        t0 = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        a.add([to_article(r) for r in second])
+        assert a.last_regroup["reclustered"] < a.db.count()  # not the whole archive
+        after = {g["group"]: {m["id"] for m in g["members"]} for g in a.dedup()["groups"]}
+        changes = a.changes(t0)
+    with Archive(seed_store) as one_shot:
+        expected = sorted(sorted(m["id"] for m in g["members"]) for g in one_shot.dedup()["groups"])
+    assert sorted(sorted(m) for m in after.values()) == expected
+    merged = {c["group"] for c in changes if c["change"] == "merged"}
+    for gid, members in before.items():  # every earlier group kept its id, or the log says where it went
+        assert gid in after or gid in merged
+        if gid in after:
+            assert members & after[gid]
+    sudani = next(g for g, m in after.items() if set(SUDANI_HEADLINES) <= m)
+    joined = [c for c in changes if c["change"] == "joined" and c["group"] == sudani]
+    assert joined and {"similar-03", "similar-05"} <= set(joined[0]["articles"])
+
+
+def test_changes_since_cli(seed_store):
+    r = CliRunner().invoke(app, ["dedup", "--changes-since", "2000-01-01", "--format", "json", "--store", str(seed_store)])
+    assert r.exit_code == 0, r.output
+    changes = json.loads(r.stdout)["changes"]
+    assert changes and all(c["change"] == "new" for c in changes)  # one add: every group is new
+    later = CliRunner().invoke(app, ["dedup", "--changes-since", "2999-01-01", "--store", str(seed_store)])
+    assert later.exit_code == 0 and "no group changed" in later.stderr
+    bad = CliRunner().invoke(app, ["dedup", "--changes-since", "soon", "--store", str(seed_store)])
+    assert bad.exit_code == 1 and "ISO" in bad.stderr
