@@ -45,6 +45,9 @@ bench: quality
 	$(PY) bench/representation.py
 	$(PY) bench/title_weight.py
 	$(PY) bench/serve_load.py
+	$(PY) bench/embed.py
+	$(PY) bench/lexical.py
+	$(PY) bench/incremental.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .ruff_cache *.egg-info

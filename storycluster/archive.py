@@ -270,7 +270,7 @@ class Archive:
         boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {a.source for a, _, _ in todo if a.source}}
         prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
         vectors = self._embed(prepared, report)
-        sigs = signatures([p.match_input for p in prepared])
+        sigs = signatures([p.match_input for p in prepared], normalized=True)
         terms = term_vectors([p.match_input for p in prepared])
         rowids = []
         for (a, rh, is_update), p, sig, tv in zip(todo, prepared, sigs, terms, strict=True):
@@ -309,7 +309,7 @@ class Archive:
             if not stale:
                 continue
             vectors = self._embed([p for _, p in stale], report)
-            sigs = signatures([p.match_input for _, p in stale])
+            sigs = signatures([p.match_input for _, p in stale], normalized=True)
             terms = term_vectors([p.match_input for _, p in stale])
             for (old, p), sig, tv in zip(stale, sigs, terms, strict=True):
                 self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes(), tv.tobytes())
@@ -566,8 +566,8 @@ class Archive:
                 raise ValueError("give an article id or a non-empty text")
             p = self.prepare(Article("<query>", title, text or "", lang=lang), set())
             qvec = self._embed([p], cache=False)[0]
-            query = Query(qvec, signatures([p.match_input])[0], term_vectors([p.match_input])[0], p.content_hash,
-                          p.lang)
+            query = Query(qvec, signatures([p.match_input], normalized=True)[0], term_vectors([p.match_input])[0],
+                          p.content_hash, p.lang)
             exclude, qgroup = -1, None
 
         def allowed(a: StoredArticle) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .normalize import words
+from .normalize import _WORD, words
 
 NUM_PERM = 128
 SHINGLE = 3
@@ -16,19 +16,24 @@ BANDS = 32  # 32 bands x 4 rows: a pair with Jaccard 0.5 is a candidate with pro
 EMPTY = np.uint32(0xFFFFFFFF)
 
 
-def shingles(text: str, size: int = SHINGLE) -> list[str]:
-    """Distinct word ``size``-grams of the matching text (the whole text when it is shorter)."""
-    w = words(text)
+def shingles(text: str, size: int = SHINGLE, normalized: bool = False) -> list[str]:
+    """Distinct word ``size``-grams of the matching text (the whole text when it is shorter), in no set order.
+    ``normalized``: ``text`` is already :func:`normalize_text` output (skips normalizing it again)."""
+    w = _WORD.findall(text.casefold()) if normalized else words(text)
     if len(w) <= size:
         return [" ".join(w)] if w else []
-    return sorted({" ".join(w[i:i + size]) for i in range(len(w) - size + 1)})
+    if size == 3:
+        return list({f"{a} {b} {c}" for a, b, c in zip(w, w[1:], w[2:], strict=False)})
+    return list({" ".join(w[i:i + size]) for i in range(len(w) - size + 1)})
 
 
-def signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int = SEED) -> np.ndarray:
-    """MinHash signatures, shape (n, num_perm) uint32; a text without words gets all-EMPTY."""
+def signatures(texts: Sequence[str], num_perm: int = NUM_PERM, seed: int = SEED,
+               normalized: bool = False) -> np.ndarray:
+    """MinHash signatures, shape (n, num_perm) uint32; a text without words gets all-EMPTY. ``normalized``: the
+    texts are already normalized (the pipeline's matching texts), so only case folding and word splitting remain."""
     import rensa
 
-    sets = [shingles(t) for t in texts]
+    sets = [shingles(t, normalized=normalized) for t in texts]
     if not sets:
         return np.zeros((0, num_perm), dtype=np.uint32)
     rows = rensa.RMinHash.digest_matrix_from_token_sets(sets, num_perm=num_perm, seed=seed).to_rows()
