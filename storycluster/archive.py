@@ -27,6 +27,7 @@ from .errors import InputError, NotFoundError, Problem, StoreError
 from .index import Database, StoreConfig, VectorIndex, WriteLock
 from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
+from .index.vectors import choose_index
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
 from .lexical import (
@@ -119,10 +120,13 @@ class Archive:
     """
 
     def __init__(self, path: str | Path, model: str | None = None, *, create: bool = True,
-                 embedder: Embedder | None = None, thresholds: Thresholds | None = None) -> None:
+                 embedder: Embedder | None = None, thresholds: Thresholds | None = None,
+                 index_type: str | None = None) -> None:
         self.path = Path(path)
         config = StoreConfig.read(self.path) if self.path.is_dir() else None
         wanted = embedder.model_id if embedder is not None else (model_id_for(model) if model else None)
+        if index_type is not None:
+            choose_index(index_type, 0)  # a clear error for an unknown kind
         if config is None:
             if not create:
                 raise StoreError(f"{self.path}: no store here; create one with 'storycluster add FILE' "
@@ -131,7 +135,7 @@ class Archive:
             self.path.mkdir(parents=True, exist_ok=True)
             t = thresholds or Thresholds()
             config = StoreConfig(model_id=self._embedder.model_id, dim=self._embedder.dim, thresholds=t.to_dict(),
-                                 index_dim=2 * self._embedder.dim)
+                                 index_dim=2 * self._embedder.dim, index_type=index_type or "auto")
             config.write(self.path)
         else:
             if wanted is not None and wanted != config.model_id:
@@ -170,7 +174,7 @@ class Archive:
             self.config = StoreConfig.read(self.path) or self.config
             path = self.path / INDEX
             if path.exists() and self.config.index_generation == gen:
-                self._index = VectorIndex.load(path, self.config.index_type)
+                self._index = VectorIndex.load(path)
             else:
                 self._index = self._rebuild_index()
             self._index_generation = gen
@@ -178,14 +182,18 @@ class Archive:
 
     def _rebuild_index(self) -> VectorIndex:
         data = self.db.all_for_grouping(self.config.model_id)
-        index = VectorIndex(self.config.index_dim, self.config.index_type)
+        index = VectorIndex(self.config.index_dim, choose_index(self.config.index_type, len(data.rowids)))
         if len(data.rowids):
             index.add(data.rowids, index_vectors(data.lead, data.title, self.thresholds.title_weight))
         return index
 
     def _save_index(self) -> None:
         gen = self.db.generation
-        self.index.save(self.path / INDEX)
+        index = self.index
+        kind = choose_index(self.config.index_type, len(index))
+        if kind != index.index_type or index.needs_rebuild():  # grew past the ANN size, or tombstones/IVF lists
+            self._index = index = index.compacted(kind)
+        index.save(self.path / INDEX)
         self.config.index_generation = gen
         self.config.write(self.path)
 
@@ -340,6 +348,18 @@ class Archive:
             self.config.thresholds = new.to_dict()
             self.config.write(self.path)
             self._regroup(full=True)
+            self._save_index()
+        return True
+
+    def set_index(self, index_type: str) -> bool:
+        """Change the store's index setting (``auto``, ``flat``, ``hnsw``, ``ivf``) and rebuild the index now.
+        Returns whether the setting changed."""
+        choose_index(index_type, 0)
+        if index_type == self.config.index_type:
+            return False
+        with WriteLock(self.path):
+            self.config.index_type = index_type
+            self.config.write(self.path)
             self._save_index()
         return True
 
@@ -787,7 +807,8 @@ class Archive:
             "articles_in_groups": grouped, "singletons": n - grouped,
             "sources": c.execute("SELECT count(DISTINCT source) FROM articles").fetchone()[0],
             "languages": langs, "model": self.config.model_id, "dim": self.config.dim,
-            "index": {"type": self.config.index_type, "metric": self.config.metric, "vectors": len(self.index)},
+            "index": {"setting": self.config.index_type, "type": self.index.index_type, "metric": self.config.metric,
+                      "vectors": len(self.index), "tombstones": self.index.tombstones},
             "cached_embeddings": c.execute("SELECT count(*) FROM embeddings").fetchone()[0],
             "thresholds": self.thresholds.to_dict(),
             "bytes_on_disk": sum(files.values()), "files": files,

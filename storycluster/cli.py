@@ -81,12 +81,19 @@ def add(
     window_days: Annotated[float | None, typer.Option(
         min=0, help="Dated articles further apart than this are never the same story (store setting; "
                     "default 7).")] = None,
+    index: Annotated[str | None, typer.Option(
+        "--index", help="Vector index: auto (exact while under 100,000 articles, then HNSW), flat, hnsw or ivf "
+                        "(store setting; changing it rebuilds the index).")] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Add articles to the store; unchanged ones cost nothing, changed ones are re-embedded and regrouped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    archive = _open(store, model, create=True)
+    from .archive import Archive
+
+    archive = Archive(store, model, create=True, index_type=index)
+    if index is not None:
+        archive.set_index(index)
     if window_days is not None:
         archive.set_thresholds(window_days=window_days)
     progress = Progress(TextColumn("adding"), BarColumn(), MofNCompleteColumn(),

@@ -1,0 +1,95 @@
+"""Vector index kinds: flat, HNSW and IVF with tombstone deletion, updates, persistence, compaction, and
+recall against exact search on clustered vectors; the store's auto choice and --index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from storycluster import Archive
+from storycluster.index import vectors as vx
+from storycluster.index.vectors import VectorIndex, choose_index
+
+from .conftest import SEEDS, HashEmbedder
+
+
+def clustered(n: int = 4000, dim: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((n // 20, dim))
+    x = centers[rng.integers(0, len(centers), n)] + 0.35 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_remove_update_persist_compact(kind, tmp_path):
+    x = clustered()
+    ids = np.arange(len(x), dtype=np.int64) + 100
+    v = VectorIndex(64, kind)
+    v.add(ids, x)
+    assert len(v) == len(x)
+    assert v.remove(np.array([100, 101, 99_999])) == 2 and len(v) == len(x) - 2
+    _, found = v.search(x[:2], 10)
+    assert not {100, 101} & set(found.ravel().tolist())
+    v.add(np.array([102]), x[500:501])  # an update: the new vector answers for id 102
+    _, top = v.search(x[500:501], 2)
+    assert set(top[0].tolist()) == {102, 600} and len(v) == len(x) - 2
+    assert np.allclose(v.vector(102), x[500])
+    v.save(tmp_path / "i.faiss")
+    w = VectorIndex.load(tmp_path / "i.faiss")
+    assert w.index_type == kind and len(w) == len(v) and w.tombstones == v.tombstones
+    _, again = w.search(x[:2], 10)
+    assert not {100, 101} & set(again.ravel().tolist())
+    c = w.compacted()
+    assert c.tombstones == 0 and len(c) == len(w) and c.index_type == kind
+    if kind != "flat":
+        assert w.tombstones == 3  # two removed, one replaced
+        w.remove(ids[:1000])
+        assert w.needs_rebuild()
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_ann_recall_against_exact(kind):
+    x = clustered(6000)
+    ids = np.arange(len(x), dtype=np.int64)
+    exact, ann = VectorIndex(64, "flat"), VectorIndex(64, kind)
+    exact.add(ids, x)
+    ann.add(ids, x)
+    q = x[::30]
+    _, e = exact.search(q, 10)
+    _, a = ann.search(q, 10)
+    recall = np.mean([len(set(r) & set(s)) / 10 for r, s in zip(e.tolist(), a.tolist(), strict=True)])
+    assert recall >= 0.95, recall
+
+
+def test_choose_index():
+    assert choose_index("auto", 10) == "flat" and choose_index("auto", vx.ANN_THRESHOLD) == "hnsw"
+    assert choose_index("ivf", 10) == "ivf"
+    with pytest.raises(ValueError, match="unknown index type"):
+        choose_index("annoy", 10)
+
+
+def test_store_switches_to_ann_past_the_threshold(tmp_path, monkeypatch):
+    monkeypatch.setattr(vx, "ANN_THRESHOLD", 10)
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as a:
+        a.add_paths([SEEDS])
+        assert a.stats()["index"]["type"] == "hnsw" and a.stats()["index"]["setting"] == "auto"
+        before = a.related("seed-main", k=5)
+        a.remove(["similar-10"])
+        assert a.stats()["index"]["vectors"] == 24
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as a:
+        assert a.index.index_type == "hnsw" and len(a.index) == 24
+        assert a.related("seed-main", k=5)["related"][0]["id"] == before["related"][0]["id"]
+
+
+def test_store_index_setting(seed_store, tmp_path):
+    import shutil
+
+    path = tmp_path / "s"
+    shutil.copytree(seed_store, path)
+    with Archive(path) as a:
+        flat = a.related("seed-main", k=8)
+        assert a.set_index("hnsw") and a.stats()["index"]["type"] == "hnsw"
+        assert a.related("seed-main", k=8) == flat  # 25 articles: HNSW finds the same neighbours
+        assert a.set_index("ivf") and a.related("seed-main", k=8) == flat
+        with pytest.raises(ValueError, match="unknown index type"):
+            a.set_index("annoy")
