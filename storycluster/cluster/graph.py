@@ -86,23 +86,24 @@ class PairScorer:
 
 
 def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096,
-                    queries: np.ndarray | None = None) -> np.ndarray:
+                    queries: np.ndarray | None = None, index_type: str = "auto") -> np.ndarray:
     """Pairs (i < j) where j is among i's top-k inner-product neighbours (or i among j's) with score >= floor;
-    with ``queries``, only the neighbours of those rows."""
-    import faiss
+    with ``queries``, only the neighbours of those rows. The neighbours come from an exact index while
+    small and an HNSW index from ``ANN_THRESHOLD`` rows (``index_type`` overrides), searched in batches."""
+    from ..index.vectors import VectorIndex, choose_index
 
     n = len(vectors)
     if n < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    index = VectorIndex(vectors.shape[1], choose_index(index_type, n))
+    index.add(np.arange(n, dtype=np.int64), vectors)
     kk = min(k + 1, n)
     from_rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     out = []
     for start in range(0, len(from_rows), batch):
         q = from_rows[start:start + batch]
         scores, nbrs = index.search(np.ascontiguousarray(vectors[q]), kk)
-        rows = np.repeat(q, kk)
+        rows = np.repeat(q, nbrs.shape[1])
         keep = (scores.ravel() >= floor) & (nbrs.ravel() >= 0) & (nbrs.ravel() != rows)
         i, j = rows[keep], nbrs.ravel()[keep]
         out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
