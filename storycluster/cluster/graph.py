@@ -47,7 +47,7 @@ class PairScorer:
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(len(a), len(b)) log-odds matrix, computed block-wise (one sparse product per TF-IDF matrix)."""
         f = {"lead": self.lead[a] @ self.lead[b].T, "title": self.title[a] @ self.title[b].T,
-             "tfidf": (self.tfidf[a] @ self.tfidf[b].T).toarray(), "rare": (self.rare[a] @ self.rare[b].T).toarray(),
+             "tfidf": _block_dot(self.tfidf, a, b), "rare": _block_dot(self.rare, a, b),
              "min_tokens": np.minimum.outer(self.n_tokens[a], self.n_tokens[b]),
              "cross_lingual": self._cross(a[:, None], b[None, :]),
              "jaccard": jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :]),
@@ -83,6 +83,35 @@ class PairScorer:
     def pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Log-odds of each pair (i[t], j[t])."""
         return pair_logits(**self.features(i, j), t=self.thresholds, m=self.model)
+
+
+def _csr_rows(m, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(columns, values, row number) of some rows of a CSR matrix, straight from its arrays."""
+    ip = m.indptr
+    cols = [m.indices[ip[r]:ip[r + 1]] for r in rows]
+    vals = [m.data[ip[r]:ip[r + 1]] for r in rows]
+    which = np.repeat(np.arange(len(rows)), [len(c) for c in cols])
+    return np.concatenate(cols), np.concatenate(vals), which
+
+
+def _block_dot(m, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dense (len(a), len(b)) matrix of row inner products. Small blocks (most blocks of the linkage) are
+    multiplied over the union of their columns with numpy alone: creating scipy matrices costs far more
+    than the product there. Large blocks use scipy."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    if len(a) + len(b) > 64 or not hasattr(m, "indptr"):
+        return (m[a] @ m[b].T).toarray()
+    ci, cv, cr = _csr_rows(m, a)
+    di, dv, dr = _csr_rows(m, b)
+    cols = np.unique(ci)
+    left = np.zeros((len(a), len(cols)))
+    left[cr, np.searchsorted(cols, ci)] = cv
+    pos = np.minimum(np.searchsorted(cols, di), max(len(cols) - 1, 0))
+    ok = cols[pos] == di if len(cols) else np.zeros(len(di), dtype=bool)
+    right = np.zeros((len(b), len(cols)))
+    right[dr[ok], pos[ok]] = dv[ok]
+    return left @ right.T
 
 
 def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096,
