@@ -48,6 +48,7 @@ bench: quality
 	$(PY) bench/embed.py
 	$(PY) bench/lexical.py
 	$(PY) bench/incremental.py
+	# bench/scale.py --store DIR and bench/report.py --store DIR need an ECB+ store (e.g. from bench/serve_load.py)
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .ruff_cache *.egg-info

@@ -102,8 +102,12 @@ def run_size(store: Path, n: int) -> dict:
     edges = neighbour_edges(vectors, 20, t.related)
     out["graph_s"] = time.perf_counter() - t0
     out["edges"] = int(len(edges))
-    scorer = PairScorer(lo, ti, np.zeros((n, 1), dtype=np.uint32), [str(i) for i in range(n)], _Zero(n), _Zero(n),
-                        np.zeros(n, dtype=np.int64), ["en"] * n, t, m)  # semantic regime: no lexical evidence
+    from scipy.sparse import csr_matrix
+
+    empty = csr_matrix((n, 1), dtype=np.float64)  # no lexical evidence: the semantic regime
+    sigs = np.random.default_rng(2).integers(0, 2**32 - 2, (n, 8), dtype=np.uint32)  # distinct: no lexical copies
+    scorer = PairScorer(lo, ti, sigs, [str(i) for i in range(n)], empty, empty,
+                        np.zeros(n, dtype=np.int64), ["en"] * n, t, m)
     t0 = time.perf_counter()
     weights = scorer.pairs(edges[:, 0], edges[:, 1])
     labels = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor).fit(n, edges, weights, scorer).labels_
@@ -113,19 +117,6 @@ def run_size(store: Path, n: int) -> dict:
     out["total_s"] = out["index_s"] + out["graph_s"] + out["group_s"]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
-
-
-class _Zero:
-    """An all-zero sparse term matrix (no lexical evidence in this benchmark)."""
-
-    def __init__(self, n: int) -> None:
-        from scipy.sparse import csr_matrix
-
-        self.m = csr_matrix((n, 1), dtype=np.float64)
-        self.shape = self.m.shape
-
-    def __getitem__(self, idx):
-        return self.m[idx]
 
 
 def main() -> None:
