@@ -1,5 +1,5 @@
 """Related lists for every article: ``storycluster recommend --out related.jsonl`` (static sites, CMS
-imports) and the precomputed table of ``export-pg``.
+imports).
 
 Incremental: the output file keeps a sidecar state (``<out>.state.json``: store generation, k, and each
 article's list fingerprint). A later run recomputes only articles whose neighbourhood changed since:
@@ -10,10 +10,9 @@ their list is short). Everything else is copied from the previous output.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +23,6 @@ from .cluster.scoring import semantic_similarity
 from .index.folder import atomic_write_text
 
 STATE_VERSION = 1
-
-
-def related_lists(archive: Archive, ids: Iterable[str], k: int) -> Iterator[tuple[str, dict]]:
-    """(id, related result) for each id, from one read snapshot."""
-    with archive.reading():
-        for article_id in ids:
-            yield article_id, archive.related(article_id, k=k)
-
-
-def _fingerprint(entry: dict) -> str:
-    return hashlib.blake2b(json.dumps(entry, sort_keys=True, ensure_ascii=False).encode(), digest_size=8).hexdigest()
 
 
 @dataclass(slots=True)
