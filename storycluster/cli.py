@@ -374,7 +374,9 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
                f"{s['singletons']} singletons) from {s['sources']} sources")
     typer.echo(f"languages    {', '.join(f'{k}: {v}' for k, v in s['languages'].items())}")
     typer.echo(f"model        {s['model']} ({s['dim']}-d; {s['cached_embeddings']} cached embeddings)")
-    typer.echo(f"index        {s['index']['type']} {s['index']['metric']}, {s['index']['vectors']} vectors")
+    tomb = f", {s['index']['tombstones']} tombstones" if s["index"]["tombstones"] else ""
+    typer.echo(f"index        {s['index']['type']} (setting {s['index']['setting']}) {s['index']['metric']}, "
+               f"{s['index']['vectors']} vectors{tomb}")
     typer.echo(f"on disk      {_size(s['bytes_on_disk'])}: "
                + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
 
