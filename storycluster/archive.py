@@ -18,7 +18,7 @@ import numpy as np
 from .article import Article
 from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
 from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_groups, cluster_labels
-from .cluster.graph import PairScorer, index_vectors, neighbour_edges
+from .cluster.graph import PairScorer, index_vectors
 from .cluster.groups import group_changes
 from .cluster.model import MODEL_FILE
 from .cluster.scoring import pair_logits, semantic_similarity, tiers
@@ -376,8 +376,6 @@ class Archive:
             try:
                 flipped: dict[str, set[int]] = {}
                 rows = []
-                ids = list(ids)
-                peers = self.db.group_peers(a.rowid for i in ids if (a := self.db.article(i)) is not None)
                 for article_id in ids:
                     old = self.db.delete_article(article_id)
                     if old is None:
@@ -388,7 +386,8 @@ class Archive:
                     if old.source:
                         self._count_lines(old.source, old.text, -1, flipped)
                 index.remove(np.asarray(rows, dtype=np.int64))
-                self.db.mark_pending(peers - set(rows))  # the groups they leave are looked at again
+                # the groups they leave are looked at again (their membership rows go at the regrouping)
+                self.db.mark_pending(self.db.group_peers(rows) - set(rows))
                 self._refresh_sources(flipped, set(), report, index)
                 if removed:
                     self.db.prune_embeddings()
@@ -458,10 +457,11 @@ class Archive:
         related floor, MinHash band collisions), and all members of the groups any of those is in."""
         seeds = np.array(sorted(pos[r] for r in pending), dtype=np.int64)
         near = set(seeds.tolist())
-        if seeds.size:
-            vectors = index_vectors(scorer.lead, scorer.title, self.thresholds.title_weight)
-            edges = neighbour_edges(vectors, k, self.thresholds.related, queries=seeds)
-            near.update(edges.ravel().tolist())
+        if seeds.size:  # the store's index already holds these vectors under their row ids
+            index = self.index
+            scores, found = index.search(index.vectors_of(rowids[seeds]), k + 1)
+            hit = (scores >= self.thresholds.related) & (found >= 0)
+            near.update(pos[r] for r in found[hit].tolist() if r in pos)
             pairs = candidate_pairs(scorer.sigs)
             if len(pairs):
                 hit = np.isin(pairs[:, 0], seeds) | np.isin(pairs[:, 1], seeds)

@@ -115,9 +115,9 @@ def _block_dot(m, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096,
-                    queries: np.ndarray | None = None, index_type: str = "auto") -> np.ndarray:
-    """Pairs (i < j) where j is among i's top-k inner-product neighbours (or i among j's) with score >= floor;
-    with ``queries``, only the neighbours of those rows. The neighbours come from an exact index while
+                    index_type: str = "auto") -> np.ndarray:
+    """Pairs (i < j) where j is among i's top-k inner-product neighbours (or i among j's) with score >= floor.
+    The neighbours come from an exact index while
     small and an HNSW index from ``ANN_THRESHOLD`` rows (``index_type`` overrides), searched in batches."""
     from ..index.vectors import VectorIndex, choose_index
 
@@ -127,10 +127,9 @@ def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096
     index = VectorIndex(vectors.shape[1], choose_index(index_type, n))
     index.add(np.arange(n, dtype=np.int64), vectors)
     kk = min(k + 1, n)
-    from_rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     out = []
-    for start in range(0, len(from_rows), batch):
-        q = from_rows[start:start + batch]
+    for start in range(0, n, batch):
+        q = np.arange(start, min(start + batch, n))
         scores, nbrs = index.search(np.ascontiguousarray(vectors[q]), kk)
         rows = np.repeat(q, nbrs.shape[1])
         keep = (scores.ravel() >= floor) & (nbrs.ravel() >= 0) & (nbrs.ravel() != rows)

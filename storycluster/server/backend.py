@@ -66,7 +66,8 @@ class StoreBackend:
     def _reader(self) -> Iterator[Archive]:
         archive = self._pool.get()
         try:
-            archive._embedder = self._shared_embedder(archive) if archive._embedder is None else archive._embedder
+            if archive._embedder is None:  # the model loads once, for all readers
+                archive._embedder = self._shared_embedder(archive)
             with archive.reading():
                 yield archive
         finally:
