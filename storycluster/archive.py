@@ -424,7 +424,9 @@ class Archive:
             part = self._touched_part(scorer, data.rowids, pos, pending, previous)
         rows = data.rowids[part]
         sub = scorer if len(part) == len(pos) else scorer.subset(part)
-        labels = cluster_labels(sub) if len(part) else np.zeros(0, dtype=np.int64)
+        whole = len(part) == len(pos)  # the store's index holds exactly these rows: its lists give the graph
+        labels = (cluster_labels(sub, index=self.index if whole else None, rowids=rows) if len(part)
+                  else np.zeros(0, dtype=np.int64))
         before = {int(r): previous[int(r)] for r in rows if int(r) in previous}
         old_ids = set(before.values())
         reserved = set(previous.values()) - old_ids
@@ -576,7 +578,7 @@ class Archive:
             if q is None:
                 raise NotFoundError(f"no article with id '{article_id}' in {self.path}; "
                                     "list ids with 'storycluster dedup --all'")
-            qvec = index.vector(q.rowid)
+            qvec = self.stored_vectors([q.rowid])[0]
             query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
                           q.content_hash, q.lang, q.published_ts)
             exclude, query_ts = q.rowid, q.published_ts
@@ -626,7 +628,7 @@ class Archive:
         ranked = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))
         if opts.shapes_list:
             rows_ranked = np.array([r for _, (_, _, r) in ranked], dtype=np.int64)
-            vecs = index.vectors_of(rows_ranked) if opts.diversity > 0 and len(rows_ranked) else None
+            vecs = self.stored_vectors(rows_ranked) if opts.diversity > 0 and len(rows_ranked) else None
             picks = select([s for _, (s, _, _) in ranked], [arts[r].source for _, (_, _, r) in ranked], vecs, k,
                            opts.per_source, opts.diversity)
             best = [ranked[p] for p in picks]
@@ -652,6 +654,12 @@ class Archive:
                                            if o != r]
         return {"query": article_id, "related": items}
 
+    def stored_vectors(self, rowids) -> np.ndarray:
+        """Index-layout vectors ([lead, headline] weighted) of stored articles from their exact stored
+        embeddings (the index may hold 8-bit approximations)."""
+        lead, title = self.db.vectors_by_rowid([int(r) for r in rowids], self.config.model_id)
+        return index_vectors(lead, title, self.thresholds.title_weight)
+
     def _score_many(self, query: Query, rows: np.ndarray,
                     arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray]:
         """Semantic similarity and tier of a query against many stored articles at once."""
@@ -666,19 +674,20 @@ class Archive:
     def _local_scorer(self, rows: list[int], arts: dict[int, StoredArticle], query: Query | None = None
                       ) -> PairScorer:
         """A PairScorer over some stored articles (after ``query``, when given), with the store's term statistics."""
-        d, w = self.config.dim, self.thresholds.title_weight
-        vecs = self.index.vectors_of(np.asarray(rows, dtype=np.int64))
+        lead, title = self.db.vectors_by_rowid(rows, self.config.model_id)
         sigs = [np.frombuffer(arts[r].signature, np.uint32) for r in rows]
         terms = [np.frombuffer(arts[r].terms, np.uint32) for r in rows]
         hashes = [arts[r].content_hash for r in rows]
         langs = [arts[r].lang for r in rows]
         published = [arts[r].published_ts for r in rows]
         if query is not None:
-            vecs = np.vstack([query.vector[None, :], vecs])
+            d, w = self.config.dim, self.thresholds.title_weight
+            lead = np.vstack([query.vector[None, :d] / np.sqrt(1.0 - w), lead])
+            title = np.vstack([query.vector[None, d:] / np.sqrt(w), title])
             sigs, terms = [query.signature, *sigs], [query.terms, *terms]
             hashes, langs, published = [query.content_hash, *hashes], [query.lang, *langs], [query.published, *published]
         idf, rare_idf = self._idf()
-        return PairScorer(vecs[:, :d] / np.sqrt(1.0 - w), vecs[:, d:] / np.sqrt(w), np.vstack(sigs), hashes,
+        return PairScorer(lead, title, np.vstack(sigs), hashes,
                           tfidf_matrix(terms, idf), tfidf_matrix(terms, rare_idf),
                           [n_tokens(t) for t in terms], langs, self.thresholds, self.model,
                           np.array([np.nan if p is None else p for p in published], dtype=np.float64))

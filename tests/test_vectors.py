@@ -33,7 +33,8 @@ def test_remove_update_persist_compact(kind, tmp_path):
     v.add(np.array([102]), x[500:501])  # an update: the new vector answers for id 102
     _, top = v.search(x[500:501], 2)
     assert set(top[0].tolist()) == {102, 600} and len(v) == len(x) - 2
-    assert np.allclose(v.vector(102), x[500])
+    # the IVF stores 8-bit codes: the vector comes back within a quantization step
+    assert np.allclose(v.vector(102), x[500], atol=0 if kind != "ivf" else 5e-3)
     v.save(tmp_path / "i.faiss")
     w = VectorIndex.load(tmp_path / "i.faiss")
     assert w.index_type == kind and len(w) == len(v) and w.tombstones == v.tombstones
@@ -62,7 +63,7 @@ def test_ann_recall_against_exact(kind):
 
 
 def test_choose_index():
-    assert choose_index("auto", 10) == "flat" and choose_index("auto", vx.ANN_THRESHOLD) == "hnsw"
+    assert choose_index("auto", 10) == "flat" and choose_index("auto", vx.ANN_THRESHOLD) == "ivf"
     assert choose_index("ivf", 10) == "ivf"
     with pytest.raises(ValueError, match="unknown index type"):
         choose_index("annoy", 10)
@@ -72,12 +73,12 @@ def test_store_switches_to_ann_past_the_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(vx, "ANN_THRESHOLD", 10)
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as a:
         a.add_paths([SEEDS])
-        assert a.stats()["index"]["type"] == "hnsw" and a.stats()["index"]["setting"] == "auto"
+        assert a.stats()["index"]["type"] == "ivf" and a.stats()["index"]["setting"] == "auto"
         before = a.related("seed-main", k=5)
         a.remove(["similar-10"])
         assert a.stats()["index"]["vectors"] == 24
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as a:
-        assert a.index.index_type == "hnsw" and len(a.index) == 24
+        assert a.index.index_type == "ivf" and len(a.index) == 24
         assert a.related("seed-main", k=5)["related"][0]["id"] == before["related"][0]["id"]
 
 
@@ -90,6 +91,7 @@ def test_store_index_setting(seed_store, tmp_path):
         flat = a.related("seed-main", k=8)
         assert a.set_index("hnsw") and a.stats()["index"]["type"] == "hnsw"
         assert a.related("seed-main", k=8) == flat  # 25 articles: HNSW finds the same neighbours
+        # scores come from the stored float32 embeddings, not the index's 8-bit codes: identical lists
         assert a.set_index("ivf") and a.related("seed-main", k=8) == flat
         with pytest.raises(ValueError, match="unknown index type"):
             a.set_index("annoy")

@@ -63,10 +63,11 @@ class PairScorer:
             setattr(sub, name, getattr(self, name)[idx])
         return sub
 
-    def features(self, i: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
-        """The evidence of each pair (i[t], j[t]), as arrays."""
-        return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]),
-                "title": np.einsum("ij,ij->i", self.title[i], self.title[j]),
+    def features(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None,
+                 title: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The evidence of each pair (i[t], j[t]), as arrays; ``lead``/``title``: their cosines when known."""
+        return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]) if lead is None else lead,
+                "title": np.einsum("ij,ij->i", self.title[i], self.title[j]) if title is None else title,
                 "tfidf": self._sparse_pairs(self.tfidf, i, j), "rare": self._sparse_pairs(self.rare, i, j),
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
                 "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j],
@@ -80,9 +81,17 @@ class PairScorer:
             out[s:s + chunk] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
         return out
 
-    def pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Log-odds of each pair (i[t], j[t])."""
-        return pair_logits(**self.features(i, j), t=self.thresholds, m=self.model)
+    def pairs(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None, title: np.ndarray | None = None,
+              chunk: int = 200_000) -> np.ndarray:
+        """Log-odds of each pair (i[t], j[t]), in chunks (the gathered vectors of millions of pairs would
+        not fit); ``lead``/``title``: the pairs' cosines when already known (from the neighbour graph)."""
+        out = np.empty(len(i), dtype=np.float64)
+        for s in range(0, len(i), chunk):
+            part = slice(s, s + chunk)
+            f = self.features(i[part], j[part], None if lead is None else lead[part],
+                              None if title is None else title[part])
+            out[part] = pair_logits(**f, t=self.thresholds, m=self.model)
+        return out
 
 
 def _csr_rows(m, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,36 +123,44 @@ def _block_dot(m, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return left @ right.T
 
 
-def neighbour_edges(vectors: np.ndarray, k: int, floor: float, batch: int = 4096,
-                    index_type: str = "auto") -> np.ndarray:
-    """Pairs (i < j) where j is among i's top-k inner-product neighbours (or i among j's) with score >= floor.
-    The neighbours come from an exact index while
-    small and an HNSW index from ``ANN_THRESHOLD`` rows (``index_type`` overrides), searched in batches."""
-    from ..index.vectors import VectorIndex, choose_index
+def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(edges (m, 2) of row positions i < j, lead cosines, headline cosines): each row's top-k neighbours by
+    the index vector, above the related floor (:func:`storycluster.index.knn.knn_graph`). ``index``: a
+    store's index over exactly these rows under ``rowids`` (reused, not rebuilt); otherwise an exact index
+    (small) or an IVF one is built from the scorer's vectors."""
+    from ..index.knn import EXACT_GRAPH, knn_graph
+    from ..index.vectors import VectorIndex
 
-    n = len(vectors)
-    if n < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    index = VectorIndex(vectors.shape[1], choose_index(index_type, n))
-    index.add(np.arange(n, dtype=np.int64), vectors)
-    kk = min(k + 1, n)
-    out = []
-    for start in range(0, n, batch):
-        q = np.arange(start, min(start + batch, n))
-        scores, nbrs = index.search(np.ascontiguousarray(vectors[q]), kk)
-        rows = np.repeat(q, nbrs.shape[1])
-        keep = (scores.ravel() >= floor) & (nbrs.ravel() >= 0) & (nbrs.ravel() != rows)
-        i, j = rows[keep], nbrs.ravel()[keep]
-        out.append(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1))
-    return np.unique(np.concatenate(out), axis=0) if out else np.zeros((0, 2), dtype=np.int64)
-
-
-def candidate_edges(scorer: PairScorer, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate edges with their exact log-odds."""
     t = scorer.thresholds
-    vectors = index_vectors(scorer.lead, scorer.title, t.title_weight)
-    edges = np.concatenate([neighbour_edges(vectors, k, t.related), candidate_pairs(scorer.sigs)])
-    if len(edges) == 0:
-        return edges.reshape(0, 2), np.zeros(0)
-    edges = np.unique(edges, axis=0)
-    return edges, scorer.pairs(edges[:, 0], edges[:, 1])
+    n = len(scorer.lead)
+    d = scorer.lead.shape[1]
+    if index is None or rowids is None or len(index) != n or not np.array_equal(np.sort(index.ids()), np.sort(rowids)):
+        vectors = index_vectors(scorer.lead, scorer.title, t.title_weight)
+        index = VectorIndex(vectors.shape[1], "flat" if n < EXACT_GRAPH else "ivf")
+        index.add(np.arange(n, dtype=np.int64), vectors)
+        rowids = np.arange(n, dtype=np.int64)
+        del vectors
+    g = knn_graph(index, k, t.related, split=d)
+    order = np.argsort(rowids)
+    i = order[np.searchsorted(rowids, g.a, sorter=order)]
+    j = order[np.searchsorted(rowids, g.b, sorter=order)]
+    edges = np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)
+    return edges, g.head / (1.0 - t.title_weight), (g.score - g.head) / t.title_weight
+
+
+def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds."""
+    near, lead, title = neighbour_edges(scorer, k, index, rowids)
+    lexical = candidate_pairs(scorer.sigs)
+    if len(lexical):  # band collisions that are not vector neighbours: their cosines are computed here
+        n = max(len(scorer.lead), 1)
+        extra = lexical[~np.isin(lexical[:, 0] * n + lexical[:, 1], near[:, 0] * n + near[:, 1])]
+        extra = np.unique(extra, axis=0)
+        near = np.concatenate([near, extra])
+        lead = np.concatenate([lead, np.einsum("ij,ij->i", scorer.lead[extra[:, 0]], scorer.lead[extra[:, 1]])])
+        title = np.concatenate([title, np.einsum("ij,ij->i", scorer.title[extra[:, 0]], scorer.title[extra[:, 1]])])
+    if len(near) == 0:
+        return near.reshape(0, 2), np.zeros(0)
+    return near, scorer.pairs(near[:, 0], near[:, 1], lead=lead, title=title)

@@ -32,10 +32,12 @@ class Group:
     members: list[tuple[int, float, str, int | None]]
 
 
-def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0) -> np.ndarray:
-    """Cluster labels (index of a root member) for every row of the scorer's arrays."""
+def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0, index=None,
+                   rowids: np.ndarray | None = None) -> np.ndarray:
+    """Cluster labels (index of a root member) for every row of the scorer's arrays. ``index``/``rowids``: a
+    store's vector index over exactly these rows, reused for the neighbour graph."""
     n = len(scorer.lead)
-    edges, weights = candidate_edges(scorer, k=k)
+    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids)
     m = scorer.model
     linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor, random_state=random_state)
     return linkage.fit(n, edges, weights, scorer).labels_

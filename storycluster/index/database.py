@@ -219,6 +219,26 @@ class Database:
                             terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows], langs=[r[6] for r in rows],
                             published=np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64))
 
+    def vectors_by_rowid(self, rowids: Sequence[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lead, title) float32 embeddings of some articles, in the order given (the exact stored vectors:
+        an IVF index holds 8-bit approximations)."""
+        rowids = [int(r) for r in rowids]
+        found: dict[int, tuple[bytes, bytes]] = {}
+        for start in range(0, len(rowids), 900):
+            chunk = rowids[start:start + 900]
+            found.update((r, (lv, tv)) for r, lv, tv in self.conn.execute(
+                "SELECT a.rowid, e.vector, t.vector FROM articles a "
+                "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
+                "JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 "
+                f"WHERE a.rowid IN ({','.join('?' * len(chunk))})", (model_id, *chunk)))
+        missing = [r for r in rowids if r not in found]
+        if missing:
+            raise StoreError(f"no stored embedding for article rows {missing[:5]}; rebuild the store with "
+                             "'storycluster add' (the embedding cache was pruned)")
+        lead = np.array([np.frombuffer(found[r][0], np.float32) for r in rowids], dtype=np.float32)
+        title = np.array([np.frombuffer(found[r][1], np.float32) for r in rowids], dtype=np.float32)
+        return lead, title
+
     # -- embedding cache (implements embed.EmbeddingCache) ---------------------------------------
     def get_embeddings(self, hashes: Sequence[str], model_id: str) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

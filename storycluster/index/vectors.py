@@ -4,8 +4,11 @@ Inner product on L2-normalized vectors is cosine similarity. Three kinds:
 
 * ``flat``: exact search (``IndexFlatIP``); removal is native.
 * ``hnsw``: approximate, graph-based (``IndexHNSWFlat``, M=32); fast queries at any size.
-* ``ivf``: approximate, inverted lists (``IndexIVFFlat``, nlist ≈ 4·√n, nprobe = nlist/8 ≥ 16); trained on
-  the vectors it is first given and retrained from all vectors when the archive has grown fourfold.
+* ``ivf``: approximate, inverted lists over 8-bit scalar-quantized vectors (``IndexIVFScalarQuantizer``,
+  ``QT_8bit``, not by residual: a quarter of the memory of float32, inner products within about ±0.002
+  of exact), nlist ≈ 2·√n, nprobe = max(16, nlist/32); trained on the vectors it is first given (or on a
+  sample through :meth:`VectorIndex.train`) and retrained from all vectors when the archive has grown
+  fourfold. Its lists are also the partition the neighbour graph is built from (:mod:`.knn`).
 
 FAISS's HNSW cannot remove vectors, and removing from an IVF under an id map breaks the map, so the
 approximate kinds remove by *tombstone*: the slot's id becomes -1 in the id map (persisted in the FAISS file
@@ -23,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 INDEX_TYPES = ("flat", "hnsw", "ivf")
-#: ``auto`` (a store setting): exact search below this many vectors, HNSW from there (bench/ann.py)
+#: ``auto`` (a store setting): exact search below this many vectors, IVF from there (bench/scale.py)
 ANN_THRESHOLD = 100_000
 
 
 def choose_index(setting: str, n: int) -> str:
     """The index kind for ``n`` vectors under a store's setting (``auto`` or a kind)."""
     if setting == "auto":
-        return "flat" if n < ANN_THRESHOLD else "hnsw"
+        return "flat" if n < ANN_THRESHOLD else "ivf"
     if setting not in INDEX_TYPES:
         raise ValueError(f"unknown index type {setting!r}; choose auto or one of {', '.join(INDEX_TYPES)}")
     return setting
@@ -40,8 +43,17 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 
 
+#: k-means iterations and sample size (points per list) when an IVF is trained
+IVF_NITER = 10
+IVF_SAMPLE_PER_LIST = 48
+
+
 def ivf_lists(n: int) -> int:
-    return max(1, min(65_536, int(4 * math.sqrt(max(n, 1)))))
+    return max(1, min(65_536, int(2 * math.sqrt(max(n, 1)))))
+
+
+def ivf_nprobe(nlist: int) -> int:
+    return min(nlist, max(16, nlist // 32))
 
 
 class VectorIndex:
@@ -65,6 +77,7 @@ class VectorIndex:
         self._index = faiss.IndexIDMap2(inner) if inner is not None else None
         self._inner = inner
         self._dead = 0
+        self._second: np.ndarray | None = None
 
     # -- size ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -89,18 +102,70 @@ class VectorIndex:
         if self._index is None:
             self._build_ivf(vectors)
         self.remove(ids)
-        self._index.add_with_ids(vectors, ids)
+        if self.index_type == "ivf":
+            self._add_ivf(ids, vectors)
+        else:
+            self._index.add_with_ids(vectors, ids)
 
-    def _build_ivf(self, sample: np.ndarray) -> None:
+    def _add_ivf(self, ids: np.ndarray, vectors: np.ndarray, chunk: int = 8192) -> None:
+        """Assign vectors to their nearest list with numpy's BLAS (FAISS's own assignment would run the same
+        product on a second BLAS competing for the cores) and keep each one's second-nearest list, which
+        the neighbour graph needs (:mod:`.knn`); then add under the id map."""
         import faiss
 
-        nlist = max(1, min(ivf_lists(len(sample)), len(sample) // 39))  # FAISS wants 39 points per list
+        centroids = self.centroids()
+        first = np.empty(len(ids), dtype=np.int64)
+        second = np.empty(len(ids), dtype=np.int32)
+        for s in range(0, len(ids), chunk):
+            near = vectors[s:s + chunk] @ centroids.T
+            best = near.argmax(axis=1)
+            first[s:s + chunk] = best
+            near[np.arange(len(best)), best] = -np.inf
+            second[s:s + chunk] = near.argmax(axis=1) if near.shape[1] > 1 else -1
+        start = int(self._inner.ntotal)
+        self._inner.add_core(len(ids), faiss.swig_ptr(vectors), None, faiss.swig_ptr(first))
+        faiss.copy_array_to_vector(np.concatenate([self._labels(), ids]), self._index.id_map)
+        self._index.ntotal = self._inner.ntotal
+        self._rev_map_stale = True
+        if self._second is None or len(self._second) != start:
+            self._second = np.full(start, -1, dtype=np.int32)
+        self._second = np.concatenate([self._second, second])
+
+    def _rev_map(self) -> None:
+        if getattr(self, "_rev_map_stale", False):
+            self._index.construct_rev_map()
+            self._rev_map_stale = False
+
+    def second_lists(self) -> np.ndarray | None:
+        """Second-nearest list of every slot of an IVF index, when known (-1 where not), else None."""
+        second = getattr(self, "_second", None)
+        if self.index_type != "ivf" or second is None or len(second) != int(self._index.ntotal):
+            return None
+        return second
+
+    def train(self, sample: np.ndarray, expected: int) -> None:
+        """Train an empty IVF index on ``sample`` for about ``expected`` vectors (lists sized for that many),
+        so that a stream of batches can then be added; other kinds need no training."""
+        if self.index_type == "ivf" and self._index is None:
+            self._build_ivf(np.ascontiguousarray(sample, dtype=np.float32), expected)
+
+    def _build_ivf(self, sample: np.ndarray, expected: int = 0) -> None:
+        import faiss
+
+        # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
+        nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
+        if len(sample) > IVF_SAMPLE_PER_LIST * nlist:
+            pick = np.random.default_rng(1234).choice(len(sample), IVF_SAMPLE_PER_LIST * nlist, replace=False)
+            sample = sample[np.sort(pick)]
         quantizer = faiss.IndexFlatIP(self.dim)
-        inner = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        inner = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                              faiss.METRIC_INNER_PRODUCT, False)
         inner.cp.seed = 1234
+        inner.cp.niter = IVF_NITER
+        inner.cp.max_points_per_centroid = IVF_SAMPLE_PER_LIST
         inner.train(sample)
         inner.make_direct_map(True)
-        inner.nprobe = max(16, nlist // 8)
+        inner.nprobe = ivf_nprobe(nlist)
         inner.own_fields = True
         quantizer.this.disown()
         self._inner = inner
@@ -121,6 +186,7 @@ class VectorIndex:
             labels[hit] = -1
             faiss.copy_array_to_vector(labels, self._index.id_map)
             self._index.construct_rev_map()
+            self._rev_map_stale = False
             self._dead += n
         return n
 
@@ -151,6 +217,7 @@ class VectorIndex:
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored vector of one id (a RuntimeError from FAISS when absent)."""
+        self._rev_map()
         return self._index.reconstruct(int(item_id))
 
     def vectors_of(self, ids: np.ndarray) -> np.ndarray:
@@ -158,7 +225,15 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if ids.size == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        self._rev_map()
         return self._index.reconstruct_batch(ids)
+
+    def ids(self) -> np.ndarray:
+        """Ids of every live entry, in slot order."""
+        if self._index is None:
+            return np.zeros(0, dtype=np.int64)
+        labels = self._labels()
+        return labels[labels >= 0]
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every live entry."""
@@ -167,6 +242,58 @@ class VectorIndex:
         labels = self._labels()
         ids = labels[labels >= 0]
         return ids, self.vectors_of(ids)
+
+    # -- the IVF partition (for the neighbour graph) ----------------------------------------------
+    @property
+    def nlist(self) -> int:
+        """Number of inverted lists (0 unless an IVF index)."""
+        return int(self._inner.nlist) if self.index_type == "ivf" and self._inner is not None else 0
+
+    def centroids(self) -> np.ndarray:
+        """(nlist, dim) list centroids of an IVF index."""
+        return self._inner.quantizer.reconstruct_n(0, self.nlist)
+
+    def list_slots(self, list_no: int) -> np.ndarray:
+        """Internal slot numbers held in one inverted list (map them to ids with :meth:`slot_ids`)."""
+        import faiss
+
+        n = int(self._inner.invlists.list_size(list_no))
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        return faiss.rev_swig_ptr(self._inner.invlists.get_ids(list_no), n).astype(np.int64)
+
+    def list_vectors(self, list_no: int) -> np.ndarray:
+        """The vectors of one inverted list, decoded to float32, in :meth:`list_slots` order."""
+        import faiss
+
+        inv = self._inner.invlists
+        n, size = int(inv.list_size(list_no)), int(inv.code_size)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        codes = faiss.rev_swig_ptr(inv.get_codes(list_no), n * size)
+        return self._decode(np.frombuffer(codes, dtype=np.uint8).reshape(n, size))
+
+    def _decode(self, codes: np.ndarray) -> np.ndarray:
+        if not hasattr(self._inner, "sq"):  # IndexIVFFlat (stores written before the 8-bit kind)
+            return codes.view(np.float32).copy()
+        if getattr(self, "_sq_params", None) is None:
+            import faiss
+
+            trained = faiss.vector_to_array(self._inner.sq.trained)
+            self._sq_params = (trained[:self.dim].copy(), trained[self.dim:] / 255.0)
+        vmin, step = self._sq_params
+        return (codes.astype(np.float32) + 0.5) * step + vmin
+
+    def slot_vectors(self, slots: np.ndarray) -> np.ndarray:
+        """Vectors by internal slot number."""
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        if slots.size == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._inner.reconstruct_batch(slots)
+
+    def slot_ids(self) -> np.ndarray:
+        """Id of every internal slot (-1 for a tombstone)."""
+        return self._labels()
 
     # -- upkeep --------------------------------------------------------------------------------
     def needs_rebuild(self) -> bool:
@@ -192,11 +319,14 @@ class VectorIndex:
             empty = VectorIndex(self.dim, "flat")
             empty.save(path)
             return
-        tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        second = self.second_lists()
+        if second is not None:  # NumPy's .npy next to the index; checked against the slot count on load
+            def write_npy(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a path
+                    np.save(fh, second, allow_pickle=False)
+
+            _atomic_write(_second_path(path), write_npy)
+        _atomic_write(path, lambda tmp: faiss.write_index(self._index, str(tmp)))
 
     @classmethod
     def load(cls, path: Path, index_type: str = "flat") -> VectorIndex:
@@ -212,8 +342,26 @@ class VectorIndex:
             self._inner.hnsw.efSearch = HNSW_EF_SEARCH
         elif isinstance(self._inner, faiss.IndexIVF):
             self.index_type = "ivf"
-            self._inner.nprobe = max(16, self._inner.nlist // 8)
+            self._inner.nprobe = ivf_nprobe(self._inner.nlist)
         else:
             self.index_type = "flat"
         self._dead = 0 if self.index_type == "flat" else int((self._labels() < 0).sum())
+        self._second = None
+        sp = _second_path(path)
+        if self.index_type == "ivf" and sp.exists():
+            second = np.load(sp, allow_pickle=False)
+            if second.shape == (int(self._index.ntotal),) and second.dtype == np.int32:
+                self._second = second
         return self
+
+
+def _second_path(path: Path) -> Path:
+    return path.with_name(path.name + ".second-lists.npy")
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -103,13 +103,11 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
                     ids.append(a.id)
                     rowids.append(a.rowid)
             counts["articles"] = len(ids)
-            d, w = archive.config.dim, archive.thresholds.title_weight
-            index = archive.index
             with cur.copy("COPY sc_embeddings (id, lead, title) FROM STDIN") as copy:
                 for s in range(0, len(ids), 2048):
-                    v = index.vectors_of(np.asarray(rowids[s:s + 2048], dtype=np.int64))
-                    for article_id, row in zip(ids[s:s + 2048], v, strict=True):
-                        copy.write_row((article_id, _vec(row[:d] / np.sqrt(1 - w)), _vec(row[d:] / np.sqrt(w))))
+                    lead, title = archive.db.vectors_by_rowid(rowids[s:s + 2048], archive.config.model_id)
+                    for article_id, lv, tv in zip(ids[s:s + 2048], lead, title, strict=True):
+                        copy.write_row((article_id, _vec(lv), _vec(tv)))
             with cur.copy("COPY sc_groups (group_id, representative, size, body) FROM STDIN") as copy:
                 for gid, rep, members in archive.db.groups():
                     g = archive._group_dict(gid, rep, members)

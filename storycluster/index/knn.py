@@ -1,0 +1,190 @@
+"""The k-nearest-neighbour graph of an index's vectors: top-k inner-product neighbours of every vector,
+above a similarity floor, computed block by block with dense matrix products (BLAS) instead of one
+search per vector.
+
+* Small (under ``EXACT_GRAPH`` vectors): exact, blocks of queries against all vectors.
+* Larger: over the lists of an IVF partition (the store's IVF index itself, or one built for the purpose).
+  Each vector is a query in its own list and in its ``spill - 1`` next-nearest lists ("soft assignment" on
+  the query side), and each list's members are the candidates of the queries it receives; a pair is found
+  when either side's nearest lists hold the other. Each list is decoded once as candidates; the
+  cost is ``n · nlist`` inner products to find each vector's nearest lists and ``spill · n · n/nlist`` for
+  the blocks, O(n^1.5) with nlist ≈ 2·√n. (A list's nearest lists by centroid do not stand in for its
+  members' nearest lists: on news embeddings a member's second-nearest list ranks in the hundreds among
+  its own centroid's neighbours, so pairs across list boundaries were missed.) bench/scale.py measures the
+  recall against exact search.
+
+Every vector keeps a running top-k (FAISS's C++ heaps) that each block updates; one list's block is in
+memory at a time. Memory is O(n·k) besides the index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .vectors import VectorIndex
+
+#: below this many vectors the graph is exact (≈ n² inner products)
+EXACT_GRAPH = 20_000
+
+
+@dataclass(slots=True)
+class KnnGraph:
+    """Undirected edges ``a[t] < b[t]`` (ids) with the full inner product ``score[t]`` and, when the graph
+    was built with ``split``, the inner product over the first ``split`` dimensions ``head[t]``."""
+
+    a: np.ndarray
+    b: np.ndarray
+    score: np.ndarray
+    head: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+
+class _TopK:
+    """Running top-k of every row (heap rows = slots). Each entry's id packs the candidate's row (high 32
+    bits) with the float32 bits of its head score (low 32 bits), so the head score follows the entry
+    through the heaps."""
+
+    def __init__(self, n: int, k: int) -> None:
+        import faiss
+
+        self.k = k
+        self.val = np.empty((n, k), dtype=np.float32)
+        self.ids = np.empty((n, k), dtype=np.int64)
+        self.heaps = self._heaps(self.val, self.ids)
+        self._faiss = faiss
+
+    @staticmethod
+    def _heaps(val: np.ndarray, ids: np.ndarray):
+        import faiss
+
+        heaps = faiss.float_minheap_array_t()  # a min-heap keeps the largest values
+        heaps.nh, heaps.k = val.shape
+        heaps.val, heaps.ids = faiss.swig_ptr(val), faiss.swig_ptr(ids)
+        val.fill(-np.finfo(np.float32).max)  # an empty heap (what heapify writes, without its thread start-up)
+        ids.fill(-1)
+        return heaps
+
+    def add_block(self, rows: np.ndarray, s: np.ndarray, head: np.ndarray, cand: np.ndarray) -> None:
+        """Scores ``s`` (and head scores) of queries ``rows`` against candidates ``cand`` (rows too)."""
+        q, m = s.shape
+        kk = min(self.k, m)
+        bv, bi = np.empty((q, kk), dtype=np.float32), np.empty((q, kk), dtype=np.int64)
+        block = self._heaps(bv, bi)
+        # swig_ptr holds no reference: every array handed to FAISS is kept in a local variable
+        swig = self._faiss.swig_ptr
+        s = np.ascontiguousarray(s, dtype=np.float32)
+        cols = np.arange(m, dtype=np.int64)
+        block.addn_with_ids(m, swig(s), swig(cols), 0)
+        col = np.maximum(bi, 0)
+        hv = np.ascontiguousarray(np.take_along_axis(head, col, 1), dtype=np.float32)
+        packed = np.ascontiguousarray(np.where(bi >= 0, (cand[col] << 32) | hv.view(np.uint32).astype(np.int64), -1))
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        self.heaps.addn_query_subset_with_ids(q, swig(rows), kk, swig(bv), swig(packed), kk)
+
+    def graph(self, row_ids: np.ndarray, floor: float) -> KnnGraph:
+        q, j = np.nonzero((self.val >= floor) & (self.ids >= 0))
+        packed = self.ids[q, j]
+        a, b = row_ids[q], row_ids[packed >> 32]
+        head = (packed & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+        ok = (a >= 0) & (b >= 0) & (a != b)
+        a, b, score, head = a[ok], b[ok], self.val[q, j][ok], head[ok]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        keys, first = np.unique((lo << 32) | hi, return_index=True)
+        return KnnGraph(keys >> 32, keys & 0xFFFFFFFF, score[first], head[first])
+
+
+def _scores(queries: np.ndarray, cands: np.ndarray, split: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(full, head) inner products of queries against candidates."""
+    if not split:
+        s = queries @ cands.T
+        return s, s
+    head = queries[:, :split] @ cands[:, :split].T
+    return head + queries[:, split:] @ cands[:, split:].T, head
+
+
+def knn_graph(index: VectorIndex, k: int, floor: float, split: int | None = None, spill: int = 2,
+              batch: int = 1024) -> KnnGraph:
+    """Top-k neighbours (inner product ≥ ``floor``) of every live vector in ``index``, as undirected edges.
+    ``split``: also report the inner product over the first ``split`` dimensions (storycluster's index
+    vector is the lead and headline embeddings side by side). See the module docstring for the method."""
+    if len(index) < 2:
+        z = np.zeros(0, dtype=np.int64)
+        return KnnGraph(z, z.copy(), np.zeros(0, np.float32), np.zeros(0, np.float32))
+    if index.index_type != "ivf" and len(index) < EXACT_GRAPH:
+        return _exact(index, k, floor, split, batch)
+    if index.index_type != "ivf":
+        ids, vectors = index.live()
+        index = VectorIndex(index.dim, "ivf")
+        index.add(ids, vectors)
+        del ids, vectors
+    return _partitioned(index, k, floor, split, spill)
+
+
+def _exact(index: VectorIndex, k: int, floor: float, split: int | None, batch: int) -> KnnGraph:
+    ids, x = index.live()
+    top = _TopK(len(ids), min(k, len(ids) - 1))
+    every = np.arange(len(ids), dtype=np.int64)
+    for start in range(0, len(ids), batch):
+        rows = every[start:start + batch]
+        s, head = _scores(x[rows], x, split)
+        s[np.arange(len(rows)), rows] = -np.inf
+        top.add_block(rows, s, head, every)
+    return top.graph(ids, floor)
+
+
+def _next_lists(index: VectorIndex, spill: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(slots, list numbers): each vector's ``spill - 1`` nearest lists after its own. The index keeps the
+    second-nearest list of what it was given since it was loaded (computed with the assignment itself);
+    otherwise they are computed here, in full dimension (a lower-dimensional projection lost a fifth of
+    the cross-list pairs it should find)."""
+    if spill < 2:
+        return [], []
+    known = index.second_lists()
+    live = index.slot_ids() >= 0
+    if spill == 2 and known is not None and (known[live] >= 0).all():
+        slots = np.flatnonzero(live)
+        return [slots], [known[slots].astype(np.int64)]
+    c = index.centroids()
+    slots_out, lists_out = [], []
+    for lst in range(index.nlist):
+        slots = index.list_slots(lst)
+        if slots.size == 0:
+            continue
+        near = index.list_vectors(lst) @ c.T
+        near[:, lst] = -np.inf  # the own list is the primary one
+        for _ in range(spill - 1):
+            best = near.argmax(axis=1)
+            slots_out.append(slots)
+            lists_out.append(best)
+            near[np.arange(len(best)), best] = -np.inf
+    return slots_out, lists_out
+
+
+def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, spill: int) -> KnnGraph:
+    slot_ids = index.slot_ids()
+    nlist = index.nlist
+    extra_slot, extra_list = _next_lists(index, spill)
+    foreign_of = [np.zeros(0, dtype=np.int64)] * nlist
+    if extra_slot:
+        es, el = np.concatenate(extra_slot), np.concatenate(extra_list)
+        order = np.argsort(el, kind="stable")
+        es, bounds = es[order], np.searchsorted(el[order], np.arange(nlist + 1))
+        foreign_of = [es[bounds[i]:bounds[i + 1]] for i in range(nlist)]
+        del el, order
+    top = _TopK(len(slot_ids), k)
+    for lst in range(nlist):
+        slots = index.list_slots(lst)
+        live = slot_ids[slots] >= 0
+        slots, cands = slots[live], index.list_vectors(lst)[live]
+        foreign = foreign_of[lst][slot_ids[foreign_of[lst]] >= 0]
+        if slots.size == 0 or slots.size + foreign.size < 2:
+            continue
+        queries = np.vstack([cands, index.slot_vectors(foreign)]) if foreign.size else cands
+        s, head = _scores(queries, cands, split)
+        s[np.arange(slots.size), np.arange(slots.size)] = -np.inf
+        top.add_block(np.concatenate([slots, foreign]), s, head, slots)
+    return top.graph(slot_ids, floor)
