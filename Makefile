@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STORE := .demo-store
+BENCH_STORE := .bench-store
+ECB := ../shared/data/ecbplus/articles.jsonl
 
 .PHONY: install demo test lint bench quality calibrate clean
 
@@ -48,7 +50,16 @@ bench: quality
 	$(PY) bench/embed.py
 	$(PY) bench/lexical.py
 	$(PY) bench/incremental.py
-	# bench/scale.py --store DIR and bench/report.py --store DIR need an ECB+ store (e.g. from bench/serve_load.py)
+	$(PY) bench/scale.py --store $(BENCH_STORE)
+	$(PY) bench/related_scale.py --store $(BENCH_STORE)
+	$(PY) bench/report.py --store $(BENCH_STORE)
+
+# an ECB+ store: real embeddings and terms for the scale benchmarks' synthetic articles
+$(BENCH_STORE)/config.json: $(STAMP)
+	rm -rf $(BENCH_STORE)
+	$(VENV)/bin/storycluster add --store $(BENCH_STORE) $(ECB)
+
+bench: $(BENCH_STORE)/config.json
 
 clean:
-	rm -rf $(VENV) $(DEMO_STORE) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEMO_STORE) $(BENCH_STORE) .pytest_cache .ruff_cache *.egg-info

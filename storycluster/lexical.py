@@ -66,11 +66,11 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
         k = keys[order]
         starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        for s, e in zip(starts, ends, strict=True):
-            if e - s > 1:
-                members = np.sort(order[s:e])
-                ii, jj = np.triu_indices(len(members), k=1)
-                pairs.append(np.stack([members[ii], members[jj]], axis=1))
+        shared = ends - starts > 1  # only buckets of two or more make pairs (few: no Python loop over all)
+        for s, e in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True):
+            members = np.sort(order[s:e])
+            ii, jj = np.triu_indices(len(members), k=1)
+            pairs.append(np.stack([members[ii], members[jj]], axis=1))
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)

@@ -15,8 +15,35 @@ from .scoring import DAY, Thresholds, pair_logits
 
 def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> np.ndarray:
     """The vector the FAISS index holds: [sqrt(1-w) * lead, sqrt(w) * title], so that an inner product
-    is exactly (1-w) * cos_lead + w * cos_title."""
-    return np.hstack([np.sqrt(1.0 - title_weight) * lead, np.sqrt(title_weight) * title]).astype(np.float32)
+    is exactly (1-w) * cos_lead + w * cos_title. Built in float32 in place (no float64 temporaries)."""
+    d = lead.shape[1]
+    out = np.empty((len(lead), d + title.shape[1]), dtype=np.float32)
+    out[:, :d] = lead
+    out[:, :d] *= np.float32(np.sqrt(1.0 - title_weight))
+    out[:, d:] = title
+    out[:, d:] *= np.float32(np.sqrt(title_weight))
+    return out
+
+
+class IndexedVectors:
+    """The lead or headline half of index vectors, read back from a :class:`VectorIndex` by row when
+    indexed (``view[rows]``), for a :class:`PairScorer` over more articles than float32 copies fit
+    (an IVF index holds 8-bit codes: a quarter of the memory)."""
+
+    def __init__(self, index, rowids: np.ndarray, half: str, title_weight: float) -> None:
+        self.index, self.rowids = index, np.asarray(rowids, dtype=np.int64)
+        self.d = index.dim // 2
+        self.half = half
+        self.scale = 1.0 / np.sqrt(title_weight if half == "title" else 1.0 - title_weight)
+        self.shape = (len(self.rowids), self.d)
+
+    def __len__(self) -> int:
+        return len(self.rowids)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        v = self.index.vectors_of(self.rowids[rows].reshape(-1))
+        part = v[:, self.d:] if self.half == "title" else v[:, :self.d]
+        return (part * self.scale).reshape((*np.shape(self.rowids[rows]), self.d)).astype(np.float32)
 
 
 def _codes(values: Sequence[object]) -> np.ndarray:
@@ -142,23 +169,28 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
         rowids = np.arange(n, dtype=np.int64)
         del vectors
     g = knn_graph(index, k, t.related, split=d)
-    order = np.argsort(rowids)
-    i = order[np.searchsorted(rowids, g.a, sorter=order)]
-    j = order[np.searchsorted(rowids, g.b, sorter=order)]
-    edges = np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)
-    return edges, g.head / (1.0 - t.title_weight), (g.score - g.head) / t.title_weight
+    if not np.array_equal(rowids, np.arange(n)):  # ids → row positions
+        order = np.argsort(rowids)
+        i = order[np.searchsorted(rowids, g.a, sorter=order)]
+        j = order[np.searchsorted(rowids, g.b, sorter=order)]
+        g.a, g.b = np.minimum(i, j), np.maximum(i, j)
+    edges = np.stack([g.a, g.b], axis=1)  # int32 when the positions fit: half the memory at millions of edges
+    g.a = g.b = None
+    w = np.float32(t.title_weight)
+    return edges, g.head / (np.float32(1.0) - w), (g.score - g.head) / w
 
 
-def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds."""
-    near, lead, title = neighbour_edges(scorer, k, index, rowids)
+def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None,
+                    near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds; ``near``:
+    the result of :func:`neighbour_edges` when already computed."""
+    near, lead, title = neighbour_edges(scorer, k, index, rowids) if near is None else near
     lexical = candidate_pairs(scorer.sigs)
     if len(lexical):  # band collisions that are not vector neighbours: their cosines are computed here
-        n = max(len(scorer.lead), 1)
-        extra = lexical[~np.isin(lexical[:, 0] * n + lexical[:, 1], near[:, 0] * n + near[:, 1])]
+        n = np.int64(max(len(scorer.lead), 1))
+        extra = lexical[~np.isin(lexical[:, 0] * n + lexical[:, 1], near[:, 0].astype(np.int64) * n + near[:, 1])]
         extra = np.unique(extra, axis=0)
-        near = np.concatenate([near, extra])
+        near = np.concatenate([near.astype(np.int64), extra])
         lead = np.concatenate([lead, np.einsum("ij,ij->i", scorer.lead[extra[:, 0]], scorer.lead[extra[:, 1]])])
         title = np.concatenate([title, np.einsum("ij,ij->i", scorer.title[extra[:, 0]], scorer.title[extra[:, 1]])])
     if len(near) == 0:

@@ -53,11 +53,11 @@ class SparseAverageLinkage:
         from scipy.sparse.csgraph import connected_components
 
         rng = np.random.default_rng(self.random_state)
-        edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        edges = np.asarray(edges).reshape(-1, 2)
         weights = np.asarray(weights, dtype=np.float64)
         keep = (weights >= max(self.floor, self.threshold if self.edge_min is None else self.edge_min)) & (
             edges[:, 0] != edges[:, 1])
-        edges, weights = edges[keep], weights[keep]
+        edges, weights = edges[keep].astype(np.int64), weights[keep]
         labels = np.arange(n, dtype=np.int64)
         self.n_merges_ = 0
         if len(edges) == 0:

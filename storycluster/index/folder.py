@@ -23,7 +23,7 @@ class StoreConfig:
     model_id: str
     dim: int
     index_dim: int
-    index_type: str = "auto"  # auto (flat while small, then HNSW), flat, hnsw or ivf
+    index_type: str = "auto"  # auto (flat while small, then IVF), flat, hnsw or ivf
     metric: str = "inner_product"
     normalization: str = "l2"
     embed_max_chars: int = 1000  # measured on ECB+: bench/representation.py

@@ -6,7 +6,7 @@ Inner product on L2-normalized vectors is cosine similarity. Three kinds:
 * ``hnsw``: approximate, graph-based (``IndexHNSWFlat``, M=32); fast queries at any size.
 * ``ivf``: approximate, inverted lists over 8-bit scalar-quantized vectors (``IndexIVFScalarQuantizer``,
   ``QT_8bit``, not by residual: a quarter of the memory of float32, inner products within about ±0.002
-  of exact), nlist ≈ 2·√n, nprobe = max(16, nlist/32); trained on the vectors it is first given (or on a
+  of exact), nlist ≈ 2·√n, nprobe = max(16, nlist/128), a single query searched by both cores; trained on the vectors it is first given (or on a
   sample through :meth:`VectorIndex.train`) and retrained from all vectors when the archive has grown
   fourfold. Its lists are also the partition the neighbour graph is built from (:mod:`.knn`).
 
@@ -44,8 +44,8 @@ HNSW_EF_SEARCH = 128
 
 
 #: k-means iterations and sample size (points per list) when an IVF is trained
-IVF_NITER = 10
-IVF_SAMPLE_PER_LIST = 48
+IVF_NITER = 8
+IVF_SAMPLE_PER_LIST = 40  # FAISS asks for 39
 
 
 def ivf_lists(n: int) -> int:
@@ -53,7 +53,8 @@ def ivf_lists(n: int) -> int:
 
 
 def ivf_nprobe(nlist: int) -> int:
-    return min(nlist, max(16, nlist // 32))
+    """Lists searched per query: 16 up to 2,048 lists (a million vectors); bench/scale.py measures recall."""
+    return min(nlist, max(16, nlist // 128))
 
 
 class VectorIndex:
@@ -180,7 +181,9 @@ class VectorIndex:
         if self.index_type == "flat":
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         labels = self._labels()
-        hit = np.isin(labels, ids)
+        span = int(ids.max()) - int(ids.min()) if ids.size else 0
+        # a lookup table over the ids' range is linear in the index size (sorting was 50 ms per call at 1M)
+        hit = np.isin(labels, ids, kind="table" if span < 50_000_000 else None)
         n = int(hit.sum())
         if n:
             labels[hit] = -1
@@ -198,6 +201,8 @@ class VectorIndex:
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
         k = max(1, min(k, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.index_type == "ivf":  # one query: split its lists over the threads; many: one query per thread
+            self._inner.parallel_mode = 1 if n < 4 else 0
         if not self._dead:
             return self._index.search(queries, k)
         import faiss

@@ -1,0 +1,157 @@
+"""`related` latency in-process on a store of N synthetic articles (default 1,000,000): p50 / p99 of
+`Archive.related(id, k=10)` over random stored articles, the whole call (IVF search, SQLite lookups of the
+candidates and their stored float32 embeddings, exact scoring, group collapsing).
+
+The store is written directly (generating a million articles' text and embedding it would take hours here):
+vectors come from bench/scale.py's synthesizer (real ECB+ embeddings mixed, 10% planted copies, which are
+stored as two-member groups); each article carries the hashed terms of a random real ECB+ article (so the
+TF-IDF work per candidate is a real article's), a random MinHash signature, a headline, one of 500 sources
+and a date within a year. The index is the store's `auto` kind for N (IVF from 100,000), trained on a sample
+and fed in chunks as `add` would.
+
+Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale import CHUNK, synthesize  # noqa: E402
+
+
+def build(ecb: Path, out: Path, n: int) -> None:
+    from storycluster import Archive
+    from storycluster.index.database import Database
+    from storycluster.index.folder import DATABASE, INDEX, StoreConfig
+    from storycluster.index.vectors import IVF_SAMPLE_PER_LIST, VectorIndex, choose_index, ivf_lists
+    from storycluster.lexical import NUM_PERM
+
+    with Archive(ecb, create=False) as a:
+        data = a.db.all_for_grouping(a.config.model_id)
+        config = a.config
+        titles = dict(a.db.conn.execute("SELECT rowid, title FROM articles"))
+        w = a.thresholds.title_weight
+    real_titles = [titles[int(r)] for r in data.rowids]
+    out.mkdir(parents=True)
+    cfg = StoreConfig(model_id=config.model_id, dim=config.dim, index_dim=config.index_dim, thresholds=config.thresholds)
+    cfg.write(out)
+    db = Database(out / DATABASE)
+    rng = np.random.default_rng(7)
+    kind = choose_index("auto", n)
+    index = VectorIndex(config.index_dim, kind)
+    starts = list(range(0, n, CHUNK))
+    if kind == "ivf":
+        need = -(-IVF_SAMPLE_PER_LIST * ivf_lists(n) // CHUNK)
+        index.train(np.vstack([synthesize(data.lead, data.title, s, min(CHUNK, n - s))[0] for s in starts[:need]]), n)
+    df_weight = np.zeros(len(data.terms), dtype=np.int64)
+    d = config.dim
+    for s in starts:
+        x, copy_of = synthesize(data.lead, data.title, s, min(CHUNK, n - s))
+        m = len(x)
+        rowids = np.arange(s + 1, s + m + 1)
+        donor = rng.integers(0, len(data.terms), m)
+        np.add.at(df_weight, donor, 1)
+        sigs = rng.integers(0, 2**32 - 2, (m, NUM_PERM), dtype=np.uint32)
+        day = rng.integers(0, 365, m)
+        lead = x[:, :d] / np.float32(np.sqrt(1 - w))
+        title = x[:, d:] / np.float32(np.sqrt(w))
+        db.begin()
+        db.conn.executemany(
+            "INSERT INTO articles (rowid, id, title, text, url, source, published, published_ts, lang, record_hash,"
+            " content_hash, embed_hash, title_hash, signature, terms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(int(r), f"a{r}", real_titles[int(dn)], "", f"https://example.org/{r}", f"outlet-{int(r) % 500}",
+              None, 1.7e9 + 86400.0 * int(dy), "en", f"r{r}", f"c{r}", f"l{r}", f"t{r}", sg.tobytes(),
+              data.terms[int(dn)].tobytes())
+             for r, dn, sg, dy in zip(rowids.tolist(), donor, sigs, day, strict=True)])
+        db.conn.executemany("INSERT INTO embeddings VALUES (?, ?, ?)",
+                            [(f"l{r}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), lead, strict=True)]
+                            + [(f"t{r}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), title,
+                                                                                       strict=True)])
+        copies = np.flatnonzero(copy_of >= 0)  # planted copies: two-member groups (copy and original)
+        db.conn.executemany("INSERT OR IGNORE INTO groups VALUES (?, ?, 2)",
+                            [(f"g{copy_of[c] + 1}", int(copy_of[c] + 1)) for c in copies])
+        db.conn.executemany("INSERT OR IGNORE INTO group_members VALUES (?, ?, ?, ?, NULL)",
+                            [(int(copy_of[c] + 1), f"g{copy_of[c] + 1}", 1.0, "same_story") for c in copies]
+                            + [(int(rowids[c]), f"g{copy_of[c] + 1}", 0.9, "same_story") for c in copies])
+        db.commit()
+        index.add(rowids, x)
+        print(f"\r{s + m:,} / {n:,}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    from storycluster.lexical import N_FEATURES, unpack
+
+    df = np.zeros(N_FEATURES, dtype=np.int64)
+    for t, c in zip(data.terms, df_weight, strict=True):
+        if c:
+            df[unpack(t)[0]] += c
+    nz = np.flatnonzero(df)
+    db.begin()
+    db.set_blob("term_df", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())
+    db.set_meta("term_df_docs", str(n))
+    db.set_meta("generation", "1")
+    db.set_meta("groups_generation", "1")
+    db.commit()
+    db.close()
+    index.save(out / INDEX)
+    cfg.index_generation = 1
+    cfg.write(out)
+
+
+def measure(path: Path, queries: int) -> dict:
+    from storycluster import Archive
+
+    with Archive(path, create=False) as a:
+        n = a.db.count()
+        t0 = time.perf_counter()
+        index = a.index
+        load_s = time.perf_counter() - t0
+        ids = [f"a{r}" for r in np.random.default_rng(3).integers(1, n + 1, queries + 20)]
+        for q in ids[:20]:  # warm-up (SQLite pages, IDF cache)
+            a.related(q, k=10)
+        lat, sizes = [], []
+        for q in ids[20:]:
+            t1 = time.perf_counter()
+            r = a.related(q, k=10)
+            lat.append(time.perf_counter() - t1)
+            sizes.append(len(r["related"]))
+    return {"articles": n, "index": index.index_type, "index_load_s": load_s, "queries": queries,
+            "related_ms_p50": float(np.percentile(lat, 50) * 1000), "related_ms_p90": float(np.percentile(lat, 90) * 1000),
+            "related_ms_p99": float(np.percentile(lat, 99) * 1000), "mean_items": float(np.mean(sizes))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--store", type=Path, required=True, help="an ECB+ store (real embeddings and terms)")
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--out", type=Path, help="where to write the synthetic store (default: a temporary folder)")
+    ap.add_argument("--queries", type=int, default=500)
+    args = ap.parse_args()
+    tmp = None
+    out = args.out
+    if out is None:
+        tmp = tempfile.mkdtemp(prefix="sc-related-")
+        out = Path(tmp) / "store"
+    try:
+        if not (out / "config.json").exists():
+            t0 = time.perf_counter()
+            build(args.store, out, args.n)
+            print(f"built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        r = measure(out, args.queries)
+        print(json.dumps(r))
+        print(f"\n| articles | index | related p50 | p90 | p99 |\n| --- | --- | --- | --- | --- |\n"
+              f"| {r['articles']:,} | {r['index']} | {r['related_ms_p50']:.1f} ms | {r['related_ms_p90']:.1f} ms |"
+              f" {r['related_ms_p99']:.1f} ms |")
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
