@@ -6,9 +6,10 @@ Inner product on L2-normalized vectors is cosine similarity. Three kinds:
 * ``hnsw``: approximate, graph-based (``IndexHNSWFlat``, M=32); fast queries at any size.
 * ``ivf``: approximate, inverted lists over 8-bit scalar-quantized vectors (``IndexIVFScalarQuantizer``,
   ``QT_8bit``, not by residual: a quarter of the memory of float32, inner products within about ±0.002
-  of exact), nlist ≈ 2·√n, nprobe = max(16, nlist/128), a single query searched by both cores; trained on the vectors it is first given (or on a
-  sample through :meth:`VectorIndex.train`) and retrained from all vectors when the archive has grown
-  fourfold. Its lists are also the partition the neighbour graph is built from (:mod:`.knn`).
+  of exact), nlist ≈ 2·√n, nprobe = max(16, nlist/128), a single query searched by both cores; trained
+  on the vectors it is first given (or on a sample through :meth:`VectorIndex.train`) and retrained from
+  all vectors when the archive has grown fourfold. Its lists are also the partition the neighbour graph
+  is built from (:mod:`.knn`); each vector's second-nearest list is kept for it (saved next to the index).
 
 FAISS's HNSW cannot remove vectors, and removing from an IVF under an id map breaks the map, so the
 approximate kinds remove by *tombstone*: the slot's id becomes -1 in the id map (persisted in the FAISS file
