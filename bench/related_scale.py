@@ -44,6 +44,10 @@ def build(ecb: Path, out: Path, n: int) -> None:
     cfg = StoreConfig(model_id=config.model_id, dim=config.dim, index_dim=config.index_dim, thresholds=config.thresholds)
     cfg.write(out)
     db = Database(out / DATABASE)
+    # a bulk load of a throw-away store: no journal, no fsync (a store written by `add` keeps both)
+    db.conn.execute("PRAGMA journal_mode=OFF")
+    db.conn.execute("PRAGMA synchronous=OFF")
+    db.conn.execute("PRAGMA cache_size=-262144")
     rng = np.random.default_rng(7)
     kind = choose_index("auto", n)
     index = VectorIndex(config.index_dim, kind)
@@ -68,13 +72,14 @@ def build(ecb: Path, out: Path, n: int) -> None:
             "INSERT INTO articles (rowid, id, title, text, url, source, published, published_ts, lang, record_hash,"
             " content_hash, embed_hash, title_hash, signature, terms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(int(r), f"a{r}", real_titles[int(dn)], "", f"https://example.org/{r}", f"outlet-{int(r) % 500}",
-              None, 1.7e9 + 86400.0 * int(dy), "en", f"r{r}", f"c{r}", f"l{r}", f"t{r}", sg.tobytes(),
+              None, 1.7e9 + 86400.0 * int(dy), "en", f"r{r}", f"c{r}", f"l{r:08d}", f"t{r:08d}", sg.tobytes(),
               data.terms[int(dn)].tobytes())
              for r, dn, sg, dy in zip(rowids.tolist(), donor, sigs, day, strict=True)])
         db.conn.executemany("INSERT INTO embeddings VALUES (?, ?, ?)",
-                            [(f"l{r}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), lead, strict=True)]
-                            + [(f"t{r}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), title,
-                                                                                       strict=True)])
+                            [(f"l{r:08d}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), lead,
+                                                                                          strict=True)]
+                            + [(f"t{r:08d}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), title,
+                                                                                          strict=True)])
         copies = np.flatnonzero(copy_of >= 0)  # planted copies: two-member groups (copy and original)
         db.conn.executemany("INSERT OR IGNORE INTO groups VALUES (?, ?, 2)",
                             [(f"g{copy_of[c] + 1}", int(copy_of[c] + 1)) for c in copies])

@@ -38,6 +38,7 @@ from .lexical import (
     n_tokens,
     signatures,
     term_vectors,
+    tfidf_cosines,
     tfidf_matrix,
     unpack,
 )
@@ -578,7 +579,7 @@ class Archive:
             if q is None:
                 raise NotFoundError(f"no article with id '{article_id}' in {self.path}; "
                                     "list ids with 'storycluster dedup --all'")
-            qvec = self.stored_vectors([q.rowid])[0]
+            qvec = self.vectors([q.rowid])[0]
             query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
                           q.content_hash, q.lang, q.published_ts)
             exclude, query_ts = q.rowid, q.published_ts
@@ -598,7 +599,7 @@ class Archive:
         t = self.thresholds
         own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
         wanted = 3 * k if opts.shapes_list else k
-        fetch = 4 * k + 16
+        fetch = 2 * k + 16
         while True:
             scores, rows = index.search(qvec[None, :], fetch)
             cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude)),
@@ -628,7 +629,7 @@ class Archive:
         ranked = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))
         if opts.shapes_list:
             rows_ranked = np.array([r for _, (_, _, r) in ranked], dtype=np.int64)
-            vecs = self.stored_vectors(rows_ranked) if opts.diversity > 0 and len(rows_ranked) else None
+            vecs = self.vectors(rows_ranked) if opts.diversity > 0 and len(rows_ranked) else None
             picks = select([s for _, (s, _, _) in ranked], [arts[r].source for _, (_, _, r) in ranked], vecs, k,
                            opts.per_source, opts.diversity)
             best = [ranked[p] for p in picks]
@@ -654,42 +655,55 @@ class Archive:
                                            if o != r]
         return {"query": article_id, "related": items}
 
-    def stored_vectors(self, rowids) -> np.ndarray:
-        """Index-layout vectors ([lead, headline] weighted) of stored articles from their exact stored
-        embeddings (the index may hold 8-bit approximations)."""
-        lead, title = self.db.vectors_by_rowid([int(r) for r in rowids], self.config.model_id)
-        return index_vectors(lead, title, self.thresholds.title_weight)
+    def vectors(self, rowids, exact: bool = False) -> np.ndarray:
+        """Index-layout vectors ([lead, headline] weighted) of stored articles, from the index: exact for the
+        flat and HNSW kinds, 8-bit codes (inner products within about ±0.002) for IVF, which ``related``
+        accepts for speed (reading float32 embeddings from SQLite cost 14 ms per query at a million
+        articles). ``exact``: from the stored float32 embeddings whatever the index (``compare``)."""
+        if exact:
+            lead, title = self.db.vectors_by_rowid([int(r) for r in rowids], self.config.model_id)
+            return index_vectors(lead, title, self.thresholds.title_weight)
+        return self.index.vectors_of(np.asarray(rowids, dtype=np.int64))
 
     def _score_many(self, query: Query, rows: np.ndarray,
                     arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray]:
         """Semantic similarity and tier of a query against many stored articles at once."""
         if rows.size == 0:
             return np.zeros(0), np.zeros(0, dtype=str)
-        scorer = self._local_scorer(rows.tolist(), arts, query)
-        f = scorer.features(np.zeros(len(rows), dtype=np.int64), np.arange(1, len(rows) + 1))
+        scorer = self._local_scorer(rows.tolist(), arts, query, terms=False)
+        terms = [np.frombuffer(arts[r].terms, np.uint32) for r in rows.tolist()]
+        idf, rare_idf = self._idf()
+        tfidf, rare = tfidf_cosines(query.terms, terms, idf, rare_idf)
+        f = scorer.features(np.zeros(len(rows), dtype=np.int64), np.arange(1, len(rows) + 1), tfidf=tfidf, rare=rare)
         t, m = self.thresholds, self.model
         sem = semantic_similarity(f["lead"], f["title"], t.title_weight)
         return sem, tiers(pair_logits(**f, t=t, m=m), sem, f["jaccard"], f["same_content"], t, m)
 
-    def _local_scorer(self, rows: list[int], arts: dict[int, StoredArticle], query: Query | None = None
-                      ) -> PairScorer:
-        """A PairScorer over some stored articles (after ``query``, when given), with the store's term statistics."""
-        lead, title = self.db.vectors_by_rowid(rows, self.config.model_id)
+    def _local_scorer(self, rows: list[int], arts: dict[int, StoredArticle], query: Query | None = None,
+                      exact: bool = False, terms: bool = True) -> PairScorer:
+        """A PairScorer over some stored articles (after ``query``, when given), with the store's term
+        statistics; vectors from the index (``exact``: from the stored float32 embeddings, see :meth:`vectors`).
+        ``terms=False``: no TF-IDF matrices (the caller gives those cosines to ``features``)."""
+        d, w = self.config.dim, self.thresholds.title_weight
+        if exact:
+            lead, title = self.db.vectors_by_rowid(rows, self.config.model_id)
+        else:
+            v = self.vectors(rows)
+            lead, title = v[:, :d] / np.float32(np.sqrt(1.0 - w)), v[:, d:] / np.float32(np.sqrt(w))
         sigs = [np.frombuffer(arts[r].signature, np.uint32) for r in rows]
-        terms = [np.frombuffer(arts[r].terms, np.uint32) for r in rows]
+        term_rows = [np.frombuffer(arts[r].terms, np.uint32) for r in rows]
         hashes = [arts[r].content_hash for r in rows]
         langs = [arts[r].lang for r in rows]
         published = [arts[r].published_ts for r in rows]
         if query is not None:
-            d, w = self.config.dim, self.thresholds.title_weight
             lead = np.vstack([query.vector[None, :d] / np.sqrt(1.0 - w), lead])
             title = np.vstack([query.vector[None, d:] / np.sqrt(w), title])
-            sigs, terms = [query.signature, *sigs], [query.terms, *terms]
+            sigs, term_rows = [query.signature, *sigs], [query.terms, *term_rows]
             hashes, langs, published = [query.content_hash, *hashes], [query.lang, *langs], [query.published, *published]
         idf, rare_idf = self._idf()
-        return PairScorer(lead, title, np.vstack(sigs), hashes,
-                          tfidf_matrix(terms, idf), tfidf_matrix(terms, rare_idf),
-                          [n_tokens(t) for t in terms], langs, self.thresholds, self.model,
+        tfidf, rare = (tfidf_matrix(term_rows, idf), tfidf_matrix(term_rows, rare_idf)) if terms else (None, None)
+        return PairScorer(lead, title, np.vstack(sigs), hashes, tfidf, rare,
+                          [n_tokens(t) for t in term_rows], langs, self.thresholds, self.model,
                           np.array([np.nan if p is None else p for p in published], dtype=np.float64))
 
     def _idf(self) -> tuple[np.ndarray, np.ndarray]:
@@ -717,7 +731,7 @@ class Archive:
         for i, x in ((id1, a), (id2, b)):
             if x is None:
                 raise NotFoundError(f"no article with id '{i}' in {self.path}")
-        scorer = self._local_scorer([a.rowid, b.rowid], {a.rowid: a, b.rowid: b})
+        scorer = self._local_scorer([a.rowid, b.rowid], {a.rowid: a, b.rowid: b}, exact=True)
         f = scorer.features(np.array([0]), np.array([1]))
         ev = PairEvidence(lead_cosine=float(f["lead"][0]), title_cosine=float(f["title"][0]),
                           jaccard=float(f["jaccard"][0]), tfidf_cosine=float(f["tfidf"][0]),

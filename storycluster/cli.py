@@ -82,7 +82,7 @@ def add(
         min=0, help="Dated articles further apart than this are never the same story (store setting; "
                     "default 7).")] = None,
     index: Annotated[str | None, typer.Option(
-        "--index", help="Vector index: auto (exact while under 100,000 articles, then HNSW), flat, hnsw or ivf "
+        "--index", help="Vector index: auto (exact under 20,000 articles, then IVF over 8-bit codes), flat, hnsw or ivf "
                         "(store setting; changing it rebuilds the index).")] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:

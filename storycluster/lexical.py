@@ -128,6 +128,35 @@ def idf_weights(df: np.ndarray, n_docs: int, max_df: float | None = None) -> np.
     return idf
 
 
+def tfidf_cosines(query: np.ndarray, others: Sequence[np.ndarray], *idfs: np.ndarray) -> list[np.ndarray]:
+    """TF-IDF cosines of one packed term vector against each of many, one array per IDF weighting given:
+    the inner products of row 0 with the other rows of :func:`tfidf_matrix` over ``[query, *others]``,
+    without building it (``related`` scores a query against its candidates this way: a tenth of the time)."""
+    out = [np.zeros(len(others)) for _ in idfs]
+    qt, qc = unpack(query)
+    if len(others) == 0 or len(qt) == 0:
+        return out
+    order = np.argsort(qt)
+    qt, q_tf = qt[order], 1.0 + np.log(np.maximum(qc[order], 1).astype(np.float64))
+    parts = [unpack(v) for v in others]
+    lengths = np.fromiter((len(t) for t, _ in parts), dtype=np.int64, count=len(parts))
+    flat = np.concatenate([t for t, _ in parts])
+    tf = 1.0 + np.log(np.maximum(np.concatenate([c for _, c in parts]), 1).astype(np.float64))
+    row = np.repeat(np.arange(len(parts)), lengths)
+    pos = np.minimum(np.searchsorted(qt, flat), len(qt) - 1)
+    hit = qt[pos] == flat
+    for res, idf in zip(out, idfs, strict=True):
+        qw = q_tf * idf[qt]
+        qn = np.sqrt((qw * qw).sum())
+        if qn == 0:
+            continue
+        w = tf * idf[flat]
+        norms = np.sqrt(np.bincount(row, weights=w * w, minlength=len(parts)))
+        dots = np.bincount(row[hit], weights=w[hit] * qw[pos[hit]] / qn, minlength=len(parts))
+        np.divide(dots, norms, out=res, where=norms > 0)
+    return out
+
+
 def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
     """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix over the terms that
     occur (columns renumbered, so products stay cheap); the inner product of two rows is their TF-IDF cosine."""

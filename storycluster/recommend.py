@@ -120,12 +120,12 @@ def _dirty(archive: Archive, state: dict, hashes: dict[str, str], groups: dict[s
         floor = {i: (row["related"][-1]["score"] if len(row["related"]) >= k else -1.0) for i, row in previous.items()}
         d, w = archive.config.dim, archive.thresholds.title_weight
         for article_id in changed:
-            q = archive.stored_vectors([rows[article_id]])[0]
+            q = archive.vectors([rows[article_id]])[0]
             _, found = index.search(q[None, :], max(4 * k + 16, 64))
             found = np.array([r for r in found[0].tolist() if r >= 0 and by_rowid.get(r, article_id) != article_id])
             if found.size == 0:
                 continue
-            v = archive.stored_vectors(found)
+            v = archive.vectors(found)
             lead = (v[:, :d] @ q[:d]) / (1.0 - w)
             title = (v[:, d:] @ q[d:]) / w
             for r, sim in zip(found.tolist(), semantic_similarity(lead, title, w).tolist(), strict=True):

@@ -91,11 +91,14 @@ class PairScorer:
         return sub
 
     def features(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None,
-                 title: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """The evidence of each pair (i[t], j[t]), as arrays; ``lead``/``title``: their cosines when known."""
+                 title: np.ndarray | None = None, tfidf: np.ndarray | None = None,
+                 rare: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The evidence of each pair (i[t], j[t]), as arrays; ``lead``/``title``/``tfidf``/``rare``: those
+        cosines when already known."""
         return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]) if lead is None else lead,
                 "title": np.einsum("ij,ij->i", self.title[i], self.title[j]) if title is None else title,
-                "tfidf": self._sparse_pairs(self.tfidf, i, j), "rare": self._sparse_pairs(self.rare, i, j),
+                "tfidf": self._sparse_pairs(self.tfidf, i, j) if tfidf is None else tfidf,
+                "rare": self._sparse_pairs(self.rare, i, j) if rare is None else rare,
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
                 "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j],
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY}
