@@ -129,3 +129,15 @@ def test_large_lists_split_into_sub_blocks_keep_the_neighbours(monkeypatch):
     for g in (whole, split):
         got = set(zip(g.a.tolist(), g.b.tolist(), strict=True))
         assert len(got & exact) / len(exact) >= 0.95
+
+
+def test_single_list_ivf_graph_is_exact_and_has_no_repeated_edges():
+    x = clustered(60, 8, seed=5)
+    index = VectorIndex(8, "ivf")  # 60 vectors: one list
+    index.add(np.arange(60), x)
+    assert index.nlist == 1
+    g = knn_graph(index, 5, 0.0)
+    got = list(zip(g.a.tolist(), g.b.tolist(), strict=True))
+    assert len(got) == len(set(got))
+    exact = brute_force(x, 5, 0.0)
+    assert len(set(got) & exact) / len(exact) >= 0.95  # 8-bit codes may swap near ties

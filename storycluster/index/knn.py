@@ -168,8 +168,9 @@ def _next_lists(index: VectorIndex, spill: int) -> tuple[list[np.ndarray], list[
     second-nearest list of what it was given since it was loaded (computed with the assignment itself);
     otherwise they are computed here, in full dimension (a lower-dimensional projection lost a fifth of
     the cross-list pairs it should find)."""
-    if spill < 2:
+    if spill < 2 or index.nlist < 2:
         return [], []
+    spill = min(spill, index.nlist)
     known = index.second_lists()
     live = index.slot_ids() >= 0
     if spill == 2 and known is not None and (known[live] >= 0).all():
