@@ -27,7 +27,7 @@ from .errors import InputError, NotFoundError, Problem, StoreError
 from .index import Database, StoreConfig, VectorIndex, WriteLock
 from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
-from .index.vectors import choose_index
+from .index.vectors import choose_index, sample_ids
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
 from .lexical import (
@@ -181,11 +181,15 @@ class Archive:
             self._index_generation = gen
         return self._index
 
-    def _rebuild_index(self) -> VectorIndex:
-        data = self.db.all_for_grouping(self.config.model_id)
-        index = VectorIndex(self.config.index_dim, choose_index(self.config.index_type, len(data.rowids)))
-        if len(data.rowids):
-            index.add(data.rowids, index_vectors(data.lead, data.title, self.thresholds.title_weight))
+    def _rebuild_index(self, chunk: int = 50_000) -> VectorIndex:
+        """The index from the stored embeddings, read in chunks (an IVF is trained on a sample first)."""
+        rowids = self.db.rowids()
+        index = VectorIndex(self.config.index_dim, choose_index(self.config.index_type, len(rowids)))
+        if index.index_type == "ivf" and len(rowids):
+            index.train(self.vectors(sample_ids(rowids, len(rowids)), exact=True), len(rowids))
+        for start in range(0, len(rowids), chunk):
+            part = rowids[start:start + chunk]
+            index.add(part, self.vectors(part, exact=True))
         return index
 
     def _save_index(self) -> None:

@@ -200,6 +200,11 @@ class Database:
             self.conn.execute("DELETE FROM articles WHERE rowid = ?", (a.rowid,))
         return a
 
+    def rowids(self) -> np.ndarray:
+        """Every article's row id, ascending."""
+        return np.fromiter((r for (r,) in self.conn.execute("SELECT rowid FROM articles ORDER BY rowid")),
+                           dtype=np.int64)
+
     def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = ()) -> GroupingData:
         """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order."""
         rows = self.conn.execute(

@@ -54,6 +54,14 @@ def ivf_lists(n: int) -> int:
     return max(1, min(65_536, int(2 * math.sqrt(max(n, 1)))))
 
 
+def sample_ids(ids: np.ndarray, expected: int) -> np.ndarray:
+    """The ids an IVF for ``expected`` vectors is trained on: a fixed-seed sample of IVF_SAMPLE_PER_LIST per list."""
+    want = IVF_SAMPLE_PER_LIST * ivf_lists(expected)
+    if len(ids) <= want:
+        return ids
+    return np.sort(np.random.default_rng(1234).choice(ids, want, replace=False))
+
+
 def ivf_nprobe(nlist: int) -> int:
     """Lists searched per query: 16 up to 2,048 lists (a million vectors); bench/scale.py measures recall."""
     return min(nlist, max(16, nlist // 128))
@@ -311,11 +319,15 @@ class VectorIndex:
             return True
         return self.index_type == "ivf" and min(ivf_lists(len(self)), len(self) // 39) >= 2 * self._inner.nlist
 
-    def compacted(self, index_type: str | None = None) -> VectorIndex:
-        """A new index of ``index_type`` (default: the same) holding only the live entries."""
+    def compacted(self, index_type: str | None = None, chunk: int = 50_000) -> VectorIndex:
+        """A new index of ``index_type`` (default: the same) holding only the live entries, copied in chunks
+        (an IVF is trained on a sample first): never all vectors as float32 at once."""
         fresh = VectorIndex(self.dim, index_type or self.index_type)
-        ids, vectors = self.live()
-        fresh.add(ids, vectors)
+        ids = self.ids()
+        if fresh.index_type == "ivf" and len(ids):
+            fresh.train(self.vectors_of(sample_ids(ids, len(ids))), len(ids))
+        for start in range(0, len(ids), chunk):
+            fresh.add(ids[start:start + chunk], self.vectors_of(ids[start:start + chunk]))
         return fresh
 
     # -- files ---------------------------------------------------------------------------------
