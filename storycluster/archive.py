@@ -18,7 +18,7 @@ import numpy as np
 from .article import Article
 from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
 from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_groups, cluster_labels
-from .cluster.graph import PairScorer, index_vectors
+from .cluster.graph import IndexedVectors, PairScorer, index_vectors
 from .cluster.groups import group_changes
 from .cluster.model import MODEL_FILE
 from .cluster.scoring import pair_logits, semantic_similarity, tiers
@@ -417,7 +417,9 @@ class Archive:
         changed): only the articles touched since the last grouping (``pending_regroup``), their candidate
         neighbours and every member of the groups those belong to are clustered again; other groups stay as
         they are. Group ids carry over by largest overlap, and what changed is logged (``group_changes``)."""
-        data = self.db.all_for_grouping(self.config.model_id)
+        # an IVF store groups with the index's 8-bit vectors: no float32 copy of every embedding in memory
+        from_index = self.index.index_type == "ivf"
+        data = self.db.all_for_grouping(self.config.model_id, vectors=not from_index)
         facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts()}
         scorer, df = self._grouping_scorer(data)
         pos = {int(r): i for i, r in enumerate(data.rowids)}
@@ -481,7 +483,12 @@ class Archive:
         """A PairScorer over all stored articles, and the term document frequencies it used."""
         df = document_frequencies(data.terms)
         n = len(data.terms)
-        scorer = PairScorer(data.lead, data.title, data.sigs, data.content_hashes,
+        lead, title = data.lead, data.title
+        if len(data.rowids) and lead.size == 0:  # vectors left in the index (an IVF store)
+            w = self.thresholds.title_weight
+            lead = IndexedVectors(self.index, data.rowids, "lead", w)
+            title = IndexedVectors(self.index, data.rowids, "title", w)
+        scorer = PairScorer(lead, title, data.sigs, data.content_hashes,
                             tfidf_matrix(data.terms, idf_weights(df, n)),
                             tfidf_matrix(data.terms, idf_weights(df, n, self.model.rare_df)),
                             [n_tokens(t) for t in data.terms], data.langs, self.thresholds, self.model,

@@ -77,6 +77,7 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
 
 
 # -- term vectors for TF-IDF ------------------------------------------------------------------------
+RENUMBER_MAX = 4096  # TF-IDF matrices of more rows keep hashed term ids as columns
 N_FEATURES = 2**20  # hashed vocabulary; collisions are rare at news-article vocabulary sizes
 
 
@@ -174,5 +175,7 @@ def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
     norms = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
     data = w / np.where(norms > 0, norms, 1.0)[row]
     indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
+    if n > RENUMBER_MAX:  # a whole archive: the hashed ids are the columns (renumbering sorted 35M terms at 100k)
+        return csr_matrix((data, flat.astype(np.int32), indptr), shape=(n, N_FEATURES))
     vocab, columns = np.unique(flat, return_inverse=True)
     return csr_matrix((data, columns.ravel(), indptr), shape=(len(vectors), max(len(vocab), 1)))

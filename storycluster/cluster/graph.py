@@ -166,7 +166,8 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
     n = len(scorer.lead)
     d = scorer.lead.shape[1]
     if index is None or rowids is None or len(index) != n or not np.array_equal(np.sort(index.ids()), np.sort(rowids)):
-        vectors = index_vectors(scorer.lead, scorer.title, t.title_weight)
+        every = np.arange(n)
+        vectors = index_vectors(np.asarray(scorer.lead[every]), np.asarray(scorer.title[every]), t.title_weight)
         index = VectorIndex(vectors.shape[1], "flat" if n < EXACT_GRAPH else "ivf")
         index.add(np.arange(n, dtype=np.int64), vectors)
         rowids = np.arange(n, dtype=np.int64)

@@ -205,18 +205,25 @@ class Database:
         return np.fromiter((r for (r,) in self.conn.execute("SELECT rowid FROM articles ORDER BY rowid")),
                            dtype=np.int64)
 
-    def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = ()) -> GroupingData:
-        """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order."""
-        rows = self.conn.execute(
-            "SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
-            "FROM articles a "
-            "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
-            f"JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 {where} ORDER BY a.rowid",
-            (model_id, *params)).fetchall()
+    def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = (),
+                         vectors: bool = True) -> GroupingData:
+        """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order.
+        ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index)."""
+        if vectors:
+            sql = ("SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
+                   "FROM articles a "
+                   "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
+                   f"JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 {where} ORDER BY a.rowid")
+        else:
+            sql = ("SELECT a.rowid, NULL, NULL, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
+                   f"FROM articles a {where} ORDER BY a.rowid")
+        rows = self.conn.execute(sql, (model_id, *params) if vectors else tuple(params)).fetchall()
         n = len(rows)
 
         def stack(col: int, dtype: type) -> np.ndarray:
-            return np.vstack([np.frombuffer(r[col], dtype=dtype) for r in rows]) if rows else np.zeros((0, 0), dtype)
+            if not rows or rows[0][col] is None:
+                return np.zeros((0, 0), dtype)
+            return np.vstack([np.frombuffer(r[col], dtype=dtype) for r in rows])
 
         return GroupingData(rowids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
                             lead=stack(1, np.float32), title=stack(2, np.float32),
