@@ -101,3 +101,23 @@ def test_store_index_setting(seed_store, tmp_path):
         assert a.compare("seed-main", ivf[0]["id"])["similarity"] == flat_compare
         with pytest.raises(ValueError, match="unknown index type"):
             a.set_index("annoy")
+
+
+def test_ivf_store_groups_like_the_exact_one(seed_store, tmp_path, monkeypatch):
+    """An IVF store groups with its index's 8-bit vectors and the graph from its lists: on the seed archive
+    (real model) the groups are those of the exact store."""
+    import shutil
+
+    def partition(d: dict) -> set[frozenset[str]]:
+        return {frozenset(m["id"] for m in g["members"]) for g in d["groups"]}
+
+    with Archive(seed_store) as a:
+        exact = partition(a.dedup())
+    monkeypatch.setattr(vx, "ANN_THRESHOLD", 10)
+    path = tmp_path / "s"
+    shutil.copytree(seed_store, path)
+    with Archive(path) as a:
+        a._save_index()  # the auto setting now asks for IVF: the index is rebuilt as one
+        assert a.index.index_type == "ivf"
+        a._regroup(full=True)
+        assert partition(a.dedup()) == exact
