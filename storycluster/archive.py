@@ -18,7 +18,7 @@ import numpy as np
 from .article import Article
 from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
 from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_groups, cluster_labels
-from .cluster.graph import IndexedVectors, PairScorer, index_vectors
+from .cluster.graph import IndexedVectors, PairScorer, index_vectors, split_index_vectors
 from .cluster.groups import group_changes
 from .cluster.model import MODEL_FILE
 from .cluster.scoring import pair_logits, semantic_similarity, tiers
@@ -695,22 +695,17 @@ class Archive:
         """A PairScorer over some stored articles (after ``query``, when given), with the store's term
         statistics; vectors from the index (``exact``: from the stored float32 embeddings, see :meth:`vectors`).
         ``terms=False``: no TF-IDF matrices (the caller gives those cosines to ``features``)."""
-        d, w = self.config.dim, self.thresholds.title_weight
-        if exact:
-            lead, title = self.db.vectors_by_rowid(rows, self.config.model_id)
-        else:
-            v = self.vectors(rows)
-            lead, title = v[:, :d] / np.float32(np.sqrt(1.0 - w)), v[:, d:] / np.float32(np.sqrt(w))
+        v = self.vectors(rows, exact=exact)
         sigs = [np.frombuffer(arts[r].signature, np.uint32) for r in rows]
         term_rows = [np.frombuffer(arts[r].terms, np.uint32) for r in rows]
         hashes = [arts[r].content_hash for r in rows]
         langs = [arts[r].lang for r in rows]
         published = [arts[r].published_ts for r in rows]
         if query is not None:
-            lead = np.vstack([query.vector[None, :d] / np.sqrt(1.0 - w), lead])
-            title = np.vstack([query.vector[None, d:] / np.sqrt(w), title])
+            v = np.vstack([query.vector[None, :], v])
             sigs, term_rows = [query.signature, *sigs], [query.terms, *term_rows]
             hashes, langs, published = [query.content_hash, *hashes], [query.lang, *langs], [query.published, *published]
+        lead, title = split_index_vectors(v, self.thresholds.title_weight)
         idf, rare_idf = self._idf()
         tfidf, rare = (tfidf_matrix(term_rows, idf), tfidf_matrix(term_rows, rare_idf)) if terms else (None, None)
         return PairScorer(lead, title, np.vstack(sigs), hashes, tfidf, rare,

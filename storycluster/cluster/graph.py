@@ -25,6 +25,12 @@ def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> n
     return out
 
 
+def split_index_vectors(v: np.ndarray, title_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lead, title) back from index vectors: the inverse of :func:`index_vectors`."""
+    d = v.shape[1] // 2
+    return (v[:, :d] / np.float32(np.sqrt(1.0 - title_weight)), v[:, d:] / np.float32(np.sqrt(title_weight)))
+
+
 class IndexedVectors:
     """The lead or headline half of index vectors, read back from a :class:`VectorIndex` by row when
     indexed (``view[rows]``), for a :class:`PairScorer` over more articles than float32 copies fit
@@ -32,18 +38,16 @@ class IndexedVectors:
 
     def __init__(self, index, rowids: np.ndarray, half: str, title_weight: float) -> None:
         self.index, self.rowids = index, np.asarray(rowids, dtype=np.int64)
-        self.d = index.dim // 2
-        self.half = half
-        self.scale = 1.0 / np.sqrt(title_weight if half == "title" else 1.0 - title_weight)
-        self.shape = (len(self.rowids), self.d)
+        self.half, self.title_weight = half, title_weight
+        self.shape = (len(self.rowids), index.dim // 2)
 
     def __len__(self) -> int:
         return len(self.rowids)
 
     def __getitem__(self, rows) -> np.ndarray:
-        v = self.index.vectors_of(self.rowids[rows].reshape(-1))
-        part = v[:, self.d:] if self.half == "title" else v[:, :self.d]
-        return (part * self.scale).reshape((*np.shape(self.rowids[rows]), self.d)).astype(np.float32)
+        ids = self.rowids[rows]
+        lead, title = split_index_vectors(self.index.vectors_of(ids.reshape(-1)), self.title_weight)
+        return (title if self.half == "title" else lead).reshape((*ids.shape, self.shape[1]))
 
 
 def _codes(values: Sequence[object]) -> np.ndarray:
@@ -173,13 +177,13 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
         rowids = np.arange(n, dtype=np.int64)
         del vectors
     g = knn_graph(index, k, t.related, split=d)
+    a, b = g.a, g.b
     if not np.array_equal(rowids, np.arange(n)):  # ids → row positions
         order = np.argsort(rowids)
-        i = order[np.searchsorted(rowids, g.a, sorter=order)]
-        j = order[np.searchsorted(rowids, g.b, sorter=order)]
-        g.a, g.b = np.minimum(i, j), np.maximum(i, j)
-    edges = np.stack([g.a, g.b], axis=1)  # int32 when the positions fit: half the memory at millions of edges
-    g.a = g.b = None
+        i = order[np.searchsorted(rowids, a, sorter=order)]
+        j = order[np.searchsorted(rowids, b, sorter=order)]
+        a, b = np.minimum(i, j), np.maximum(i, j)
+    edges = np.stack([a, b], axis=1)  # int32 when the positions fit: half the memory at millions of edges
     w = np.float32(t.title_weight)
     return edges, g.head / (np.float32(1.0) - w), (g.score - g.head) / w
 

@@ -57,6 +57,11 @@ CREATE TABLE IF NOT EXISTS source_lines (
 ) WITHOUT ROWID;
 """
 
+#: articles with their lead (e) and headline (t) embeddings under model ?1
+_WITH_VECTORS = ("FROM articles a "
+                 "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
+                 "JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1")
+
 ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published", "published_ts", "lang",
                    "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms")
 
@@ -211,9 +216,7 @@ class Database:
         ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index)."""
         if vectors:
             sql = ("SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
-                   "FROM articles a "
-                   "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
-                   f"JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 {where} ORDER BY a.rowid")
+                   f"{_WITH_VECTORS} {where} ORDER BY a.rowid")
         else:
             sql = ("SELECT a.rowid, NULL, NULL, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
                    f"FROM articles a {where} ORDER BY a.rowid")
@@ -239,10 +242,8 @@ class Database:
         for start in range(0, len(rowids), 900):
             chunk = rowids[start:start + 900]
             found.update((r, (lv, tv)) for r, lv, tv in self.conn.execute(
-                "SELECT a.rowid, e.vector, t.vector FROM articles a "
-                "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
-                "JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1 "
-                f"WHERE a.rowid IN ({','.join('?' * len(chunk))})", (model_id, *chunk)))
+                f"SELECT a.rowid, e.vector, t.vector {_WITH_VECTORS} WHERE a.rowid IN ({','.join('?' * len(chunk))})",
+                (model_id, *chunk)))
         missing = [r for r in rowids if r not in found]
         if missing:
             raise StoreError(f"no stored embedding for article rows {missing[:5]}; rebuild the store with "

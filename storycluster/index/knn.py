@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .vectors import VectorIndex
+from .vectors import VectorIndex, nearest_columns
 
 #: below this many vectors the graph is exact (≈ n² inner products)
 EXACT_GRAPH = 20_000
@@ -42,6 +42,11 @@ class KnnGraph:
     def __len__(self) -> int:
         return len(self.a)
 
+    @classmethod
+    def empty(cls) -> KnnGraph:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z.copy(), np.zeros(0, np.float32), np.zeros(0, np.float32))
+
 
 class _TopK:
     """Running top-k of every row (heap rows = slots). Each entry's id packs the candidate's row (high 32
@@ -49,13 +54,10 @@ class _TopK:
     through the heaps."""
 
     def __init__(self, n: int, k: int) -> None:
-        import faiss
-
         self.k = k
         self.val = np.empty((n, k), dtype=np.float32)
         self.ids = np.empty((n, k), dtype=np.int64)
         self.heaps = self._heaps(self.val, self.ids)
-        self._faiss = faiss
 
     @staticmethod
     def _heaps(val: np.ndarray, ids: np.ndarray):
@@ -70,12 +72,13 @@ class _TopK:
 
     def add_block(self, rows: np.ndarray, s: np.ndarray, head: np.ndarray, cand: np.ndarray) -> None:
         """Scores ``s`` (and head scores) of queries ``rows`` against candidates ``cand`` (rows too)."""
+        from faiss import swig_ptr as swig
+
         q, m = s.shape
         kk = min(self.k, m)
         bv, bi = np.empty((q, kk), dtype=np.float32), np.empty((q, kk), dtype=np.int64)
         block = self._heaps(bv, bi)
         # swig_ptr holds no reference: every array handed to FAISS is kept in a local variable
-        swig = self._faiss.swig_ptr
         s = np.ascontiguousarray(s, dtype=np.float32)
         cols = np.arange(m, dtype=np.int64)
         block.addn_with_ids(m, swig(s), swig(cols), 0)
@@ -110,8 +113,7 @@ class _TopK:
             parts.append((np.minimum(a_id, b_id).astype(id_type), np.maximum(a_id, b_id).astype(id_type),
                           self.val[q, j][ok], head[ok]))
         if not parts:
-            z = np.zeros(0, dtype=np.int64)
-            return KnnGraph(z, z.copy(), np.zeros(0, np.float32), np.zeros(0, np.float32))
+            return KnnGraph.empty()
         return KnnGraph(*(np.concatenate(x) for x in zip(*parts, strict=True)))
 
 
@@ -130,8 +132,7 @@ def knn_graph(index: VectorIndex, k: int, floor: float, split: int | None = None
     ``split``: also report the inner product over the first ``split`` dimensions (storycluster's index
     vector is the lead and headline embeddings side by side). See the module docstring for the method."""
     if len(index) < 2:
-        z = np.zeros(0, dtype=np.int64)
-        return KnnGraph(z, z.copy(), np.zeros(0, np.float32), np.zeros(0, np.float32))
+        return KnnGraph.empty()
     if index.index_type != "ivf" and len(index) < EXACT_GRAPH:
         return _exact(index, k, floor, split, batch)
     if index.index_type != "ivf":
@@ -184,11 +185,9 @@ def _next_lists(index: VectorIndex, spill: int) -> tuple[list[np.ndarray], list[
             continue
         near = index.list_vectors(lst) @ c.T
         near[:, lst] = -np.inf  # the own list is the primary one
-        for _ in range(spill - 1):
-            best = near.argmax(axis=1)
-            slots_out.append(slots)
-            lists_out.append(best)
-            near[np.arange(len(best)), best] = -np.inf
+        best = nearest_columns(near, spill - 1)
+        slots_out.append(np.repeat(slots, spill - 1))
+        lists_out.append(best.ravel())
     return slots_out, lists_out
 
 
@@ -210,18 +209,16 @@ def _sub_blocks(top: _TopK, qslots: np.ndarray, queries: np.ndarray, n_own: int,
     km = faiss.Kmeans(own.shape[1], parts, niter=10, seed=1234, spherical=True)
     km.train(own)
     near = queries @ km.centroids.T
-    nearest = near.argmax(axis=1)
-    member_of = [nearest]
-    near[np.arange(n_own), nearest[:n_own]] = -np.inf
-    for _ in range(spill - 1):
-        nxt = near[:n_own].argmax(axis=1)
-        member_of.append(np.concatenate([nxt, np.full(len(queries) - n_own, -1)]))
-        near[np.arange(n_own), nxt] = -np.inf
+    # member_of: each query's sub-blocks (-1: none); the foreign queries only their nearest
+    member_of = np.full((len(queries), min(spill, parts)), -1, dtype=np.int64)
+    member_of[:n_own] = nearest_columns(near[:n_own], member_of.shape[1])
+    member_of[n_own:, 0] = near[n_own:].argmax(axis=1)
+    nearest = member_of[:n_own, 0]
     for b in range(parts):
-        cand = np.flatnonzero(nearest[:n_own] == b)
+        cand = np.flatnonzero(nearest == b)
         if cand.size == 0:
             continue
-        q = np.flatnonzero(np.any([m == b for m in member_of], axis=0))
+        q = np.flatnonzero((member_of == b).any(axis=1))
         pos = np.full(len(queries), -1)
         pos[cand] = np.arange(cand.size)
         s, head = _scores(queries[q], queries[cand], split)

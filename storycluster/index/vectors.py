@@ -54,12 +54,26 @@ def ivf_lists(n: int) -> int:
     return max(1, min(65_536, int(2 * math.sqrt(max(n, 1)))))
 
 
+def _sample_rows(n: int, want: int) -> np.ndarray:
+    """Sorted positions of a fixed-seed sample of ``want`` out of ``n`` (all of them when ``n <= want``)."""
+    if n <= want:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(1234).choice(n, want, replace=False))
+
+
 def sample_ids(ids: np.ndarray, expected: int) -> np.ndarray:
     """The ids an IVF for ``expected`` vectors is trained on: a fixed-seed sample of IVF_SAMPLE_PER_LIST per list."""
-    want = IVF_SAMPLE_PER_LIST * ivf_lists(expected)
-    if len(ids) <= want:
-        return ids
-    return np.sort(np.random.default_rng(1234).choice(ids, want, replace=False))
+    return ids[_sample_rows(len(ids), IVF_SAMPLE_PER_LIST * ivf_lists(expected))]
+
+
+def nearest_columns(scores: np.ndarray, m: int) -> np.ndarray:
+    """(rows, m) column numbers of each row's ``m`` highest scores, best first; ``scores`` is overwritten."""
+    out = np.empty((len(scores), m), dtype=np.int64)
+    rows = np.arange(len(scores))
+    for c in range(m):
+        out[:, c] = scores.argmax(axis=1)
+        scores[rows, out[:, c]] = -np.inf
+    return out
 
 
 def ivf_nprobe(nlist: int) -> int:
@@ -87,8 +101,14 @@ class VectorIndex:
             inner = None  # built and trained on the first add
         self._index = faiss.IndexIDMap2(inner) if inner is not None else None
         self._inner = inner
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """What this object keeps beside the FAISS index (fresh, or just loaded from a file)."""
         self._dead = 0
-        self._second: np.ndarray | None = None
+        self._second: np.ndarray | None = None  # each slot's second-nearest IVF list, while known
+        self._rev_map_stale = False  # the id map's reverse map needs rebuilding before a reconstruct
+        self._sq_params: tuple[np.ndarray, np.ndarray] | None = None  # 8-bit decoding: (min, step) per dim
 
     # -- size ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -126,13 +146,12 @@ class VectorIndex:
 
         centroids = self.centroids()
         first = np.empty(len(ids), dtype=np.int64)
-        second = np.empty(len(ids), dtype=np.int32)
+        second = np.full(len(ids), -1, dtype=np.int32)
         for s in range(0, len(ids), chunk):
-            near = vectors[s:s + chunk] @ centroids.T
-            best = near.argmax(axis=1)
-            first[s:s + chunk] = best
-            near[np.arange(len(best)), best] = -np.inf
-            second[s:s + chunk] = near.argmax(axis=1) if near.shape[1] > 1 else -1
+            best = nearest_columns(vectors[s:s + chunk] @ centroids.T, min(2, len(centroids)))
+            first[s:s + chunk] = best[:, 0]
+            if best.shape[1] > 1:
+                second[s:s + chunk] = best[:, 1]
         start = int(self._inner.ntotal)
         self._inner.add_core(len(ids), faiss.swig_ptr(vectors), None, faiss.swig_ptr(first))
         faiss.copy_array_to_vector(np.concatenate([self._labels(), ids]), self._index.id_map)
@@ -143,16 +162,15 @@ class VectorIndex:
         self._second = np.concatenate([self._second, second])
 
     def _rev_map(self) -> None:
-        if getattr(self, "_rev_map_stale", False):
+        if self._rev_map_stale:
             self._index.construct_rev_map()
             self._rev_map_stale = False
 
     def second_lists(self) -> np.ndarray | None:
         """Second-nearest list of every slot of an IVF index, when known (-1 where not), else None."""
-        second = getattr(self, "_second", None)
-        if self.index_type != "ivf" or second is None or len(second) != int(self._index.ntotal):
+        if self.index_type != "ivf" or self._second is None or len(self._second) != int(self._index.ntotal):
             return None
-        return second
+        return self._second
 
     def train(self, sample: np.ndarray, expected: int) -> None:
         """Train an empty IVF index on ``sample`` for about ``expected`` vectors (lists sized for that many),
@@ -165,9 +183,7 @@ class VectorIndex:
 
         # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
         nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
-        if len(sample) > IVF_SAMPLE_PER_LIST * nlist:
-            pick = np.random.default_rng(1234).choice(len(sample), IVF_SAMPLE_PER_LIST * nlist, replace=False)
-            sample = sample[np.sort(pick)]
+        sample = sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)]
         quantizer = faiss.IndexFlatIP(self.dim)
         inner = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT, False)
@@ -252,10 +268,7 @@ class VectorIndex:
 
     def live(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every live entry."""
-        if self._index is None:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
-        labels = self._labels()
-        ids = labels[labels >= 0]
+        ids = self.ids()
         return ids, self.vectors_of(ids)
 
     # -- the IVF partition (for the neighbour graph) ----------------------------------------------
@@ -291,7 +304,7 @@ class VectorIndex:
     def _decode(self, codes: np.ndarray) -> np.ndarray:
         if not hasattr(self._inner, "sq"):  # IndexIVFFlat (stores written before the 8-bit kind)
             return codes.view(np.float32).copy()
-        if getattr(self, "_sq_params", None) is None:
+        if self._sq_params is None:
             import faiss
 
             trained = faiss.vector_to_array(self._inner.sq.trained)
@@ -364,8 +377,8 @@ class VectorIndex:
             self._inner.nprobe = ivf_nprobe(self._inner.nlist)
         else:
             self.index_type = "flat"
+        self._init_state()
         self._dead = 0 if self.index_type == "flat" else int((self._labels() < 0).sum())
-        self._second = None
         sp = _second_path(path)
         if self.index_type == "ivf" and sp.exists():
             second = np.load(sp, allow_pickle=False)
