@@ -45,7 +45,7 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 
 
-#: k-means iterations and sample size (points per list) when an IVF is trained
+#: k-means iterations and sample size (points per list) when an IVF is trained (:mod:`.kmeans`)
 IVF_NITER = 8
 IVF_SAMPLE_PER_LIST = 40  # FAISS asks for 39
 
@@ -181,18 +181,19 @@ class VectorIndex:
     def _build_ivf(self, sample: np.ndarray, expected: int = 0) -> None:
         import faiss
 
+        from .kmeans import centroids
+
         # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
         nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
-        sample = sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)]
+        sample = np.ascontiguousarray(sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)])
+        lists = centroids(sample, nlist, IVF_NITER)
         quantizer = faiss.IndexFlatIP(self.dim)
-        inner = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+        quantizer.add(lists)  # a quantizer already holding nlist centroids: train() fits only the 8-bit codec
+        inner = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, len(lists), faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT, False)
-        inner.cp.seed = 1234
-        inner.cp.niter = IVF_NITER
-        inner.cp.max_points_per_centroid = IVF_SAMPLE_PER_LIST
         inner.train(sample)
         inner.make_direct_map(True)
-        inner.nprobe = ivf_nprobe(nlist)
+        inner.nprobe = ivf_nprobe(len(lists))
         inner.own_fields = True
         quantizer.this.disown()
         self._inner = inner
