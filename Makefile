@@ -30,8 +30,10 @@ demo: $(STAMP)
 	@echo
 	$(VENV)/bin/storycluster stats --store $(DEMO_STORE)
 
+# the Ray tests run in a network namespace with loopback only (Ray listens on every interface)
 test: $(STAMP)
 	$(PY) -m pytest -q
+	tests/isolated.sh $(PY) -m pytest -q -m ray
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

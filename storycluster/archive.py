@@ -107,6 +107,28 @@ def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> 
                     title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)
 
 
+def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
+                    thresholds: Thresholds, model: StoryModel) -> tuple[PairScorer, np.ndarray]:
+    """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
+    frequencies), and those frequencies. The store and the distributed pipeline both build it here."""
+    df = document_frequencies(terms)
+    n = len(terms)
+    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf_matrix(terms, idf_weights(df, n)),
+                        tfidf_matrix(terms, idf_weights(df, n, model.rare_df)), [n_tokens(t) for t in terms],
+                        langs, thresholds, model, published)
+    return scorer, df
+
+
+def group_record(gid: str, rep: int, members: list[tuple[int, float, str, int | None]], arts: dict) -> dict:
+    """A group as ``dedup`` prints it; ``arts``: row → an object with id, title, url, source, published, lang."""
+    ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
+    return {"group": gid, "representative": arts[rep].id, "size": len(members),
+            "members": [{"id": arts[r].id, "score": s, "tier": t, "duplicate_of": arts[d].id if d else None,
+                         "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
+                         "published": arts[r].published, "lang": arts[r].lang}
+                        for r, s, t, d in ordered]}
+
+
 def record_hash(a: Article) -> str:
     return text_hash(json.dumps(a.to_dict(), sort_keys=True, ensure_ascii=False))
 
@@ -481,19 +503,13 @@ class Archive:
 
     def _grouping_scorer(self, data: GroupingData) -> tuple[PairScorer, np.ndarray]:
         """A PairScorer over all stored articles, and the term document frequencies it used."""
-        df = document_frequencies(data.terms)
-        n = len(data.terms)
         lead, title = data.lead, data.title
         if len(data.rowids) and lead.size == 0:  # vectors left in the index (an IVF store)
             w = self.thresholds.title_weight
             lead = IndexedVectors(self.index, data.rowids, "lead", w)
             title = IndexedVectors(self.index, data.rowids, "title", w)
-        scorer = PairScorer(lead, title, data.sigs, data.content_hashes,
-                            tfidf_matrix(data.terms, idf_weights(df, n)),
-                            tfidf_matrix(data.terms, idf_weights(df, n, self.model.rare_df)),
-                            [n_tokens(t) for t in data.terms], data.langs, self.thresholds, self.model,
-                            data.published)
-        return scorer, df
+        return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
+                               data.published, self.thresholds, self.model)
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).
@@ -562,12 +578,7 @@ class Archive:
 
     def _group_dict(self, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> dict:
         arts = self.db.articles_by_rowid([r for r, *_ in members] + [d for *_, d in members if d])
-        ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
-        return {"group": gid, "representative": arts[rep].id, "size": len(members),
-                "members": [{"id": arts[r].id, "score": s, "tier": t, "duplicate_of": arts[d].id if d else None,
-                             "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
-                             "published": arts[r].published, "lang": arts[r].lang}
-                            for r, s, t, d in ordered]}
+        return group_record(gid, rep, members, arts)
 
     def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
                 lang: str | None = None, k: int = 10, options: RelatedOptions | None = None,

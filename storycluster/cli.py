@@ -399,6 +399,40 @@ def recommend(
 
 
 @command
+def dedup_dist(
+    paths: Annotated[list[Path], typer.Argument(help="JSONL, CSV or Parquet files (local or shared storage), "
+                                                     "or folders of .html/.txt files.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: groups.jsonl, dedup.json, problems.jsonl, "
+                                                          "embeddings/*.parquet, manifest.json.")],
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to run on: 'auto' (the cluster this machine joined with 'ray start') or HOST:PORT. "
+             "Default: a local Ray on this machine.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Embedding actors (each loads the model once).")] = 2,
+    actor_cpus: Annotated[float, typer.Option(help="CPUs reserved per embedding actor (fractions allowed).")] = 0.5,
+    model: Annotated[str | None, typer.Option(help="Embedding model, as for 'add'.")] = None,
+    on_error: Annotated[OnError, typer.Option(
+        "--on-error", help="fail: stop before embedding when any record is bad. skip: go on, report them.")]
+    = OnError.fail,
+    max_text_mb: Annotated[float, typer.Option(help="Largest article text accepted, in MB.")] = 5.0,
+) -> None:
+    """Deduplicate files on a Ray cluster (Ray Data): the same stages, groups and output schema as 'add' + 'dedup'
+    on one machine, for archives larger than one machine. Needs the 'dist' extra (ray[data])."""
+    try:
+        from .dist.ray_engine import dedup_distributed, init_ray
+    except ImportError as e:
+        _fail(f"dedup-dist needs Ray Data ({e.name} is missing): pip install 'storycluster[dist]'")
+    init_ray(address, num_cpus=None)
+    report = dedup_distributed(paths, out, model=model, workers=workers, actor_cpus=actor_cpus,
+                               on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6))
+    for p in report.problems:
+        typer.echo(f"skipped: {p}", err=True)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
+    typer.echo(f"read {report.read} records: {report.articles} articles, {len(report.problems)} skipped; "
+               f"{report.groups} groups ({report.grouped} articles), {report.singletons} singletons → {out}\n"
+               f"stages: {stages}", err=True)
+
+
+@command
 def export_pg(
     dsn: Annotated[str, typer.Argument(help="PostgreSQL connection string, e.g. postgresql://user@127.0.0.1/news.")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per related list.")] = 10,

@@ -43,13 +43,15 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) ->
     with fh:
         if suffix in (".jsonl", ".ndjson", ".json"):
             yield from _validated(_read_jsonl(fh, str(p)), str(p), max_text_bytes)
+        elif suffix == ".parquet":
+            yield from _validated(_read_parquet(fh, str(p)), str(p), max_text_bytes)
         elif suffix in (".csv", ".tsv"):
             yield from _validated(_read_csv(fh, str(p), "\t" if suffix == ".tsv" else ","), str(p), max_text_bytes)
         elif suffix in _TEXT_SUFFIXES:
             yield from _validated(_read_text_file(fh.read(), p, p.stem), str(p), max_text_bytes)
         else:
             yield Problem(str(p), None, None, f"unknown file type '{suffix or '(none)'}'",
-                          "use .jsonl, .csv, .html, .txt or a folder of .html/.txt files")
+                          "use .jsonl, .csv, .parquet, .html, .txt or a folder of .html/.txt files")
 
 
 def _decode(raw: bytes, path: str, line: int | None) -> str | Problem:
@@ -78,6 +80,27 @@ def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | 
                                   _HINT_FIX)
             continue
         yield lineno, obj
+
+
+def _read_parquet(fh: io.BufferedReader, path: str, batch_rows: int = 4096) -> Iterator[tuple[int, dict | Problem]]:
+    """Rows of a Parquet file (pyarrow, installed with the ``dist`` extra) with the JSONL fields as columns;
+    the row number (from 1) stands in for the line."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        yield 0, Problem(path, None, None, "reading Parquet needs pyarrow", "pip install 'storycluster[dist]'")
+        return
+    try:
+        pf = pq.ParquetFile(fh)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
+        yield 0, Problem(path, None, None, f"not a readable Parquet file ({e})", "check the file")
+        return
+    columns = [c for c in pf.schema_arrow.names if c in FIELDS]
+    row = 0
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        for rec in batch.to_pylist():
+            row += 1
+            yield row, rec
 
 
 def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tuple[int, dict | Problem]]:

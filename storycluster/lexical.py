@@ -48,29 +48,54 @@ def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray | float:
     return equal.mean(axis=-1)
 
 
+def band_keys(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
+    """(n, bands) uint64 bucket keys: each band's rows hashed together with the band number (a 64-bit
+    mix; two different bands or contents share a key with probability about 2^-64). Rows of an empty
+    signature get key 0, which :func:`candidate_pairs` and the distributed band stage skip."""
+    n, num_perm = sigs.shape
+    rows = num_perm // bands
+    x = sigs[:, :bands * rows].astype(np.uint64).reshape(n, bands, rows)
+    with np.errstate(over="ignore"):
+        h = np.arange(1, bands + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        h = np.broadcast_to(h, (n, bands)).copy()
+        for r in range(rows):  # splitmix64-style rounds over the band's values
+            h ^= x[:, :, r] + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    h[h == 0] = 1
+    h[sigs[:, 0] == EMPTY] = 0
+    return h
+
+
+def bucket_pairs(members: np.ndarray) -> np.ndarray:
+    """(m, 2) pairs i < j among the sorted ids of one bucket."""
+    members = np.sort(np.asarray(members, dtype=np.int64))
+    ii, jj = np.triu_indices(len(members), k=1)
+    return np.stack([members[ii], members[jj]], axis=1)
+
+
 def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
-    """Pairs (i < j) that agree on all rows of at least one band: LSH banding as a group-by on band hashes.
+    """Pairs (i < j) that agree on all rows of at least one band: LSH banding as a group-by on the band
+    keys (:func:`band_keys`; the distributed pipeline groups by the same keys).
 
     Returns an (m, 2) int64 array of row indices. Memory is O(n * bands)."""
-    n, num_perm = sigs.shape
+    n = len(sigs)
     if n < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    rows = num_perm // bands
+    keys = band_keys(sigs, bands)
     pairs = []
-    valid = sigs[:, 0] != EMPTY
-    for b in range(bands):
-        band = np.ascontiguousarray(sigs[:, b * rows:(b + 1) * rows])
-        keys = band.view(np.dtype((np.void, band.dtype.itemsize * rows))).ravel()
-        idx = np.flatnonzero(valid)
-        order = idx[np.argsort(keys[idx], kind="stable")]
-        k = keys[order]
+    idx = np.flatnonzero(keys[:, 0] != 0)
+    for b in range(keys.shape[1]):
+        order = idx[np.argsort(keys[idx, b], kind="stable")]
+        k = keys[order, b]
         starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         ends = np.r_[starts[1:], len(order)]
         shared = ends - starts > 1  # only buckets of two or more make pairs (few: no Python loop over all)
         for s, e in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True):
-            members = np.sort(order[s:e])
-            ii, jj = np.triu_indices(len(members), k=1)
-            pairs.append(np.stack([members[ii], members[jj]], axis=1))
+            pairs.append(bucket_pairs(order[s:e]))
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)

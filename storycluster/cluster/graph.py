@@ -176,24 +176,31 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
         index.add(np.arange(n, dtype=np.int64), vectors)
         rowids = np.arange(n, dtype=np.int64)
         del vectors
-    g = knn_graph(index, k, t.related, split=d)
+    return graph_edges(knn_graph(index, k, t.related, split=d), rowids, t.title_weight)
+
+
+def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(edges of row positions i < j, lead cosines, headline cosines) of a :class:`~..index.knn.KnnGraph`
+    whose ids are ``rowids`` (positions when ``rowids`` is 0..n-1)."""
     a, b = g.a, g.b
-    if not np.array_equal(rowids, np.arange(n)):  # ids → row positions
+    if not np.array_equal(rowids, np.arange(len(rowids))):  # ids → row positions
         order = np.argsort(rowids)
         i = order[np.searchsorted(rowids, a, sorter=order)]
         j = order[np.searchsorted(rowids, b, sorter=order)]
         a, b = np.minimum(i, j), np.maximum(i, j)
     edges = np.stack([a, b], axis=1)  # int32 when the positions fit: half the memory at millions of edges
-    w = np.float32(t.title_weight)
+    w = np.float32(title_weight)
     return edges, g.head / (np.float32(1.0) - w), (g.score - g.head) / w
 
 
 def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None,
-                    near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    lexical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds; ``near``:
-    the result of :func:`neighbour_edges` when already computed."""
+    the result of :func:`neighbour_edges`, ``lexical``: of :func:`~..lexical.candidate_pairs`, when
+    already computed (the distributed pipeline computes both in its own stages)."""
     near, lead, title = neighbour_edges(scorer, k, index, rowids) if near is None else near
-    lexical = candidate_pairs(scorer.sigs)
+    lexical = candidate_pairs(scorer.sigs) if lexical is None else lexical
     if len(lexical):  # band collisions that are not vector neighbours: their cosines are computed here
         n = np.int64(max(len(scorer.lead), 1))
         extra = lexical[~np.isin(lexical[:, 0] * n + lexical[:, 1], near[:, 0].astype(np.int64) * n + near[:, 1])]

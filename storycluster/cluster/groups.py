@@ -33,11 +33,12 @@ class Group:
 
 
 def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0, index=None,
-                   rowids: np.ndarray | None = None) -> np.ndarray:
+                   rowids: np.ndarray | None = None, near=None, lexical: np.ndarray | None = None) -> np.ndarray:
     """Cluster labels (index of a root member) for every row of the scorer's arrays. ``index``/``rowids``: a
-    store's vector index over exactly these rows, reused for the neighbour graph."""
+    store's vector index over exactly these rows, reused for the neighbour graph; ``near``/``lexical``:
+    candidates computed elsewhere (see :func:`.graph.candidate_edges`)."""
     n = len(scorer.lead)
-    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids)
+    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids, near=near, lexical=lexical)
     m = scorer.model
     linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor, random_state=random_state)
     return linkage.fit(n, edges, weights, scorer).labels_

@@ -18,6 +18,10 @@ INDEX = "index.faiss"
 LOCK = ".lock"
 
 
+#: characters of an article's normalized text the embedder sees (measured on ECB+: bench/representation.py)
+EMBED_MAX_CHARS = 1000
+
+
 @dataclass(slots=True)
 class StoreConfig:
     model_id: str
@@ -26,7 +30,7 @@ class StoreConfig:
     index_type: str = "auto"  # auto (flat while small, then IVF), flat, hnsw or ivf
     metric: str = "inner_product"
     normalization: str = "l2"
-    embed_max_chars: int = 1000  # measured on ECB+: bench/representation.py
+    embed_max_chars: int = EMBED_MAX_CHARS
     index_generation: int = -1
     thresholds: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION

@@ -84,9 +84,17 @@ class _TopK:
         block.addn_with_ids(m, swig(s), swig(cols), 0)
         col = np.maximum(bi, 0)
         hv = np.ascontiguousarray(np.take_along_axis(head, col, 1), dtype=np.float32)
-        packed = np.ascontiguousarray(np.where(bi >= 0, (cand[col] << 32) | hv.view(np.uint32).astype(np.int64), -1))
+        self.add_entries(rows, bv, np.where(bi >= 0, (cand[col] << 32) | hv.view(np.uint32).astype(np.int64), -1))
+
+    def add_entries(self, rows: np.ndarray, val: np.ndarray, packed: np.ndarray) -> None:
+        """Merge ready entries (scores and packed ids, as :attr:`val`/:attr:`ids` hold them) into ``rows``."""
+        from faiss import swig_ptr as swig
+
+        val = np.ascontiguousarray(val, dtype=np.float32)
+        packed = np.ascontiguousarray(packed, dtype=np.int64)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        self.heaps.addn_query_subset_with_ids(q, swig(rows), kk, swig(bv), swig(packed), kk)
+        self.heaps.addn_query_subset_with_ids(len(rows), swig(rows), val.shape[1], swig(val), swig(packed),
+                                              val.shape[1])
 
     def graph(self, row_ids: np.ndarray, floor: float, chunk: int = 65_536) -> KnnGraph:
         """Undirected edges of the heaps: (a, b) from a's heap, kept once (when b's heap does not also hold
@@ -227,6 +235,50 @@ def _sub_blocks(top: _TopK, qslots: np.ndarray, queries: np.ndarray, n_own: int,
         top.add_block(qslots[q], s, head, qslots[cand])
 
 
+def block_target(n: int, nlist: int) -> int:
+    """Rows per block: the mean list size (at least BLOCK_MIN)."""
+    return max(BLOCK_MIN, int(n / max(nlist, 1)))
+
+
+def list_block(top: _TopK, qslots: np.ndarray, queries: np.ndarray, n_own: int, target: int,
+               split: int | None, spill: int) -> None:
+    """One list's block: its ``n_own`` members (the first rows of ``queries``) are the candidates, every
+    row is a query (members, then the foreign queries that have this list among their nearest); a list
+    over SPLIT_FACTOR times ``target`` is split into sub-blocks. ``qslots``: the heap rows of the queries.
+    The single-machine graph and the distributed pipeline's list stage both call this."""
+    if n_own <= SPLIT_FACTOR * target:
+        s, head = _scores(queries, queries[:n_own], split)
+        s[np.arange(n_own), np.arange(n_own)] = -np.inf
+        top.add_block(qslots, s, head, qslots[:n_own])
+    else:
+        _sub_blocks(top, qslots, queries, n_own, -(-n_own // target), split, spill)
+
+
+def block_neighbours(own: np.ndarray, own_ids: np.ndarray, foreign: np.ndarray, foreign_ids: np.ndarray,
+                     k: int, target: int, split: int | None = None, spill: int = 2
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One list's block on its own (a distributed worker's unit of work): (query ids, (m, k) scores,
+    (m, k) packed entries with candidate *ids*) for :meth:`_TopK.add_entries` of a graph-wide top-k."""
+    queries = np.vstack([own, foreign]) if len(foreign) else own
+    qids = np.concatenate([own_ids, foreign_ids]).astype(np.int64)
+    top = _TopK(len(queries), k)
+    if len(own) and len(queries) > 1:
+        list_block(top, np.arange(len(queries), dtype=np.int64), queries, len(own), target, split, spill)
+    pos = top.ids >> 32
+    packed = np.where(top.ids >= 0, (qids[np.maximum(pos, 0)] << 32) | (top.ids & 0xFFFFFFFF), -1)
+    return qids, top.val, packed
+
+
+def merge_blocks(n: int, k: int, parts, floor: float) -> KnnGraph:
+    """The graph of ``n`` vectors (ids 0..n-1) from :func:`block_neighbours` results ``(qids, val, packed)``:
+    each id keeps its best k entries over all blocks, then the undirected edges above ``floor``."""
+    top = _TopK(n, min(k, max(n - 1, 1)))
+    for qids, val, packed in parts:
+        if len(qids):
+            top.add_entries(qids, val, packed)
+    return top.graph(np.arange(n, dtype=np.int64), floor)
+
+
 def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, spill: int) -> KnnGraph:
     slot_ids = index.slot_ids()
     nlist = index.nlist
@@ -239,7 +291,7 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
         foreign_of = [es[bounds[i]:bounds[i + 1]] for i in range(nlist)]
         del el, order
     top = _TopK(len(slot_ids), k)
-    target = max(BLOCK_MIN, int(np.count_nonzero(slot_ids >= 0) / max(nlist, 1)))
+    target = block_target(int(np.count_nonzero(slot_ids >= 0)), nlist)
     for lst in range(nlist):
         slots = index.list_slots(lst)
         live = slot_ids[slots] >= 0
@@ -248,11 +300,5 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
         if slots.size == 0 or slots.size + foreign.size < 2:
             continue
         queries = np.vstack([cands, index.slot_vectors(foreign)]) if foreign.size else cands
-        qslots = np.concatenate([slots, foreign])
-        if slots.size <= SPLIT_FACTOR * target:
-            s, head = _scores(queries, cands, split)
-            s[np.arange(slots.size), np.arange(slots.size)] = -np.inf
-            top.add_block(qslots, s, head, slots)
-        else:
-            _sub_blocks(top, qslots, queries, slots.size, -(-slots.size // target), split, spill)
+        list_block(top, np.concatenate([slots, foreign]), queries, slots.size, target, split, spill)
     return top.graph(slot_ids, floor)

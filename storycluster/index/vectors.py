@@ -76,6 +76,25 @@ def nearest_columns(scores: np.ndarray, m: int) -> np.ndarray:
     return out
 
 
+def ivf_centroids(sample: np.ndarray, expected: int = 0) -> np.ndarray:
+    """List centroids for an IVF of about ``expected`` vectors (at least ``len(sample)``), from ``sample``."""
+    from .kmeans import centroids
+
+    # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
+    nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
+    sample = np.ascontiguousarray(sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)], dtype=np.float32)
+    return centroids(sample, nlist, IVF_NITER)
+
+
+def assign_lists(vectors: np.ndarray, centroids: np.ndarray, m: int = 2, chunk: int = 8192) -> np.ndarray:
+    """(n, min(m, nlist)) each vector's nearest lists, nearest first (numpy's BLAS, in chunks)."""
+    m = min(m, len(centroids))
+    out = np.empty((len(vectors), m), dtype=np.int64)
+    for s in range(0, len(vectors), chunk):
+        out[s:s + chunk] = nearest_columns(vectors[s:s + chunk] @ centroids.T, m)
+    return out
+
+
 def ivf_nprobe(nlist: int) -> int:
     """Lists searched per query: 16 up to 2,048 lists (a million vectors); bench/scale.py measures recall."""
     return min(nlist, max(16, nlist // 128))
@@ -138,20 +157,15 @@ class VectorIndex:
         else:
             self._index.add_with_ids(vectors, ids)
 
-    def _add_ivf(self, ids: np.ndarray, vectors: np.ndarray, chunk: int = 8192) -> None:
+    def _add_ivf(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Assign vectors to their nearest list with numpy's BLAS (FAISS's own assignment would run the same
         product on a second BLAS competing for the cores) and keep each one's second-nearest list, which
         the neighbour graph needs (:mod:`.knn`); then add under the id map."""
         import faiss
 
-        centroids = self.centroids()
-        first = np.empty(len(ids), dtype=np.int64)
-        second = np.full(len(ids), -1, dtype=np.int32)
-        for s in range(0, len(ids), chunk):
-            best = nearest_columns(vectors[s:s + chunk] @ centroids.T, min(2, len(centroids)))
-            first[s:s + chunk] = best[:, 0]
-            if best.shape[1] > 1:
-                second[s:s + chunk] = best[:, 1]
+        best = assign_lists(vectors, self.centroids(), 2)
+        first = np.ascontiguousarray(best[:, 0])
+        second = (best[:, 1] if best.shape[1] > 1 else np.full(len(ids), -1)).astype(np.int32)
         start = int(self._inner.ntotal)
         self._inner.add_core(len(ids), faiss.swig_ptr(vectors), None, faiss.swig_ptr(first))
         faiss.copy_array_to_vector(np.concatenate([self._labels(), ids]), self._index.id_map)
@@ -181,12 +195,8 @@ class VectorIndex:
     def _build_ivf(self, sample: np.ndarray, expected: int = 0) -> None:
         import faiss
 
-        from .kmeans import centroids
-
-        # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
-        nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
-        sample = np.ascontiguousarray(sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)])
-        lists = centroids(sample, nlist, IVF_NITER)
+        lists = ivf_centroids(sample, expected)
+        sample = np.ascontiguousarray(sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * len(lists))])
         quantizer = faiss.IndexFlatIP(self.dim)
         quantizer.add(lists)  # a quantizer already holding nlist centroids: train() fits only the 8-bit codec
         inner = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, len(lists), faiss.ScalarQuantizer.QT_8bit,

@@ -1,0 +1,131 @@
+"""The distributed pipeline's stage functions, engine-neutral, run here without Ray: band shards give the
+single-machine band pairs, IVF list blocks give the exact graph (one list) or most of it (many lists),
+input order and duplicate ids, Parquet input. The Ray runs are in test_dist.py."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+
+from storycluster.dist import stages  # noqa: E402
+from storycluster.index.knn import block_target, knn_graph, merge_blocks  # noqa: E402
+from storycluster.index.vectors import VectorIndex, ivf_centroids  # noqa: E402
+from storycluster.ingest import read_path  # noqa: E402
+from storycluster.lexical import BANDS, EMPTY, NUM_PERM, candidate_pairs  # noqa: E402
+
+
+def _clustered(n: int, d: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n // 10, d)).astype(np.float32)
+    v = centres[rng.integers(0, len(centres), n)] + 0.35 * rng.standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _edges(g) -> set[tuple[int, int]]:
+    return set(zip(g.a.tolist(), g.b.tolist(), strict=True))
+
+
+def _by_list(rows: dict[str, np.ndarray]):
+    """What an engine's group-by on ``list`` hands the list stage."""
+    for lst in np.unique(rows["list"]):
+        sel = rows["list"] == lst
+        yield {c: v[sel] for c, v in rows.items()}
+
+
+def test_band_shards_give_the_single_machine_pairs() -> None:
+    rng = np.random.default_rng(3)
+    sigs = rng.integers(0, 2**32 - 1, (400, NUM_PERM), dtype=np.uint64).astype(np.uint32)
+    for i in range(0, 120, 2):  # planted pairs sharing some bands
+        shared = rng.choice(BANDS, rng.integers(1, 6), replace=False)
+        for b in shared:
+            cols = slice(b * 4, b * 4 + 4)
+            sigs[i + 1, cols] = sigs[i, cols]
+    sigs[7] = EMPTY  # an empty text makes no pairs
+    sigs[9] = sigs[7]
+    batch = pa.table({"signature": [s.tobytes() for s in sigs], "pos": np.arange(len(sigs))})
+    rows = stages.band_rows(batch, partitions=3)
+    found = []
+    for part in range(3):
+        sel = rows["part"] == part
+        out = stages.bucket_shard_pairs({"key": rows["key"][sel], "pos": rows["pos"][sel]})
+        found.append(np.stack([out["a"], out["b"]], axis=1))
+    got = np.unique(np.concatenate(found), axis=0)
+    want = candidate_pairs(sigs)
+    assert len(want) == 58  # the 60 planted pairs but (6, 7) and (8, 9): 7 and 9 are empty
+    assert np.array_equal(got, want)
+    assert 7 not in got and 9 not in got
+
+
+def test_one_list_is_the_exact_graph() -> None:
+    v = _clustered(600, 32)
+    batch = pa.table({"pos": np.arange(len(v)), "vector": stages.vector_array(v)})
+    rows = stages.list_rows(batch, np.zeros((1, 32), dtype=np.float32), spill=1)
+    parts = [tuple(stages.list_neighbours(g, 10, block_target(len(v), 1), 16, spill=1).values())
+             for g in _by_list(rows)]
+    got = merge_blocks(len(v), 10, parts, 0.2)
+    exact = VectorIndex(32, "flat")
+    exact.add(np.arange(len(v)), v)
+    want = knn_graph(exact, 10, 0.2, split=16)
+    assert len(want) > 1000
+    assert _edges(got) == _edges(want)
+    order_g, order_w = np.lexsort((got.b, got.a)), np.lexsort((want.b, want.a))
+    assert np.allclose(got.score[order_g], want.score[order_w], atol=1e-5)
+    assert np.allclose(got.head[order_g], want.head[order_w], atol=1e-5)  # the lead half travels with it
+
+
+def test_many_lists_find_most_of_the_exact_graph() -> None:
+    v = _clustered(4000, 32, seed=1)
+    centroids = ivf_centroids(v, len(v))
+    assert len(centroids) > 50
+    batch = pa.table({"pos": np.arange(len(v)), "vector": stages.vector_array(v)})
+    rows = stages.list_rows(batch, centroids, spill=2)
+    assert np.array_equal(np.bincount(rows["pos"]), np.full(len(v), 2))  # a member once, a query once more
+    parts = [tuple(stages.list_neighbours(g, 10, block_target(len(v), len(centroids)), 16).values())
+             for g in _by_list(rows)]
+    got = merge_blocks(len(v), 10, parts, 0.5)
+    exact = VectorIndex(32, "flat")
+    exact.add(np.arange(len(v)), v)
+    want = _edges(knn_graph(exact, 10, 0.5, split=16))
+    recall = len(_edges(got) & want) / len(want)
+    assert recall >= 0.9, recall
+
+
+def test_positions_follow_input_order_and_report_duplicate_ids() -> None:
+    rows = [(1, 0, "c", "b.jsonl:1"), (0, 1, "b", "a.jsonl:2"), (0, 0, "a", "a.jsonl:1"), (1, 1, "a", "b.jsonl:2")]
+    by_file, problems = stages.positions(rows)
+    assert by_file[0].tolist() == [0, 1] and by_file[1].tolist() == [2, -1]
+    assert problems == ["b.jsonl:2: field 'id': duplicate id 'a' (first at a.jsonl:1) (ids must be unique across "
+                        "the input)"]
+
+
+def test_read_file_keeps_problems_as_rows(tmp_path) -> None:
+    f = tmp_path / "in.jsonl"
+    f.write_text(json.dumps({"id": "x", "text": "Hello there."}) + "\n{broken\n"
+                 + json.dumps({"id": "y", "text": "مرحبا بكم"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    rows = stages.read_file({"path": str(f), "file_no": 4}, 10**6)
+    assert [(r["id"], r["ordinal"], r["file_no"]) for r in rows] == [("x", 0, 4), (None, -1, 4), ("y", 1, 4)]
+    assert rows[1]["problem"].startswith(f"{f}:2: invalid JSON")
+    assert rows[2]["text"] == "مرحبا بكم"
+
+
+def test_parquet_input_reads_like_jsonl(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    records = [{"id": "a1", "title": "Iraq's PM interview", "text": "Body one.", "lang": "en"},
+               {"id": "a2", "title": "مقابلة", "text": "نص المقال", "source": "sudanile"},
+               {"id": "a3", "title": "no text", "text": ""}]
+    fields = ["id", "title", "text", "source", "lang"]
+    pq.write_table(pa.table({f: [r.get(f) for r in records] for f in fields}), tmp_path / "in.parquet")
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                       encoding="utf-8")
+    from_pq = [str(r) if not hasattr(r, "to_dict") else r.to_dict() for r in read_path(tmp_path / "in.parquet")]
+    from_jsonl = [str(r) if not hasattr(r, "to_dict") else r.to_dict() for r in read_path(tmp_path / "in.jsonl")]
+    assert from_pq[:2] == from_jsonl[:2]
+    assert from_pq[2] == f"{tmp_path / 'in.parquet'}:3: field 'text': missing or empty (every article needs its body text)"
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    (problem,) = list(read_path(tmp_path / "bad.parquet"))
+    assert "not a readable Parquet file" in str(problem)
