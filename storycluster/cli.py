@@ -409,6 +409,8 @@ def dedup_dist(
              "Default: a local Ray on this machine.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Embedding actors (each loads the model once).")] = 2,
     actor_cpus: Annotated[float, typer.Option(help="CPUs reserved per embedding actor (fractions allowed).")] = 0.5,
+    actor_gpus: Annotated[float, typer.Option(help="GPUs per embedding actor, for a sentence-transformers --model.")]
+    = 0.0,
     model: Annotated[str | None, typer.Option(help="Embedding model, as for 'add'.")] = None,
     on_error: Annotated[OnError, typer.Option(
         "--on-error", help="fail: stop before embedding when any record is bad. skip: go on, report them.")]
@@ -422,7 +424,7 @@ def dedup_dist(
     except ImportError as e:
         _fail(f"dedup-dist needs Ray Data ({e.name} is missing): pip install 'storycluster[dist]'")
     init_ray(address, num_cpus=None)
-    report = dedup_distributed(paths, out, model=model, workers=workers, actor_cpus=actor_cpus,
+    report = dedup_distributed(paths, out, model=model, workers=workers, actor_cpus=actor_cpus, actor_gpus=actor_gpus,
                                on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6))
     for p in report.problems:
         typer.echo(f"skipped: {p}", err=True)
