@@ -55,6 +55,7 @@ bench: quality
 	$(PY) bench/scale.py --store $(BENCH_STORE)
 	$(PY) bench/related_scale.py --store $(BENCH_STORE)
 	$(PY) bench/report.py --store $(BENCH_STORE)
+	$(PY) bench/dist.py --n 100000
 
 # an ECB+ store: real embeddings and terms for the scale benchmarks' synthetic articles
 $(BENCH_STORE)/config.json: $(STAMP)

@@ -12,7 +12,6 @@ Run: .venv/bin/python bench/dist.py [--n 100000] [--workers 2]"""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
 import subprocess
@@ -62,13 +61,24 @@ def synthesize(n: int, out: Path, seed: int = 0) -> None:
                                  "source": rec["source"]}, ensure_ascii=False) + "\n")
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size of a process (/proc/PID/smaps_rollup: cheap to read, unlike smaps)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0.0
+
+
 class TreeMemory:
     """Peak total PSS of a process and all its descendants, sampled every ``every`` seconds."""
 
-    def __init__(self, pid: int, every: float = 1.0) -> None:
+    def __init__(self, pid: int, every: float = 2.0) -> None:
         import psutil
 
-        self.root, self.every, self.peak = psutil.Process(pid), every, 0
+        self.root, self.every, self.peak = psutil.Process(pid), every, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -77,21 +87,17 @@ class TreeMemory:
         import psutil
 
         while not self._stop.is_set():
-            total = 0
             try:
-                procs = [self.root, *self.root.children(recursive=True)]
+                pids = [self.root.pid, *(c.pid for c in self.root.children(recursive=True))]
             except psutil.NoSuchProcess:
                 break
-            for p in procs:
-                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                    total += p.memory_full_info().pss
-            self.peak = max(self.peak, total)
+            self.peak = max(self.peak, sum(pss_mb(p) for p in pids))
             self._stop.wait(self.every)
 
     def stop(self) -> float:
         self._stop.set()
         self._thread.join()
-        return self.peak / 2**20
+        return self.peak
 
 
 def run(cmd: list[str], **kw) -> tuple[float, float, subprocess.CompletedProcess]:
