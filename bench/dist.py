@@ -2,9 +2,9 @@
 wall time, peak memory of the whole process tree (Ray's GCS, raylet and workers included; proportional set
 size, so the shared object store counts once), Ray's time per stage, and how far the two groupings agree.
 
-Articles: N synthetic news articles made of real ECB+ sentences (each mixes the sentences of two articles
-of one ECB+ topic, with the first one's headline; the text as one line), 10% of them planted near-copies (a
-sentence dropped, one word changed). Both paths run the real bundled model; the Ray run sits in a loopback-only network
+Articles: N synthetic news articles made of real ECB+ sentences (each draws eight sentences from the whole of
+one ECB+ topic, as one line), 10% of them planted near-copies of an earlier one (a sentence dropped, one word
+changed). Both paths run the real bundled model; the Ray run sits in a loopback-only network
 namespace (tests/isolated.sh).
 
 Run: .venv/bin/python bench/dist.py [--n 100000] [--workers 2]"""
@@ -35,6 +35,10 @@ def synthesize(n: int, out: Path, seed: int = 0) -> None:
         if r.get("text", "").strip():
             by_topic.setdefault(str(r.get("topic_id")), []).append(r)
     topics = sorted(by_topic)
+    # each topic's sentences, one line each (an ECB+ headline line repeated across many synthetic articles of
+    # one outlet would look like that outlet's boilerplate)
+    pools = {t: [x for r in arts for x in re.split(r"(?<=[.!?])\s+", " ".join(r["text"].split())) if len(x) > 20]
+             for t, arts in by_topic.items()}
     made: list[dict] = []
     with open(out, "w", encoding="utf-8") as fh:
         for i in range(n):
@@ -48,15 +52,10 @@ def synthesize(n: int, out: Path, seed: int = 0) -> None:
                     words[int(rng.integers(0, len(words)))] = "reportedly"
                     sents[0] = " ".join(words)
                 rec = {"id": f"syn-{i}", "title": src["title"], "sents": sents, "source": f"outlet-{i % 50}"}
-            else:
-                arts = by_topic[topics[rng.integers(0, len(topics))]]
-                a, b = (arts[j] for j in rng.integers(0, len(arts), 2))
-                # one line per article: ECB+ headline lines repeated across many synthetic articles of one
-                # outlet would look like that outlet's boilerplate (and make every add rescan the outlet)
-                sa = re.split(r"(?<=[.!?])\s+", " ".join(a["text"].split()))
-                sb = re.split(r"(?<=[.!?])\s+", " ".join(b["text"].split()))
-                k = int(rng.integers(1, max(2, len(sa))))
-                rec = {"id": f"syn-{i}", "title": a.get("title") or sa[0][:120], "sents": sa[:k] + sb[k:k + 6],
+            else:  # eight sentences drawn from the whole topic: another article on the subject, not a copy
+                pool = pools[topics[rng.integers(0, len(topics))]]
+                picked = sorted(rng.choice(len(pool), min(8, len(pool)), replace=False).tolist())
+                rec = {"id": f"syn-{i}", "title": pool[picked[0]][:120], "sents": [pool[j] for j in picked],
                        "source": f"outlet-{i % 50}"}
             made.append(rec)
             fh.write(json.dumps({"id": rec["id"], "title": rec["title"], "text": " ".join(rec["sents"]),

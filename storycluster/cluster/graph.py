@@ -193,6 +193,16 @@ def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray,
     return edges, g.head / (np.float32(1.0) - w), (g.score - g.head) / w
 
 
+def _row_dots(x, pairs: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """Inner products of the row pairs, gathered in chunks (millions of band collisions would otherwise gather
+    gigabytes of vectors at once)."""
+    out = np.empty(len(pairs), dtype=np.float32)
+    for s in range(0, len(pairs), chunk):
+        p = pairs[s:s + chunk]
+        out[s:s + chunk] = np.einsum("ij,ij->i", x[p[:, 0]], x[p[:, 1]])
+    return out
+
+
 def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None,
                     near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                     lexical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -206,8 +216,8 @@ def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndar
         extra = lexical[~np.isin(lexical[:, 0] * n + lexical[:, 1], near[:, 0].astype(np.int64) * n + near[:, 1])]
         extra = np.unique(extra, axis=0)
         near = np.concatenate([near.astype(np.int64), extra])
-        lead = np.concatenate([lead, np.einsum("ij,ij->i", scorer.lead[extra[:, 0]], scorer.lead[extra[:, 1]])])
-        title = np.concatenate([title, np.einsum("ij,ij->i", scorer.title[extra[:, 0]], scorer.title[extra[:, 1]])])
+        lead = np.concatenate([lead, _row_dots(scorer.lead, extra)])
+        title = np.concatenate([title, _row_dots(scorer.title, extra)])
     if len(near) == 0:
         return near.reshape(0, 2), np.zeros(0)
     return near, scorer.pairs(near[:, 0], near[:, 1], lead=lead, title=title)
