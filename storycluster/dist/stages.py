@@ -1,0 +1,264 @@
+"""The distributed pipeline's stages, engine-neutral: each takes a batch (a ``pyarrow.Table``, or a dict of
+columns) and returns one, so any engine that maps batches can run them (:mod:`.ray_engine` runs them on Ray
+Data). They call the same functions the single-machine store does (``read_path``, ``prepare_article``, the
+embedder, ``signatures``/``term_vectors``, ``band_keys``, ``assign_lists``, ``block_neighbours``), so the two
+paths cannot drift; :func:`group` is the single-machine grouping itself over the gathered columns.
+
+Rows carry ``pos``, the article's position in input order (the row order a store would give them), which
+is also the id every later stage uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..article import Article
+from ..errors import Problem
+from ..ingest import read_path
+from ..lexical import BANDS, NUM_PERM, band_keys, bucket_pairs, signatures, term_vectors
+
+#: columns an article row carries from the reader
+ARTICLE_COLUMNS = ("id", "title", "text", "url", "source", "published", "lang")
+
+
+# -- read -------------------------------------------------------------------------------------------
+def read_file(item: dict, max_text_bytes: int) -> list[dict]:
+    """One input path (a file or a folder) → rows: articles with ``file_no``/``ordinal`` (their order in the
+    input), and problems (``problem`` set, reported and not grouped), exactly as ``storycluster add`` reads."""
+    rows: list[dict] = []
+    ordinal = 0
+    for rec in read_path(item["path"], max_text_bytes):
+        if isinstance(rec, Problem):
+            rows.append({**dict.fromkeys(ARTICLE_COLUMNS), "file_no": item["file_no"], "ordinal": -1,
+                         "origin": None, "problem": str(rec)})
+        else:
+            rows.append({**rec.to_dict(), "file_no": item["file_no"], "ordinal": ordinal,
+                         "origin": rec.origin, "problem": None})
+            ordinal += 1
+    return rows
+
+
+def positions(files: list[tuple[int, int, str, str]]) -> tuple[dict[int, np.ndarray], list[str]]:
+    """Input order and duplicate ids: from (file_no, ordinal, id, origin) of every article, each file's
+    positions by ordinal (-1 for a duplicate id, which ``add`` reports as a problem too), and the messages."""
+    files = sorted(files)
+    seen: dict[str, str] = {}
+    by_file: dict[int, list[int]] = {}
+    problems = []
+    pos = 0
+    for file_no, _, art_id, origin in files:
+        if art_id in seen:
+            by_file.setdefault(file_no, []).append(-1)
+            path, _, line = (origin or "<input>").rpartition(":")
+            problems.append(str(Problem(path or origin, int(line) if line.isdigit() else None, "id",
+                                        f"duplicate id '{art_id}' (first at {seen[art_id]})",
+                                        "ids must be unique across the input")))
+            continue
+        seen[art_id] = origin or "<input>"
+        by_file.setdefault(file_no, []).append(pos)
+        pos += 1
+    return {f: np.asarray(p, dtype=np.int64) for f, p in by_file.items()}, problems
+
+
+def with_positions(batch, by_file: dict[int, np.ndarray]):
+    """Add ``pos`` (-1: a duplicate id, dropped by the caller)."""
+    import pyarrow as pa
+
+    files = batch.column("file_no").to_numpy()
+    ords = batch.column("ordinal").to_numpy()
+    pos = np.array([by_file[int(f)][int(o)] for f, o in zip(files, ords, strict=True)], dtype=np.int64)
+    return batch.append_column("pos", pa.array(pos))
+
+
+# -- boilerplate ------------------------------------------------------------------------------------
+def line_key_rows(batch) -> dict[str, np.ndarray]:
+    """(source, line key) once per article and distinct line: what the store counts per source."""
+    from ..boilerplate import line_keys
+
+    sources, keys = [], []
+    for src, text in zip(batch.column("source").to_pylist(), batch.column("text").to_pylist(), strict=True):
+        if src:
+            ks = list(line_keys(text))
+            sources.extend([src] * len(ks))
+            keys.extend(ks)
+    return {"source": np.asarray(sources, dtype=object), "key": np.asarray(keys, dtype=np.int64)}
+
+
+# -- prepare ----------------------------------------------------------------------------------------
+def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
+    """Derived forms (as ``add`` stores them): content hash, embedder inputs, language, MinHash signature
+    and term vector (bytes)."""
+    import pyarrow as pa
+
+    from ..archive import prepare_article
+
+    arts = [Article(*(row[c] for c in ARTICLE_COLUMNS)) for row in batch.select(list(ARTICLE_COLUMNS)).to_pylist()]
+    prepared = [prepare_article(a, boilerplate.get(a.source or "", set()), embed_max_chars) for a in arts]
+    match = [p.match_input for p in prepared]
+    sigs = signatures(match, normalized=True)
+    terms = term_vectors(match)
+    cols = {
+        "content_hash": [p.content_hash for p in prepared],
+        "embed_input": [p.embed_input for p in prepared],
+        "title_input": [p.title_input for p in prepared],
+        "lang": [p.lang for p in prepared],
+        "published_ts": [a.published_ts for a in arts],
+        "text_length": [len(a.text) for a in arts],
+        "signature": [s.tobytes() for s in sigs],
+        "terms": [t.tobytes() for t in terms],
+    }
+    out = batch.drop_columns([c for c in cols if c in batch.column_names])
+    for name, values in cols.items():
+        out = out.append_column(name, pa.array(values))
+    return out
+
+
+# -- embed ------------------------------------------------------------------------------------------
+class Embed:
+    """Callable class for an actor pool: the model is loaded once per worker; each batch gets its index
+    vector (lead and headline embeddings side by side, as the store's index holds them)."""
+
+    def __init__(self, model_id: str, title_weight: float, threads: int = 1) -> None:
+        from ..embed import get_embedder
+
+        self.embedder = get_embedder(model_id, threads=threads)
+        self.title_weight = title_weight
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        from ..cluster.graph import index_vectors
+
+        lead = batch.column("embed_input").to_pylist()
+        both = self.embedder.embed(lead + batch.column("title_input").to_pylist(), cache=None)
+        v = index_vectors(both[:len(lead)], both[len(lead):], self.title_weight)
+        out = batch.drop_columns(["embed_input", "title_input"])
+        return out.append_column("vector", vector_array(v))
+
+
+def vector_array(v: np.ndarray):
+    """(n, d) float32 as a Parquet-friendly fixed-size list column."""
+    import pyarrow as pa
+
+    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(v, dtype=np.float32).ravel()), v.shape[1])
+
+
+def vectors_of(column) -> np.ndarray:
+    """The (n, d) float32 matrix back from a list column (fixed-size or not; an engine may change which)."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return flat.reshape(n, -1) if n else flat.reshape(0, 0)
+
+
+# -- candidates: MinHash bands ----------------------------------------------------------------------
+def band_rows(batch, partitions: int) -> dict[str, np.ndarray]:
+    """(partition, key, pos) for every band of every non-empty signature; the partition (key modulo
+    ``partitions``) lets an engine group a whole shard of buckets per call instead of one bucket per call."""
+    sigs = np.frombuffer(b"".join(batch.column("signature").to_pylist()), dtype=np.uint32).reshape(-1, NUM_PERM)
+    keys = band_keys(sigs, BANDS)
+    pos = batch.column("pos").to_numpy()
+    ok = keys[:, 0] != 0
+    k = keys[ok].ravel()
+    return {"part": (k % np.uint64(partitions)).astype(np.int64), "key": k,
+            "pos": np.repeat(pos[ok], keys.shape[1])}
+
+
+def bucket_shard_pairs(batch) -> dict[str, np.ndarray]:
+    """Candidate pairs (a < b) of every bucket in one shard of band keys."""
+    keys, pos = np.asarray(batch["key"]), np.asarray(batch["pos"])
+    order = np.argsort(keys, kind="stable")
+    k, p = keys[order], pos[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ends = np.r_[starts[1:], len(k)]
+    shared = ends - starts > 1
+    pairs = [bucket_pairs(p[s:e]) for s, e in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True)]
+    both = np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), dtype=np.int64)
+    return {"a": both[:, 0], "b": both[:, 1]}
+
+
+# -- candidates: vector neighbours over IVF lists ---------------------------------------------------
+def list_rows(batch, centroids: np.ndarray, spill: int = 2) -> dict[str, np.ndarray]:
+    """Each vector as a member of its nearest list and a (foreign) query in its next ``spill - 1``."""
+    from ..index.vectors import assign_lists
+
+    v = vectors_of(batch.column("vector"))
+    pos = batch.column("pos").to_numpy()
+    best = assign_lists(v, centroids, spill)
+    m = best.shape[1]
+    return {"list": best.ravel(), "pos": np.repeat(pos, m), "own": np.tile(np.arange(m) == 0, len(pos)),
+            "vector": np.repeat(v, m, axis=0)}
+
+
+def list_neighbours(batch, k: int, target: int, split: int, spill: int = 2) -> dict[str, np.ndarray]:
+    """One list's block (:func:`~storycluster.index.knn.block_neighbours`): each query's best k there."""
+    from ..index.knn import block_neighbours
+
+    own = np.asarray(batch["own"], dtype=bool)
+    pos = np.asarray(batch["pos"], dtype=np.int64)
+    v = np.asarray(batch["vector"], dtype=np.float32)
+    if v.ndim == 1:  # a column of arrays
+        v = np.stack(v)
+    q, val, packed = block_neighbours(v[own], pos[own], v[~own], pos[~own], k, target, split, spill)
+    return {"q": q, "val": val, "packed": packed}
+
+
+# -- grouping (on the driver) -----------------------------------------------------------------------
+def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], lexical: np.ndarray,
+          thresholds, model, k: int = 20) -> dict:
+    """The single-machine grouping over gathered articles (``table`` sorted by ``pos``), given the neighbour
+    blocks and band pairs the distributed stages found: the same scorer, linkage, representatives and
+    group ids as a store's first full regroup, in ``storycluster dedup --format json``'s schema."""
+    from ..archive import grouping_scorer, group_record
+    from ..cluster import ArticleFacts, build_groups, cluster_labels
+    from ..cluster.graph import graph_edges, split_index_vectors
+    from ..index.knn import merge_blocks
+
+    n = table.num_rows
+    if n == 0:
+        return {"groups": [], "singletons": []}
+    ids = table.column("id").to_pylist()
+    lead, title = split_index_vectors(vectors_of(table.column("vector")), thresholds.title_weight)
+    sigs = np.frombuffer(b"".join(table.column("signature").to_pylist()), dtype=np.uint32).reshape(n, NUM_PERM)
+    terms = [np.frombuffer(t, dtype=np.uint32) for t in table.column("terms").to_pylist()]
+    published = np.array([np.nan if p is None else p for p in table.column("published_ts").to_pylist()])
+    scorer, _ = grouping_scorer(lead, title, sigs.copy(), table.column("content_hash").to_pylist(), terms,
+                                table.column("lang").to_pylist(), published, thresholds, model)
+    graph = merge_blocks(n, k, graph_parts, thresholds.related)
+    near = graph_edges(graph, np.arange(n), thresholds.title_weight)
+    rows = np.arange(n, dtype=np.int64)
+    labels = cluster_labels(scorer, k=k, near=near, lexical=lexical)
+    facts = {i: ArticleFacts(ids[i], None if np.isnan(published[i]) else float(published[i]), length)
+             for i, length in enumerate(table.column("text_length").to_pylist())}
+    groups = build_groups(rows, labels, scorer, facts, {}, set())
+    arts = _Rows(table)
+    records = [group_record(g.group_id, g.representative, g.members, arts) for g in groups]
+    records.sort(key=lambda g: (-g["size"], g["group"]))
+    grouped = {r for g in groups for r, *_ in g.members}
+    return {"groups": records, "singletons": sorted(ids[i] for i in range(n) if i not in grouped)}
+
+
+class _Rows:
+    """``arts[pos].title`` etc. over the gathered table, for :func:`~storycluster.archive.group_record`."""
+
+    @dataclass(slots=True)
+    class Row:
+        id: str
+        title: str
+        url: str | None
+        source: str | None
+        published: str | None
+        lang: str | None
+
+    def __init__(self, table) -> None:
+        self.cols = {c: table.column(c).to_pylist() for c in ("id", "title", "url", "source", "published", "lang")}
+
+    def __getitem__(self, pos: int) -> _Rows.Row:
+        return _Rows.Row(**{c: v[pos] for c, v in self.cols.items()})
+
