@@ -77,6 +77,17 @@ def bucket_pairs(members: np.ndarray) -> np.ndarray:
     return np.stack([members[ii], members[jj]], axis=1)
 
 
+def shared_key_pairs(keys: np.ndarray, ids: np.ndarray) -> list[np.ndarray]:
+    """Pairs of ``ids`` whose ``keys`` are equal (a group-by on the keys), one (m, 2) array per bucket of two
+    or more (few: no Python loop over every bucket)."""
+    order = np.argsort(keys, kind="stable")
+    k, members = keys[order], ids[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    ends = np.r_[starts[1:], len(k)]
+    shared = ends - starts > 1
+    return [bucket_pairs(members[s:e]) for s, e in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True)]
+
+
 def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
     """Pairs (i < j) that agree on all rows of at least one band: LSH banding as a group-by on the band
     keys (:func:`band_keys`; the distributed pipeline groups by the same keys).
@@ -86,16 +97,8 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
     if n < 2:
         return np.zeros((0, 2), dtype=np.int64)
     keys = band_keys(sigs, bands)
-    pairs = []
     idx = np.flatnonzero(keys[:, 0] != 0)
-    for b in range(keys.shape[1]):
-        order = idx[np.argsort(keys[idx, b], kind="stable")]
-        k = keys[order, b]
-        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-        ends = np.r_[starts[1:], len(order)]
-        shared = ends - starts > 1  # only buckets of two or more make pairs (few: no Python loop over all)
-        for s, e in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True):
-            pairs.append(bucket_pairs(order[s:e]))
+    pairs = [p for b in range(keys.shape[1]) for p in shared_key_pairs(keys[idx, b], idx)]
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)

@@ -18,7 +18,7 @@ import numpy as np
 from ..article import Article
 from ..errors import Problem
 from ..ingest import read_path
-from ..lexical import BANDS, NUM_PERM, band_keys, bucket_pairs, signatures, term_vectors
+from ..lexical import BANDS, NUM_PERM, band_keys, shared_key_pairs, signatures, term_vectors
 
 #: columns an article row carries from the reader
 ARTICLE_COLUMNS = ("id", "title", "text", "url", "source", "published", "lang")
@@ -172,13 +172,7 @@ def band_rows(batch, partitions: int) -> dict[str, np.ndarray]:
 
 def bucket_shard_pairs(batch) -> dict[str, np.ndarray]:
     """Candidate pairs (a < b) of every bucket in one shard of band keys."""
-    keys, pos = np.asarray(batch["key"]), np.asarray(batch["pos"])
-    order = np.argsort(keys, kind="stable")
-    k, p = keys[order], pos[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    ends = np.r_[starts[1:], len(k)]
-    shared = ends - starts > 1
-    pairs = [bucket_pairs(p[s:e]) for s, e in zip(starts[shared].tolist(), ends[shared].tolist(), strict=True)]
+    pairs = shared_key_pairs(np.asarray(batch["key"]), np.asarray(batch["pos"], dtype=np.int64))
     both = np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), dtype=np.int64)
     return {"a": both[:, 0], "b": both[:, 1]}
 
