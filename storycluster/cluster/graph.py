@@ -130,31 +130,42 @@ class PairScorer:
 
 def _csr_rows(m, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(columns, values, row number) of some rows of a CSR matrix, straight from its arrays."""
-    ip = m.indptr
-    cols = [m.indices[ip[r]:ip[r + 1]] for r in rows]
-    vals = [m.data[ip[r]:ip[r + 1]] for r in rows]
-    which = np.repeat(np.arange(len(rows)), [len(c) for c in cols])
-    return np.concatenate(cols), np.concatenate(vals), which
+    starts, lengths = m.indptr[rows], m.indptr[np.asarray(rows) + 1] - m.indptr[rows]
+    which = np.repeat(np.arange(len(rows)), lengths)
+    first = np.cumsum(lengths) - lengths
+    idx = np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))
+    return m.indices[idx], m.data[idx], which
 
 
 def _block_dot(m, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dense (len(a), len(b)) matrix of row inner products. Small blocks (most blocks of the linkage) are
-    multiplied over the union of their columns with numpy alone: creating scipy matrices costs far more
-    than the product there. Large blocks use scipy."""
+    """Dense (len(a), len(b)) matrix of row inner products, over the columns of ``a``'s rows only: small
+    blocks (most blocks of the linkage) with numpy alone, since creating scipy matrices costs far more than
+    the product there; larger ones as sparse matrices over those columns (renumbered: a product over the
+    whole vocabulary converts a vocabulary-long index array per call)."""
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
-    if len(a) + len(b) > 64 or not hasattr(m, "indptr"):
+    if not hasattr(m, "indptr"):
         return (m[a] @ m[b].T).toarray()
     ci, cv, cr = _csr_rows(m, a)
     di, dv, dr = _csr_rows(m, b)
     cols = np.unique(ci)
-    left = np.zeros((len(a), len(cols)))
-    left[cr, np.searchsorted(cols, ci)] = cv
     pos = np.minimum(np.searchsorted(cols, di), max(len(cols) - 1, 0))
     ok = cols[pos] == di if len(cols) else np.zeros(len(di), dtype=bool)
-    right = np.zeros((len(b), len(cols)))
-    right[dr[ok], pos[ok]] = dv[ok]
-    return left @ right.T
+    if len(a) + len(b) <= 64:
+        left = np.zeros((len(a), len(cols)))
+        left[cr, np.searchsorted(cols, ci)] = cv
+        right = np.zeros((len(b), len(cols)))
+        right[dr[ok], pos[ok]] = dv[ok]
+        return left @ right.T
+    from scipy.sparse import csr_matrix
+
+    def rows_of(values, cols_, which, n):
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=n))])
+        return csr_matrix((values, cols_, indptr), shape=(n, max(len(cols), 1)))
+
+    left = rows_of(cv, np.searchsorted(cols, ci), cr, len(a))
+    right = rows_of(dv[ok], pos[ok], dr[ok], len(b))
+    return (left @ right.T).toarray()
 
 
 def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray | None = None

@@ -111,12 +111,6 @@ class SparseAverageLinkage:
                 heap.append((-float(w), a, b, 0, 0))
         heapq.heapify(heap)
 
-        def cross(x: int, y: int, x_members: np.ndarray) -> tuple[float, float, int]:
-            key = (min(x, y), max(x, y))
-            if key in stats:
-                return stats.pop(key)
-            return self._block(x_members, members[y], scorer, rng)
-
         while heap:
             _, a, b, va, vb = heapq.heappop(heap)
             if a not in members or b not in members or version[a] != va or version[b] != vb:
@@ -127,14 +121,16 @@ class SparseAverageLinkage:
             members[a] = np.concatenate([members_a, members_b])
             version[a] += 1
             self.n_merges_ += 1
-            nb = (neighbours.pop(a, set()) | neighbours.pop(b, set())) - {a, b}
-            neighbours[a] = nb
-            for c in sorted(nb):
+            nb = sorted((neighbours.pop(a, set()) | neighbours.pop(b, set())) - {a, b})
+            neighbours[a] = set(nb)
+            # cross-pair stats of each side with each neighbour: kept ones, else scored in a few batched calls
+            # (one scorer call per neighbour made large components cost minutes of call overhead)
+            side = [self._cross_stats(x, xm, nb, stats, members, scorer, rng)
+                    for x, xm in ((a, members_a), (b, members_b))]
+            for c, (sa, ma, na), (sb, mb, nbn) in zip(nb, *side, strict=True):
                 nc = neighbours.setdefault(c, set())
                 nc.discard(b)
                 nc.add(a)
-                sa, ma, na = cross(a, c, members_a)
-                sb, mb, nbn = cross(b, c, members_b)
                 total = (sa + sb, min(ma, mb), na + nbn)
                 stats[(min(a, c), max(a, c))] = total
                 link, low = total[0] / total[2], total[1]
@@ -142,6 +138,40 @@ class SparseAverageLinkage:
                     x, y = min(a, c), max(a, c)
                     heapq.heappush(heap, (-link, x, y, int(version[x]), int(version[y])))
         return members
+
+    def _cross_stats(self, x: int, x_members: np.ndarray, others: list[int], stats: dict,
+                     members: dict[int, np.ndarray], scorer: PairScorer, rng: np.random.Generator
+                     ) -> list[tuple[float, float, int]]:
+        """(sum, min, count) of cross-pair scores between cluster ``x`` and each of ``others``: popped from
+        ``stats`` when known, otherwise scored; blocks under ``max_pairs`` are scored together, in calls of
+        at most ``max_pairs`` pairs (one scorer call per neighbour cost more than the scores)."""
+        out: dict[int, tuple[float, float, int]] = {}
+        batch: list[int] = []
+        for c in others:
+            key = (min(x, c), max(x, c))
+            if key in stats:
+                out[c] = stats.pop(key)
+            elif x_members.size * members[c].size > self.max_pairs:
+                out[c] = self._block(x_members, members[c], scorer, rng)
+            else:
+                batch.append(c)
+        per_call = max(1, self.max_pairs // max(x_members.size, 1))
+        start = 0
+        while start < len(batch):
+            stop, width = start, 0
+            while stop < len(batch) and (stop == start or width + members[batch[stop]].size <= per_call):
+                width += members[batch[stop]].size
+                stop += 1
+            part = batch[start:stop]
+            sizes = np.array([members[c].size for c in part])
+            s = scorer(x_members, np.concatenate([members[c] for c in part]))
+            cuts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            sums = np.add.reduceat(s.sum(axis=0), cuts)
+            mins = np.minimum.reduceat(s.min(axis=0), cuts)
+            for c, total, low, size in zip(part, sums, mins, sizes, strict=True):
+                out[c] = (float(total), float(low), int(x_members.size * size))
+            start = stop
+        return [out[c] for c in others]
 
     def _block(self, a: np.ndarray, b: np.ndarray, scorer: PairScorer, rng: np.random.Generator
                ) -> tuple[float, float, int]:
