@@ -109,3 +109,22 @@ def test_block_products_equal_scipy_for_small_and_large_blocks():
         a, b = rng.choice(300, na, replace=False), rng.choice(300, nb, replace=False)
         a[0] = 7
         np.testing.assert_allclose(_block_dot(m, a, b), (m[a] @ m[b].T).toarray(), atol=1e-12)
+
+
+def test_a_large_cluster_is_scored_through_a_sample_of_its_members():
+    # 900 items all alike (one story reprinted): the growing cluster is scored through a sample of
+    # sqrt(max_pairs) members, so no scorer call holds more than max_pairs pairs, and they still form one group
+    n = 900
+    calls = []
+
+    def scorer(a, b):
+        calls.append(len(a) * len(b))
+        return np.full((len(a), len(b)), 0.9)
+
+    edges = np.array([[i, i + 1] for i in range(n - 1)] + [[i, (i * 7 + 3) % n] for i in range(n)])
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    fit = SparseAverageLinkage(threshold=0.5, floor=0.0, max_pairs=400).fit(n, edges, np.full(len(edges), 0.9),
+                                                                             scorer)
+    assert len(set(fit.labels_.tolist())) == 1
+    assert max(calls) <= 400
+    assert sum(calls) < n * n / 3  # scoring whole clusters came to 388,368 of the 404,550 pairs

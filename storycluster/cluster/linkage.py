@@ -35,8 +35,9 @@ class SparseAverageLinkage:
     threshold: minimum average cross-pair score for a merge (in the scorer's units; storycluster passes
         the same-story model's log-odds).
     floor: minimum single cross-pair score for a merge (complete-link floor).
-    max_pairs: when two clusters have more cross pairs than this, the link is estimated from a
-        deterministic sample of ``random_state``; keeps huge reprint groups cheap.
+    max_pairs: when two clusters have more cross pairs than this, or a cluster has more than
+        sqrt(max_pairs) members, the link (mean and floor) is estimated from a deterministic sample of
+        ``random_state``; keeps huge reprint groups and large components cheap (linear, not quadratic).
     """
 
     def __init__(self, threshold: float = 0.5, floor: float = 0.0, max_pairs: int = 40_000,
@@ -155,7 +156,13 @@ class SparseAverageLinkage:
                 out[c] = self._block(x_members, members[c], scorer, rng)
             else:
                 batch.append(c)
-        per_call = max(1, self.max_pairs // max(x_members.size, 1))
+        # a large cluster is represented by a deterministic sample of sqrt(max_pairs) members (the sum scaled
+        # to the full count): scoring every member against each new neighbour grew with the square of a
+        # component's size
+        side = max(1, int(np.sqrt(self.max_pairs)))
+        xs = x_members if x_members.size <= side or not batch else np.sort(rng.choice(x_members, side, replace=False))
+        scale = x_members.size / max(xs.size, 1)
+        per_call = max(1, self.max_pairs // max(xs.size, 1))
         start = 0
         while start < len(batch):
             stop, width = start, 0
@@ -164,9 +171,9 @@ class SparseAverageLinkage:
                 stop += 1
             part = batch[start:stop]
             sizes = np.array([members[c].size for c in part])
-            s = scorer(x_members, np.concatenate([members[c] for c in part]))
+            s = scorer(xs, np.concatenate([members[c] for c in part]))
             cuts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            sums = np.add.reduceat(s.sum(axis=0), cuts)
+            sums = np.add.reduceat(s.sum(axis=0), cuts) * scale
             mins = np.minimum.reduceat(s.min(axis=0), cuts)
             for c, total, low, size in zip(part, sums, mins, sizes, strict=True):
                 out[c] = (float(total), float(low), int(x_members.size * size))
