@@ -2,10 +2,10 @@
 wall time, peak memory of the whole process tree (Ray's GCS, raylet and workers included; proportional set
 size, so the shared object store counts once), Ray's time per stage, and how far the two groupings agree.
 
-Articles: N synthetic news articles made of real ECB+ sentences (each draws eight sentences from the whole of
-one ECB+ topic, as one line), 10% of them planted near-copies of an earlier one (a sentence dropped, one word
-changed). Both paths run the real bundled model; the Ray run sits in a loopback-only network
-namespace (tests/isolated.sh).
+Articles: N synthetic news articles made of real ECB+ sentences, as one line: stories of a few articles each
+(a story's articles share most of their sentences, and stories of one ECB+ topic share its vocabulary), 10% of
+them planted near-copies of an earlier one (a sentence dropped, one word changed). Both paths run the real
+bundled model; the Ray run sits in a loopback-only network namespace (tests/isolated.sh).
 
 Run: .venv/bin/python bench/dist.py [--n 100000] [--workers 2]"""
 
@@ -28,6 +28,11 @@ ECB = ROOT.parent / "shared" / "data" / "ecbplus" / "articles.jsonl"
 
 
 def synthesize(n: int, out: Path, seed: int = 0) -> None:
+    """Stories, each a handful of articles: a story takes twelve sentences of one ECB+ topic and gives their
+    names and numbers its own made-up values (another event of the same kind), and each of its articles
+    eight of those sentences; 10% of articles are near-copies of an earlier one. (ECB+ holds ~15,000
+    sentences: without the story's own names, stories of one topic would share verbatim sentences at
+    100,000 articles, and every topic would be one component of thousands of articles.)"""
     rng = np.random.default_rng(seed)
     by_topic: dict[str, list[dict]] = {}
     for line in ECB.read_text(encoding="utf-8").splitlines():
@@ -39,7 +44,26 @@ def synthesize(n: int, out: Path, seed: int = 0) -> None:
     # one outlet would look like that outlet's boilerplate)
     pools = {t: [x for r in arts for x in re.split(r"(?<=[.!?])\s+", " ".join(r["text"].split())) if len(x) > 20]
              for t, arts in by_topic.items()}
+    common = {w for ss in pools.values() for x in ss for w in re.findall(r"\b[a-z]+\b", x)}
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+    def retold(sentences: list[str]) -> list[str]:
+        """The sentences with this story's own names (capitalized words that are not common words) and numbers."""
+        own: dict[str, str] = {}
+
+        def fake(m: re.Match) -> str:
+            w = m.group(0)
+            if w not in own:
+                own[w] = (str(rng.integers(2, 2000)) if w.isdigit()
+                          else w[:3] + "".join(rng.choice(letters, 4)))
+            return own[w]
+
+        return [re.sub(r"\b(?:\d+|[A-Z][a-z]+)\b", lambda m: m.group(0) if m.group(0).lower() in common
+                       else fake(m), x) for x in sentences]
+
     made: list[dict] = []
+    story: list[str] = []
+    left = 0
     with open(out, "w", encoding="utf-8") as fh:
         for i in range(n):
             if made and rng.random() < 0.1:  # a near-copy of an earlier article
@@ -52,11 +76,14 @@ def synthesize(n: int, out: Path, seed: int = 0) -> None:
                     words[int(rng.integers(0, len(words)))] = "reportedly"
                     sents[0] = " ".join(words)
                 rec = {"id": f"syn-{i}", "title": src["title"], "sents": sents, "source": f"outlet-{i % 50}"}
-            else:  # eight sentences drawn from the whole topic: another article on the subject, not a copy
-                pool = pools[topics[rng.integers(0, len(topics))]]
-                picked = sorted(rng.choice(len(pool), min(8, len(pool)), replace=False).tolist())
-                rec = {"id": f"syn-{i}", "title": pool[picked[0]][:120], "sents": [pool[j] for j in picked],
-                       "source": f"outlet-{i % 50}"}
+            else:  # another write-up of the current story; a new story (1 to ~15 articles) when it is told
+                if left == 0:
+                    pool = pools[topics[rng.integers(0, len(topics))]]
+                    story = retold([pool[j] for j in rng.choice(len(pool), min(12, len(pool)), replace=False)])
+                    left = int(rng.geometric(0.3))
+                picked = [story[j] for j in sorted(rng.choice(len(story), min(8, len(story)), replace=False))]
+                left -= 1
+                rec = {"id": f"syn-{i}", "title": picked[0][:120], "sents": picked, "source": f"outlet-{i % 50}"}
             made.append(rec)
             fh.write(json.dumps({"id": rec["id"], "title": rec["title"], "text": " ".join(rec["sents"]),
                                  "source": rec["source"]}, ensure_ascii=False) + "\n")
