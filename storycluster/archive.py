@@ -36,6 +36,8 @@ from .lexical import (
     document_frequencies,
     idf_weights,
     n_tokens,
+    number_codes,
+    number_text,
     signatures,
     term_vectors,
     tfidf_cosines,
@@ -79,6 +81,7 @@ class Query:
     content_hash: str
     lang: str | None
     published: float | None = None
+    numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
 
 @dataclass(slots=True)
@@ -108,14 +111,14 @@ def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> 
 
 
 def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
-                    thresholds: Thresholds, model: StoryModel) -> tuple[PairScorer, np.ndarray]:
+                    thresholds: Thresholds, model: StoryModel, numbers) -> tuple[PairScorer, np.ndarray]:
     """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
     frequencies), and those frequencies. The store and the distributed pipeline both build it here."""
     df = document_frequencies(terms)
     n = len(terms)
     scorer = PairScorer(lead, title, sigs, content_hashes, tfidf_matrix(terms, idf_weights(df, n)),
                         tfidf_matrix(terms, idf_weights(df, n, model.rare_df)), [n_tokens(t) for t in terms],
-                        langs, thresholds, model, published)
+                        langs, thresholds, model, published, numbers)
     return scorer, df
 
 
@@ -172,6 +175,22 @@ class Archive:
         self.db = Database(self.path / DATABASE)
         self._index: VectorIndex | None = None
         self._index_generation = -1
+        self._fill_numbers()
+
+    def _fill_numbers(self) -> None:
+        """A store from before numbers were kept: derive each article's numbers from its stored text (with its
+        source's boilerplate lines left out, as when it was added), once."""
+        if self.db.conn.execute("SELECT 1 FROM articles WHERE numbers IS NULL LIMIT 1").fetchone() is None:
+            return
+        with WriteLock(self.path):
+            rows = self.db.without_numbers()
+            boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {r[3] for r in rows if r[3]}}
+            codes = [(r, number_codes(self.prepare(Article(str(r), title, text, lang=lang),
+                                                   boiler.get(src or "", set())).match_input).tobytes())
+                     for r, title, text, src, lang in rows]
+            self.db.begin()
+            self.db.set_numbers(codes)
+            self.db.commit()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -309,11 +328,12 @@ class Archive:
         terms = term_vectors([p.match_input for p in prepared])
         rowids = []
         for (a, rh, is_update), p, sig, tv in zip(todo, prepared, sigs, terms, strict=True):
+            nums = number_codes(p.match_input)
             rowids.append(self.db.upsert_article({
                 "id": a.id, "title": a.title, "text": a.text, "url": a.url, "source": a.source,
                 "published": a.published, "published_ts": a.published_ts, "lang": p.lang, "record_hash": rh,
                 "content_hash": p.content_hash, "embed_hash": p.hashes[0], "title_hash": p.hashes[1],
-                "signature": sig.tobytes(), "terms": tv.tobytes()}))
+                "signature": sig.tobytes(), "terms": tv.tobytes(), "numbers": nums.tobytes()}))
             if is_update:
                 report.updated += 1
             else:
@@ -347,7 +367,8 @@ class Archive:
             sigs = signatures([p.match_input for _, p in stale], normalized=True)
             terms = term_vectors([p.match_input for _, p in stale])
             for (old, p), sig, tv in zip(stale, sigs, terms, strict=True):
-                self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes(), tv.tobytes())
+                self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes(), tv.tobytes(),
+                                       number_codes(p.match_input).tobytes())
             index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
             self.db.mark_pending(old.rowid for old, _ in stale)
             report.refreshed += len(stale)
@@ -509,7 +530,7 @@ class Archive:
             lead = IndexedVectors(self.index, data.rowids, "lead", w)
             title = IndexedVectors(self.index, data.rowids, "title", w)
         return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
-                               data.published, self.thresholds, self.model)
+                               data.published, self.thresholds, self.model, data.numbers)
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).
@@ -603,7 +624,7 @@ class Archive:
                                     "list ids with 'storycluster dedup --all'")
             qvec = self.vectors([q.rowid])[0]
             query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
-                          q.content_hash, q.lang, q.published_ts)
+                          q.content_hash, q.lang, q.published_ts, np.frombuffer(q.numbers or b"", np.uint64))
             exclude, query_ts = q.rowid, q.published_ts
             qgroup = self.db.groups_of([q.rowid]).get(q.rowid)
         else:
@@ -612,7 +633,7 @@ class Archive:
             p = self.prepare(Article("<query>", title, text or "", lang=lang), set())
             qvec = self._embed([p], cache=False)[0]
             query = Query(qvec, signatures([p.match_input], normalized=True)[0], term_vectors([p.match_input])[0],
-                          p.content_hash, p.lang)
+                          p.content_hash, p.lang, numbers=number_codes(p.match_input))
             exclude, qgroup = -1, None
 
         def allowed(a: StoredArticle) -> bool:
@@ -712,16 +733,17 @@ class Archive:
         hashes = [arts[r].content_hash for r in rows]
         langs = [arts[r].lang for r in rows]
         published = [arts[r].published_ts for r in rows]
+        numbers = [np.frombuffer(arts[r].numbers or b"", np.uint64) for r in rows]
         if query is not None:
             v = np.vstack([query.vector[None, :], v])
-            sigs, term_rows = [query.signature, *sigs], [query.terms, *term_rows]
+            sigs, term_rows, numbers = [query.signature, *sigs], [query.terms, *term_rows], [query.numbers, *numbers]
             hashes, langs, published = [query.content_hash, *hashes], [query.lang, *langs], [query.published, *published]
         lead, title = split_index_vectors(v, self.thresholds.title_weight)
         idf, rare_idf = self._idf()
         tfidf, rare = (tfidf_matrix(term_rows, idf), tfidf_matrix(term_rows, rare_idf)) if terms else (None, None)
         return PairScorer(lead, title, np.vstack(sigs), hashes, tfidf, rare,
                           [n_tokens(t) for t in term_rows], langs, self.thresholds, self.model,
-                          np.array([np.nan if p is None else p for p in published], dtype=np.float64))
+                          np.array([np.nan if p is None else p for p in published], dtype=np.float64), numbers)
 
     def _idf(self) -> tuple[np.ndarray, np.ndarray]:
         """IDF weights (all terms, rare terms) from the document frequencies of the last grouping; cached."""
@@ -753,6 +775,11 @@ class Archive:
         ev = PairEvidence(lead_cosine=float(f["lead"][0]), title_cosine=float(f["title"][0]),
                           jaccard=float(f["jaccard"][0]), tfidf_cosine=float(f["tfidf"][0]),
                           rare_cosine=float(f["rare"][0]),
+                          years_jaccard=float(f["years_jaccard"][0]), years_conflict=bool(f["years_conflict"][0]),
+                          numbers_jaccard=float(f["numbers_jaccard"][0]),
+                          numbers_conflict=bool(f["numbers_conflict"][0]),
+                          shared_numbers=tuple(number_text(int(c)) for c in np.intersect1d(
+                              np.frombuffer(a.numbers or b"", np.uint64), np.frombuffer(b.numbers or b"", np.uint64))),
                           min_tokens=int(f["min_tokens"][0]), cross_lingual=bool(f["cross_lingual"][0]),
                           same_content=bool(f["same_content"][0]),
                           date_gap_days=None if np.isnan(f["date_gap"][0]) else float(f["date_gap"][0]))

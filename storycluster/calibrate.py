@@ -1,5 +1,6 @@
-"""Fit the same-story model on labelled articles: a logistic regression over pair evidence, then the
-grouping threshold and floor that maximise B-cubed F1 on the same labels."""
+"""Fit the same-story model on labelled articles: logistic regressions over pair evidence (one for pairs of
+full articles, one for short same-language pairs), then the grouping threshold and floor that maximise
+B-cubed F1 on the same labels."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from .cluster.scoring import pair_logits, semantic_similarity
 from .evaluate import bcubed
 
 THRESHOLDS = (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
-FLOORS = (-6.0, -5.0, -4.0, -3.0, -2.0)
+FLOORS = (-6.0, -5.0, -4.5, -4.0, -3.5, -3.0, -2.0)
+MIN_SHORT_PAIRS = 20  # same-story pairs among short texts needed to fit their own weights
 
 
 def pair_features(scorer: PairScorer, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -24,7 +26,9 @@ def pair_features(scorer: PairScorer, rows: np.ndarray) -> tuple[np.ndarray, np.
     i, j = rows[ii], rows[jj]
     f = scorer.features(i, j)
     sem = semantic_similarity(f["lead"], f["title"], scorer.thresholds.title_weight)
-    return i, j, np.stack([f["lead"], f["title"], sem, f["tfidf"], f["rare"]], axis=1), f
+    x = np.stack([f["lead"], f["title"], sem, f["tfidf"], f["rare"], f["years_jaccard"], f["years_conflict"],
+                  f["numbers_jaccard"], f["numbers_conflict"]], axis=1)
+    return i, j, x, f
 
 
 def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str,
@@ -47,7 +51,13 @@ def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str
         raise ValueError("the labels give no same-story pairs (or no different-story pairs) among articles of "
                          f"one language with {base.min_tokens}+ words; label more articles")
     lr = LogisticRegression(max_iter=5000).fit(x[lexical], y[lexical])
+    short = ~f["cross_lingual"] & (f["min_tokens"] >= base.short_min_tokens) & ~lexical
+    short_coef, short_intercept = [], 0.0
+    if y[short].sum() >= MIN_SHORT_PAIRS and (y[short] == 0).sum() >= MIN_SHORT_PAIRS:
+        short_lr = LogisticRegression(max_iter=5000).fit(x[short], y[short])
+        short_coef, short_intercept = [float(c) for c in short_lr.coef_[0]], float(short_lr.intercept_[0])
     model = replace(base, coef=[float(c) for c in lr.coef_[0]], intercept=float(lr.intercept_[0]),
+                    short_coef=short_coef, short_intercept=short_intercept,
                     fitted_on=fitted_on, fitted_at=datetime.now(UTC).strftime("%Y-%m-%d"))
     best = (-1.0, model)
     n = len(rows)

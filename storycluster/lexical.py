@@ -207,3 +207,43 @@ def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
         return csr_matrix((data, flat.astype(np.int32), indptr), shape=(n, N_FEATURES))
     vocab, columns = np.unique(flat, return_inverse=True)
     return csr_matrix((data, columns.ravel(), indptr), shape=(len(vectors), max(len(vocab), 1)))
+
+
+# -- numbers ----------------------------------------------------------------------------------------
+#: codes of the four-digit numbers 1900-2099 (years): int("1" + digits), see :func:`number_codes`
+YEAR_CODES = (11900, 12099)
+
+
+def number_codes(text: str) -> np.ndarray:
+    """The distinct numbers a text writes (digit runs of its words: ages, amounts, tolls, dates), as sorted
+    uint64 codes ``int("1" + digits)`` (so leading zeros count); digits of any script count (the matching
+    form already has Arabic-Indic digits as ASCII). ``text``: normalized text (the pipeline's matching text).
+    Same-story articles tend to write the same numbers, other events of one kind other ones, in any language."""
+    out = {int("1" + w) if len(w) <= 18 else (int.from_bytes(w.encode()[-8:], "little") | 1 << 63)
+           for w in _WORD.findall(text) if w.isdecimal()}
+    return np.array(sorted(out), dtype=np.uint64)
+
+
+def is_year(codes: np.ndarray) -> np.ndarray:
+    return (codes >= YEAR_CODES[0]) & (codes <= YEAR_CODES[1])
+
+
+def number_text(code: int) -> str:
+    """The digits behind a code of :func:`number_codes` (a hashed long run shows as '…')."""
+    return str(code)[1:] if code < 1 << 63 else "…"
+
+
+def number_matrices(codes: Sequence[np.ndarray]):
+    """Two binary CSR matrices over the texts: the years each writes, and its other numbers (columns: the
+    distinct codes); a row inner product counts shared numbers."""
+    from scipy.sparse import csr_matrix
+
+    n = len(codes)
+    flat = np.concatenate(codes) if n else np.zeros(0, dtype=np.uint64)
+    row = np.repeat(np.arange(n), [len(c) for c in codes])
+    vocab, cols = np.unique(flat, return_inverse=True)
+    out = []
+    for keep in (is_year(flat), ~is_year(flat)):
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=n))])
+        out.append(csr_matrix((np.ones(int(keep.sum())), cols.ravel()[keep], indptr), shape=(n, max(len(vocab), 1))))
+    return out[0], out[1]

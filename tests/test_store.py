@@ -53,7 +53,7 @@ def test_changed_text_is_reembedded_and_regrouped(tmp_path):
         archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS)])
         assert archive.dedup()["singletons"] == ["c"]
     emb = HashEmbedder()
-    changed = [dict(ROWS[1], text="The city council approved a new budget for public libraries and parks.",
+    changed = [dict(ROWS[1], text="Councillors approved extra money for public libraries, museums, parks.",
                     title="Budget vote")]
     with Archive(tmp_path / "s", embedder=emb) as archive:
         report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", changed)])
@@ -177,3 +177,23 @@ def test_adds_keep_the_index_in_memory_instead_of_rebuilding_it(tmp_path, monkey
         archive.remove(["a"])
         assert len(archive.index) == 2
     assert calls == []
+
+
+def test_numbers_are_kept_and_a_store_from_before_them_gets_them_on_open(tmp_path):
+    from storycluster.lexical import number_codes, number_text
+
+    rows = [{"id": "q1", "title": "Quake", "text": "A magnitude 6 quake hit at 4:59 on 12 May 2013, killing ٣٧ people.",
+             "source": "wire"}, *ROWS]
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows)])
+        fresh = {a.id: a.numbers for a in archive.db.iter_articles()}
+        before = archive.dedup()
+    assert {number_text(int(c)) for c in np.frombuffer(fresh["q1"], np.uint64)} == {"6", "4", "59", "12", "2013", "37"}
+    assert fresh["c"] == number_codes("no digits").tobytes() == b""
+    con = sqlite3.connect(tmp_path / "s" / "store.sqlite")  # as an older version left it: no numbers column
+    con.execute("ALTER TABLE articles DROP COLUMN numbers")
+    con.commit()
+    con.close()
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        assert {a.id: a.numbers for a in archive.db.iter_articles()} == fresh
+        assert archive.dedup() == before

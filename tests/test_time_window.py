@@ -19,7 +19,8 @@ def test_pair_logits_window():
     t, m = Thresholds(window_days=7), StoryModel.shipped()
     args = dict(lead=np.array([0.9, 0.9, 0.9, 0.9]), title=np.array([0.9] * 4), tfidf=np.array([0.8] * 4),
                 rare=np.array([0.8] * 4), min_tokens=np.array([100] * 4), cross_lingual=np.array([False] * 4),
-                jaccard=np.array([0.1, 0.1, 0.1, 0.9]), same_content=np.array([False] * 4))
+                jaccard=np.array([0.1, 0.1, 0.1, 0.9]), same_content=np.array([False] * 4),
+                **{k: np.zeros(4) for k in ("years_jaccard", "years_conflict", "numbers_jaccard", "numbers_conflict")})
     z = pair_logits(**args, t=t, m=m, date_gap=np.array([1.0, 30.0, np.nan, 30.0]))
     assert z[0] >= m.group_threshold and z[2] == z[0]  # within the window / a date unknown: as before
     assert z[1] < m.group_floor  # a month apart: never grouped

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..lexical import candidate_pairs, jaccard
+from ..lexical import candidate_pairs, jaccard, number_matrices
 from .model import StoryModel
-from .scoring import DAY, Thresholds, pair_logits
+from .scoring import DAY, Thresholds, number_overlap, pair_logits
 
 
 def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> np.ndarray:
@@ -57,12 +57,17 @@ def _codes(values: Sequence[object]) -> np.ndarray:
 
 class PairScorer:
     """Exact same-story log-odds over in-memory arrays aligned by row: lead and headline vectors, MinHash
-    signatures, content hashes, TF-IDF rows (all terms, and rare terms only), token counts and languages."""
+    signatures, content hashes, TF-IDF rows (all terms, and rare terms only), token counts, languages,
+    publication times and the numbers each text writes (:func:`~..lexical.number_codes`; none when not given)."""
 
     def __init__(self, lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, content_hashes: Sequence[str],
                  tfidf, rare, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
-                 model: StoryModel, published: np.ndarray | None = None) -> None:
+                 model: StoryModel, published: np.ndarray | None = None,
+                 numbers: Sequence[np.ndarray] | None = None) -> None:
         self.lead, self.title, self.sigs, self.tfidf, self.rare = lead, title, sigs, tfidf, rare
+        empty = np.zeros(0, dtype=np.uint64)
+        self.years, self.others = number_matrices([empty] * len(lead) if numbers is None else numbers)
+        self.n_years, self.n_others = np.diff(self.years.indptr), np.diff(self.others.indptr)
         self.codes = _codes(content_hashes)
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         self.langs = _codes([lang or "?" for lang in langs])
@@ -83,14 +88,21 @@ class PairScorer:
              "cross_lingual": self._cross(a[:, None], b[None, :]),
              "jaccard": jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :]),
              "same_content": np.equal.outer(self.codes[a], self.codes[b]),
-             "date_gap": np.abs(np.subtract.outer(self.published[a], self.published[b])) / DAY}
+             "date_gap": np.abs(np.subtract.outer(self.published[a], self.published[b])) / DAY,
+             **self._numbers(_block_dot(self.years, a, b), _block_dot(self.others, a, b),
+                             a[:, None], b[None, :])}
         return pair_logits(**f, t=self.thresholds, m=self.model)
+
+    def _numbers(self, shared_years, shared_others, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+        yj, yc = number_overlap(shared_years, self.n_years[a], self.n_years[b])
+        nj, nc = number_overlap(shared_others, self.n_others[a], self.n_others[b])
+        return {"years_jaccard": yj, "years_conflict": yc, "numbers_jaccard": nj, "numbers_conflict": nc}
 
     def subset(self, idx: np.ndarray) -> PairScorer:
         """The same scorer over some rows only (renumbered 0..len(idx)-1); term statistics unchanged."""
         sub = copy.copy(self)
         for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs", "unknown_lang",
-                     "published"):
+                     "published", "years", "others", "n_years", "n_others"):
             setattr(sub, name, getattr(self, name)[idx])
         return sub
 
@@ -105,7 +117,8 @@ class PairScorer:
                 "rare": self._sparse_pairs(self.rare, i, j) if rare is None else rare,
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
                 "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j],
-                "date_gap": np.abs(self.published[i] - self.published[j]) / DAY}
+                "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
+                **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
     @staticmethod
     def _sparse_pairs(matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:

@@ -65,6 +65,11 @@ class PairEvidence:
     jaccard: float
     tfidf_cosine: float = 0.0
     rare_cosine: float = 0.0
+    years_jaccard: float = 0.0
+    years_conflict: bool = False
+    numbers_jaccard: float = 0.0
+    numbers_conflict: bool = False
+    shared_numbers: tuple[str, ...] = ()
     min_tokens: int = 0
     cross_lingual: bool = False
     same_content: bool = False
@@ -76,7 +81,9 @@ class PairEvidence:
     def logit(self, t: Thresholds, m: StoryModel) -> float:
         gap = np.nan if self.date_gap_days is None else self.date_gap_days
         return float(pair_logits(self.lead_cosine, self.title_cosine, self.tfidf_cosine, self.rare_cosine,
-                                 self.min_tokens, self.cross_lingual, self.jaccard, self.same_content, t, m, gap))
+                                 self.min_tokens, self.cross_lingual, self.jaccard, self.same_content, t, m, gap,
+                                 years_jaccard=self.years_jaccard, years_conflict=self.years_conflict,
+                                 numbers_jaccard=self.numbers_jaccard, numbers_conflict=self.numbers_conflict))
 
     def similarity(self, t: Thresholds, m: StoryModel) -> float:
         return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t))
@@ -88,27 +95,42 @@ class PairEvidence:
         return {"lead_cosine": round(self.lead_cosine, 4), "title_cosine": round(self.title_cosine, 4),
                 "semantic": round(self.semantic(t), 4), "tfidf_cosine": round(self.tfidf_cosine, 4),
                 "rare_terms_cosine": round(self.rare_cosine, 4),
+                "years_jaccard": round(self.years_jaccard, 4), "years_conflict": self.years_conflict,
+                "numbers_jaccard": round(self.numbers_jaccard, 4), "numbers_conflict": self.numbers_conflict,
+                "shared_numbers": list(self.shared_numbers),
                 "jaccard": round(self.jaccard, 4), "min_tokens": self.min_tokens,
                 "cross_lingual": self.cross_lingual, "same_content": self.same_content,
                 "date_gap_days": None if self.date_gap_days is None else round(self.date_gap_days, 2),
                 "log_odds": round(self.logit(t, m), 3),
-                "regime": "semantic only" if self.cross_lingual or self.min_tokens < m.min_tokens
-                else "lexical + semantic"}
+                "regime": m.regime(self.min_tokens, self.cross_lingual)}
 
 
 def pair_logits(lead, title, tfidf, rare, min_tokens, cross_lingual, jaccard, same_content, t: Thresholds,
-                m: StoryModel, date_gap=None):
+                m: StoryModel, date_gap=None, *, years_jaccard, years_conflict, numbers_jaccard, numbers_conflict):
     """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold. Pairs
     dated more than ``t.window_days`` apart (``date_gap`` in days, NaN when a date is unknown) fall below
-    the grouping floor, so they are never one story."""
+    the grouping floor, so they are never one story. The number evidence: see :func:`number_overlap`."""
     sem = semantic_similarity(np.asarray(lead), np.asarray(title), t.title_weight)
-    z = m.logits(lead, title, sem, tfidf, rare, min_tokens, cross_lingual)
+    z = m.logits(lead, title, sem, tfidf, rare, min_tokens, cross_lingual, years_jaccard, years_conflict,
+                 numbers_jaccard, numbers_conflict)
     if date_gap is not None:
         with np.errstate(invalid="ignore"):
             apart = np.asarray(date_gap, dtype=np.float64) > t.window_days  # NaN compares False
         z = np.where(apart, np.minimum(z, m.group_floor - 1.0), z)
     dup = np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard)
     return np.where(dup, np.maximum(z, DUPLICATE_LOGIT), z)
+
+
+def number_overlap(shared, count_a, count_b) -> tuple[np.ndarray, np.ndarray]:
+    """(smoothed Jaccard, conflict) of two number sets from their sizes and how many they share. The Jaccard
+    is shared / (union + 1), so one shared number ("15" and nothing else) is weaker evidence than five of
+    five (held-out ECB+ B-cubed F1 0.9285 → 0.9297, and steadier across topic halves); conflict: both write
+    numbers of the kind and share none."""
+    shared = np.asarray(shared, dtype=np.float64)
+    union = np.asarray(count_a, dtype=np.float64) + np.asarray(count_b, dtype=np.float64) - shared
+    jac = shared / (union + 1.0)
+    conflict = (np.asarray(count_a) > 0) & (np.asarray(count_b) > 0) & (shared == 0)
+    return jac, conflict.astype(np.float64)
 
 
 def similarity_from(logit, jaccard, same_content, t: Thresholds):

@@ -112,7 +112,7 @@ def dedup_distributed(inputs: list[str | Path], out: str | Path, *, model: str |
         clock = _timed(report, "vector candidates", clock)
         # grouping on the driver: the single-machine scorer and linkage over the gathered columns
         cols = ["pos", "id", "title", "url", "source", "published", "published_ts", "lang", "content_hash",
-                "signature", "terms", "text_length", "vector"]
+                "signature", "terms", "numbers", "text_length", "vector"]
         result = stages.group(_table(embedded.select_columns(cols)).sort_by("pos"), blocks, lexical, t, m, k=k)
         clock = _timed(report, "grouping", clock)
     _write(out, result, report, inputs, model, t)

@@ -18,7 +18,7 @@ import numpy as np
 from ..article import Article
 from ..errors import Problem
 from ..ingest import read_path
-from ..lexical import BANDS, NUM_PERM, band_keys, shared_key_pairs, signatures, term_vectors
+from ..lexical import BANDS, NUM_PERM, band_keys, number_codes, shared_key_pairs, signatures, term_vectors
 
 #: columns an article row carries from the reader
 ARTICLE_COLUMNS = ("id", "title", "text", "url", "source", "published", "lang")
@@ -90,7 +90,7 @@ def line_key_rows(batch) -> dict[str, np.ndarray]:
 # -- prepare ----------------------------------------------------------------------------------------
 def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
     """Derived forms (as ``add`` stores them): content hash, embedder inputs, language, MinHash signature
-    and term vector (bytes)."""
+    term vector and numbers (bytes)."""
     import pyarrow as pa
 
     from ..archive import prepare_article
@@ -109,6 +109,7 @@ def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
         "text_length": [len(a.text) for a in arts],
         "signature": [s.tobytes() for s in sigs],
         "terms": [t.tobytes() for t in terms],
+        "numbers": [number_codes(m).tobytes() for m in match],
     }
     out = batch.drop_columns([c for c in cols if c in batch.column_names])
     for name, values in cols.items():
@@ -221,9 +222,10 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
     lead, title = split_index_vectors(vectors_of(table.column("vector")), thresholds.title_weight)
     sigs = np.frombuffer(b"".join(table.column("signature").to_pylist()), dtype=np.uint32).reshape(n, NUM_PERM)
     terms = [np.frombuffer(t, dtype=np.uint32) for t in table.column("terms").to_pylist()]
+    numbers = [np.frombuffer(x, dtype=np.uint64) for x in table.column("numbers").to_pylist()]
     published = np.array([np.nan if p is None else p for p in table.column("published_ts").to_pylist()])
     scorer, _ = grouping_scorer(lead, title, sigs.copy(), table.column("content_hash").to_pylist(), terms,
-                                table.column("lang").to_pylist(), published, thresholds, model)
+                                table.column("lang").to_pylist(), published, thresholds, model, numbers)
     graph = merge_blocks(n, k, graph_parts, thresholds.related)
     near = graph_edges(graph, np.arange(n), thresholds.title_weight)
     rows = np.arange(n, dtype=np.int64)

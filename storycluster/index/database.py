@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS articles (
     title_hash TEXT NOT NULL,           -- hash of the headline embedder input: key into embeddings
     signature BLOB NOT NULL,            -- MinHash, uint32 x num_perm
     terms BLOB NOT NULL,                -- hashed term counts, uint32 [terms..., counts...]
+    numbers BLOB,                       -- numbers the text writes, sorted uint64 codes (lexical.number_codes)
     added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
@@ -63,7 +64,7 @@ _WITH_VECTORS = ("FROM articles a "
                  "JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1")
 
 ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published", "published_ts", "lang",
-                   "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms")
+                   "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms", "numbers")
 
 
 @dataclass(slots=True)
@@ -83,6 +84,7 @@ class StoredArticle:
     title_hash: str
     signature: bytes
     terms: bytes
+    numbers: bytes | None  # None only in a store from before numbers were kept, until Archive fills it
 
     def to_public(self) -> dict:
         return {"id": self.id, "title": self.title, "url": self.url, "source": self.source,
@@ -99,6 +101,7 @@ class GroupingData:
     content_hashes: list[str]
     sigs: np.ndarray
     terms: list[np.ndarray]
+    numbers: list[np.ndarray]
     langs: list[str | None]
     published: np.ndarray  # timestamps, NaN when unknown
 
@@ -117,6 +120,9 @@ class Database:
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(articles)")}
+        if "numbers" not in have and not readonly:  # a store from before numbers were kept: Archive fills them
+            self.conn.execute("ALTER TABLE articles ADD COLUMN numbers BLOB")
+            have.add("numbers")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
             self.conn.close()
             raise StoreError(f"{path}: this store was written by an older storycluster (no column "
@@ -195,9 +201,18 @@ class Database:
         return self.conn.execute(sql, [a[c] for c in cols]).fetchone()[0]
 
     def update_content(self, rowid: int, content_hash: str, embed_hash: str, title_hash: str,
-                       signature: bytes, terms: bytes) -> None:
+                       signature: bytes, terms: bytes, numbers: bytes) -> None:
         self.conn.execute("UPDATE articles SET content_hash = ?, embed_hash = ?, title_hash = ?, signature = ?, "
-                          "terms = ? WHERE rowid = ?", (content_hash, embed_hash, title_hash, signature, terms, rowid))
+                          "terms = ?, numbers = ? WHERE rowid = ?",
+                          (content_hash, embed_hash, title_hash, signature, terms, numbers, rowid))
+
+    def without_numbers(self) -> list[tuple[int, str, str, str | None, str | None]]:
+        """(rowid, title, text, source, lang) of articles stored before numbers were kept."""
+        return self.conn.execute("SELECT rowid, title, text, source, lang FROM articles WHERE numbers IS NULL "
+                                 "ORDER BY rowid").fetchall()
+
+    def set_numbers(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        self.conn.executemany("UPDATE articles SET numbers = ? WHERE rowid = ?", ((b, r) for r, b in rows))
 
     def delete_article(self, article_id: str) -> StoredArticle | None:
         a = self.article(article_id)
@@ -215,11 +230,11 @@ class Database:
         """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order.
         ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index)."""
         if vectors:
-            sql = ("SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
-                   f"{_WITH_VECTORS} {where} ORDER BY a.rowid")
+            sql = ("SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts, "
+                   f"a.numbers {_WITH_VECTORS} {where} ORDER BY a.rowid")
         else:
-            sql = ("SELECT a.rowid, NULL, NULL, a.content_hash, a.signature, a.terms, a.lang, a.published_ts "
-                   f"FROM articles a {where} ORDER BY a.rowid")
+            sql = ("SELECT a.rowid, NULL, NULL, a.content_hash, a.signature, a.terms, a.lang, a.published_ts, "
+                   f"a.numbers FROM articles a {where} ORDER BY a.rowid")
         rows = self.conn.execute(sql, (model_id, *params) if vectors else tuple(params)).fetchall()
         n = len(rows)
 
@@ -231,7 +246,8 @@ class Database:
         return GroupingData(rowids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
                             lead=stack(1, np.float32), title=stack(2, np.float32),
                             content_hashes=[r[3] for r in rows], sigs=stack(4, np.uint32),
-                            terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows], langs=[r[6] for r in rows],
+                            terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows],
+                            numbers=[np.frombuffer(r[8] or b"", dtype=np.uint64) for r in rows], langs=[r[6] for r in rows],
                             published=np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64))
 
     def vectors_by_rowid(self, rowids: Sequence[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
