@@ -4,8 +4,8 @@ candidates and their stored float32 embeddings, exact scoring, group collapsing)
 
 The store is written directly (generating a million articles' text and embedding it would take hours here):
 vectors come from bench/scale.py's synthesizer (real ECB+ embeddings mixed, 10% planted copies, which are
-stored as two-member groups); each article carries the hashed terms of a random real ECB+ article (so the
-TF-IDF work per candidate is a real article's), a random MinHash signature, a headline, one of 500 sources
+stored as two-member groups); each article carries the hashed terms and the numbers of a random real ECB+ article (so
+the TF-IDF and number work per candidate is a real article's), a random MinHash signature, a headline, one of 500 sources
 and a date within a year. The index is the store's `auto` kind for N (IVF from 100,000), trained on a sample
 and fed in chunks as `add` would.
 
@@ -70,10 +70,11 @@ def build(ecb: Path, out: Path, n: int) -> None:
         db.begin()
         db.conn.executemany(
             "INSERT INTO articles (rowid, id, title, text, url, source, published, published_ts, lang, record_hash,"
-            " content_hash, embed_hash, title_hash, signature, terms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " content_hash, embed_hash, title_hash, signature, terms, numbers)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(int(r), f"a{r}", real_titles[int(dn)], "", f"https://example.org/{r}", f"outlet-{int(r) % 500}",
               None, 1.7e9 + 86400.0 * int(dy), "en", f"r{r}", f"c{r}", f"l{r:08d}", f"t{r:08d}", sg.tobytes(),
-              data.terms[int(dn)].tobytes())
+              data.terms[int(dn)].tobytes(), data.numbers[int(dn)].tobytes())
              for r, dn, sg, dy in zip(rowids.tolist(), donor, sigs, day, strict=True)])
         db.conn.executemany("INSERT INTO embeddings VALUES (?, ?, ?)",
                             [(f"l{r:08d}", config.model_id, v.tobytes()) for r, v in zip(rowids.tolist(), lead,
