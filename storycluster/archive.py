@@ -179,8 +179,9 @@ class Archive:
 
     def _fill_numbers(self) -> None:
         """A store from before numbers were kept: derive each article's numbers from its stored text (with its
-        source's boilerplate lines left out, as when it was added), once."""
-        if self.db.conn.execute("SELECT 1 FROM articles WHERE numbers IS NULL LIMIT 1").fetchone() is None:
+        source's boilerplate lines left out, as when it was added), once: the database marks a store that got
+        the column late (looking for missing rows would scan the whole table at every open)."""
+        if self.db.get_meta("numbers_missing") != "1":
             return
         with WriteLock(self.path):
             rows = self.db.without_numbers()

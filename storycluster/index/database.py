@@ -122,6 +122,7 @@ class Database:
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(articles)")}
         if "numbers" not in have and not readonly:  # a store from before numbers were kept: Archive fills them
             self.conn.execute("ALTER TABLE articles ADD COLUMN numbers BLOB")
+            self.set_meta("numbers_missing", "1")
             have.add("numbers")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
             self.conn.close()
@@ -212,7 +213,9 @@ class Database:
                                  "ORDER BY rowid").fetchall()
 
     def set_numbers(self, rows: Iterable[tuple[int, bytes]]) -> None:
+        """Store derived numbers; the store is then marked complete (no scan for missing ones at the next open)."""
         self.conn.executemany("UPDATE articles SET numbers = ? WHERE rowid = ?", ((b, r) for r, b in rows))
+        self.conn.execute("DELETE FROM meta WHERE key = 'numbers_missing'")
 
     def delete_article(self, article_id: str) -> StoredArticle | None:
         a = self.article(article_id)
