@@ -625,7 +625,7 @@ class Archive:
                                     "list ids with 'storycluster dedup --all'")
             qvec = self.vectors([q.rowid])[0]
             query = Query(qvec, np.frombuffer(q.signature, np.uint32), np.frombuffer(q.terms, np.uint32),
-                          q.content_hash, q.lang, q.published_ts, np.frombuffer(q.numbers or b"", np.uint64))
+                          q.content_hash, q.lang, q.published_ts, q.number_codes())
             exclude, query_ts = q.rowid, q.published_ts
             qgroup = self.db.groups_of([q.rowid]).get(q.rowid)
         else:
@@ -734,7 +734,7 @@ class Archive:
         hashes = [arts[r].content_hash for r in rows]
         langs = [arts[r].lang for r in rows]
         published = [arts[r].published_ts for r in rows]
-        numbers = [np.frombuffer(arts[r].numbers or b"", np.uint64) for r in rows]
+        numbers = [arts[r].number_codes() for r in rows]
         if query is not None:
             v = np.vstack([query.vector[None, :], v])
             sigs, term_rows, numbers = [query.signature, *sigs], [query.terms, *term_rows], [query.numbers, *numbers]
@@ -780,7 +780,7 @@ class Archive:
                           numbers_jaccard=float(f["numbers_jaccard"][0]),
                           numbers_conflict=bool(f["numbers_conflict"][0]),
                           shared_numbers=tuple(number_text(int(c)) for c in np.intersect1d(
-                              np.frombuffer(a.numbers or b"", np.uint64), np.frombuffer(b.numbers or b"", np.uint64))),
+                              a.number_codes(), b.number_codes())),
                           min_tokens=int(f["min_tokens"][0]), cross_lingual=bool(f["cross_lingual"][0]),
                           same_content=bool(f["same_content"][0]),
                           date_gap_days=None if np.isnan(f["date_gap"][0]) else float(f["date_gap"][0]))

@@ -190,8 +190,6 @@ def tfidf_cosines(query: np.ndarray, others: Sequence[np.ndarray], *idfs: np.nda
 def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
     """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix over the terms that
     occur (columns renumbered, so products stay cheap); the inner product of two rows is their TF-IDF cosine."""
-    from scipy.sparse import csr_matrix
-
     n = len(vectors)
     parts = [unpack(v) for v in vectors]
     lengths = np.fromiter((len(t) for t, _ in parts), dtype=np.int64, count=n)
@@ -203,11 +201,18 @@ def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
     flat, w = flat[keep], w[keep]
     norms = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
     data = w / np.where(norms > 0, norms, 1.0)[row]
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
     if n > RENUMBER_MAX:  # a whole archive: the hashed ids are the columns (renumbering sorted 35M terms at 100k)
-        return csr_matrix((data, flat.astype(np.int32), indptr), shape=(n, N_FEATURES))
+        return rows_csr(data, flat.astype(np.int32), row, n, N_FEATURES)
     vocab, columns = np.unique(flat, return_inverse=True)
-    return csr_matrix((data, columns.ravel(), indptr), shape=(len(vectors), max(len(vocab), 1)))
+    return rows_csr(data, columns.ravel(), row, n, max(len(vocab), 1))
+
+
+def rows_csr(values: np.ndarray, columns: np.ndarray, row: np.ndarray, n: int, width: int):
+    """A CSR matrix of ``n`` rows from entries listed row by row (``row`` ascending)."""
+    from scipy.sparse import csr_matrix
+
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
+    return csr_matrix((values, columns, indptr), shape=(n, width))
 
 
 # -- numbers ----------------------------------------------------------------------------------------
@@ -247,14 +252,10 @@ def number_text(code: int) -> str:
 def number_matrices(codes: Sequence[np.ndarray]):
     """Two binary CSR matrices over the texts: the years each writes, and its other numbers (columns: the
     distinct codes); a row inner product counts shared numbers."""
-    from scipy.sparse import csr_matrix
-
     n = len(codes)
     flat = np.concatenate(codes) if n else np.zeros(0, dtype=np.uint64)
     row = np.repeat(np.arange(n), [len(c) for c in codes])
     vocab, cols = np.unique(flat, return_inverse=True)
-    out = []
-    for keep in (is_year(flat), ~is_year(flat)):
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(row[keep], minlength=n))])
-        out.append(csr_matrix((np.ones(int(keep.sum())), cols.ravel()[keep], indptr), shape=(n, max(len(vocab), 1))))
-    return out[0], out[1]
+    years, others = (rows_csr(np.ones(int(keep.sum())), cols.ravel()[keep], row[keep], n, max(len(vocab), 1))
+                     for keep in (is_year(flat), ~is_year(flat)))
+    return years, others

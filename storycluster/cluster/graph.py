@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..lexical import candidate_pairs, jaccard, number_matrices
+from ..lexical import candidate_pairs, jaccard, number_matrices, rows_csr
 from .model import StoryModel
 from .scoring import DAY, Thresholds, number_overlap, pair_logits
 
@@ -170,14 +170,9 @@ def _block_dot(m, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         right = np.zeros((len(b), len(cols)))
         right[dr[ok], pos[ok]] = dv[ok]
         return left @ right.T
-    from scipy.sparse import csr_matrix
-
-    def rows_of(values, cols_, which, n):
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=n))])
-        return csr_matrix((values, cols_, indptr), shape=(n, max(len(cols), 1)))
-
-    left = rows_of(cv, np.searchsorted(cols, ci), cr, len(a))
-    right = rows_of(dv[ok], pos[ok], dr[ok], len(b))
+    width = max(len(cols), 1)
+    left = rows_csr(cv, np.searchsorted(cols, ci), cr, len(a), width)
+    right = rows_csr(dv[ok], pos[ok], dr[ok], len(b), width)
     return (left @ right.T).toarray()
 
 

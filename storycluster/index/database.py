@@ -86,6 +86,10 @@ class StoredArticle:
     terms: bytes
     numbers: bytes | None  # None only in a store from before numbers were kept, until Archive fills it
 
+    def number_codes(self) -> np.ndarray:
+        """The stored numbers as codes (:func:`~..lexical.number_codes`)."""
+        return np.frombuffer(self.numbers or b"", dtype=np.uint64)
+
     def to_public(self) -> dict:
         return {"id": self.id, "title": self.title, "url": self.url, "source": self.source,
                 "published": self.published, "lang": self.lang}
