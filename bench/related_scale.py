@@ -1,13 +1,14 @@
 """`related` latency in-process on a store of N synthetic articles (default 1,000,000): p50 / p99 of
 `Archive.related(id, k=10)` over random stored articles, the whole call (IVF search, SQLite lookups of the
-candidates and their stored float32 embeddings, exact scoring, group collapsing).
+candidates, exact scoring, group collapsing), with the store's SQLite file out of the OS page cache (cold) and
+read into it (warm), each in a fresh process.
 
 The store is written directly (generating a million articles' text and embedding it would take hours here):
 vectors come from bench/scale.py's synthesizer (real ECB+ embeddings mixed, 10% planted copies, which are
-stored as two-member groups); each article carries the hashed terms and the numbers of a random real ECB+ article (so
-the TF-IDF and number work per candidate is a real article's), a random MinHash signature, a headline, one of 500 sources
-and a date within a year. The index is the store's `auto` kind for N (IVF from 100,000), trained on a sample
-and fed in chunks as `add` would.
+stored as two-member groups); each article carries the headline, body, hashed terms and numbers of a random real
+ECB+ article (so rows are real-sized and the TF-IDF and number work per candidate is a real article's), a random
+MinHash signature, one of 500 sources and a date within a year. The index is the store's `auto` kind for N (IVF
+from 100,000), trained on a sample and fed in chunks as `add` would.
 
 Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500]"""
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +40,9 @@ def build(ecb: Path, out: Path, n: int) -> None:
     with Archive(ecb, create=False) as a:
         data = a.db.all_for_grouping(a.config.model_id)
         config = a.config
-        titles = dict(a.db.conn.execute("SELECT rowid, title FROM articles"))
+        donors = {r: (t, x) for r, t, x in a.db.conn.execute("SELECT rowid, title, text FROM articles")}
         w = a.thresholds.title_weight
-    real_titles = [titles[int(r)] for r in data.rowids]
+    real = [donors[int(r)] for r in data.rowids]  # (headline, body) of each ECB+ article
     out.mkdir(parents=True)
     cfg = StoreConfig(model_id=config.model_id, dim=config.dim, index_dim=config.index_dim, thresholds=config.thresholds)
     cfg.write(out)
@@ -72,7 +75,7 @@ def build(ecb: Path, out: Path, n: int) -> None:
             "INSERT INTO articles (rowid, id, title, text, url, source, published, published_ts, lang, record_hash,"
             " content_hash, embed_hash, title_hash, signature, terms, numbers)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(int(r), f"a{r}", real_titles[int(dn)], "", f"https://example.org/{r}", f"outlet-{int(r) % 500}",
+            [(int(r), f"a{r}", *real[int(dn)], f"https://example.org/{r}", f"outlet-{int(r) % 500}",
               None, 1.7e9 + 86400.0 * int(dy), "en", f"r{r}", f"c{r}", f"l{r:08d}", f"t{r:08d}", sg.tobytes(),
               data.terms[int(dn)].tobytes(), data.numbers[int(dn)].tobytes())
              for r, dn, sg, dy in zip(rowids.tolist(), donor, sigs, day, strict=True)])
@@ -110,16 +113,37 @@ def build(ecb: Path, out: Path, n: int) -> None:
     cfg.write(out)
 
 
-def measure(path: Path, queries: int) -> dict:
+def page_cache(path: Path, state: str) -> float:
+    """Put the store's SQLite file into the OS page cache (``warm``: read it once, as a long-running server's
+    cache would hold it) or out of it (``cold``: ``posix_fadvise(DONTNEED)``, as after a reboot); seconds taken.
+    The FAISS index is read into memory when the store opens either way."""
+    t0 = time.perf_counter()
+    for f in [path / "store.sqlite", *path.glob("store.sqlite-*")]:
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            if state == "cold":
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            else:
+                while os.read(fd, 1 << 24):
+                    pass
+        finally:
+            os.close(fd)
+    return time.perf_counter() - t0
+
+
+def measure(path: Path, queries: int, cache: str, seed: int) -> dict:
+    """``queries`` calls for random stored ids after 20 warm-up calls (other ids), in a fresh process's view of
+    the store: SQLite pages come from the OS page cache prepared by ``page_cache``."""
     from storycluster import Archive
 
+    prep_s = page_cache(path, cache)
     with Archive(path, create=False) as a:
         n = a.db.count()
         t0 = time.perf_counter()
         index = a.index
         load_s = time.perf_counter() - t0
-        ids = [f"a{r}" for r in np.random.default_rng(3).integers(1, n + 1, queries + 20)]
-        for q in ids[:20]:  # warm-up (SQLite pages, IDF cache)
+        ids = [f"a{r}" for r in np.random.default_rng(seed).integers(1, n + 1, queries + 20)]
+        for q in ids[:20]:  # warm-up (B-tree interior pages, IDF cache)
             a.related(q, k=10)
         lat, sizes = [], []
         for q in ids[20:]:
@@ -127,7 +151,8 @@ def measure(path: Path, queries: int) -> dict:
             r = a.related(q, k=10)
             lat.append(time.perf_counter() - t1)
             sizes.append(len(r["related"]))
-    return {"articles": n, "index": index.index_type, "index_load_s": load_s, "queries": queries,
+    return {"articles": n, "index": index.index_type, "page_cache": cache, "page_cache_s": prep_s,
+            "index_load_s": load_s, "queries": queries,
             "related_ms_p50": float(np.percentile(lat, 50) * 1000), "related_ms_p90": float(np.percentile(lat, 90) * 1000),
             "related_ms_p99": float(np.percentile(lat, 99) * 1000), "mean_items": float(np.mean(sizes))}
 
@@ -138,7 +163,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--out", type=Path, help="where to write the synthetic store (default: a temporary folder)")
     ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--cache", choices=["cold", "warm", "both"], default="both",
+                    help="the store's SQLite file out of the OS page cache, read into it first, or both in turn")
+    ap.add_argument("--measure", choices=["cold", "warm"], help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure:  # the child process of one measurement
+        print(json.dumps(measure(args.out, args.queries, args.measure, 100 + args.seed)))
+        return
     tmp = None
     out = args.out
     if out is None:
@@ -149,11 +181,20 @@ def main() -> None:
             t0 = time.perf_counter()
             build(args.store, out, args.n)
             print(f"built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        r = measure(out, args.queries)
-        print(json.dumps(r))
-        print(f"\n| articles | index | related p50 | p90 | p99 |\n| --- | --- | --- | --- | --- |\n"
-              f"| {r['articles']:,} | {r['index']} | {r['related_ms_p50']:.1f} ms | {r['related_ms_p90']:.1f} ms |"
-              f" {r['related_ms_p99']:.1f} ms |")
+        size = sum(f.stat().st_size for f in out.iterdir()) / 1e9
+        results = []
+        for seed, cache in enumerate(["cold", "warm"] if args.cache == "both" else [args.cache]):
+            # each in a fresh process: nothing of the previous measurement stays in this one's memory
+            child = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--out", str(out),
+                                    "--measure", cache, "--seed", str(seed), "--queries", str(args.queries)],
+                                   capture_output=True, text=True, check=True)
+            results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+            print(json.dumps(results[-1]))
+        print(f"\nstore {size:.1f} GB\n| articles | index | SQLite pages | related p50 | p90 | p99 |\n"
+              "| --- | --- | --- | --- | --- | --- |")
+        for r in results:
+            print(f"| {r['articles']:,} | {r['index']} | {r['page_cache']} | {r['related_ms_p50']:.1f} ms |"
+                  f" {r['related_ms_p90']:.1f} ms | {r['related_ms_p99']:.1f} ms |")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -20,7 +20,6 @@ CREATE TABLE IF NOT EXISTS articles (
     rowid INTEGER PRIMARY KEY,          -- the FAISS id
     id TEXT NOT NULL UNIQUE,            -- the user's id
     title TEXT NOT NULL,
-    text TEXT NOT NULL,
     url TEXT, source TEXT, published TEXT, published_ts REAL, lang TEXT,
     record_hash TEXT NOT NULL,          -- hash of the record as given: unchanged input is skipped
     content_hash TEXT NOT NULL,         -- hash of the normalized content without boilerplate
@@ -29,7 +28,10 @@ CREATE TABLE IF NOT EXISTS articles (
     signature BLOB NOT NULL,            -- MinHash, uint32 x num_perm
     terms BLOB NOT NULL,                -- hashed term counts, uint32 [terms..., counts...]
     numbers BLOB,                       -- numbers the text writes, sorted uint64 codes (lexical.number_codes)
-    added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- last: SQLite reads a row's columns in order through its overflow pages, so everything above is read
+    -- without the body's pages (related and grouping never need it); stores made before keep the old order
+    text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE TABLE IF NOT EXISTS embeddings (
