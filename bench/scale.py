@@ -161,9 +161,10 @@ def run_size(store: Path, n: int) -> dict:
     del e, touches
 
     t0 = time.perf_counter()
-    edges, weights = candidate_edges(scorer, 20, near=near)
+    linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor)
+    edges, weights = candidate_edges(scorer, 20, near=near, at_least=linkage.edge_threshold)
     del near
-    linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor).fit(n, edges, weights, scorer)
+    linkage.fit(n, edges, weights, scorer)
     out["group_s"] = time.perf_counter() - t0
     out["linkage_edges"] = int((weights >= m.group_threshold).sum())
     labels = linkage.labels_

@@ -128,3 +128,26 @@ def test_a_large_cluster_is_scored_through_a_sample_of_its_members():
     assert len(set(fit.labels_.tolist())) == 1
     assert max(calls) <= 400
     assert sum(calls) < n * n / 3  # scoring whole clusters came to 388,368 of the 404,550 pairs
+
+
+def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed_store):
+    """``PairScorer.pairs(at_least=…)``: pairs that can reach the threshold get their exact log-odds; the
+    others a value below it (their TF-IDF cosines are not computed). On every pair of the seed archive."""
+    from unittest import mock
+
+    from storycluster import Archive
+    from storycluster.cluster.graph import PairScorer
+
+    with Archive(seed_store, create=False) as a:
+        scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
+        cut = SparseAverageLinkage(threshold=a.model.group_threshold, floor=a.model.group_floor).edge_threshold
+    i, j = np.triu_indices(len(scorer.lead), 1)
+    exact = scorer.pairs(i, j)
+    with mock.patch.object(PairScorer, "_sparse_pairs", wraps=PairScorer._sparse_pairs) as spy:
+        lean = scorer.pairs(i, j, at_least=cut)
+    reach = exact >= cut
+    assert 0 < reach.sum() < len(i) // 2  # both kinds occur, most pairs are far apart
+    assert np.array_equal(lean[reach], exact[reach]) and (lean[~reach] < cut).all()
+    # TF-IDF and rare-term rows were gathered for a minority of the pairs only
+    lexical = [c.args[1] for c in spy.call_args_list if c.args[0] is scorer.tfidf]
+    assert sum(map(len, lexical)) < len(i) // 2

@@ -122,21 +122,43 @@ class PairScorer:
 
     @staticmethod
     def _sparse_pairs(matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
-        out = np.empty(len(i), dtype=np.float64)
-        for s in range(0, len(i), chunk):
-            a, b = matrix[i[s:s + chunk]], matrix[j[s:s + chunk]]
-            out[s:s + chunk] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+        """Row-wise inner products of pairs of rows of a CSR matrix; pairs with an empty row are 0 without
+        gathering them (most articles write no year, say)."""
+        out = np.zeros(len(i), dtype=np.float64)
+        filled = np.diff(matrix.indptr) > 0
+        both = np.flatnonzero(filled[i] & filled[j])
+        for s in range(0, len(both), chunk):
+            sel = both[s:s + chunk]
+            a, b = matrix[i[sel]], matrix[j[sel]]
+            out[sel] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
         return out
 
     def pairs(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None, title: np.ndarray | None = None,
-              chunk: int = 200_000) -> np.ndarray:
+              chunk: int = 200_000, at_least: float | None = None) -> np.ndarray:
         """Log-odds of each pair (i[t], j[t]), in chunks (the gathered vectors of millions of pairs would
-        not fit); ``lead``/``title``: the pairs' cosines when already known (from the neighbour graph)."""
+        not fit); ``lead``/``title``: the pairs' cosines when already known (from the neighbour graph).
+
+        ``at_least``: only pairs that can reach it are scored exactly; the others get some value below it.
+        A pair's TF-IDF cosines (the costly evidence: sparse rows gathered and multiplied) are computed only
+        when the log-odds with their most favourable values (each cosine 0 or 1, whichever its weight
+        favours: the log-odds are linear in them) reach ``at_least``; the linkage drops every edge below
+        its threshold, so for most neighbour pairs of a large archive they are never needed."""
         out = np.empty(len(i), dtype=np.float64)
         for s in range(0, len(i), chunk):
             part = slice(s, s + chunk)
-            f = self.features(i[part], j[part], None if lead is None else lead[part],
-                              None if title is None else title[part])
+            a, b = i[part], j[part]
+            known = {"lead": None if lead is None else lead[part], "title": None if title is None else title[part]}
+            if at_least is None:
+                out[part] = pair_logits(**self.features(a, b, **known), t=self.thresholds, m=self.model)
+                continue
+            zero = np.zeros(len(a))
+            f = self.features(a, b, **known, tfidf=zero, rare=zero)
+            best = np.max([pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=self.thresholds,
+                                       m=self.model) for x in (0.0, 1.0) for y in (0.0, 1.0)], axis=0)
+            need = np.flatnonzero(best >= at_least)
+            f["tfidf"], f["rare"] = zero.copy(), zero.copy()
+            f["tfidf"][need] = self._sparse_pairs(self.tfidf, a[need], b[need])
+            f["rare"][need] = self._sparse_pairs(self.rare, a[need], b[need])
             out[part] = pair_logits(**f, t=self.thresholds, m=self.model)
         return out
 
@@ -202,7 +224,11 @@ def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray,
     """(edges of row positions i < j, lead cosines, headline cosines) of a :class:`~..index.knn.KnnGraph`
     whose ids are ``rowids`` (positions when ``rowids`` is 0..n-1)."""
     a, b = g.a, g.b
-    if not np.array_equal(rowids, np.arange(len(rowids))):  # ids → row positions
+    if len(rowids) and rowids[-1] - rowids[0] == len(rowids) - 1 and (np.diff(rowids) == 1).all():
+        a, b = a - rowids[0], b - rowids[0]  # consecutive ids (a store that never deleted): an offset
+    elif len(rowids) and (np.diff(rowids) > 0).all():  # ascending ids (a store's rowid order)
+        a, b = np.searchsorted(rowids, a), np.searchsorted(rowids, b)
+    else:  # ids → row positions
         order = np.argsort(rowids)
         i = order[np.searchsorted(rowids, a, sorter=order)]
         j = order[np.searchsorted(rowids, b, sorter=order)]
@@ -224,10 +250,11 @@ def _row_dots(x, pairs: np.ndarray, chunk: int = 100_000) -> np.ndarray:
 
 def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None,
                     near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                    lexical: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    lexical: np.ndarray | None = None, at_least: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds; ``near``:
     the result of :func:`neighbour_edges`, ``lexical``: of :func:`~..lexical.candidate_pairs`, when
-    already computed (the distributed pipeline computes both in its own stages)."""
+    already computed (the distributed pipeline computes both in its own stages). ``at_least``: edges below
+    it may carry any value below it instead of their exact log-odds (see :meth:`PairScorer.pairs`)."""
     near, lead, title = neighbour_edges(scorer, k, index, rowids) if near is None else near
     lexical = candidate_pairs(scorer.sigs) if lexical is None else lexical
     if len(lexical):  # band collisions that are not vector neighbours: their cosines are computed here
@@ -239,4 +266,4 @@ def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndar
         title = np.concatenate([title, _row_dots(scorer.title, extra)])
     if len(near) == 0:
         return near.reshape(0, 2), np.zeros(0)
-    return near, scorer.pairs(near[:, 0], near[:, 1], lead=lead, title=title)
+    return near, scorer.pairs(near[:, 0], near[:, 1], lead=lead, title=title, at_least=at_least)

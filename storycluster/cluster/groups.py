@@ -38,9 +38,10 @@ def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0, index
     store's vector index over exactly these rows, reused for the neighbour graph; ``near``/``lexical``:
     candidates computed elsewhere (see :func:`.graph.candidate_edges`)."""
     n = len(scorer.lead)
-    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids, near=near, lexical=lexical)
     m = scorer.model
     linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor, random_state=random_state)
+    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids, near=near, lexical=lexical,
+                                     at_least=linkage.edge_threshold)
     return linkage.fit(n, edges, weights, scorer).labels_
 
 

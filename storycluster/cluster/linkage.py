@@ -48,6 +48,11 @@ class SparseAverageLinkage:
         self.random_state = random_state
         self.edge_min = edge_min
 
+    @property
+    def edge_threshold(self) -> float:
+        """Candidate edges scoring below this are dropped before clustering (their exact value is not used)."""
+        return max(self.floor, self.threshold if self.edge_min is None else self.edge_min)
+
     def fit(self, n: int, edges: np.ndarray, weights: np.ndarray, scorer: PairScorer) -> SparseAverageLinkage:
         """``edges``: (m, 2) int array of candidate pairs; ``weights``: their similarities as ``scorer`` gives them."""
         from scipy.sparse import coo_matrix
@@ -56,8 +61,7 @@ class SparseAverageLinkage:
         rng = np.random.default_rng(self.random_state)
         edges = np.asarray(edges).reshape(-1, 2)
         weights = np.asarray(weights, dtype=np.float64)
-        keep = (weights >= max(self.floor, self.threshold if self.edge_min is None else self.edge_min)) & (
-            edges[:, 0] != edges[:, 1])
+        keep = (weights >= self.edge_threshold) & (edges[:, 0] != edges[:, 1])
         edges, weights = edges[keep].astype(np.int64), weights[keep]
         labels = np.arange(n, dtype=np.int64)
         self.n_merges_ = 0
