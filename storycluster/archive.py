@@ -32,6 +32,7 @@ from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import detect_language
 from .lexical import (
     N_FEATURES,
+    PackedTerms,
     candidate_pairs,
     document_frequencies,
     idf_weights,
@@ -41,6 +42,7 @@ from .lexical import (
     signatures,
     term_vectors,
     tfidf_cosines,
+    tfidf_matrices,
     tfidf_matrix,
     unpack,
 )
@@ -114,11 +116,12 @@ def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs,
                     thresholds: Thresholds, model: StoryModel, numbers) -> tuple[PairScorer, np.ndarray]:
     """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
     frequencies), and those frequencies. The store and the distributed pipeline both build it here."""
+    terms = PackedTerms.of(terms)
     df = document_frequencies(terms)
     n = len(terms)
-    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf_matrix(terms, idf_weights(df, n)),
-                        tfidf_matrix(terms, idf_weights(df, n, model.rare_df)), [n_tokens(t) for t in terms],
-                        langs, thresholds, model, published, numbers)
+    tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)])
+    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, terms.n_tokens(), langs, thresholds, model,
+                        published, numbers)
     return scorer, df
 
 
@@ -466,14 +469,16 @@ class Archive:
         data = self.db.all_for_grouping(self.config.model_id, vectors=not from_index)
         facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts()}
         scorer, df = self._grouping_scorer(data)
-        pos = {int(r): i for i, r in enumerate(data.rowids)}
+        stored = data.rowids
+        del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
+        pos = {int(r): i for i, r in enumerate(stored)}
         previous = {r: g for r, g in self.db.group_of().items() if r in pos}
         pending = {r for r in self.db.pending() if r in pos}
         if full or not previous or len(pending) > len(pos) // 2:
             part = np.arange(len(pos))
         else:
-            part = self._touched_part(scorer, data.rowids, pos, pending, previous)
-        rows = data.rowids[part]
+            part = self._touched_part(scorer, stored, pos, pending, previous)
+        rows = stored[part]
         sub = scorer if len(part) == len(pos) else scorer.subset(part)
         whole = len(part) == len(pos)  # the store's index holds exactly these rows: its lists give the graph
         labels = (cluster_labels(sub, index=self.index if whole else None, rowids=rows) if len(part)
@@ -496,7 +501,7 @@ class Archive:
             self.db.clear_pending()
             nz = np.flatnonzero(df)
             self.db.set_blob("term_df", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())  # sparse
-            self.db.set_meta("term_df_docs", str(len(data.terms)))
+            self.db.set_meta("term_df_docs", str(len(pos)))
             self.db.set_meta("groups_generation", str(self.db.generation))
             self.db.commit()
         except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -140,8 +141,68 @@ def n_tokens(packed: np.ndarray) -> int:
     return int(unpack(packed)[1].sum())
 
 
-def document_frequencies(vectors: Sequence[np.ndarray]) -> np.ndarray:
+@dataclass(slots=True)
+class PackedTerms:
+    """Many texts' hashed term counts in three flat arrays: text ``r`` holds ``terms[offsets[r]:offsets[r + 1]]``
+    with ``counts`` at the same positions. A million articles' term lists are two uint32 arrays instead of a
+    million small ones (a whole-archive regroup read them as Python objects: gigabytes more). Indexing gives
+    a text's packed vector (``[terms..., counts...]``, as :func:`term_vectors` makes them)."""
+
+    terms: np.ndarray
+    counts: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def of(cls, vectors: Sequence[np.ndarray] | PackedTerms) -> PackedTerms:
+        if isinstance(vectors, PackedTerms):
+            return vectors
+        return cls.from_blobs([np.asarray(v, dtype=np.uint32).tobytes() for v in vectors])
+
+    @classmethod
+    def from_blobs(cls, blobs: Sequence[bytes]) -> PackedTerms:
+        """From stored packed vectors (the ``terms`` column): one join and two gathers, no per-text arrays."""
+        size = np.fromiter((len(b) // 8 for b in blobs), dtype=np.int64, count=len(blobs))  # terms per text
+        buf = np.frombuffer(b"".join(blobs), dtype=np.uint32)
+        offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+        np.cumsum(size, out=offsets[1:])
+        # text r's terms start at 2·offsets[r] in the joined buffer, its counts size[r] later
+        pos = np.arange(offsets[-1], dtype=np.int64) + np.repeat(offsets[:-1], size)
+        return cls(buf[pos], buf[pos + np.repeat(size, size)], offsets)
+
+    @classmethod
+    def concat(cls, parts: Sequence[PackedTerms]) -> PackedTerms:
+        if not parts:
+            return cls.from_blobs([])
+        shift = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
+        offsets = np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, shift, strict=True)])
+        return cls(np.concatenate([p.terms for p in parts]), np.concatenate([p.counts for p in parts]), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, r: int) -> np.ndarray:
+        lo, hi = self.offsets[r], self.offsets[r + 1]
+        return np.concatenate([self.terms[lo:hi], self.counts[lo:hi]])
+
+    def __iter__(self):  # noqa: ANN204
+        return (self[r] for r in range(len(self)))
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def n_tokens(self) -> np.ndarray:
+        """Words of each text (the sum of its counts)."""
+        sums = np.zeros(len(self), dtype=np.int64)
+        filled = self.lengths() > 0
+        if filled.any():
+            sums[filled] = np.add.reduceat(self.counts.astype(np.int64), self.offsets[:-1][filled])
+        return sums
+
+
+def document_frequencies(vectors: Sequence[np.ndarray] | PackedTerms) -> np.ndarray:
     """How many texts hold each hashed term."""
+    if isinstance(vectors, PackedTerms):  # a text's terms are distinct: every entry is one text holding a term
+        return np.bincount(vectors.terms, minlength=N_FEATURES).astype(np.int32)
     df = np.zeros(N_FEATURES, dtype=np.int32)
     for v in vectors:
         df[unpack(v)[0]] += 1
@@ -187,24 +248,47 @@ def tfidf_cosines(query: np.ndarray, others: Sequence[np.ndarray], *idfs: np.nda
     return out
 
 
-def tfidf_matrix(vectors: Sequence[np.ndarray], idf: np.ndarray):
-    """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix over the terms that
-    occur (columns renumbered, so products stay cheap); the inner product of two rows is their TF-IDF cosine."""
-    n = len(vectors)
-    parts = [unpack(v) for v in vectors]
-    lengths = np.fromiter((len(t) for t, _ in parts), dtype=np.int64, count=n)
-    flat = np.concatenate([t for t, _ in parts]) if n else np.zeros(0, dtype=np.uint32)
-    counts = np.concatenate([c for _, c in parts]) if n else np.zeros(0, dtype=np.uint32)
-    w = (1.0 + np.log(counts.astype(np.float64))) * idf[flat]
-    keep = w > 0
-    row = np.repeat(np.arange(n), lengths)[keep]
-    flat, w = flat[keep], w[keep]
-    norms = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
-    data = w / np.where(norms > 0, norms, 1.0)[row]
-    if n > RENUMBER_MAX:  # a whole archive: the hashed ids are the columns (renumbering sorted 35M terms at 100k)
-        return rows_csr(data, flat.astype(np.int32), row, n, N_FEATURES)
-    vocab, columns = np.unique(flat, return_inverse=True)
-    return rows_csr(data, columns.ravel(), row, n, max(len(vocab), 1))
+def tfidf_matrix(vectors: Sequence[np.ndarray] | PackedTerms, idf: np.ndarray):
+    """Rows of sublinear-tf times ``idf`` weights, L2-normalized, as a scipy CSR matrix; the inner product of
+    two rows is their TF-IDF cosine. See :func:`tfidf_matrices`."""
+    return tfidf_matrices(vectors, [idf])[0]
+
+
+def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[np.ndarray], chunk: int = 65_536):
+    """One :func:`tfidf_matrix` per IDF weighting, built together in chunks of rows (float32 values, int32
+    columns: a whole archive's transient arrays stay a chunk's size). Columns are the terms that occur
+    (renumbered, so products stay cheap) up to ``RENUMBER_MAX`` rows, the hashed ids above that."""
+    packed = PackedTerms.of(vectors)
+    n, lengths = len(packed), packed.lengths()
+    weights = [np.asarray(idf, dtype=np.float32) for idf in idfs]
+    parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in idfs]
+    for s in range(0, max(n, 1), chunk):
+        e = min(n, s + chunk)
+        lo, hi = packed.offsets[s], packed.offsets[e]
+        flat = packed.terms[lo:hi]
+        tf = 1.0 + np.log(np.maximum(packed.counts[lo:hi], 1).astype(np.float32))
+        row = np.repeat(np.arange(e - s, dtype=np.int32), lengths[s:e])
+        for out, idf in zip(parts, weights, strict=True):
+            w = tf * idf[flat]
+            keep = np.flatnonzero(w > 0)
+            r, w = row[keep], w[keep]
+            norms = np.sqrt(np.bincount(r, weights=np.square(w, dtype=np.float64), minlength=e - s))
+            w /= np.where(norms > 0, norms, 1.0).astype(np.float32)[r]
+            out.append((w, flat[keep].astype(np.int32), np.bincount(r, minlength=e - s)))
+    from scipy.sparse import csr_matrix
+
+    mats = []
+    for out in parts:
+        data = np.concatenate([p[0] for p in out])
+        columns = np.concatenate([p[1] for p in out])
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([p[2] for p in out])[:n], out=indptr[1:])
+        width = N_FEATURES
+        if n <= RENUMBER_MAX:  # a few rows: renumber the columns (a whole archive keeps hashed ids: sorting its
+            vocab, columns = np.unique(columns, return_inverse=True)  # 35M terms at 100k cost more than it saved)
+            width = max(len(vocab), 1)
+        mats.append(csr_matrix((data, columns.ravel().astype(np.int32), indptr), shape=(n, width)))
+    return mats
 
 
 def rows_csr(values: np.ndarray, columns: np.ndarray, row: np.ndarray, n: int, width: int):

@@ -41,3 +41,39 @@ def test_tfidf_matches_scikit_learn_and_rare_terms_drop_common_vocabulary():
     rare = tfidf_matrix(vecs, idf_weights(df, len(texts), max_df=0.02))
     gram = (rare @ rare.T).toarray()
     assert gram[0, 1] > 0 and gram[0, 2] == 0.0 and gram[1, 2] == 0.0
+
+
+def test_packed_terms_and_chunked_tfidf_equal_the_per_text_forms():
+    """PackedTerms (a whole archive's term lists in flat arrays) gives back each text's packed vector, its word
+    count and the same document frequencies; the chunked float32 TF-IDF build equals a direct computation,
+    with renumbered columns (few rows) and hashed ones (many rows), across chunk boundaries."""
+    from storycluster.lexical import (
+        PackedTerms,
+        document_frequencies,
+        idf_weights,
+        n_tokens,
+        term_vectors,
+        tfidf_matrices,
+        unpack,
+    )
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(rng.choice(words, rng.integers(0, 40))) for _ in range(5000)] + ["", "w1 w1 w1"]
+    vectors = term_vectors(texts)
+    packed = PackedTerms.of(vectors)
+    assert len(packed) == len(vectors) and all(np.array_equal(packed[r], vectors[r]) for r in range(len(vectors)))
+    assert packed.n_tokens().tolist() == [n_tokens(v) for v in vectors]
+    df = document_frequencies(packed)
+    assert np.array_equal(df, document_frequencies(vectors))
+    idf = idf_weights(df, len(texts))
+    for rows in (vectors[:50], vectors):  # renumbered columns / hashed ids (over RENUMBER_MAX rows)
+        full, rare = tfidf_matrices(rows, [idf, idf_weights(df, len(texts), 0.02)], chunk=1000)
+        for r in (0, 7, len(rows) - 1):
+            t, c = unpack(rows[r])
+            w = (1 + np.log(c.astype(np.float64))) * idf[t]
+            expect = np.sort(w / np.linalg.norm(w)) if len(w) else np.zeros(0)
+            assert np.allclose(np.sort(full[r].data), expect, atol=1e-6)
+        norms = np.asarray(full.multiply(full).sum(axis=1)).ravel()
+        assert np.allclose(norms[packed.lengths()[:len(rows)] > 0], 1.0, atol=1e-5)
+        assert rare.nnz < full.nnz

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StoreError
+from ..lexical import PackedTerms
 
 SCHEMA_VERSION = 1
 
@@ -106,7 +107,7 @@ class GroupingData:
     title: np.ndarray
     content_hashes: list[str]
     sigs: np.ndarray
-    terms: list[np.ndarray]
+    terms: PackedTerms  # indexing gives one text's packed vector
     numbers: list[np.ndarray]
     langs: list[str | None]
     published: np.ndarray  # timestamps, NaN when unknown
@@ -235,29 +236,45 @@ class Database:
                            dtype=np.int64)
 
     def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = (),
-                         vectors: bool = True) -> GroupingData:
+                         vectors: bool = True, chunk: int = 50_000) -> GroupingData:
         """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order.
-        ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index)."""
+        ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index).
+        Rows are read in chunks into flat arrays (term lists as :class:`~..lexical.PackedTerms`): a million
+        rows as Python tuples took gigabytes."""
         if vectors:
             sql = ("SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts, "
                    f"a.numbers {_WITH_VECTORS} {where} ORDER BY a.rowid")
         else:
             sql = ("SELECT a.rowid, NULL, NULL, a.content_hash, a.signature, a.terms, a.lang, a.published_ts, "
                    f"a.numbers FROM articles a {where} ORDER BY a.rowid")
-        rows = self.conn.execute(sql, (model_id, *params) if vectors else tuple(params)).fetchall()
-        n = len(rows)
+        cur = self.conn.execute(sql, (model_id, *params) if vectors else tuple(params))
+        rowids, lead, title, sigs, terms, published = [], [], [], [], [], []
+        hashes: list[str] = []
+        langs: list[str | None] = []
+        numbers: list[np.ndarray] = []
 
-        def stack(col: int, dtype: type) -> np.ndarray:
-            if not rows or rows[0][col] is None:
-                return np.zeros((0, 0), dtype)
-            return np.vstack([np.frombuffer(r[col], dtype=dtype) for r in rows])
+        def stack(rows: list, col: int, dtype: type) -> np.ndarray:
+            return np.frombuffer(b"".join(r[col] for r in rows), dtype=dtype).reshape(len(rows), -1)
 
-        return GroupingData(rowids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-                            lead=stack(1, np.float32), title=stack(2, np.float32),
-                            content_hashes=[r[3] for r in rows], sigs=stack(4, np.uint32),
-                            terms=[np.frombuffer(r[5], dtype=np.uint32) for r in rows],
-                            numbers=[np.frombuffer(r[8] or b"", dtype=np.uint64) for r in rows], langs=[r[6] for r in rows],
-                            published=np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64))
+        while rows := cur.fetchmany(chunk):
+            rowids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
+            if rows[0][1] is not None:
+                lead.append(stack(rows, 1, np.float32))
+                title.append(stack(rows, 2, np.float32))
+            sigs.append(stack(rows, 4, np.uint32))
+            terms.append(PackedTerms.from_blobs([r[5] for r in rows]))
+            hashes += [r[3] for r in rows]
+            langs += [r[6] for r in rows]
+            published.append(np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64))
+            numbers += [np.frombuffer(r[8] or b"", dtype=np.uint64) for r in rows]
+
+        def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros((0, 0), dtype)
+
+        return GroupingData(rowids=np.concatenate(rowids) if rowids else np.zeros(0, dtype=np.int64),
+                            lead=joined(lead, np.float32), title=joined(title, np.float32), content_hashes=hashes,
+                            sigs=joined(sigs, np.uint32), terms=PackedTerms.concat(terms), numbers=numbers,
+                            langs=langs, published=np.concatenate(published) if published else np.zeros(0))
 
     def vectors_by_rowid(self, rowids: Sequence[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(lead, title) float32 embeddings of some articles, in the order given (the exact stored vectors:
