@@ -195,14 +195,17 @@ class PackedTerms:
         sums = np.zeros(len(self), dtype=np.int64)
         filled = self.lengths() > 0
         if filled.any():
-            sums[filled] = np.add.reduceat(self.counts.astype(np.int64), self.offsets[:-1][filled])
+            sums[filled] = np.add.reduceat(self.counts, self.offsets[:-1][filled], dtype=np.uint32)  # no int64 copy
         return sums
 
 
 def document_frequencies(vectors: Sequence[np.ndarray] | PackedTerms) -> np.ndarray:
     """How many texts hold each hashed term."""
     if isinstance(vectors, PackedTerms):  # a text's terms are distinct: every entry is one text holding a term
-        return np.bincount(vectors.terms, minlength=N_FEATURES).astype(np.int32)
+        df = np.zeros(N_FEATURES, dtype=np.int64)
+        for s in range(0, len(vectors.terms), 1 << 24):  # bincount copies its input as int64: in slices
+            df += np.bincount(vectors.terms[s:s + (1 << 24)], minlength=N_FEATURES)
+        return df.astype(np.int32)
     df = np.zeros(N_FEATURES, dtype=np.int32)
     for v in vectors:
         df[unpack(v)[0]] += 1
@@ -258,36 +261,43 @@ def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[n
     """One :func:`tfidf_matrix` per IDF weighting, built together in chunks of rows (float32 values, int32
     columns: a whole archive's transient arrays stay a chunk's size). Columns are the terms that occur
     (renumbered, so products stay cheap) up to ``RENUMBER_MAX`` rows, the hashed ids above that."""
+    from scipy.sparse import csr_matrix
+
     packed = PackedTerms.of(vectors)
     n, lengths = len(packed), packed.lengths()
     weights = [np.asarray(idf, dtype=np.float32) for idf in idfs]
-    parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in idfs]
-    for s in range(0, max(n, 1), chunk):
-        e = min(n, s + chunk)
+    spans = [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+    # first pass: how many entries each matrix keeps (idf > 0), so its arrays are allocated once
+    nnz = [sum(int(np.count_nonzero(idf[packed.terms[packed.offsets[s]:packed.offsets[e]]] > 0)) for s, e in spans)
+           for idf in weights]
+    data = [np.empty(m, dtype=np.float32) for m in nnz]
+    columns = [np.empty(m, dtype=np.int32) for m in nnz]
+    indptr = [np.zeros(n + 1, dtype=np.int64) for _ in weights]
+    filled = [0] * len(weights)
+    for s, e in spans:
         lo, hi = packed.offsets[s], packed.offsets[e]
         flat = packed.terms[lo:hi]
         tf = 1.0 + np.log(np.maximum(packed.counts[lo:hi], 1).astype(np.float32))
         row = np.repeat(np.arange(e - s, dtype=np.int32), lengths[s:e])
-        for out, idf in zip(parts, weights, strict=True):
+        for k, idf in enumerate(weights):
             w = tf * idf[flat]
             keep = np.flatnonzero(w > 0)
             r, w = row[keep], w[keep]
             norms = np.sqrt(np.bincount(r, weights=np.square(w, dtype=np.float64), minlength=e - s))
             w /= np.where(norms > 0, norms, 1.0).astype(np.float32)[r]
-            out.append((w, flat[keep].astype(np.int32), np.bincount(r, minlength=e - s)))
-    from scipy.sparse import csr_matrix
-
+            at = filled[k]
+            data[k][at:at + len(w)] = w
+            columns[k][at:at + len(w)] = flat[keep]
+            np.cumsum(np.bincount(r, minlength=e - s), out=indptr[k][s + 1:e + 1])
+            indptr[k][s + 1:e + 1] += at
+            filled[k] += len(w)
     mats = []
-    for out in parts:
-        data = np.concatenate([p[0] for p in out])
-        columns = np.concatenate([p[1] for p in out])
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.concatenate([p[2] for p in out])[:n], out=indptr[1:])
-        width = N_FEATURES
+    for k in range(len(weights)):
+        cols, width = columns[k], N_FEATURES
         if n <= RENUMBER_MAX:  # a few rows: renumber the columns (a whole archive keeps hashed ids: sorting its
-            vocab, columns = np.unique(columns, return_inverse=True)  # 35M terms at 100k cost more than it saved)
-            width = max(len(vocab), 1)
-        mats.append(csr_matrix((data, columns.ravel().astype(np.int32), indptr), shape=(n, width)))
+            vocab, cols = np.unique(cols, return_inverse=True)  # 35M terms at 100k cost more than it saved)
+            cols, width = cols.ravel().astype(np.int32), max(len(vocab), 1)
+        mats.append(csr_matrix((data[k], cols, indptr[k]), shape=(n, width)))
     return mats
 
 

@@ -235,46 +235,51 @@ class Database:
         return np.fromiter((r for (r,) in self.conn.execute("SELECT rowid FROM articles ORDER BY rowid")),
                            dtype=np.int64)
 
-    def all_for_grouping(self, model_id: str, where: str = "", params: Sequence = (),
-                         vectors: bool = True, chunk: int = 50_000) -> GroupingData:
-        """Row ids, lead and title vectors, content hashes and signatures of (some) articles, in rowid order.
+    def all_for_grouping(self, model_id: str, vectors: bool = True, chunk: int = 50_000) -> GroupingData:
+        """Row ids, lead and title vectors, content hashes and signatures of all articles, in rowid order.
         ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index).
-        Rows are read in chunks into flat arrays (term lists as :class:`~..lexical.PackedTerms`): a million
-        rows as Python tuples took gigabytes."""
-        if vectors:
-            sql = ("SELECT a.rowid, e.vector, t.vector, a.content_hash, a.signature, a.terms, a.lang, a.published_ts, "
-                   f"a.numbers {_WITH_VECTORS} {where} ORDER BY a.rowid")
-        else:
-            sql = ("SELECT a.rowid, NULL, NULL, a.content_hash, a.signature, a.terms, a.lang, a.published_ts, "
-                   f"a.numbers FROM articles a {where} ORDER BY a.rowid")
-        cur = self.conn.execute(sql, (model_id, *params) if vectors else tuple(params))
-        rowids, lead, title, sigs, terms, published = [], [], [], [], [], []
+        Rows are read in chunks into arrays allocated once (term lists as :class:`~..lexical.PackedTerms`):
+        a million rows as Python tuples took gigabytes."""
+        source = _WITH_VECTORS if vectors else "FROM articles a"
+        params = (model_id,) if vectors else ()
+        n, size = self.conn.execute(f"SELECT count(*), total(length(a.terms)) {source}", params).fetchone()
+        n_terms = int(size) // 8  # a term and its count, uint32 each
+        columns = "e.vector, t.vector" if vectors else "NULL, NULL"
+        cur = self.conn.execute(f"SELECT a.rowid, {columns}, a.content_hash, a.signature, a.terms, a.lang, "
+                                f"a.published_ts, a.numbers {source} ORDER BY a.rowid", params)
+        rowids = np.empty(n, dtype=np.int64)
+        published = np.empty(n, dtype=np.float64)
+        terms = PackedTerms(np.empty(n_terms, np.uint32), np.empty(n_terms, np.uint32), np.zeros(n + 1, np.int64))
+        wide: dict[int, np.ndarray] = {}  # column → (n, width) array: lead, title, signature
         hashes: list[str] = []
         langs: list[str | None] = []
         numbers: list[np.ndarray] = []
-
-        def stack(rows: list, col: int, dtype: type) -> np.ndarray:
-            return np.frombuffer(b"".join(r[col] for r in rows), dtype=dtype).reshape(len(rows), -1)
-
+        at = 0
         while rows := cur.fetchmany(chunk):
-            rowids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-            if rows[0][1] is not None:
-                lead.append(stack(rows, 1, np.float32))
-                title.append(stack(rows, 2, np.float32))
-            sigs.append(stack(rows, 4, np.uint32))
-            terms.append(PackedTerms.from_blobs([r[5] for r in rows]))
+            end = at + len(rows)
+            if end > n:
+                raise StoreError("the store changed while its articles were read for grouping; run it again")
+            rowids[at:end] = [r[0] for r in rows]
+            for col, dtype in ((1, np.float32), (2, np.float32), (4, np.uint32)):
+                if rows[0][col] is not None:
+                    block = np.frombuffer(b"".join(r[col] for r in rows), dtype=dtype).reshape(len(rows), -1)
+                    wide.setdefault(col, np.empty((n, block.shape[1]), dtype=dtype))[at:end] = block
+            part = PackedTerms.from_blobs([r[5] for r in rows])
+            lo = terms.offsets[at]
+            terms.terms[lo:lo + len(part.terms)] = part.terms
+            terms.counts[lo:lo + len(part.counts)] = part.counts
+            terms.offsets[at + 1:end + 1] = part.offsets[1:] + lo
             hashes += [r[3] for r in rows]
             langs += [r[6] for r in rows]
-            published.append(np.array([np.nan if r[7] is None else r[7] for r in rows], dtype=np.float64))
+            published[at:end] = [np.nan if r[7] is None else r[7] for r in rows]
             numbers += [np.frombuffer(r[8] or b"", dtype=np.uint64) for r in rows]
-
-        def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(parts) if parts else np.zeros((0, 0), dtype)
-
-        return GroupingData(rowids=np.concatenate(rowids) if rowids else np.zeros(0, dtype=np.int64),
-                            lead=joined(lead, np.float32), title=joined(title, np.float32), content_hashes=hashes,
-                            sigs=joined(sigs, np.uint32), terms=PackedTerms.concat(terms), numbers=numbers,
-                            langs=langs, published=np.concatenate(published) if published else np.zeros(0))
+            at = end
+        if at != n:
+            raise StoreError("the store changed while its articles were read for grouping; run it again")
+        empty = {1: np.zeros((0, 0), np.float32), 2: np.zeros((0, 0), np.float32), 4: np.zeros((0, 0), np.uint32)}
+        lead, title, sigs = (wide.get(c, empty[c]) for c in (1, 2, 4))
+        return GroupingData(rowids=rowids, lead=lead, title=title, content_hashes=hashes, sigs=sigs, terms=terms,
+                            numbers=numbers, langs=langs, published=published)
 
     def vectors_by_rowid(self, rowids: Sequence[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(lead, title) float32 embeddings of some articles, in the order given (the exact stored vectors:
