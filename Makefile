@@ -53,7 +53,7 @@ bench: quality
 	$(PY) bench/lexical.py
 	$(PY) bench/incremental.py
 	$(PY) bench/scale.py --store $(BENCH_STORE)
-	$(PY) bench/related_scale.py --store $(BENCH_STORE)
+	$(PY) bench/related_scale.py --store $(BENCH_STORE) --regroup
 	$(PY) bench/report.py --store $(BENCH_STORE)
 	$(PY) bench/dist.py --n 100000
 

@@ -10,7 +10,10 @@ ECB+ article (so rows are real-sized and the TF-IDF and number work per candidat
 MinHash signature, one of 500 sources and a date within a year. The index is the store's `auto` kind for N (IVF
 from 100,000), trained on a sample and fed in chunks as `add` would.
 
-Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500]"""
+With ``--regroup``, also a full regrouping of that store (vectors from the IVF index; term lists, TF-IDF, band
+collisions, linkage and groups written), its time and peak memory.
+
+Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500] [--regroup]"""
 
 from __future__ import annotations
 
@@ -157,6 +160,21 @@ def measure(path: Path, queries: int, cache: str, seed: int) -> dict:
             "related_ms_p99": float(np.percentile(lat, 99) * 1000), "mean_items": float(np.mean(sizes))}
 
 
+def regroup(path: Path) -> dict:
+    """A full regrouping of the store, as changing its thresholds or model runs it: seconds and peak RSS."""
+    import resource
+
+    from storycluster import Archive
+    from storycluster.index.folder import WriteLock
+
+    with Archive(path, create=False) as a, WriteLock(a.path):
+        t0 = time.perf_counter()
+        a._regroup(full=True)
+        seconds = time.perf_counter() - t0
+    return {"regroup_s": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            **a.last_regroup}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", type=Path, required=True, help="an ECB+ store (real embeddings and terms)")
@@ -165,9 +183,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--cache", choices=["cold", "warm", "both"], default="both",
                     help="the store's SQLite file out of the OS page cache, read into it first, or both in turn")
-    ap.add_argument("--measure", choices=["cold", "warm"], help=argparse.SUPPRESS)
+    ap.add_argument("--regroup", action="store_true",
+                    help="also time a full regrouping of the store (and its peak memory), in a fresh process")
+    ap.add_argument("--measure", choices=["cold", "warm", "regroup"], help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure == "regroup":
+        print(json.dumps(regroup(args.out)))
+        return
     if args.measure:  # the child process of one measurement
         print(json.dumps(measure(args.out, args.queries, args.measure, 100 + args.seed)))
         return
@@ -195,6 +218,12 @@ def main() -> None:
         for r in results:
             print(f"| {r['articles']:,} | {r['index']} | {r['page_cache']} | {r['related_ms_p50']:.1f} ms |"
                   f" {r['related_ms_p90']:.1f} ms | {r['related_ms_p99']:.1f} ms |")
+        if args.regroup:
+            child = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--out", str(out),
+                                    "--measure", "regroup"], capture_output=True, text=True, check=True)
+            r = json.loads(child.stdout.strip().splitlines()[-1])
+            print(json.dumps(r))
+            print(f"\nfull regrouping: {r['regroup_s']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
