@@ -33,7 +33,7 @@ from .language import detect_language
 from .lexical import (
     N_FEATURES,
     PackedTerms,
-    candidate_pairs,
+    band_partners,
     document_frequencies,
     idf_weights,
     n_tokens,
@@ -113,12 +113,15 @@ def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> 
 
 
 def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
-                    thresholds: Thresholds, model: StoryModel, numbers) -> tuple[PairScorer, np.ndarray]:
+                    thresholds: Thresholds, model: StoryModel, numbers, df: np.ndarray | None = None,
+                    n_docs: int | None = None) -> tuple[PairScorer, np.ndarray]:
     """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
-    frequencies), and those frequencies. The store and the distributed pipeline both build it here."""
+    frequencies), and those frequencies. The store and the distributed pipeline both build it here. ``df`` and
+    ``n_docs``: the archive's frequencies when these are only some of its articles."""
     terms = PackedTerms.of(terms)
-    df = document_frequencies(terms)
-    n = len(terms)
+    if df is None:
+        df, n_docs = document_frequencies(terms), len(terms)
+    n = len(terms) if n_docs is None else n_docs
     tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)])
     scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, terms.n_tokens(), langs, thresholds, model,
                         published, numbers)
@@ -463,35 +466,60 @@ class Archive:
         """Recompute groups. Incremental unless ``full`` (or there are no groups yet, or most articles
         changed): only the articles touched since the last grouping (``pending_regroup``), their candidate
         neighbours and every member of the groups those belong to are clustered again; other groups stay as
-        they are. Group ids carry over by largest overlap, and what changed is logged (``group_changes``)."""
+        they are. Group ids carry over by largest overlap, and what changed is logged (``group_changes``).
+
+        An incremental regrouping reads only those articles' rows (and every article's signature, to find
+        them) once the store keeps its term document frequencies up to date on every write (from its first
+        full regrouping on); a full one reads every article."""
         # an IVF store groups with the index's 8-bit vectors: no float32 copy of every embedding in memory
         from_index = self.index.index_type == "ivf"
+        previous = self.db.group_of()
+        live = None if full or not previous else self.db.term_df()
+        if live is not None:
+            stored, sigs = self.db.signatures()
+            pending = np.array(sorted(self.db.pending()), dtype=np.int64)
+            pending = pending[np.isin(pending, stored)]
+            if len(pending) <= len(stored) // 2:
+                grouped = np.fromiter(previous, dtype=np.int64, count=len(previous))
+                alive = set(grouped[np.isin(grouped, stored)].tolist())
+                previous = {r: g for r, g in previous.items() if r in alive}
+                rows = self._touched_rows(stored, sigs, pending, previous)
+                del sigs
+                data = self.db.all_for_grouping(self.config.model_id, vectors=not from_index, rowids=rows.tolist())
+                scorer, _ = self._grouping_scorer(data, *live)
+                facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts(rows.tolist())}
+                self._write_groups(data.rowids, scorer, False, facts, previous, len(stored), None)
+                return
         data = self.db.all_for_grouping(self.config.model_id, vectors=not from_index)
         facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in self.db.facts()}
         scorer, df = self._grouping_scorer(data)
         stored = data.rowids
         del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
-        pos = {int(r): i for i, r in enumerate(stored)}
-        previous = {r: g for r, g in self.db.group_of().items() if r in pos}
-        pending = {r for r in self.db.pending() if r in pos}
-        if full or not previous or len(pending) > len(pos) // 2:
-            part = np.arange(len(pos))
+        previous = {r: g for r, g in previous.items() if r in facts}
+        pending = np.array(sorted(r for r in self.db.pending() if r in facts), dtype=np.int64)
+        if full or not previous or len(pending) > len(stored) // 2:
+            self._write_groups(stored, scorer, True, facts, previous, len(stored), df)
         else:
-            part = self._touched_part(scorer, stored, pos, pending, previous)
-        rows = stored[part]
-        sub = scorer if len(part) == len(pos) else scorer.subset(part)
-        whole = len(part) == len(pos)  # the store's index holds exactly these rows: its lists give the graph
-        labels = (cluster_labels(sub, index=self.index if whole else None, rowids=rows) if len(part)
+            rows = self._touched_rows(stored, scorer.sigs, pending, previous)
+            sub = scorer.subset(np.searchsorted(stored, rows))
+            self._write_groups(rows, sub, False, facts, previous, len(stored), df)
+
+    def _write_groups(self, rows: np.ndarray, scorer: PairScorer, whole: bool, facts: dict[int, ArticleFacts],
+                      previous: dict[int, str], n_articles: int, df: np.ndarray | None) -> None:
+        """Cluster ``rows`` (the scorer's rows; ``whole``: every article of the store), build their groups and
+        write them with the changes; ``df``: document frequencies read from every article, to store."""
+        # the store's index holds exactly the rows of a whole regrouping: its lists give the graph
+        labels = (cluster_labels(scorer, index=self.index if whole else None, rowids=rows) if len(rows)
                   else np.zeros(0, dtype=np.int64))
         before = {int(r): previous[int(r)] for r in rows if int(r) in previous}
         old_ids = set(before.values())
         reserved = set(previous.values()) - old_ids
-        groups = build_groups(rows, labels, sub, facts, before, reserved)
+        groups = build_groups(rows, labels, scorer, facts, before, reserved)
         after = {r: g.group_id for g in groups for r, *_ in g.members}
         changes = group_changes(before, after, {r: f.id for r, f in facts.items()})
         self.db.begin()
         try:
-            if len(part) == len(pos):
+            if whole:
                 self.db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
             else:
                 self.db.replace_some_groups(old_ids, rows.tolist(), ((g.group_id, g.representative, g.members)
@@ -499,44 +527,42 @@ class Archive:
             at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             self.db.add_changes(at, self.db.generation, changes)
             self.db.clear_pending()
-            nz = np.flatnonzero(df)
-            self.db.set_blob("term_df", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())  # sparse
-            self.db.set_meta("term_df_docs", str(len(pos)))
+            if df is not None:
+                self.db.set_term_df(df, n_articles)
             self.db.set_meta("groups_generation", str(self.db.generation))
             self.db.commit()
         except BaseException:
             self.db.rollback()
             raise
-        self.last_regroup = {"articles": len(pos), "reclustered": int(len(part)), "changes": len(changes)}
+        self.last_regroup = {"articles": n_articles, "reclustered": int(len(rows)), "changes": len(changes)}
 
-    def _touched_part(self, scorer: PairScorer, rowids: np.ndarray, pos: dict[int, int], pending: set[int],
-                      previous: dict[int, str], k: int = 20) -> np.ndarray:
-        """Rows to cluster again: the touched ones, their candidate neighbours (top-k vectors above the
-        related floor, MinHash band collisions), and all members of the groups any of those is in."""
-        seeds = np.array(sorted(pos[r] for r in pending), dtype=np.int64)
-        near = set(seeds.tolist())
-        if seeds.size:  # the store's index already holds these vectors under their row ids
+    def _touched_rows(self, stored: np.ndarray, sigs: np.ndarray, pending: np.ndarray, previous: dict[int, str],
+                      k: int = 20) -> np.ndarray:
+        """Row ids to cluster again (sorted): the touched ones (``pending``), their candidate neighbours (top-k
+        vectors above the related floor, MinHash band collisions) and all members of the groups any of those
+        is in. ``stored``: every row id, ascending; ``sigs``: their signatures."""
+        near = set(pending.tolist())
+        if len(pending):  # the store's index already holds these vectors under their row ids
             index = self.index
-            scores, found = index.search(index.vectors_of(rowids[seeds]), k + 1)
-            hit = (scores >= self.thresholds.related) & (found >= 0)
-            near.update(pos[r] for r in found[hit].tolist() if r in pos)
-            pairs = candidate_pairs(scorer.sigs)
-            if len(pairs):
-                hit = np.isin(pairs[:, 0], seeds) | np.isin(pairs[:, 1], seeds)
-                near.update(pairs[hit].ravel().tolist())
-        touched_groups = {previous[int(rowids[i])] for i in near if int(rowids[i]) in previous}
-        near.update(pos[r] for r, g in previous.items() if g in touched_groups)
+            scores, found = index.search(index.vectors_of(pending), k + 1)
+            hit = found[(scores >= self.thresholds.related) & (found >= 0)]
+            near.update(hit[np.isin(hit, stored)].tolist())
+            near.update(stored[band_partners(sigs, np.searchsorted(stored, pending))].tolist())
+        touched_groups = {previous[r] for r in near if r in previous}
+        near.update(r for r, g in previous.items() if g in touched_groups)
         return np.array(sorted(near), dtype=np.int64)
 
-    def _grouping_scorer(self, data: GroupingData) -> tuple[PairScorer, np.ndarray]:
-        """A PairScorer over all stored articles, and the term document frequencies it used."""
+    def _grouping_scorer(self, data: GroupingData, df: np.ndarray | None = None,
+                         n_docs: int | None = None) -> tuple[PairScorer, np.ndarray]:
+        """A PairScorer over the articles of ``data``, and the term document frequencies it used (``df``
+        and ``n_docs``: the archive's, when ``data`` holds only some of its articles)."""
         lead, title = data.lead, data.title
         if len(data.rowids) and lead.size == 0:  # vectors left in the index (an IVF store)
             w = self.thresholds.title_weight
             lead = IndexedVectors(self.index, data.rowids, "lead", w)
             title = IndexedVectors(self.index, data.rowids, "title", w)
         return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
-                               data.published, self.thresholds, self.model, data.numbers)
+                               data.published, self.thresholds, self.model, data.numbers, df, n_docs)
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).

@@ -106,6 +106,21 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
     return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)
 
 
+def band_partners(sigs: np.ndarray, seeds: np.ndarray, bands: int = BANDS) -> np.ndarray:
+    """Rows that agree with one of the ``seeds`` rows on all rows of at least one band (the seeds' partners
+    in :func:`candidate_pairs`, without forming every pair of the archive), sorted."""
+    if len(sigs) < 2 or len(seeds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = band_keys(sigs, bands)
+    hit = np.zeros(len(sigs), dtype=bool)
+    for b in range(keys.shape[1]):
+        wanted = keys[seeds, b]
+        wanted = wanted[wanted != 0]
+        if len(wanted):
+            hit |= np.isin(keys[:, b], wanted)
+    return np.flatnonzero(hit)
+
+
 # -- term vectors for TF-IDF ------------------------------------------------------------------------
 RENUMBER_MAX = 4096  # TF-IDF matrices of more rows keep hashed term ids as columns
 N_FEATURES = 2**20  # hashed vocabulary; collisions are rare at news-article vocabulary sizes

@@ -63,3 +63,30 @@ def test_changes_since_cli(seed_store):
     assert later.exit_code == 0 and "no group changed" in later.stderr
     bad = CliRunner().invoke(app, ["dedup", "--changes-since", "soon", "--store", str(seed_store)])
     assert bad.exit_code == 1 and "ISO" in bad.stderr
+
+
+def test_incremental_regroup_reads_only_the_neighbourhood_and_frequencies_stay_exact(tmp_path):
+    """After the first grouping the store keeps its term document frequencies current on every write (add,
+    changed text, removal), so a later regrouping reads only the touched neighbourhood's rows; the kept
+    frequencies equal a count over every stored term list."""
+    from unittest import mock
+
+    import numpy as np
+
+    from storycluster.lexical import document_frequencies
+
+    rows = [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
+    with Archive(tmp_path / "s") as a:
+        a.add([to_article(r) for r in rows[:15]])
+        assert a.db.get_meta("term_df_live") == "1"
+        with mock.patch.object(a.db, "all_for_grouping", wraps=a.db.all_for_grouping) as spy:
+            a.add([to_article(r) for r in rows[15:]])
+        read = spy.call_args.kwargs["rowids"]
+        assert 0 < len(read) < a.db.count()
+        changed = dict(rows[0], text=rows[0]["text"] + "\nA new closing paragraph on the 2031 budget talks.")
+        a.add([to_article(changed)])
+        a.remove([rows[1]["id"]])
+        df, n_docs = a.db.term_df()
+        stored = [np.frombuffer(t, np.uint32) for (t,) in a.db.conn.execute("SELECT terms FROM articles")]
+        assert n_docs == a.db.count() == len(rows) - 1
+        assert np.array_equal(df, document_frequencies(stored))

@@ -3,6 +3,7 @@ line counts for boilerplate. WAL mode, so readers keep a consistent snapshot whi
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StoreError
-from ..lexical import PackedTerms
+from ..lexical import N_FEATURES, PackedTerms
 
 SCHEMA_VERSION = 1
 
@@ -117,6 +118,8 @@ class Database:
     """Thin typed access to the store's SQLite file."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
+        self._df_delta: np.ndarray | None = None  # term document frequencies changed by this transaction
+        self._docs_delta = 0
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA busy_timeout = 30000")
@@ -144,9 +147,11 @@ class Database:
         self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        self._flush_term_df()
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._df_delta, self._docs_delta = None, 0
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
@@ -201,7 +206,54 @@ class Database:
             out.update((i, (r, h)) for i, r, h in self.conn.execute(sql, chunk))
         return out
 
+    # -- term document frequencies, kept up to date on every write -----------------------------------
+    # The ``term_df`` blob (sparse: terms then counts) and ``term_df_docs`` hold the archive's document
+    # frequencies; once a full read computed them (``term_df_live``), each write adjusts them, so an
+    # incremental regrouping needs no pass over every article's terms.
+    def term_df(self) -> tuple[np.ndarray, int] | None:
+        """(document frequency per hashed term, number of texts) when they are up to date, else None."""
+        if self.get_meta("term_df_live") != "1":
+            return None
+        packed = np.frombuffer(self.get_blob("term_df") or b"", dtype=np.uint32)
+        df = np.zeros(N_FEATURES, dtype=np.int32)
+        half = len(packed) // 2
+        df[packed[:half]] = packed[half:]
+        return df, int(self.get_meta("term_df_docs", "0") or 0)
+
+    def set_term_df(self, df: np.ndarray, n_docs: int) -> None:
+        """Document frequencies computed from every article (inside the caller's transaction)."""
+        nz = np.flatnonzero(df)
+        self.set_blob("term_df", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())
+        self.set_meta("term_df_docs", str(int(n_docs)))
+        self.set_meta("term_df_live", "1")
+        self._df_delta, self._docs_delta = None, 0
+
+    def _track_terms(self, old: bytes | None, new: bytes | None) -> None:
+        """An article's terms changed from ``old`` to ``new`` (None: it did not exist / no longer exists)."""
+        if self.get_meta("term_df_live") != "1":
+            return
+        if self._df_delta is None:
+            self._df_delta = np.zeros(N_FEATURES, dtype=np.int64)
+        for blob, sign in ((old, -1), (new, 1)):
+            if blob is not None:
+                packed = np.frombuffer(blob, dtype=np.uint32)
+                self._df_delta[packed[:len(packed) // 2]] += sign
+                self._docs_delta += sign
+
+    def _flush_term_df(self) -> None:
+        if self._df_delta is None:
+            return
+        delta, docs = self._df_delta, self._docs_delta
+        self._df_delta, self._docs_delta = None, 0
+        current = self.term_df()
+        if current is None:
+            return
+        df, n_docs = current
+        self.set_term_df(df.astype(np.int64) + delta, n_docs + docs)
+
     def upsert_article(self, a: dict) -> int:
+        old = self.conn.execute("SELECT terms FROM articles WHERE id = ?", (a["id"],)).fetchone()
+        self._track_terms(old[0] if old else None, a["terms"])
         cols = [c for c in ARTICLE_COLUMNS if c != "rowid"]
         sql = (f"INSERT INTO articles ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols if c != 'id')} "
@@ -210,6 +262,9 @@ class Database:
 
     def update_content(self, rowid: int, content_hash: str, embed_hash: str, title_hash: str,
                        signature: bytes, terms: bytes, numbers: bytes) -> None:
+        old = self.conn.execute("SELECT terms FROM articles WHERE rowid = ?", (rowid,)).fetchone()
+        if old is not None:
+            self._track_terms(old[0], terms)
         self.conn.execute("UPDATE articles SET content_hash = ?, embed_hash = ?, title_hash = ?, signature = ?, "
                           "terms = ?, numbers = ? WHERE rowid = ?",
                           (content_hash, embed_hash, title_hash, signature, terms, numbers, rowid))
@@ -227,6 +282,7 @@ class Database:
     def delete_article(self, article_id: str) -> StoredArticle | None:
         a = self.article(article_id)
         if a is not None:
+            self._track_terms(a.terms, None)
             self.conn.execute("DELETE FROM articles WHERE rowid = ?", (a.rowid,))
         return a
 
@@ -235,13 +291,17 @@ class Database:
         return np.fromiter((r for (r,) in self.conn.execute("SELECT rowid FROM articles ORDER BY rowid")),
                            dtype=np.int64)
 
-    def all_for_grouping(self, model_id: str, vectors: bool = True, chunk: int = 50_000) -> GroupingData:
-        """Row ids, lead and title vectors, content hashes and signatures of all articles, in rowid order.
-        ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them from the index).
-        Rows are read in chunks into arrays allocated once (term lists as :class:`~..lexical.PackedTerms`):
-        a million rows as Python tuples took gigabytes."""
+    def all_for_grouping(self, model_id: str, vectors: bool = True, chunk: int = 50_000,
+                         rowids: Sequence[int] | None = None) -> GroupingData:
+        """Row ids, lead and title vectors, content hashes and signatures of all articles (or of ``rowids``),
+        in rowid order. ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them
+        from the index). Rows are read in chunks into arrays allocated once (term lists as
+        :class:`~..lexical.PackedTerms`): a million rows as Python tuples took gigabytes."""
         source = _WITH_VECTORS if vectors else "FROM articles a"
-        params = (model_id,) if vectors else ()
+        params: tuple = (model_id,) if vectors else ()
+        if rowids is not None:
+            source += " WHERE a.rowid IN (SELECT value FROM json_each(?))"
+            params += (json.dumps([int(r) for r in rowids]),)
         n, size = self.conn.execute(f"SELECT count(*), total(length(a.terms)) {source}", params).fetchone()
         n_terms = int(size) // 8  # a term and its count, uint32 each
         columns = "e.vector, t.vector" if vectors else "NULL, NULL"
@@ -392,9 +452,21 @@ class Database:
         return self.conn.execute("SELECT article, score, tier FROM group_members WHERE group_id = ? "
                                  "ORDER BY score DESC, article", (group_id,)).fetchall()
 
-    def facts(self) -> list[tuple[int, str, float | None, int]]:
-        """(row id, id, published timestamp, text length) of every article."""
-        return self.conn.execute("SELECT rowid, id, published_ts, length(text) FROM articles").fetchall()
+    def facts(self, rowids: Sequence[int] | None = None) -> list[tuple[int, str, float | None, int]]:
+        """(row id, id, published timestamp, text length) of every article (or of ``rowids``)."""
+        sql = "SELECT rowid, id, published_ts, length(text) FROM articles"
+        if rowids is None:
+            return self.conn.execute(sql).fetchall()
+        return self.conn.execute(sql + " WHERE rowid IN (SELECT value FROM json_each(?))",
+                                 (json.dumps([int(r) for r in rowids]),)).fetchall()
+
+    def signatures(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row ids ascending, their MinHash signatures) of every article."""
+        rows = self.conn.execute("SELECT rowid, signature FROM articles ORDER BY rowid").fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.uint32)
+        return (np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows)),
+                np.frombuffer(b"".join(sig for _, sig in rows), dtype=np.uint32).reshape(len(rows), -1))
 
     def group_of(self) -> dict[int, str]:
         return dict(self.conn.execute("SELECT article, group_id FROM group_members"))
