@@ -108,16 +108,27 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
 
 def band_partners(sigs: np.ndarray, seeds: np.ndarray, bands: int = BANDS) -> np.ndarray:
     """Rows that agree with one of the ``seeds`` rows on all rows of at least one band (the seeds' partners
-    in :func:`candidate_pairs`, without forming every pair of the archive), sorted."""
-    if len(sigs) < 2 or len(seeds) == 0:
+    in :func:`candidate_pairs`, without forming every pair of the archive), sorted. Each band's values are
+    compared directly (a cheap mix to find candidates, then exact equality), not through :func:`band_keys`
+    (its hash rounds over a million signatures took 7 s of an incremental regrouping)."""
+    n = len(sigs)
+    if n < 2 or len(seeds) == 0:
         return np.zeros(0, dtype=np.int64)
-    keys = band_keys(sigs, bands)
-    hit = np.zeros(len(sigs), dtype=bool)
-    for b in range(keys.shape[1]):
-        wanted = keys[seeds, b]
-        wanted = wanted[wanted != 0]
-        if len(wanted):
-            hit |= np.isin(keys[:, b], wanted)
+    rows = sigs.shape[1] // bands
+    seeds = np.asarray(seeds, dtype=np.int64)
+    seeds = seeds[sigs[seeds, 0] != EMPTY]  # an empty signature has no band
+    live = sigs[:, 0] != EMPTY
+    hit = np.zeros(n, dtype=bool)
+    with np.errstate(over="ignore"):
+        for b in range(bands):
+            band = sigs[:, b * rows:(b + 1) * rows].astype(np.uint64)
+            mix = band[:, 0].copy()
+            for r in range(1, rows):
+                mix *= np.uint64(0x9E3779B97F4A7C15)
+                mix ^= band[:, r]
+            cand = np.flatnonzero(np.isin(mix, mix[seeds]) & live)
+            same = (band[cand][:, None, :] == band[seeds][None, :, :]).all(axis=2).any(axis=1)
+            hit[cand[same]] = True
     return np.flatnonzero(hit)
 
 

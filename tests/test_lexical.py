@@ -77,3 +77,18 @@ def test_packed_terms_and_chunked_tfidf_equal_the_per_text_forms():
         norms = np.asarray(full.multiply(full).sum(axis=1)).ravel()
         assert np.allclose(norms[packed.lengths()[:len(rows)] > 0], 1.0, atol=1e-5)
         assert rare.nnz < full.nnz
+
+
+def test_band_partners_are_the_seeds_partners_in_candidate_pairs():
+    """The incremental regrouping's shortcut finds exactly the rows that candidate_pairs pairs with a seed
+    (signatures over a tiny alphabet, so bands collide often; an empty signature has no band)."""
+    from storycluster.lexical import EMPTY, band_partners, candidate_pairs
+
+    rng = np.random.default_rng(0)
+    sigs = rng.integers(0, 5, (2000, 128)).astype(np.uint32)
+    sigs[5] = EMPTY
+    seeds = np.array([0, 5, 17, 1999])
+    pairs = candidate_pairs(sigs)
+    expect = set(pairs[np.isin(pairs[:, 0], seeds) | np.isin(pairs[:, 1], seeds)].ravel().tolist())
+    assert len(expect) > 100
+    assert set(band_partners(sigs, seeds).tolist()) == expect

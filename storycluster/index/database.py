@@ -460,13 +460,23 @@ class Database:
         return self.conn.execute(sql + " WHERE rowid IN (SELECT value FROM json_each(?))",
                                  (json.dumps([int(r) for r in rowids]),)).fetchall()
 
-    def signatures(self) -> tuple[np.ndarray, np.ndarray]:
-        """(row ids ascending, their MinHash signatures) of every article."""
-        rows = self.conn.execute("SELECT rowid, signature FROM articles ORDER BY rowid").fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.uint32)
-        return (np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows)),
-                np.frombuffer(b"".join(sig for _, sig in rows), dtype=np.uint32).reshape(len(rows), -1))
+    def signatures(self, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+        """(row ids ascending, their MinHash signatures) of every article, read in chunks."""
+        n = self.count()
+        rowids = np.empty(n, dtype=np.int64)
+        sigs: np.ndarray | None = None
+        cur = self.conn.execute("SELECT rowid, signature FROM articles ORDER BY rowid")
+        at = 0
+        while rows := cur.fetchmany(chunk):
+            block = np.frombuffer(b"".join(sig for _, sig in rows), dtype=np.uint32).reshape(len(rows), -1)
+            if sigs is None:
+                sigs = np.empty((n, block.shape[1]), dtype=np.uint32)
+            rowids[at:at + len(rows)] = [r for r, _ in rows]
+            sigs[at:at + len(rows)] = block
+            at += len(rows)
+        if at != n:
+            raise StoreError("the store changed while its signatures were read; run it again")
+        return rowids, sigs if sigs is not None else np.zeros((0, 0), dtype=np.uint32)
 
     def group_of(self) -> dict[int, str]:
         return dict(self.conn.execute("SELECT article, group_id FROM group_members"))
