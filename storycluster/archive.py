@@ -477,12 +477,8 @@ class Archive:
         live = None if full or not previous else self.db.term_df()
         if live is not None:
             stored, sigs = self.db.signatures()
-            pending = np.array(sorted(self.db.pending()), dtype=np.int64)
-            pending = pending[np.isin(pending, stored)]
+            pending, previous = self._pending_in(stored, previous)
             if len(pending) <= len(stored) // 2:
-                grouped = np.fromiter(previous, dtype=np.int64, count=len(previous))
-                alive = set(grouped[np.isin(grouped, stored)].tolist())
-                previous = {r: g for r, g in previous.items() if r in alive}
                 rows = self._touched_rows(stored, sigs, pending, previous)
                 del sigs
                 data = self.db.all_for_grouping(self.config.model_id, vectors=not from_index, rowids=rows.tolist())
@@ -495,14 +491,20 @@ class Archive:
         scorer, df = self._grouping_scorer(data)
         stored = data.rowids
         del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
-        previous = {r: g for r, g in previous.items() if r in facts}
-        pending = np.array(sorted(r for r in self.db.pending() if r in facts), dtype=np.int64)
+        pending, previous = self._pending_in(stored, previous)
         if full or not previous or len(pending) > len(stored) // 2:
             self._write_groups(stored, scorer, True, facts, previous, len(stored), df)
         else:
             rows = self._touched_rows(stored, scorer.sigs, pending, previous)
             sub = scorer.subset(np.searchsorted(stored, rows))
             self._write_groups(rows, sub, False, facts, previous, len(stored), df)
+
+    def _pending_in(self, stored: np.ndarray, previous: dict[int, str]) -> tuple[np.ndarray, dict[int, str]]:
+        """The rows marked for regrouping and the previous group of each row, among ``stored`` (ascending)."""
+        pending = np.array(sorted(self.db.pending()), dtype=np.int64)
+        grouped = np.fromiter(previous, dtype=np.int64, count=len(previous))
+        alive = set(grouped[np.isin(grouped, stored)].tolist())
+        return pending[np.isin(pending, stored)], {r: g for r, g in previous.items() if r in alive}
 
     def _write_groups(self, rows: np.ndarray, scorer: PairScorer, whole: bool, facts: dict[int, ArticleFacts],
                       previous: dict[int, str], n_articles: int, df: np.ndarray | None) -> None:
