@@ -1,5 +1,6 @@
-"""The SQLite side of a store: articles, the embedding cache, MinHash signatures, groups, and per-source
-line counts for boilerplate. WAL mode, so readers keep a consistent snapshot while a writer works."""
+"""The SQLite side of a store: articles, the embedding cache, MinHash signatures, groups, per-source line
+counts for boilerplate, and the archive's term document frequencies (kept current on every write). WAL mode,
+so readers keep a consistent snapshot while a writer works."""
 
 from __future__ import annotations
 
