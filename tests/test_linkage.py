@@ -133,6 +133,8 @@ def test_a_large_cluster_is_scored_through_a_sample_of_its_members():
 def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed_store):
     """``PairScorer.pairs(at_least=…)``: pairs that can reach the threshold get their exact log-odds; the
     others a value below it (their TF-IDF cosines are not computed). On every pair of the seed archive."""
+    import copy
+    from dataclasses import replace
     from unittest import mock
 
     from storycluster import Archive
@@ -142,12 +144,20 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
         scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
         cut = SparseAverageLinkage(threshold=a.model.group_threshold, floor=a.model.group_floor).edge_threshold
     i, j = np.triu_indices(len(scorer.lead), 1)
-    exact = scorer.pairs(i, j)
-    with mock.patch.object(PairScorer, "_sparse_pairs", wraps=PairScorer._sparse_pairs) as spy:
-        lean = scorer.pairs(i, j, at_least=cut)
-    reach = exact >= cut
-    assert 0 < reach.sum() < len(i) // 2  # both kinds occur, most pairs are far apart
-    assert np.array_equal(lean[reach], exact[reach]) and (lean[~reach] < cut).all()
-    # TF-IDF and rare-term rows were gathered for a minority of the pairs only
-    lexical = [c.args[1] for c in spy.call_args_list if c.args[0] is scorer.tfidf]
-    assert sum(map(len, lexical)) < len(i) // 2
+    # the shipped model (both cosines weigh positively: one corner) and one whose short regime weighs the
+    # rare-term cosine negatively (both values of it are tried)
+    mixed = copy.copy(scorer)
+    short = list(scorer.model.short_coef)
+    short[4] = -short[4]
+    mixed.model = replace(scorer.model, short_coef=short)
+    assert len(scorer._best_corners()) == 1 and len(mixed._best_corners()) == 2
+    for s in (scorer, mixed):
+        exact = s.pairs(i, j)
+        with mock.patch.object(PairScorer, "_sparse_pairs", wraps=PairScorer._sparse_pairs) as spy:
+            lean = s.pairs(i, j, at_least=cut)
+        reach = exact >= cut
+        assert 0 < reach.sum() < len(i) // 2  # both kinds occur, most pairs are far apart
+        assert np.array_equal(lean[reach], exact[reach]) and (lean[~reach] < cut).all()
+        # TF-IDF and rare-term rows were gathered for a minority of the pairs only
+        lexical = [c.args[1] for c in spy.call_args_list if c.args[0] is s.tfidf]
+        assert sum(map(len, lexical)) < len(i) // 2

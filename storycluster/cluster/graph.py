@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..lexical import candidate_pairs, jaccard, number_matrices, rows_csr
-from .model import StoryModel
+from .model import FEATURES, StoryModel
 from .scoring import DAY, Thresholds, number_overlap, pair_logits
 
 
@@ -133,6 +133,19 @@ class PairScorer:
             out[sel] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
         return out
 
+    def _best_corners(self) -> list[tuple[float, float]]:
+        """The (tfidf, rare) cosine values among {0, 1}² that can give a pair its highest log-odds: 1 for a
+        cosine whose weight is positive in every regime (the shipped model: one corner), both when signs
+        differ."""
+        m = self.model
+        weights = [m.coef, *([m.short_coef] if m.short_coef else [])]
+
+        def values(feature: str) -> list[float]:
+            signs = {float(np.sign(w[FEATURES.index(feature)])) for w in weights}
+            return [1.0] if signs <= {0.0, 1.0} else [0.0] if signs <= {0.0, -1.0} else [0.0, 1.0]
+
+        return [(x, y) for x in values("tfidf_cosine") for y in values("rare_terms_cosine")]
+
     def pairs(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None, title: np.ndarray | None = None,
               chunk: int = 200_000, at_least: float | None = None) -> np.ndarray:
         """Log-odds of each pair (i[t], j[t]), in chunks (the gathered vectors of millions of pairs would
@@ -148,13 +161,13 @@ class PairScorer:
             part = slice(s, s + chunk)
             a, b = i[part], j[part]
             known = {"lead": None if lead is None else lead[part], "title": None if title is None else title[part]}
-            if at_least is None:
+            if at_least is None or (self.tfidf.nnz == 0 and self.rare.nnz == 0):  # nothing to skip
                 out[part] = pair_logits(**self.features(a, b, **known), t=self.thresholds, m=self.model)
                 continue
             zero = np.zeros(len(a))
             f = self.features(a, b, **known, tfidf=zero, rare=zero)
             best = np.max([pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=self.thresholds,
-                                       m=self.model) for x in (0.0, 1.0) for y in (0.0, 1.0)], axis=0)
+                                       m=self.model) for x, y in self._best_corners()], axis=0)
             need = np.flatnonzero(best >= at_least)
             f["tfidf"], f["rare"] = zero.copy(), zero.copy()
             f["tfidf"][need] = self._sparse_pairs(self.tfidf, a[need], b[need])
