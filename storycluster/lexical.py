@@ -195,14 +195,6 @@ class PackedTerms:
         pos = np.arange(offsets[-1], dtype=np.int64) + np.repeat(offsets[:-1], size)
         return cls(buf[pos], buf[pos + np.repeat(size, size)], offsets)
 
-    @classmethod
-    def concat(cls, parts: Sequence[PackedTerms]) -> PackedTerms:
-        if not parts:
-            return cls.from_blobs([])
-        shift = np.cumsum([0] + [int(p.offsets[-1]) for p in parts[:-1]])
-        offsets = np.concatenate([[0]] + [p.offsets[1:] + s for p, s in zip(parts, shift, strict=True)])
-        return cls(np.concatenate([p.terms for p in parts]), np.concatenate([p.counts for p in parts]), offsets)
-
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
@@ -227,15 +219,11 @@ class PackedTerms:
 
 def document_frequencies(vectors: Sequence[np.ndarray] | PackedTerms) -> np.ndarray:
     """How many texts hold each hashed term."""
-    if isinstance(vectors, PackedTerms):  # a text's terms are distinct: every entry is one text holding a term
-        df = np.zeros(N_FEATURES, dtype=np.int64)
-        for s in range(0, len(vectors.terms), 1 << 24):  # bincount copies its input as int64: in slices
-            df += np.bincount(vectors.terms[s:s + (1 << 24)], minlength=N_FEATURES)
-        return df.astype(np.int32)
-    df = np.zeros(N_FEATURES, dtype=np.int32)
-    for v in vectors:
-        df[unpack(v)[0]] += 1
-    return df
+    terms = PackedTerms.of(vectors).terms  # a text's terms are distinct: every entry is one text holding a term
+    df = np.zeros(N_FEATURES, dtype=np.int64)
+    for s in range(0, len(terms), 1 << 24):  # bincount copies its input as int64: in slices
+        df += np.bincount(terms[s:s + (1 << 24)], minlength=N_FEATURES)
+    return df.astype(np.int32)
 
 
 def idf_weights(df: np.ndarray, n_docs: int, max_df: float | None = None) -> np.ndarray:

@@ -68,7 +68,10 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     used: set[str] = set(reserved or ())
     # every member against its group's representative, scored in one call (one per group cost a million-article
     # regroup 36 s of per-call overhead)
-    reps = [m[[int(rowids[i]) for i in m].index(representative([int(rowids[i]) for i in m], facts))] for m in multi]
+    reps = []
+    for m in multi:
+        rows = [int(rowids[i]) for i in m]
+        reps.append(m[rows.index(representative(rows, facts))])
     idx = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
     rep = np.repeat(np.asarray(reps, dtype=np.int64), [len(m) for m in multi])
     sims = similarity_from(scorer.pairs(idx, rep), jaccard(scorer.sigs[idx], scorer.sigs[rep]),

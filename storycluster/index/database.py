@@ -68,6 +68,14 @@ _WITH_VECTORS = ("FROM articles a "
                  "JOIN embeddings e ON e.text_hash = a.embed_hash AND e.model_id = ?1 "
                  "JOIN embeddings t ON t.text_hash = a.title_hash AND t.model_id = ?1")
 
+#: a row id filter bound to one parameter, a JSON list of ids (:func:`_json_ids`): no 999-variable limit
+_ROWID_IN = "rowid IN (SELECT value FROM json_each(?))"
+
+
+def _json_ids(rowids: Iterable[int]) -> str:
+    return json.dumps([int(r) for r in rowids])
+
+
 ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published", "published_ts", "lang",
                    "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms", "numbers")
 
@@ -213,7 +221,7 @@ class Database:
     # incremental regrouping needs no pass over every article's terms.
     def term_df(self) -> tuple[np.ndarray, int] | None:
         """(document frequency per hashed term, number of texts) when they are up to date, else None."""
-        if self.get_meta("term_df_live") != "1":
+        if not self._df_live():
             return None
         packed = np.frombuffer(self.get_blob("term_df") or b"", dtype=np.uint32)
         df = np.zeros(N_FEATURES, dtype=np.int32)
@@ -229,10 +237,12 @@ class Database:
         self.set_meta("term_df_live", "1")
         self._df_delta, self._docs_delta = None, 0
 
+    def _df_live(self) -> bool:
+        return self.get_meta("term_df_live") == "1"
+
     def _track_terms(self, old: bytes | None, new: bytes | None) -> None:
-        """An article's terms changed from ``old`` to ``new`` (None: it did not exist / no longer exists)."""
-        if self.get_meta("term_df_live") != "1":
-            return
+        """An article's terms changed from ``old`` to ``new`` (None: it did not exist / no longer exists);
+        callers check :meth:`_df_live` first (and skip reading the old terms when it is not)."""
         if self._df_delta is None:
             self._df_delta = np.zeros(N_FEATURES, dtype=np.int64)
         for blob, sign in ((old, -1), (new, 1)):
@@ -253,8 +263,9 @@ class Database:
         self.set_term_df(df.astype(np.int64) + delta, n_docs + docs)
 
     def upsert_article(self, a: dict) -> int:
-        old = self.conn.execute("SELECT terms FROM articles WHERE id = ?", (a["id"],)).fetchone()
-        self._track_terms(old[0] if old else None, a["terms"])
+        if self._df_live():
+            old = self.conn.execute("SELECT terms FROM articles WHERE id = ?", (a["id"],)).fetchone()
+            self._track_terms(old[0] if old else None, a["terms"])
         cols = [c for c in ARTICLE_COLUMNS if c != "rowid"]
         sql = (f"INSERT INTO articles ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
                f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in cols if c != 'id')} "
@@ -263,8 +274,8 @@ class Database:
 
     def update_content(self, rowid: int, content_hash: str, embed_hash: str, title_hash: str,
                        signature: bytes, terms: bytes, numbers: bytes) -> None:
-        old = self.conn.execute("SELECT terms FROM articles WHERE rowid = ?", (rowid,)).fetchone()
-        if old is not None:
+        if self._df_live() and (old := self.conn.execute("SELECT terms FROM articles WHERE rowid = ?",
+                                                         (rowid,)).fetchone()) is not None:
             self._track_terms(old[0], terms)
         self.conn.execute("UPDATE articles SET content_hash = ?, embed_hash = ?, title_hash = ?, signature = ?, "
                           "terms = ?, numbers = ? WHERE rowid = ?",
@@ -283,7 +294,8 @@ class Database:
     def delete_article(self, article_id: str) -> StoredArticle | None:
         a = self.article(article_id)
         if a is not None:
-            self._track_terms(a.terms, None)
+            if self._df_live():
+                self._track_terms(a.terms, None)
             self.conn.execute("DELETE FROM articles WHERE rowid = ?", (a.rowid,))
         return a
 
@@ -301,14 +313,14 @@ class Database:
         source = _WITH_VECTORS if vectors else "FROM articles a"
         params: tuple = (model_id,) if vectors else ()
         if rowids is not None:
-            source += " WHERE a.rowid IN (SELECT value FROM json_each(?))"
-            params += (json.dumps([int(r) for r in rowids]),)
+            source += f" WHERE a.{_ROWID_IN}"
+            params += (_json_ids(rowids),)
         n, size = self.conn.execute(f"SELECT count(*), total(length(a.terms)) {source}", params).fetchone()
         n_terms = int(size) // 8  # a term and its count, uint32 each
         columns = "e.vector, t.vector" if vectors else "NULL, NULL"
         cur = self.conn.execute(f"SELECT a.rowid, {columns}, a.content_hash, a.signature, a.terms, a.lang, "
                                 f"a.published_ts, a.numbers {source} ORDER BY a.rowid", params)
-        rowids = np.empty(n, dtype=np.int64)
+        ids = np.empty(n, dtype=np.int64)
         published = np.empty(n, dtype=np.float64)
         terms = PackedTerms(np.empty(n_terms, np.uint32), np.empty(n_terms, np.uint32), np.zeros(n + 1, np.int64))
         wide: dict[int, np.ndarray] = {}  # column → (n, width) array: lead, title, signature
@@ -320,7 +332,7 @@ class Database:
             end = at + len(rows)
             if end > n:
                 raise StoreError("the store changed while its articles were read for grouping; run it again")
-            rowids[at:end] = [r[0] for r in rows]
+            ids[at:end] = [r[0] for r in rows]
             for col, dtype in ((1, np.float32), (2, np.float32), (4, np.uint32)):
                 if rows[0][col] is not None:
                     block = np.frombuffer(b"".join(r[col] for r in rows), dtype=dtype).reshape(len(rows), -1)
@@ -339,7 +351,7 @@ class Database:
             raise StoreError("the store changed while its articles were read for grouping; run it again")
         empty = {1: np.zeros((0, 0), np.float32), 2: np.zeros((0, 0), np.float32), 4: np.zeros((0, 0), np.uint32)}
         lead, title, sigs = (wide.get(c, empty[c]) for c in (1, 2, 4))
-        return GroupingData(rowids=rowids, lead=lead, title=title, content_hashes=hashes, sigs=sigs, terms=terms,
+        return GroupingData(rowids=ids, lead=lead, title=title, content_hashes=hashes, sigs=sigs, terms=terms,
                             numbers=numbers, langs=langs, published=published)
 
     def vectors_by_rowid(self, rowids: Sequence[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -458,8 +470,7 @@ class Database:
         sql = "SELECT rowid, id, published_ts, length(text) FROM articles"
         if rowids is None:
             return self.conn.execute(sql).fetchall()
-        return self.conn.execute(sql + " WHERE rowid IN (SELECT value FROM json_each(?))",
-                                 (json.dumps([int(r) for r in rowids]),)).fetchall()
+        return self.conn.execute(f"{sql} WHERE {_ROWID_IN}", (_json_ids(rowids),)).fetchall()
 
     def signatures(self, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
         """(row ids ascending, their MinHash signatures) of every article, read in chunks."""
