@@ -235,10 +235,14 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
 
 def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(edges of row positions i < j, lead cosines, headline cosines) of a :class:`~..index.knn.KnnGraph`
-    whose ids are ``rowids`` (positions when ``rowids`` is 0..n-1)."""
+    whose ids are ``rowids`` (positions when ``rowids`` is 0..n-1). Consumes ``g``: its arrays are
+    reused or freed (at a million articles the edges are hundreds of megabytes)."""
     a, b = g.a, g.b
+    g.a = g.b = None
     if len(rowids) and rowids[-1] - rowids[0] == len(rowids) - 1 and (np.diff(rowids) == 1).all():
-        a, b = a - rowids[0], b - rowids[0]  # consecutive ids (a store that never deleted): an offset
+        if rowids[0]:  # consecutive ids (a store that never deleted): an offset
+            a -= a.dtype.type(rowids[0])
+            b -= b.dtype.type(rowids[0])
     elif len(rowids) and (np.diff(rowids) > 0).all():  # ascending ids (a store's rowid order)
         a, b = np.searchsorted(rowids, a), np.searchsorted(rowids, b)
     else:  # ids → row positions
@@ -247,8 +251,15 @@ def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray,
         j = order[np.searchsorted(rowids, b, sorter=order)]
         a, b = np.minimum(i, j), np.maximum(i, j)
     edges = np.stack([a, b], axis=1)  # int32 when the positions fit: half the memory at millions of edges
+    del a, b
     w = np.float32(title_weight)
-    return edges, g.head / (np.float32(1.0) - w), (g.score - g.head) / w
+    # in place: score - head is the headline part, head the lead part, each scaled back to a cosine
+    title, lead = g.score, g.head
+    g.score = g.head = None
+    title -= lead
+    title /= w
+    lead /= np.float32(1.0) - w
+    return edges, lead, title
 
 
 def _row_dots(x, pairs: np.ndarray, chunk: int = 100_000) -> np.ndarray:

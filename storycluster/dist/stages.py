@@ -181,7 +181,7 @@ def bucket_shard_pairs(batch) -> dict[str, np.ndarray]:
 # -- candidates: vector neighbours over IVF lists ---------------------------------------------------
 def list_rows(batch, centroids: np.ndarray, spill: int = 2) -> dict[str, np.ndarray]:
     """Each vector as a member of its nearest list and a (foreign) query in its next ``spill - 1``."""
-    from ..index.vectors import assign_lists
+    from ..index.assign import assign_lists
 
     v = vectors_of(batch.column("vector"))
     pos = batch.column("pos").to_numpy()

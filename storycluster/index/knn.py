@@ -19,11 +19,15 @@ memory at a time. Memory is O(n·k) besides the index.
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from .vectors import VectorIndex, nearest_columns
+from .assign import nearest_columns
+from .memory import release_free_memory
+from .vectors import VectorIndex
 
 #: below this many vectors the graph is exact (≈ n² inner products)
 EXACT_GRAPH = 20_000
@@ -55,6 +59,7 @@ class _TopK:
 
     def __init__(self, n: int, k: int) -> None:
         self.k = k
+        self._lock = threading.Lock()  # blocks are scored on several threads; the heaps take one at a time
         self.val = np.empty((n, k), dtype=np.float32)
         self.ids = np.empty((n, k), dtype=np.int64)
         self.heaps = self._heaps(self.val, self.ids)
@@ -93,18 +98,20 @@ class _TopK:
         val = np.ascontiguousarray(val, dtype=np.float32)
         packed = np.ascontiguousarray(packed, dtype=np.int64)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
-        self.heaps.addn_query_subset_with_ids(len(rows), swig(rows), val.shape[1], swig(val), swig(packed),
-                                              val.shape[1])
+        with self._lock:
+            self.heaps.addn_query_subset_with_ids(len(rows), swig(rows), val.shape[1], swig(val), swig(packed),
+                                                  val.shape[1])
 
-    def graph(self, row_ids: np.ndarray, floor: float, chunk: int = 65_536) -> KnnGraph:
+    def graph(self, row_ids: np.ndarray, floor: float, chunk: int = 8192, threads: int = 1) -> KnnGraph:
         """Undirected edges of the heaps: (a, b) from a's heap, kept once (when b's heap does not also hold
-        a, or a < b); rows in chunks, so the transient memory stays small at millions of rows. Ids are
-        int32 when they fit."""
+        a, or a < b); rows in chunks (on ``threads`` threads), so the transient memory stays small at
+        millions of rows. Ids are int32 when they fit. Consumes the heaps (freed before the edges are
+        joined: a smaller peak at millions of rows)."""
         n = len(self.val)
         small = len(row_ids) == 0 or int(row_ids.max()) < 2**31
         id_type = np.int32 if small else np.int64
-        parts: list[tuple[np.ndarray, ...]] = []
-        for start in range(0, n, chunk):
+
+        def edges(start: int) -> tuple[np.ndarray, ...]:
             rows = slice(start, min(start + chunk, n))
             nbr = self.ids[rows] >> 32  # the candidate's row, -1 for an empty slot (-1 >> 32 is -1)
             q, j = np.nonzero((self.val[rows] >= floor) & (nbr >= 0))
@@ -118,11 +125,30 @@ class _TopK:
             a_id, b_id = row_ids[q], row_ids[b]
             ok = (a_id >= 0) & (b_id >= 0) & (a_id != b_id)
             a_id, b_id = a_id[ok], b_id[ok]
-            parts.append((np.minimum(a_id, b_id).astype(id_type), np.maximum(a_id, b_id).astype(id_type),
-                          self.val[q, j][ok], head[ok]))
-        if not parts:
+            return (np.minimum(a_id, b_id).astype(id_type), np.maximum(a_id, b_id).astype(id_type),
+                    self.val[q, j][ok], head[ok])
+
+        fields = [list(f) for f in zip(*_map(edges, range(0, n, chunk), threads), strict=True)]
+        self.val = self.ids = self.heaps = None  # the heaps are spent: freed before the edges are joined
+        if not fields:
             return KnnGraph.empty()
-        return KnnGraph(*(np.concatenate(x) for x in zip(*parts, strict=True)))
+        out = []
+        for f in range(len(fields)):  # one field at a time, its chunks freed as it is joined
+            out.append(np.concatenate(fields[f]))
+            fields[f] = []
+        release_free_memory()
+        return KnnGraph(*out)
+
+
+def _map(fn, items, threads: int):
+    """``map(fn, items)``, on ``threads`` threads when more than one (numpy, BLAS limited to one thread
+    per caller meanwhile, and FAISS's heaps release the GIL: the cores work on separate blocks)."""
+    if threads <= 1:
+        return map(fn, items)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="knn") as pool:
+        return list(pool.map(fn, items))
 
 
 def _scores(queries: np.ndarray, cands: np.ndarray, split: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -135,41 +161,53 @@ def _scores(queries: np.ndarray, cands: np.ndarray, split: int | None) -> tuple[
 
 
 def knn_graph(index: VectorIndex, k: int, floor: float, split: int | None = None, spill: int = 2,
-              batch: int = 1024) -> KnnGraph:
+              batch: int = 1024, threads: int | None = None) -> KnnGraph:
     """Top-k neighbours (inner product ≥ ``floor``) of every live vector in ``index``, as undirected edges.
     ``split``: also report the inner product over the first ``split`` dimensions (storycluster's index
-    vector is the lead and headline embeddings side by side). See the module docstring for the method."""
+    vector is the lead and headline embeddings side by side). ``threads``: lists scored at once (default:
+    the cores this process may use). See the module docstring for the method."""
     if len(index) < 2:
         return KnnGraph.empty()
-    if index.index_type != "ivf" and len(index) < EXACT_GRAPH:
-        return _exact(index, k, floor, split, batch)
-    if index.index_type != "ivf":
+    exact = index.index_type != "ivf" and len(index) < EXACT_GRAPH
+    if not exact and index.index_type != "ivf":
         ids, vectors = index.live()
         index = VectorIndex(index.dim, "ivf")
         index.add(ids, vectors)
         del ids, vectors
     import faiss
+    from threadpoolctl import threadpool_limits
 
-    # FAISS's OpenMP threads spin after each heap update and take the cores from numpy's BLAS, which does
-    # the real work here: half the block throughput at 1M vectors. The heaps run on one thread meanwhile.
-    threads = faiss.omp_get_max_threads()
+    threads = max(1, threads or len(os.sched_getaffinity(0)))
+    # FAISS's OpenMP threads spin after each heap update and would take the cores from the block products;
+    # the blocks are spread over our own threads instead, each with a one-thread BLAS: the heap updates,
+    # decoding and copies (about half the time) then run on every core too, not only the products
+    omp = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return _partitioned(index, k, floor, split, spill)
+        with threadpool_limits(1 if threads > 1 else None, user_api="blas"):
+            if exact:
+                return _exact(index, k, floor, split, batch, threads)
+            return _partitioned(index, k, floor, split, spill, threads)
     finally:
-        faiss.omp_set_num_threads(threads)
+        faiss.omp_set_num_threads(omp)
 
 
-def _exact(index: VectorIndex, k: int, floor: float, split: int | None, batch: int) -> KnnGraph:
+def _exact(index: VectorIndex, k: int, floor: float, split: int | None, batch: int, threads: int = 1
+           ) -> KnnGraph:
     ids, x = index.live()
     top = _TopK(len(ids), min(k, len(ids) - 1))
     every = np.arange(len(ids), dtype=np.int64)
-    for start in range(0, len(ids), batch):
+
+    def one_batch(start: int) -> None:
         rows = every[start:start + batch]
         s, head = _scores(x[rows], x, split)
         s[np.arange(len(rows)), rows] = -np.inf
         top.add_block(rows, s, head, every)
-    return top.graph(ids, floor)
+
+    for _ in _map(one_batch, range(0, len(ids), batch), threads):
+        pass
+    release_free_memory()
+    return top.graph(ids, floor, threads=threads)
 
 
 def _next_lists(index: VectorIndex, spill: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -211,12 +249,9 @@ def _sub_blocks(top: _TopK, qslots: np.ndarray, queries: np.ndarray, n_own: int,
     """One large list as ``parts`` sub-blocks, the list's own partition in small: its members (the first
     ``n_own`` queries) are clustered (k-means), each member is a candidate in its nearest sub-block and a
     query there and in its next ``spill - 1``; the list's foreign queries go to their nearest sub-block."""
-    import faiss
+    from .kmeans import split as split_parts
 
-    own = queries[:n_own]
-    km = faiss.Kmeans(own.shape[1], parts, niter=10, seed=1234, spherical=True)
-    km.train(own)
-    near = queries @ km.centroids.T
+    near = queries @ split_parts(queries[:n_own], parts).T
     # member_of: each query's sub-blocks (-1: none); the foreign queries only their nearest
     member_of = np.full((len(queries), min(spill, parts)), -1, dtype=np.int64)
     member_of[:n_own] = nearest_columns(near[:n_own], member_of.shape[1])
@@ -279,7 +314,8 @@ def merge_blocks(n: int, k: int, parts, floor: float) -> KnnGraph:
     return top.graph(np.arange(n, dtype=np.int64), floor)
 
 
-def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, spill: int) -> KnnGraph:
+def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, spill: int,
+                 threads: int = 1) -> KnnGraph:
     slot_ids = index.slot_ids()
     nlist = index.nlist
     extra_slot, extra_list = _next_lists(index, spill)
@@ -292,13 +328,18 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
         del el, order
     top = _TopK(len(slot_ids), k)
     target = block_target(int(np.count_nonzero(slot_ids >= 0)), nlist)
-    for lst in range(nlist):
+
+    def one_list(lst: int) -> None:
         slots = index.list_slots(lst)
         live = slot_ids[slots] >= 0
         slots, cands = slots[live], index.list_vectors(lst)[live]
         foreign = foreign_of[lst][slot_ids[foreign_of[lst]] >= 0]
         if slots.size == 0 or slots.size + foreign.size < 2:
-            continue
+            return
         queries = np.vstack([cands, index.slot_vectors(foreign)]) if foreign.size else cands
         list_block(top, np.concatenate([slots, foreign]), queries, slots.size, target, split, spill)
-    return top.graph(slot_ids, floor)
+
+    for _ in _map(one_list, range(nlist), threads):
+        pass
+    release_free_memory()
+    return top.graph(slot_ids, floor, threads=threads)
