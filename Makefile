@@ -52,7 +52,7 @@ bench: quality
 	$(PY) bench/embed.py
 	$(PY) bench/lexical.py
 	$(PY) bench/incremental.py
-	$(PY) bench/scale.py --store $(BENCH_STORE)
+	$(PY) bench/scale.py --store $(BENCH_STORE) --repeat 3
 	$(PY) bench/related_scale.py --store $(BENCH_STORE) --regroup
 	$(PY) bench/report.py --store $(BENCH_STORE)
 	$(PY) bench/dist.py --n 100000

@@ -180,19 +180,26 @@ def main() -> None:
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per size (each in a fresh process); the table shows the run with the median total")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_size(args.store, args.one)))
         return
     rows = []
     for n in args.sizes:
-        p = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--one", str(n)],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            print(f"{n}: failed ({p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode})")
-            continue
-        rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            p = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--one", str(n)],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                print(f"{n}: failed ({p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode})")
+                break
+            runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+            print(json.dumps(runs[-1]), flush=True)
+        if len(runs) == args.repeat:
+            runs.sort(key=lambda r: r["total_s"])
+            rows.append({**runs[len(runs) // 2], "totals": [round(r["total_s"], 1) for r in runs]})
     print("\n| articles | index | build | graph | grouping | total | peak RSS | search p50 / p99 | recall@20 vs exact |"
           " copies in top 20 / in graph / grouped |\n" + "| --- " * 10 + "|")
     for r in rows:
@@ -201,8 +208,11 @@ def main() -> None:
               f" {r['recall_at_20_vs_exact']:.3f} | {r['copies_in_top20']:.3f} / {r['copies_in_graph']:.4f} /"
               f" {r['copies_grouped']:.4f} |")
     by = {r["n"]: r for r in rows}
+    if args.repeat > 1:
+        print("\n" + "\n".join(f"{r['n']:,}: totals {', '.join(f'{t} s' for t in r['totals'])}" for r in rows))
     if 100_000 in by and 1_000_000 in by:
-        print(f"\ntime(1M)/time(100k) = {by[1_000_000]['total_s'] / by[100_000]['total_s']:.1f}")
+        print(f"\ntime(1M)/time(100k) = {by[1_000_000]['total_s'] / by[100_000]['total_s']:.1f}"
+              + (f" (medians of {args.repeat} runs)" if args.repeat > 1 else ""))
 
 
 if __name__ == "__main__":
