@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .normalize import _WORD, words
+from .parallel import thread_map
 
 NUM_PERM = 128
 SHINGLE = 3
@@ -100,7 +101,11 @@ def candidate_pairs(sigs: np.ndarray, bands: int = BANDS) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     keys = band_keys(sigs, bands)
     idx = np.flatnonzero(keys[:, 0] != 0)
-    pairs = [p for b in range(keys.shape[1]) for p in shared_key_pairs(keys[idx, b], idx)]
+    if len(idx) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    # one band per task, on every core (the sorts release the GIL)
+    per_band = thread_map(lambda b: shared_key_pairs(keys[idx, b], idx), range(keys.shape[1]))
+    pairs = [p for band in per_band for p in band]
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
     return np.unique(np.concatenate(pairs).astype(np.int64), axis=0)

@@ -53,6 +53,7 @@ def test_ivf_graph_finds_the_exact_neighbours_and_skips_tombstones(tmp_path):
     index.save(tmp_path / "i.faiss")
     again = VectorIndex.load(tmp_path / "i.faiss")
     assert np.array_equal(again.second_lists(), index.second_lists())
+    assert again.list_margins().dtype == np.float16 and np.array_equal(again.list_margins(), index.list_margins())
     g2 = knn_graph(again, 10, 0.5)
     assert set(zip(g2.a.tolist(), g2.b.tolist(), strict=True)) == got
     # removed vectors are in no edge
@@ -70,6 +71,35 @@ def test_graph_without_known_second_lists_computes_them():
     computed = knn_graph(index, 8, 0.5)
     assert set(zip(with_known.a.tolist(), with_known.b.tolist(), strict=True)) == set(
         zip(computed.a.tolist(), computed.b.tolist(), strict=True))
+
+
+def test_only_vectors_near_a_list_border_query_their_second_list():
+    from storycluster.index import knn
+
+    x = clustered(6000, 64, seed=6)
+    index = VectorIndex(64, "ivf")
+    index.add(np.arange(6000), x)
+    c, second, margin = index.centroids(), index.second_lists(), index.list_margins().astype(np.float32)
+    slots = np.arange(6000)
+    own = np.array([lst for lst in range(index.nlist) for _ in index.list_slots(lst)])
+    order = np.concatenate([index.list_slots(lst) for lst in range(index.nlist)])
+    own_of = np.empty(6000, dtype=np.int64)
+    own_of[order] = own
+    # the margin is how much nearer the vector's own centroid is than its second-nearest one
+    want = np.einsum("ij,ij->i", x, c[own_of]) - np.einsum("ij,ij->i", x, c[second])
+    assert np.allclose(margin, want, atol=0.02)
+    spilled, lists = knn._next_lists(index, 2, 0.5)
+    spilled, lists = spilled[0], lists[0]
+    assert abs(len(spilled) - 3000) <= 30 and np.array_equal(lists, second[spilled])
+    rest = np.setdiff1d(slots, spilled)
+    assert margin[spilled].max() <= margin[rest].min()  # the ones nearest a border
+    # half the foreign queries, nearly the same neighbours
+    exact = brute_force(x, 10, 0.5)
+    recall = {}
+    for share in (1.0, 0.5):
+        g = knn_graph(index, 10, 0.5, spill_share=share)
+        recall[share] = len(set(zip(g.a.tolist(), g.b.tolist(), strict=True)) & exact) / len(exact)
+    assert recall[0.5] >= 0.95 and recall[0.5] >= recall[1.0] - 0.02, recall
 
 
 def test_indexed_vectors_read_the_halves_back():

@@ -161,3 +161,17 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
         # TF-IDF and rare-term rows were gathered for a minority of the pairs only
         lexical = [c.args[1] for c in spy.call_args_list if c.args[0] is s.tfidf]
         assert sum(map(len, lexical)) < len(i) // 2
+
+
+def test_pairs_on_several_threads_equal_one_thread(seed_store):
+    """Chunks of ``PairScorer.pairs`` scored on threads give the same log-odds, in the same order."""
+    from storycluster import Archive
+
+    with Archive(seed_store, create=False) as a:
+        scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
+        cut = SparseAverageLinkage(threshold=a.model.group_threshold, floor=a.model.group_floor).edge_threshold
+    i, j = np.triu_indices(len(scorer.lead), 1)
+    for at_least in (None, cut):
+        one = scorer.pairs(i, j, chunk=97, at_least=at_least, threads=1)
+        many = scorer.pairs(i, j, chunk=97, at_least=at_least, threads=3)
+        assert np.array_equal(one, many)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..lexical import candidate_pairs, jaccard, number_matrices, rows_csr
+from ..parallel import thread_map
 from .model import FEATURES, StoryModel
 from .scoring import DAY, Thresholds, number_overlap, pair_logits
 
@@ -147,9 +148,10 @@ class PairScorer:
         return [(x, y) for x in values("tfidf_cosine") for y in values("rare_terms_cosine")]
 
     def pairs(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None, title: np.ndarray | None = None,
-              chunk: int = 200_000, at_least: float | None = None) -> np.ndarray:
+              chunk: int = 100_000, at_least: float | None = None, threads: int | None = None) -> np.ndarray:
         """Log-odds of each pair (i[t], j[t]), in chunks (the gathered vectors of millions of pairs would
-        not fit); ``lead``/``title``: the pairs' cosines when already known (from the neighbour graph).
+        not fit) on ``threads`` threads (default: every core); ``lead``/``title``: the pairs' cosines when
+        already known (from the neighbour graph).
 
         ``at_least``: only pairs that can reach it are scored exactly; the others get some value below it.
         A pair's TF-IDF cosines (the costly evidence: sparse rows gathered and multiplied) are computed only
@@ -157,13 +159,14 @@ class PairScorer:
         favours: the log-odds are linear in them) reach ``at_least``; the linkage drops every edge below
         its threshold, so for most neighbour pairs of a large archive they are never needed."""
         out = np.empty(len(i), dtype=np.float64)
-        for s in range(0, len(i), chunk):
+
+        def one(s: int) -> None:
             part = slice(s, s + chunk)
             a, b = i[part], j[part]
             known = {"lead": None if lead is None else lead[part], "title": None if title is None else title[part]}
             if at_least is None or (self.tfidf.nnz == 0 and self.rare.nnz == 0):  # nothing to skip
                 out[part] = pair_logits(**self.features(a, b, **known), t=self.thresholds, m=self.model)
-                continue
+                return
             zero = np.zeros(len(a))
             f = self.features(a, b, **known, tfidf=zero, rare=zero)
             best = np.max([pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=self.thresholds,
@@ -173,6 +176,10 @@ class PairScorer:
             f["tfidf"][need] = self._sparse_pairs(self.tfidf, a[need], b[need])
             f["rare"][need] = self._sparse_pairs(self.rare, a[need], b[need])
             out[part] = pair_logits(**f, t=self.thresholds, m=self.model)
+
+        # chunks on every core: gathers, comparisons and sparse products release the GIL
+        for _ in thread_map(one, range(0, len(i), chunk), threads, one_blas_thread=True):
+            pass
         return out
 
 

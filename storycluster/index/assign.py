@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections import OrderedDict
 
 import numpy as np
+
+from ..parallel import cores, thread_map
 
 #: exact assignment below this many lists (the product with every centroid is cheap there)
 TWO_LEVEL_LISTS = 1024
@@ -29,12 +30,15 @@ PROBE = 4
 SEED = 1234
 
 
-def nearest_columns(scores: np.ndarray, m: int) -> np.ndarray:
-    """(rows, m) column numbers of each row's ``m`` highest scores, best first; ``scores`` is overwritten."""
+def nearest_columns(scores: np.ndarray, m: int, values: np.ndarray | None = None) -> np.ndarray:
+    """(rows, m) column numbers of each row's ``m`` highest scores, best first; ``scores`` is overwritten.
+    ``values``: a (rows, m) array that receives those scores."""
     out = np.empty((len(scores), m), dtype=np.int64)
     rows = np.arange(len(scores))
     for c in range(m):
         out[:, c] = scores.argmax(axis=1)
+        if values is not None:
+            values[:, c] = scores[rows, out[:, c]]
         scores[rows, out[:, c]] = -np.inf
     return out
 
@@ -58,36 +62,28 @@ class ListAssigner:
             self.children = [np.flatnonzero((member == j).any(axis=1)) for j in range(g)]
             self.child_t = [np.ascontiguousarray(self.centroids[c].T) for c in self.children]
 
-    def __call__(self, vectors: np.ndarray, m: int = 2, chunk: int = 8192, threads: int | None = None
-                 ) -> np.ndarray:
+    def __call__(self, vectors: np.ndarray, m: int = 2, chunk: int = 8192, threads: int | None = None,
+                 scores: np.ndarray | None = None) -> np.ndarray:
         """(n, min(m, nlist)) each vector's nearest lists, nearest first. Chunks run on ``threads`` threads
         (default: the cores this process may use), each with a one-thread BLAS: the selections and copies
-        between the products then use every core too."""
+        between the products then use every core too. ``scores``: an (n, min(m, nlist)) float32 array that
+        receives the inner products with those lists' centroids."""
         m = min(m, len(self.centroids))
         out = np.empty((len(vectors), m), dtype=np.int64)
 
         def one(s: int) -> None:
             x = np.ascontiguousarray(vectors[s:s + chunk], dtype=np.float32)
-            out[s:s + len(x)] = (nearest_columns(x @ self.centroids.T, m) if self.groups is None
-                                 else self._two_level(x, m))
+            val = None if scores is None else scores[s:s + len(x)]
+            out[s:s + len(x)] = (nearest_columns(x @ self.centroids.T, m, val) if self.groups is None
+                                 else self._two_level(x, m, val))
 
-        threads = max(1, threads or len(os.sched_getaffinity(0)))
+        threads = max(1, threads or cores())
         chunk = max(1, min(chunk, max(1024, -(-len(vectors) // threads))))  # a batch of 10,000: both cores
-        starts = range(0, len(vectors), chunk)
-        threads = min(len(starts), threads)
-        if threads <= 1:
-            for s in starts:
-                one(s)
-            return out
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            list(pool.map(one, starts))
+        for _ in thread_map(one, range(0, len(vectors), chunk), threads, one_blas_thread=True):
+            pass
         return out
 
-    def _two_level(self, x: np.ndarray, m: int) -> np.ndarray:
+    def _two_level(self, x: np.ndarray, m: int, values: np.ndarray | None = None) -> np.ndarray:
         probe = min(PROBE, len(self.groups))
         top = nearest_columns(x @ self.groups.T, probe).ravel()  # (vector, probe) flattened
         order = np.argsort(top, kind="stable")
@@ -110,7 +106,10 @@ class ListAssigner:
         out = np.empty((len(x), m), dtype=np.int64)
         rows = np.arange(len(x))
         for c in range(m):
-            out[:, c] = best_l[rows, best_s.argmax(axis=1)]
+            pick = best_s.argmax(axis=1)
+            out[:, c] = best_l[rows, pick]
+            if values is not None:
+                values[:, c] = best_s[rows, pick]
             best_s[best_l == out[:, c:c + 1]] = -np.inf
         return out
 
@@ -118,15 +117,17 @@ class ListAssigner:
 _ASSIGNERS: OrderedDict[str, ListAssigner] = OrderedDict()
 
 
-def assign_lists(vectors: np.ndarray, centroids: np.ndarray, m: int = 2) -> np.ndarray:
-    """(n, min(m, nlist)) each vector's nearest lists, nearest first. The :class:`ListAssigner` of the last
-    few centroid sets is kept, so that batch after batch against the same lists groups them once."""
+def assign_lists(vectors: np.ndarray, centroids: np.ndarray, m: int = 2, scores: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """(n, min(m, nlist)) each vector's nearest lists, nearest first (``scores``: see
+    :meth:`ListAssigner.__call__`). The :class:`ListAssigner` of the last few centroid sets is kept, so
+    that batch after batch against the same lists groups them once."""
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     if len(c) < TWO_LEVEL_LISTS:
-        return ListAssigner(c)(vectors, m)
+        return ListAssigner(c)(vectors, m, scores=scores)
     key = hashlib.blake2b(c.tobytes(), digest_size=16).hexdigest() + str(c.shape)
     if key not in _ASSIGNERS:
         _ASSIGNERS[key] = ListAssigner(c)
         while len(_ASSIGNERS) > 4:
             _ASSIGNERS.popitem(last=False)
-    return _ASSIGNERS[key](vectors, m)
+    return _ASSIGNERS[key](vectors, m, scores=scores)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,9 @@ class VectorIndex:
         """What this object keeps beside the FAISS index (fresh, or just loaded from a file)."""
         self._dead = 0
         self._second: np.ndarray | None = None  # each slot's second-nearest IVF list, while known
+        self._margin: np.ndarray | None = None  # and how much nearer its own list is (see list_margins)
         self._rev_map_stale = False  # the id map's reverse map needs rebuilding before a reconstruct
+        self._rev_lock = threading.Lock()
         self._sq_params: tuple[np.ndarray, np.ndarray] | None = None  # 8-bit decoding: (min, step) per dim
 
     # -- size ----------------------------------------------------------------------------------
@@ -146,9 +149,12 @@ class VectorIndex:
         the neighbour graph needs (:mod:`.knn`); then add under the id map."""
         import faiss
 
-        best = assign_lists(vectors, self.centroids(), 2)
+        scores = np.zeros((len(ids), min(2, self.nlist)), dtype=np.float32)
+        best = assign_lists(vectors, self.centroids(), 2, scores=scores)
         first = np.ascontiguousarray(best[:, 0])
         second = (best[:, 1] if best.shape[1] > 1 else np.full(len(ids), -1)).astype(np.int32)
+        # how much nearer the own list is than the second one (0: on the border); NaN with a single list
+        margin = (scores[:, 0] - scores[:, 1] if scores.shape[1] > 1 else np.full(len(ids), np.nan)).astype(np.float16)
         start = int(self._inner.ntotal)
         self._inner.add_core(len(ids), faiss.swig_ptr(vectors), None, faiss.swig_ptr(first))
         faiss.copy_array_to_vector(np.concatenate([self._labels(), ids]), self._index.id_map)
@@ -157,17 +163,29 @@ class VectorIndex:
         if self._second is None or len(self._second) != start:
             self._second = np.full(start, -1, dtype=np.int32)
         self._second = np.concatenate([self._second, second])
+        if self._margin is None or len(self._margin) != start:
+            self._margin = np.full(start, np.nan, dtype=np.float16)
+        self._margin = np.concatenate([self._margin, margin])
 
     def _rev_map(self) -> None:
-        if self._rev_map_stale:
-            self._index.construct_rev_map()
-            self._rev_map_stale = False
+        with self._rev_lock:  # readers on several threads (PairScorer.pairs) may find it stale together
+            if self._rev_map_stale:
+                self._index.construct_rev_map()
+                self._rev_map_stale = False
 
     def second_lists(self) -> np.ndarray | None:
         """Second-nearest list of every slot of an IVF index, when known (-1 where not), else None."""
         if self.index_type != "ivf" or self._second is None or len(self._second) != int(self._index.ntotal):
             return None
         return self._second
+
+    def list_margins(self) -> np.ndarray | None:
+        """Per slot of an IVF index, the inner product with its own list's centroid minus that with its
+        second-nearest list's (float16; small: near the border between the two), when known (NaN where
+        not), else None."""
+        if self.index_type != "ivf" or self._margin is None or len(self._margin) != int(self._index.ntotal):
+            return None
+        return self._margin
 
     def train(self, sample: np.ndarray, expected: int) -> None:
         """Train an empty IVF index on ``sample`` for about ``expected`` vectors (lists sized for that many),
@@ -345,13 +363,14 @@ class VectorIndex:
             empty = VectorIndex(self.dim, "flat")
             empty.save(path)
             return
-        second = self.second_lists()
-        if second is not None:  # NumPy's .npy next to the index; checked against the slot count on load
-            def write_npy(tmp: Path) -> None:
-                with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a path
-                    np.save(fh, second, allow_pickle=False)
+        # NumPy's .npy files next to the index; checked against the slot count on load
+        for array, side in ((self.second_lists(), _second_path(path)), (self.list_margins(), _margin_path(path))):
+            if array is not None:
+                def write_npy(tmp: Path, array: np.ndarray = array) -> None:
+                    with open(tmp, "wb") as fh:  # a file object: np.save would append .npy to a path
+                        np.save(fh, array, allow_pickle=False)
 
-            _atomic_write(_second_path(path), write_npy)
+                _atomic_write(side, write_npy)
         _atomic_write(path, lambda tmp: faiss.write_index(self._index, str(tmp)))
 
     @classmethod
@@ -373,16 +392,27 @@ class VectorIndex:
             self.index_type = "flat"
         self._init_state()
         self._dead = 0 if self.index_type == "flat" else int((self._labels() < 0).sum())
-        sp = _second_path(path)
-        if self.index_type == "ivf" and sp.exists():
-            second = np.load(sp, allow_pickle=False)
-            if second.shape == (int(self._index.ntotal),) and second.dtype == np.int32:
-                self._second = second
+        if self.index_type == "ivf":
+            self._second = _load_side(_second_path(path), int(self._index.ntotal), np.int32)
+            self._margin = _load_side(_margin_path(path), int(self._index.ntotal), np.float16)
         return self
+
+
+def _load_side(path: Path, n: int, dtype) -> np.ndarray | None:
+    """A per-slot array saved next to the index, if present and of the index's size (else None: an older
+    store, or one whose index was rewritten without it)."""
+    if not path.exists():
+        return None
+    array = np.load(path, allow_pickle=False)
+    return array if array.shape == (n,) and array.dtype == dtype else None
 
 
 def _second_path(path: Path) -> Path:
     return path.with_name(path.name + ".second-lists.npy")
+
+
+def _margin_path(path: Path) -> Path:
+    return path.with_name(path.name + ".list-margins.npy")
 
 
 def _atomic_write(path: Path, write) -> None:

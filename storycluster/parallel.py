@@ -1,0 +1,36 @@
+"""Work spread over the cores with threads: numpy, FAISS's heaps and SQLite-free scoring release the GIL, so
+the parts between the matrix products (selections, gathers, heap updates, feature arithmetic) use every core
+too, not only the products. Where the work holds matrix products, each thread runs a one-thread BLAS."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None,
+               one_blas_thread: bool = False) -> Iterator[R] | list[R]:
+    """``map(fn, items)`` on ``threads`` threads (default: :func:`cores`), results in order; plain ``map``
+    for one thread. ``one_blas_thread``: BLAS limited to one thread meanwhile (each of our threads runs
+    its own products, instead of two BLAS pools competing for the same cores)."""
+    items = list(items)
+    threads = min(max(1, threads or cores()), len(items))
+    if threads <= 1:
+        return map(fn, items)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    limits = threadpool_limits(1, user_api="blas") if one_blas_thread else nullcontext()
+    with limits, ThreadPoolExecutor(threads, thread_name_prefix="storycluster") as pool:
+        return list(pool.map(fn, items))
