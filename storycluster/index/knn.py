@@ -64,8 +64,11 @@ class _TopK:
     bits) with the float32 bits of its head score (low 32 bits), so the head score follows the entry
     through the heaps."""
 
-    def __init__(self, n: int, k: int) -> None:
+    def __init__(self, n: int, k: int, floor: float | None = None) -> None:
         self.k = k
+        # a block's scores below this never reach the graph: just under ``floor``, so scores equal to it count
+        self.below = (np.nextafter(np.float32(floor), np.float32(-np.inf)) if floor is not None
+                      else -np.finfo(np.float32).max)
         self._lock = threading.Lock()  # blocks are scored on several threads; the heaps take one at a time
         self.val = np.empty((n, k), dtype=np.float32)
         self.ids = np.empty((n, k), dtype=np.int64)
@@ -90,6 +93,10 @@ class _TopK:
         kk = min(self.k, m)
         bv, bi = np.empty((q, kk), dtype=np.float32), np.empty((q, kk), dtype=np.int64)
         block = self._heaps(bv, bi)
+        # each row's block heap starts at what the row's heap already holds (its k-th best so far, or just
+        # under the floor): most scores then fail one comparison instead of being pushed and popped. The
+        # heaps only rise, so a value read while another thread merges is a lower, still valid, bound.
+        bv[:] = np.maximum(self.val[rows, 0], self.below)[:, None]
         # swig_ptr holds no reference: every array handed to FAISS is kept in a local variable
         s = np.ascontiguousarray(s, dtype=np.float32)
         cols = np.arange(m, dtype=np.int64)
@@ -192,7 +199,7 @@ def knn_graph(index: VectorIndex, k: int, floor: float, split: int | None = None
 def _exact(index: VectorIndex, k: int, floor: float, split: int | None, batch: int, threads: int = 1
            ) -> KnnGraph:
     ids, x = index.live()
-    top = _TopK(len(ids), min(k, len(ids) - 1))
+    top = _TopK(len(ids), min(k, len(ids) - 1), floor)
     every = np.arange(len(ids), dtype=np.int64)
 
     def one_batch(start: int) -> None:
@@ -342,7 +349,7 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
         es, bounds = es[order], np.searchsorted(el[order], np.arange(nlist + 1))
         foreign_of = [es[bounds[i]:bounds[i + 1]] for i in range(nlist)]
         del el, order
-    top = _TopK(len(slot_ids), k)
+    top = _TopK(len(slot_ids), k, floor)
     target = block_target(int(np.count_nonzero(slot_ids >= 0)), nlist)
 
     def one_list(lst: int) -> None:
