@@ -1,11 +1,11 @@
-"""Work spread over the cores with threads: numpy, FAISS's heaps and SQLite-free scoring release the GIL, so
-the parts between the matrix products (selections, gathers, heap updates, feature arithmetic) use every core
-too, not only the products. Where the work holds matrix products, each thread runs a one-thread BLAS."""
+"""Work spread over the cores with threads: numpy and FAISS's heaps release the GIL, so the parts between the
+matrix products (selections, gathers, heap updates, feature arithmetic) use every core too, not only the
+products. Where the work holds matrix products, each thread runs a one-thread BLAS."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from typing import TypeVar
 
@@ -19,14 +19,14 @@ def cores() -> int:
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None,
-               one_blas_thread: bool = False) -> Iterator[R] | list[R]:
-    """``map(fn, items)`` on ``threads`` threads (default: :func:`cores`), results in order; plain ``map``
-    for one thread. ``one_blas_thread``: BLAS limited to one thread meanwhile (each of our threads runs
-    its own products, instead of two BLAS pools competing for the same cores)."""
+               one_blas_thread: bool = False) -> list[R]:
+    """``[fn(x) for x in items]`` on ``threads`` threads (default: :func:`cores`), results in order; in the
+    calling thread for one thread or one item. ``one_blas_thread``: BLAS limited to one thread meanwhile
+    (each of our threads runs its own products, instead of two BLAS pools competing for the same cores)."""
     items = list(items)
     threads = min(max(1, threads or cores()), len(items))
     if threads <= 1:
-        return map(fn, items)
+        return [fn(x) for x in items]
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits

@@ -178,8 +178,7 @@ class PairScorer:
             out[part] = pair_logits(**f, t=self.thresholds, m=self.model)
 
         # chunks on every core: gathers, comparisons and sparse products release the GIL
-        for _ in thread_map(one, range(0, len(i), chunk), threads, one_blas_thread=True):
-            pass
+        thread_map(one, range(0, len(i), chunk), threads, one_blas_thread=True)
         return out
 
 

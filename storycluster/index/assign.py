@@ -79,8 +79,7 @@ class ListAssigner:
 
         threads = max(1, threads or cores())
         chunk = max(1, min(chunk, max(1024, -(-len(vectors) // threads))))  # a batch of 10,000: both cores
-        for _ in thread_map(one, range(0, len(vectors), chunk), threads, one_blas_thread=True):
-            pass
+        thread_map(one, range(0, len(vectors), chunk), threads, one_blas_thread=True)
         return out
 
     def _two_level(self, x: np.ndarray, m: int, values: np.ndarray | None = None) -> np.ndarray:

@@ -36,15 +36,15 @@ def split(x: np.ndarray, k: int, niter: int = 8, per_part: int = 64) -> np.ndarr
     from scipy.sparse import csr_matrix
 
     pts = x[np.linspace(0, len(x) - 1, min(len(x), k * per_part)).astype(np.int64)]
-    c = pts[np.linspace(0, len(pts) - 1, k).astype(np.int64)].copy()
+    seeds = pts[np.linspace(0, len(pts) - 1, k).astype(np.int64)]
+    c = seeds.copy()
     ones, cols = np.ones(len(pts), dtype=np.float32), np.arange(len(pts))
     for _ in range(niter):
         near = (pts @ c.T).argmax(axis=1)
         c = np.asarray(csr_matrix((ones, (near, cols)), shape=(k, len(pts))) @ pts, dtype=np.float32)
-        norm = np.linalg.norm(c, axis=1, keepdims=True)
-        empty = norm[:, 0] == 0  # a part that lost every point keeps its seed
-        c[empty] = pts[np.linspace(0, len(pts) - 1, k).astype(np.int64)][empty]
-        c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+        empty = ~c.any(axis=1)  # a part that lost every point keeps its seed
+        c[empty] = seeds[empty]
+        c /= np.linalg.norm(c, axis=1, keepdims=True)
     return np.ascontiguousarray(c)
 
 

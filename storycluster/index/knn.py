@@ -208,8 +208,7 @@ def _exact(index: VectorIndex, k: int, floor: float, split: int | None, batch: i
         s[np.arange(len(rows)), rows] = -np.inf
         top.add_block(rows, s, head, every)
 
-    for _ in thread_map(one_batch, range(0, len(ids), batch), threads):
-        pass
+    thread_map(one_batch, range(0, len(ids), batch), threads)
     release_free_memory()
     return top.graph(ids, floor, threads=threads)
 
@@ -362,7 +361,6 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
         queries = np.vstack([cands, index.slot_vectors(foreign)]) if foreign.size else cands
         list_block(top, np.concatenate([slots, foreign]), queries, slots.size, target, split, spill)
 
-    for _ in thread_map(one_list, range(nlist), threads):
-        pass
+    thread_map(one_list, range(nlist), threads)
     release_free_memory()
     return top.graph(slot_ids, floor, threads=threads)

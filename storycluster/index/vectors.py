@@ -160,12 +160,8 @@ class VectorIndex:
         faiss.copy_array_to_vector(np.concatenate([self._labels(), ids]), self._index.id_map)
         self._index.ntotal = self._inner.ntotal
         self._rev_map_stale = True
-        if self._second is None or len(self._second) != start:
-            self._second = np.full(start, -1, dtype=np.int32)
-        self._second = np.concatenate([self._second, second])
-        if self._margin is None or len(self._margin) != start:
-            self._margin = np.full(start, np.nan, dtype=np.float16)
-        self._margin = np.concatenate([self._margin, margin])
+        self._second = _appended(self._second, start, second, -1)
+        self._margin = _appended(self._margin, start, margin, np.nan)
 
     def _rev_map(self) -> None:
         with self._rev_lock:  # readers on several threads (PairScorer.pairs) may find it stale together
@@ -396,6 +392,13 @@ class VectorIndex:
             self._second = _load_side(_second_path(path), int(self._index.ntotal), np.int32)
             self._margin = _load_side(_margin_path(path), int(self._index.ntotal), np.float16)
         return self
+
+
+def _appended(kept: np.ndarray | None, start: int, new: np.ndarray, unknown) -> np.ndarray:
+    """A per-slot array with ``new`` appended after slot ``start``; slots it did not cover are ``unknown``."""
+    if kept is None or len(kept) != start:
+        kept = np.full(start, unknown, dtype=new.dtype)
+    return np.concatenate([kept, new])
 
 
 def _load_side(path: Path, n: int, dtype) -> np.ndarray | None:
