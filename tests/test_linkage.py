@@ -138,7 +138,6 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
     from unittest import mock
 
     from storycluster import Archive
-    from storycluster.cluster.graph import PairScorer
 
     with Archive(seed_store, create=False) as a:
         scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
@@ -153,7 +152,7 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
     assert len(scorer._best_corners()) == 1 and len(mixed._best_corners()) == 2
     for s in (scorer, mixed):
         exact = s.pairs(i, j)
-        with mock.patch.object(PairScorer, "_sparse_pairs", wraps=PairScorer._sparse_pairs) as spy:
+        with mock.patch.object(s, "_sparse_pairs", wraps=s._sparse_pairs) as spy:
             lean = s.pairs(i, j, at_least=cut)
         reach = exact >= cut
         assert 0 < reach.sum() < len(i) // 2  # both kinds occur, most pairs are far apart

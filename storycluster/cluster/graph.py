@@ -71,15 +71,16 @@ class PairScorer:
         self.n_years, self.n_others = np.diff(self.years.indptr), np.diff(self.others.indptr)
         self.codes = _codes(content_hashes)
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
-        self.langs = _codes([lang or "?" for lang in langs])
-        self.unknown_lang = np.array([not lang for lang in langs], dtype=bool)
+        # language codes, -1 where unknown
+        self.langs = np.where([not lang for lang in langs], -1, _codes([lang or "?" for lang in langs]))
         self.thresholds, self.model = thresholds, model
         # publication timestamps (NaN when unknown): same_story needs them within the time window
         self.published = np.full(len(lead), np.nan) if published is None else np.asarray(published, dtype=np.float64)
 
     def _cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # an unknown language counts as the same: lexical evidence is then used if the texts are long enough
-        return (self.langs[a] != self.langs[b]) & ~self.unknown_lang[a] & ~self.unknown_lang[b]
+        la, lb = self.langs[a], self.langs[b]
+        return (la != lb) & (la >= 0) & (lb >= 0)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(len(a), len(b)) log-odds matrix, computed block-wise (one sparse product per TF-IDF matrix)."""
@@ -102,7 +103,8 @@ class PairScorer:
     def subset(self, idx: np.ndarray) -> PairScorer:
         """The same scorer over some rows only (renumbered 0..len(idx)-1); term statistics unchanged."""
         sub = copy.copy(self)
-        for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs", "unknown_lang",
+        sub.__dict__.pop("_filled_rows", None)  # its own matrices: its own cache
+        for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs",
                      "published", "years", "others", "n_years", "n_others"):
             setattr(sub, name, getattr(self, name)[idx])
         return sub
@@ -121,18 +123,28 @@ class PairScorer:
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
-    @staticmethod
-    def _sparse_pairs(matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+    def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
         """Row-wise inner products of pairs of rows of a CSR matrix; pairs with an empty row are 0 without
         gathering them (most articles write no year, say)."""
         out = np.zeros(len(i), dtype=np.float64)
-        filled = np.diff(matrix.indptr) > 0
+        filled = self._filled(matrix)
+        if not filled.any():
+            return out
         both = np.flatnonzero(filled[i] & filled[j])
         for s in range(0, len(both), chunk):
             sel = both[s:s + chunk]
             a, b = matrix[i[sel]], matrix[j[sel]]
             out[sel] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
         return out
+
+    def _filled(self, matrix) -> np.ndarray:
+        """Which rows of one of the scorer's CSR matrices hold anything (kept per matrix: a million-row
+        ``np.diff`` per chunk of pairs was a sixth of scoring them)."""
+        cache = self.__dict__.setdefault("_filled_rows", {})
+        kept = cache.get(id(matrix))
+        if kept is None or kept[0] is not matrix:  # the matrix itself is kept: its id is never reused
+            kept = cache[id(matrix)] = (matrix, np.diff(matrix.indptr) > 0)
+        return kept[1]
 
     def _best_corners(self) -> list[tuple[float, float]]:
         """The (tfidf, rare) cosine values among {0, 1}² that can give a pair its highest log-odds: 1 for a

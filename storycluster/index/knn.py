@@ -66,6 +66,7 @@ class _TopK:
 
     def __init__(self, n: int, k: int, floor: float | None = None) -> None:
         self.k = k
+        self.floor = floor
         # a block's scores below this never reach the graph: just under ``floor``, so scores equal to it count
         self.below = (np.nextafter(np.float32(floor), np.float32(-np.inf)) if floor is not None
                       else -np.finfo(np.float32).max)
@@ -106,7 +107,8 @@ class _TopK:
         self.add_entries(rows, bv, np.where(bi >= 0, (cand[col] << 32) | hv.view(np.uint32).astype(np.int64), -1))
 
     def add_entries(self, rows: np.ndarray, val: np.ndarray, packed: np.ndarray) -> None:
-        """Merge ready entries (scores and packed ids, as :attr:`val`/:attr:`ids` hold them) into ``rows``."""
+        """Merge ready entries (scores and packed ids, as :attr:`val`/:attr:`ids` hold them) into ``rows``;
+        with a ``floor``, only entries at or above it (as :meth:`add_block` gives)."""
         from faiss import swig_ptr as swig
 
         val = np.ascontiguousarray(val, dtype=np.float32)
@@ -122,6 +124,8 @@ class _TopK:
         millions of rows. Ids are int32 when they fit. Consumes the heaps (freed before the edges are
         joined: a smaller peak at millions of rows)."""
         n = len(self.val)
+        # every entry add_block keeps lies above the heaps' own floor: no need to read the values back then
+        entries_above = self.floor is not None and floor <= self.floor
         small = len(row_ids) == 0 or int(row_ids.max()) < 2**31
         id_type = np.int32 if small else np.int64
 
@@ -131,9 +135,14 @@ class _TopK:
             q, j = np.nonzero((self.val[rows] >= floor) & (nbr >= 0))
             b = nbr[q, j]
             q += start
-            # a pair both heaps hold is kept from the lower row's side only
-            mutual = (((self.ids[b] >> 32) == q[:, None]) & (self.val[b] >= floor)).any(axis=1)
-            keep = (q < b) | ~mutual
+            # a pair both heaps hold is kept from the lower row's side only: seen from the higher row, it is
+            # kept when the lower row's heap does not hold it (above the floor)
+            keep = q < b
+            up = np.flatnonzero(~keep)
+            held = (self.ids[b[up]] >> 32) == q[up, None]
+            if not entries_above:
+                held &= self.val[b[up]] >= floor
+            keep[up] = ~held.any(axis=1)
             q, j, b = q[keep], j[keep], b[keep]
             head = (self.ids[q, j] & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
             a_id, b_id = row_ids[q], row_ids[b]
@@ -354,12 +363,18 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
     def one_list(lst: int) -> None:
         slots = index.list_slots(lst)
         live = slot_ids[slots] >= 0
-        slots, cands = slots[live], index.list_vectors(lst)[live]
         foreign = foreign_of[lst][slot_ids[foreign_of[lst]] >= 0]
-        if slots.size == 0 or slots.size + foreign.size < 2:
+        n_own = int(live.sum())
+        if n_own == 0 or n_own + foreign.size < 2:
             return
-        queries = np.vstack([cands, index.slot_vectors(foreign)]) if foreign.size else cands
-        list_block(top, np.concatenate([slots, foreign]), queries, slots.size, target, split, spill)
+        # the members (candidates and queries), then the foreign queries, decoded into one array
+        queries = np.empty((n_own + foreign.size, index.dim), dtype=np.float32)
+        if n_own == len(slots):
+            index.list_vectors(lst, queries[:n_own])
+        else:
+            queries[:n_own] = index.list_vectors(lst)[live]
+        index.slot_vectors(foreign, queries[n_own:])
+        list_block(top, np.concatenate([slots[live], foreign]), queries, n_own, target, split, spill)
 
     thread_map(one_list, range(nlist), threads)
     release_free_memory()
