@@ -195,25 +195,33 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=1,
-                    help="runs per size (each in a fresh process); the table shows the run with the median total")
+                    help="runs per size (each in a fresh process, the sizes in turn); the table shows the run with"
+                         " the median total")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_size(args.store, args.one)))
         return
-    rows = []
-    for n in args.sizes:
-        runs = []
-        for _ in range(args.repeat):
+    # rounds of every size in turn (10k, 100k, 1M, 10k, ...): a drift in the machine's speed (a shared
+    # host's varies by 10% over minutes) then touches every size alike, and the ratio compares like with like
+    runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
+    failed: set[int] = set()
+    for _ in range(args.repeat):
+        for n in args.sizes:
+            if n in failed:
+                continue
             p = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--one", str(n)],
                                capture_output=True, text=True)
             if p.returncode != 0:
                 print(f"{n}: failed ({p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode})")
-                break
-            runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
-            print(json.dumps(runs[-1]), flush=True)
-        if len(runs) == args.repeat:
-            runs.sort(key=lambda r: r["total_s"])
-            rows.append({**runs[len(runs) // 2], "totals": [round(r["total_s"], 1) for r in runs]})
+                failed.add(n)
+                continue
+            runs[n].append(json.loads(p.stdout.strip().splitlines()[-1]))
+            print(json.dumps(runs[n][-1]), flush=True)
+    rows = []
+    for n in args.sizes:
+        if n not in failed:
+            done = sorted(runs[n], key=lambda r: r["total_s"])
+            rows.append({**done[len(done) // 2], "totals": [round(r["total_s"], 1) for r in runs[n]]})
     print("\n| articles | index | build | graph | grouping | total | peak RSS | search p50 / p99 | recall@20 vs exact:"
           " search / graph | copies in top 20 / in graph / grouped |\n" + "| --- " * 10 + "|")
     for r in rows:
@@ -229,6 +237,9 @@ def main() -> None:
     if 100_000 in by and 1_000_000 in by:
         print(f"\ntime(1M)/time(100k) = {by[1_000_000]['total_s'] / by[100_000]['total_s']:.1f}"
               + (f" (medians of {args.repeat} runs)" if args.repeat > 1 else ""))
+        if args.repeat > 1:  # each round's own ratio: its two sizes ran minutes apart
+            print("per round: " + ", ".join(f"{big['total_s'] / small['total_s']:.1f}" for small, big in
+                                            zip(runs[100_000], runs[1_000_000], strict=False)))
 
 
 if __name__ == "__main__":
