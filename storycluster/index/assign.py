@@ -4,12 +4,14 @@ Exact below ``TWO_LEVEL_LISTS`` lists: one matrix product with every centroid. A
 centroids themselves are trained (:mod:`.kmeans`): the centroids are grouped by a spherical k-means of the
 centroids into about √nlist groups, each list a child of its ``MEMBER`` nearest groups (lists on a border
 belong to both sides); a vector is scored against the group centroids, then exactly against the children
-of its ``PROBE`` nearest groups. At 2,000 lists that is about 400 inner products per vector instead of
-2,000. The assignment is approximate: on 200,000 vectors of bench/scale.py's synthetic news 99.8% get the
-exact nearest list and 99.5% the exact second-nearest one too (the others a list a little farther; the
-index still finds them, bench/scale.py measures its recall), in 1.4 s against 3.3 s for the exact product.
-The products are narrow (a group's ~90 children) and each needs its vectors gathered, so the gain is in
-seconds 2.4×, not the 5× in arithmetic; chunks run on all cores, each thread with a one-thread BLAS.
+of its nearest group and of those of its next ``PROBE - 1`` whose centroid scores within ``PROBE_MARGIN`` of
+the nearest's (3.2 groups on average at 2,000 lists: about 330 inner products per vector instead of 2,000).
+The assignment is approximate: on 100,000 vectors of bench/scale.py's synthetic million 99.9% get the exact
+nearest list and 99.7% the exact second-nearest one too (the others a list a little farther; the index
+still finds them, bench/scale.py measures its recall); four groups for every vector instead gave 99.8% and
+99.5% in a fifth more time. The products are narrow (a group's ~90 children) and each needs its vectors
+gathered, so the gain over the exact product is 2.3× in seconds (0.56 s against 1.28 s), not the 6× in arithmetic; chunks run on
+all cores, each thread with a one-thread BLAS.
 """
 
 from __future__ import annotations
