@@ -121,3 +121,33 @@ def test_ivf_store_groups_like_the_exact_one(seed_store, tmp_path, monkeypatch):
         assert a.index.index_type == "ivf"
         a._regroup(full=True)
         assert partition(a.dedup()) == exact
+
+
+def test_ivf_list_vectors_decode_like_reconstruct_and_check_their_output(tmp_path):
+    import faiss
+
+    x = clustered(3000)
+    v = VectorIndex(64, "ivf")
+    v.add(np.arange(len(x), dtype=np.int64), x)
+    slots = np.concatenate([v.list_slots(lst) for lst in range(v.nlist)])
+    decoded = np.vstack([v.list_vectors(lst) for lst in range(v.nlist)])
+    # FAISS's list decoder and its one-vector reconstruction agree, within an 8-bit step of the input
+    assert np.allclose(decoded, v.slot_vectors(slots), atol=1e-6)
+    assert np.abs(decoded - x[v.slot_ids()[slots]]).max() < 5e-3
+    into = np.zeros((len(v.list_slots(0)) + 2, 64), dtype=np.float32)  # into a larger array's rows
+    v.list_vectors(0, into[:-2])
+    v.slot_vectors(slots[:2], into[-2:])
+    assert np.array_equal(into[:-2], v.list_vectors(0)) and np.array_equal(into[-2:], v.slot_vectors(slots[:2]))
+    for bad in (np.zeros((3, 64), np.float32), np.zeros((2, 64), np.float64), np.zeros((2, 128), np.float32)[:, ::2]):
+        with pytest.raises(ValueError, match="C-contiguous float32"):
+            v.slot_vectors(slots[:2], bad)
+    # an index written before the 8-bit kind (float32 lists) decodes too
+    quantizer = faiss.IndexFlatIP(64)
+    flat = faiss.IndexIVFFlat(quantizer, 64, 8, faiss.METRIC_INNER_PRODUCT)
+    flat.train(x)
+    old = faiss.IndexIDMap2(flat)
+    old.add_with_ids(x, np.arange(len(x), dtype=np.int64))
+    faiss.write_index(old, str(tmp_path / "old.faiss"))
+    w = VectorIndex.load(tmp_path / "old.faiss")
+    rows = np.concatenate([w.list_slots(lst) for lst in range(w.nlist)])
+    assert np.array_equal(np.vstack([w.list_vectors(lst) for lst in range(w.nlist)]), x[rows])

@@ -310,8 +310,7 @@ class VectorIndex:
 
         inv = self._inner.invlists
         n, size = int(inv.list_size(list_no)), int(inv.code_size)
-        if out is None:
-            out = np.empty((n, self.dim), dtype=np.float32)
+        out = self._output(out, n)
         if n == 0:
             return out
         codes = np.frombuffer(faiss.rev_swig_ptr(inv.get_codes(list_no), n * size), dtype=np.uint8)
@@ -327,10 +326,18 @@ class VectorIndex:
         import faiss
 
         slots = np.ascontiguousarray(slots, dtype=np.int64)
-        if out is None:
-            out = np.empty((len(slots), self.dim), dtype=np.float32)
+        out = self._output(out, len(slots))
         if slots.size:
             self._inner.reconstruct_batch_c(len(slots), faiss.swig_ptr(slots), faiss.swig_ptr(out))
+        return out
+
+    def _output(self, out: np.ndarray | None, n: int) -> np.ndarray:
+        """``out``, checked before FAISS writes ``n`` vectors into its memory, or a new array."""
+        if out is None:
+            return np.empty((n, self.dim), dtype=np.float32)
+        if out.shape != (n, self.dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape {(n, self.dim)}; got "
+                             f"{out.dtype} {out.shape}{'' if out.flags.c_contiguous else ', not contiguous'}")
         return out
 
     def slot_ids(self) -> np.ndarray:
