@@ -114,16 +114,19 @@ def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> 
 
 def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
                     thresholds: Thresholds, model: StoryModel, numbers, df: np.ndarray | None = None,
-                    n_docs: int | None = None) -> tuple[PairScorer, np.ndarray]:
+                    n_docs: int | None = None, consume_terms: bool = False) -> tuple[PairScorer, np.ndarray]:
     """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
     frequencies), and those frequencies. The store and the distributed pipeline both build it here. ``df`` and
-    ``n_docs``: the archive's frequencies when these are only some of its articles."""
+    ``n_docs``: the archive's frequencies when these are only some of its articles. ``consume_terms``: a
+    :class:`PackedTerms` given is spent (its arrays become the TF-IDF matrix: see :func:`tfidf_matrices`)."""
     terms = PackedTerms.of(terms)
     if df is None:
         df, n_docs = document_frequencies(terms), len(terms)
     n = len(terms) if n_docs is None else n_docs
-    tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)])
-    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, terms.n_tokens(), langs, thresholds, model,
+    n_tokens = terms.n_tokens()  # before the counts may be overwritten
+    tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)],
+                                 consume=consume_terms)
+    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, n_tokens, langs, thresholds, model,
                         published, numbers)
     return scorer, df
 
@@ -557,14 +560,16 @@ class Archive:
     def _grouping_scorer(self, data: GroupingData, df: np.ndarray | None = None,
                          n_docs: int | None = None) -> tuple[PairScorer, np.ndarray]:
         """A PairScorer over the articles of ``data``, and the term document frequencies it used (``df``
-        and ``n_docs``: the archive's, when ``data`` holds only some of its articles)."""
+        and ``n_docs``: the archive's, when ``data`` holds only some of its articles). ``data.terms`` is spent
+        (its arrays become the TF-IDF matrix); the callers use only the rest of ``data`` afterwards."""
         lead, title = data.lead, data.title
         if len(data.rowids) and lead.size == 0:  # vectors left in the index (an IVF store)
             w = self.thresholds.title_weight
             lead = IndexedVectors(self.index, data.rowids, "lead", w)
             title = IndexedVectors(self.index, data.rowids, "title", w)
         return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
-                               data.published, self.thresholds, self.model, data.numbers, df, n_docs)
+                               data.published, self.thresholds, self.model, data.numbers, df, n_docs,
+                               consume_terms=True)
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).

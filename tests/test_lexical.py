@@ -92,3 +92,38 @@ def test_band_partners_are_the_seeds_partners_in_candidate_pairs():
     expect = set(pairs[np.isin(pairs[:, 0], seeds) | np.isin(pairs[:, 1], seeds)].ravel().tolist())
     assert len(expect) > 100
     assert set(band_partners(sigs, seeds).tolist()) == expect
+
+
+def test_tfidf_built_in_place_of_the_packed_terms_equals_the_copy():
+    """``consume``: the first matrix takes over the packed arrays (no copy of a whole archive's term lists) and
+    equals the matrices built beside them; a weighting that drops terms, or a few renumbered rows, copies."""
+    from storycluster.lexical import PackedTerms, document_frequencies, idf_weights, term_vectors, tfidf_matrices
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(400)]
+    texts = [" ".join(rng.choice(words, rng.integers(0, 30))) for _ in range(6000)] + [""]
+    vectors = term_vectors(texts)
+    df = document_frequencies(vectors)
+    idfs = [idf_weights(df, len(texts)), idf_weights(df, len(texts), 0.02)]
+    want = tfidf_matrices(vectors, idfs, chunk=700)
+    spent = PackedTerms.of(vectors)
+    got = tfidf_matrices(spent, idfs, chunk=700, consume=True)
+    assert np.shares_memory(got[0].data, spent.counts) and np.shares_memory(got[0].indices, spent.terms)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and (a != b).nnz == 0
+    # the rare-terms weighting first: it drops entries, so nothing is taken over
+    kept = PackedTerms.of(vectors)
+    got = tfidf_matrices(kept, idfs[::-1], chunk=700, consume=True)
+    assert not np.shares_memory(got[0].data, kept.counts) and (got[0] != want[1]).nnz == 0
+    assert all(np.array_equal(kept[r], vectors[r]) for r in (0, 5, len(vectors) - 1))
+
+
+def test_band_keys_do_not_depend_on_the_row_chunks():
+    from storycluster.lexical import band_keys
+
+    sigs = np.random.default_rng(2).integers(0, 2**32 - 1, (1000, 128), dtype=np.uint32)
+    sigs[5] = EMPTY
+    keys = band_keys(sigs)
+    assert np.array_equal(band_keys(sigs, chunk=77), keys) and keys.shape == (1000, 32)
+    assert (keys[5] == 0).all() and (np.delete(keys, 5, axis=0) != 0).all()
+    assert band_keys(sigs[:0]).shape == (0, 32)

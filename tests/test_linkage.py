@@ -174,3 +174,15 @@ def test_pairs_on_several_threads_equal_one_thread(seed_store):
         one = scorer.pairs(i, j, chunk=97, at_least=at_least, threads=1)
         many = scorer.pairs(i, j, chunk=97, at_least=at_least, threads=3)
         assert np.array_equal(one, many)
+
+
+def test_pairs_among_marks_the_pairs_another_list_holds_like_isin():
+    from storycluster.cluster.graph import _pairs_among
+
+    rng = np.random.default_rng(4)
+    for _ in range(100):
+        n = int(rng.integers(2, 40))
+        pairs = np.sort(rng.integers(0, n, (int(rng.integers(0, 30)), 2)), axis=1)  # duplicates included
+        others = np.sort(rng.integers(0, n, (int(rng.integers(0, 50)), 2)), axis=1).astype(np.int32)
+        want = np.isin(pairs[:, 0] * n + pairs[:, 1], others[:, 0].astype(np.int64) * n + others[:, 1])
+        assert np.array_equal(_pairs_among(pairs, others, n, chunk=7), want)
