@@ -4,14 +4,15 @@ Exact below ``TWO_LEVEL_LISTS`` lists: one matrix product with every centroid. A
 centroids themselves are trained (:mod:`.kmeans`): the centroids are grouped by a spherical k-means of the
 centroids into about √nlist groups, each list a child of its ``MEMBER`` nearest groups (lists on a border
 belong to both sides); a vector is scored against the group centroids, then exactly against the children
-of its nearest group and of those of its next ``PROBE - 1`` whose centroid scores within ``PROBE_MARGIN`` of
-the nearest's (3.2 groups on average at 2,000 lists: about 330 inner products per vector instead of 2,000).
-The assignment is approximate: on 100,000 vectors of bench/scale.py's synthetic million 99.9% get the exact
-nearest list and 99.7% the exact second-nearest one too (the others a list a little farther; the index
-still finds them, bench/scale.py measures its recall); four groups for every vector instead gave 99.8% and
-99.5% in a fifth more time. The products are narrow (a group's ~90 children) and each needs its vectors
-gathered, so the gain over the exact product is 2.3× in seconds (0.56 s against 1.28 s for those 100,000),
-not the 6× in arithmetic; chunks run on all cores, each thread with a one-thread BLAS.
+of its nearest ``PROBE_MIN`` groups and of those of its next ones (``PROBE`` in all at most) whose centroid
+scores within ``PROBE_MARGIN`` of the nearest's (3.5 groups on average at 2,000 lists: about 360 inner
+products per vector instead of 2,000). The assignment is approximate: on 100,000 vectors of bench/scale.py's
+synthetic million 99.9% get the exact nearest list and 99.75% the exact second-nearest one too (the others a
+list a little farther; the index still finds them, bench/scale.py measures its recall); four groups for every
+vector instead gave 99.8% and 99.5% in a sixth more time. The products are narrow (a group's ~90 children)
+and each needs its vectors gathered, so the gain over the exact product is 2.2× in seconds (0.59 s against
+1.28 s for those 100,000), not the 5.5× in arithmetic; chunks run on all cores, each thread with a one-thread
+BLAS.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from ..parallel import cores, thread_map
 #: exact assignment below this many lists (the product with every centroid is cheap there)
 TWO_LEVEL_LISTS = 1024
 #: lists per group (each list joins its MEMBER nearest groups); a vector's children come from at most PROBE
-#: groups: its nearest one and those of the next whose centroid scores within PROBE_MARGIN of the nearest's
-#: (a vector deep inside a group needs no other; one between several gets them all)
+#: groups: its PROBE_MIN nearest ones and the next whose centroid scores within PROBE_MARGIN of the nearest's
+#: (a vector deep inside a group needs few; one between several gets them all). PROBE_MIN = 2 rather than 1:
+#: the margin is in cosine units, and an embedding whose scores spread wider than these would otherwise get
+#: one group (here 8% more time for 99.75% exact second lists instead of 99.66%)
 MEMBER = 2
 PROBE = 6
+PROBE_MIN = 2
 PROBE_MARGIN = 0.1
 SEED = 1234
 
@@ -92,7 +96,8 @@ class ListAssigner:
         group_s = np.empty((len(x), probe), dtype=np.float32)
         top = nearest_columns(x @ self.groups.T, probe, group_s)
         # the (vector, probed group) pairs kept, as positions in the flattened (vector, probe) array
-        pairs = np.flatnonzero((group_s >= group_s[:, :1] - PROBE_MARGIN).ravel())
+        near = (group_s >= group_s[:, :1] - PROBE_MARGIN) | (np.arange(probe) < PROBE_MIN)
+        pairs = np.flatnonzero(near.ravel())
         group = top.ravel()[pairs]
         order = np.argsort(group, kind="stable")
         bounds = np.searchsorted(group[order], np.arange(len(self.groups) + 1))
