@@ -30,10 +30,11 @@ TWO_LEVEL_LISTS = 1024
 #: lists per group (each list joins its MEMBER nearest groups); a vector's children come from at most PROBE
 #: groups: its PROBE_MIN nearest ones and the next whose centroid scores within PROBE_MARGIN of the nearest's
 #: (a vector deep inside a group needs few; one between several gets them all). PROBE_MIN = 2 rather than 1:
-#: the margin is in cosine units, and scores spread differently from one embedding model to another. The
-#: synthetic million's way of mixing vectors, over 1,095 lists: from USE, 99.9% / 99.75% exact first / second
-#: lists (one group at least: 99.9% / 99.66%, 8% faster); from all-MiniLM-L6-v2, 99.7% / 99.4% in 2.75 groups
-#: on average (one at least: 99.5% / 98.9%; four for every vector: 99.8% / 99.5%, 10% slower)
+#: the margin is in cosine units, and scores spread differently from one embedding model to another. On
+#: vectors mixed as bench/scale.py mixes them: from USE (1M, 2,000 lists), 99.9% / 99.75% exact first / second
+#: lists (one group at least: 99.9% / 99.66%, 8% faster); from all-MiniLM-L6-v2 (300k, 1,095 lists), 99.7% /
+#: 99.4% in 2.75 groups on average (one at least: 99.5% / 98.9%; four for every vector: 99.8% / 99.5%, 10%
+#: slower)
 MEMBER = 2
 PROBE = 6
 PROBE_MIN = 2
