@@ -188,7 +188,6 @@ def knn_graph(index: VectorIndex, k: int, floor: float, split: int | None = None
         index.add(ids, vectors)
         del ids, vectors
     import faiss
-    from threadpoolctl import threadpool_limits
 
     threads = max(1, threads or cores())
     # FAISS's OpenMP threads spin after each heap update and would take the cores from the block products;
@@ -197,10 +196,9 @@ def knn_graph(index: VectorIndex, k: int, floor: float, split: int | None = None
     omp = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        with threadpool_limits(1 if threads > 1 else None, user_api="blas"):
-            if exact:
-                return _exact(index, k, floor, split, batch, threads)
-            return _partitioned(index, k, floor, split, spill, threads, spill_share)
+        if exact:
+            return _exact(index, k, floor, split, batch, threads)
+        return _partitioned(index, k, floor, split, spill, threads, spill_share)
     finally:
         faiss.omp_set_num_threads(omp)
 
@@ -217,7 +215,7 @@ def _exact(index: VectorIndex, k: int, floor: float, split: int | None, batch: i
         s[np.arange(len(rows)), rows] = -np.inf
         top.add_block(rows, s, head, every)
 
-    thread_map(one_batch, range(0, len(ids), batch), threads)
+    thread_map(one_batch, range(0, len(ids), batch), threads, one_blas_thread=True)
     release_free_memory()
     return top.graph(ids, floor, threads=threads)
 
@@ -376,6 +374,6 @@ def _partitioned(index: VectorIndex, k: int, floor: float, split: int | None, sp
         index.slot_vectors(foreign, queries[n_own:])
         list_block(top, np.concatenate([slots[live], foreign]), queries, n_own, target, split, spill)
 
-    thread_map(one_list, range(nlist), threads)
+    thread_map(one_list, range(nlist), threads, one_blas_thread=True)
     release_free_memory()
     return top.graph(slot_ids, floor, threads=threads)
