@@ -21,15 +21,16 @@ from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_g
 from .cluster.graph import IndexedVectors, PairScorer, index_vectors, split_index_vectors
 from .cluster.groups import group_changes
 from .cluster.model import MODEL_FILE
-from .cluster.scoring import pair_logits, semantic_similarity, tiers
+from .cluster.scoring import pair_logits, semantic_similarity, similarity_from, tiers, topical
 from .embed import Embedder, get_embedder, model_id_for
+from .embed import model_languages as languages_read
 from .errors import InputError, NotFoundError, Problem, StoreError
 from .index import Database, StoreConfig, VectorIndex, WriteLock
 from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
 from .index.vectors import choose_index, sample_ids
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
-from .language import detect_language
+from .language import detect_language, reads
 from .lexical import (
     N_FEATURES,
     PackedTerms,
@@ -64,6 +65,8 @@ class AddReport:
     unchanged: int = 0
     refreshed: int = 0  # stored articles whose text changed meaning because boilerplate was found
     embedded: int = 0  # texts sent to the model (cache misses)
+    #: added or updated articles in a language the embedding model does not read, by language
+    not_read: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
@@ -114,7 +117,8 @@ def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> 
 
 def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
                     thresholds: Thresholds, model: StoryModel, numbers, df: np.ndarray | None = None,
-                    n_docs: int | None = None, consume_terms: bool = False) -> tuple[PairScorer, np.ndarray]:
+                    n_docs: int | None = None, consume_terms: bool = False,
+                    languages: frozenset[str] | None = None) -> tuple[PairScorer, np.ndarray]:
     """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
     frequencies), and those frequencies. The store and the distributed pipeline both build it here. ``df`` and
     ``n_docs``: the archive's frequencies when these are only some of its articles. ``consume_terms``: a
@@ -127,7 +131,7 @@ def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs,
     tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)],
                                  consume=consume_terms)
     scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, n_tokens, langs, thresholds, model,
-                        published, numbers)
+                        published, numbers, languages)
     return scorer, df
 
 
@@ -135,7 +139,10 @@ def group_record(gid: str, rep: int, members: list[tuple[int, float, str, int | 
     """A group as ``dedup`` prints it; ``arts``: row → an object with id, title, url, source, published, lang."""
     ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
     return {"group": gid, "representative": arts[rep].id, "size": len(members),
-            "members": [{"id": arts[r].id, "score": s, "tier": t, "duplicate_of": arts[d].id if d else None,
+            "members": [{"id": arts[r].id, "score": s, "tier": t,
+                         # under 0.5 against the representative: it joined through the group's average link
+                         "via": "pair" if t == "duplicate" or s >= 0.5 else "group",
+                         "duplicate_of": arts[d].id if d else None,
                          "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
                          "published": arts[r].published, "lang": arts[r].lang}
                         for r, s, t, d in ordered]}
@@ -156,7 +163,7 @@ class Archive:
 
     def __init__(self, path: str | Path, model: str | None = None, *, create: bool = True,
                  embedder: Embedder | None = None, thresholds: Thresholds | None = None,
-                 index_type: str | None = None) -> None:
+                 index_type: str | None = None, model_languages: list[str] | None = None) -> None:
         self.path = Path(path)
         config = StoreConfig.read(self.path) if self.path.is_dir() else None
         wanted = embedder.model_id if embedder is not None else (model_id_for(model) if model else None)
@@ -170,7 +177,8 @@ class Archive:
             self.path.mkdir(parents=True, exist_ok=True)
             t = thresholds or Thresholds()
             config = StoreConfig(model_id=self._embedder.model_id, dim=self._embedder.dim, thresholds=t.to_dict(),
-                                 index_dim=2 * self._embedder.dim, index_type=index_type or "auto")
+                                 index_dim=2 * self._embedder.dim, index_type=index_type or "auto",
+                                 model_languages=model_languages)
             config.write(self.path)
         else:
             if wanted is not None and wanted != config.model_id:
@@ -179,6 +187,8 @@ class Archive:
             self._embedder = embedder
         self.config = config
         self.thresholds = thresholds or Thresholds.from_dict(config.thresholds)
+        #: languages the embedding model reads (None: all); articles in others get lexical evidence only
+        self.languages = languages_read(config.model_id, config.model_languages)
         model_path = self.path / MODEL_FILE
         self.model = StoryModel.load(model_path) if model_path.exists() else StoryModel.shipped()
         self.db = Database(self.path / DATABASE)
@@ -348,6 +358,8 @@ class Archive:
                 report.updated += 1
             else:
                 report.added += 1
+            if not reads(self.languages, p.lang):
+                report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
         self.db.mark_pending(rowids)
         self._refresh_sources(flipped, {a.id for a, _, _ in todo}, report, index)
@@ -569,7 +581,7 @@ class Archive:
             title = IndexedVectors(self.index, data.rowids, "title", w)
         return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
                                data.published, self.thresholds, self.model, data.numbers, df, n_docs,
-                               consume_terms=True)
+                               consume_terms=True, languages=self.languages)
 
     def _ensure_groups(self) -> None:
         """Regroup when the groups are older than the articles (an add that stopped before grouping).
@@ -682,6 +694,7 @@ class Archive:
         own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
         wanted = 3 * k if opts.shapes_list else k
         fetch = 2 * k + 16
+        probability: dict[int, tuple[float, str]] = {}  # row → (same-story probability, what its tier rests on)
         while True:
             scores, rows = index.search(qvec[None, :], fetch)
             cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude)),
@@ -690,15 +703,17 @@ class Archive:
             keep = np.array([allowed(arts[r]) for r in cands.tolist()], dtype=bool)
             cands = cands[keep] if cands.size else cands
             gof = self.db.groups_of(cands.tolist())
-            sims, tier_of = self._score_many(query, cands, arts)
+            sims, tier_of, prob_of = self._score_many(query, cands, arts)
             entries: dict[str, tuple[float, str, int]] = {}
             others: dict[str, list[tuple[float, str, int]]] = {}
-            for r, sim, tier in zip(cands.tolist(), sims.tolist(), tier_of.tolist(), strict=True):
+            for r, sim, tier, prob in zip(cands.tolist(), sims.tolist(), tier_of.tolist(), prob_of.tolist(),
+                                          strict=True):
                 gid = gof.get(r)
                 in_own = qgroup is not None and gid == qgroup
                 if sim < t.related and not in_own:
                     continue
                 tier = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
+                probability[r] = (prob, "pair" if prob >= 0.5 or tier == "related" else "group")
                 key = gid or f"\x00{r}"
                 others.setdefault(key, []).append((sim, tier, r))
                 if key not in entries or sim > entries[key][0]:
@@ -727,7 +742,9 @@ class Archive:
                 others_art = self.db.articles_by_rowid(m for m, *_ in members)
                 also = [{"id": o.id, "source": o.source, "url": o.url}
                         for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
-            items.append({"id": a.id, "score": round(sim, 4), "tier": tier, "also_in": also, "title": a.title,
+            prob, via = probability[r]
+            items.append({"id": a.id, "score": round(sim, 4), "tier": tier, "similarity": round(prob, 4),
+                          **({"via": "group"} if via == "group" else {}), "also_in": also, "title": a.title,
                           "source": a.source, "url": a.url, "published": a.published, "lang": a.lang, "group": gid})
             if alternates:
                 # the group's members in also_in order (shown one included), for a later filter's fallback
@@ -748,18 +765,21 @@ class Archive:
         return self.index.vectors_of(np.asarray(rowids, dtype=np.int64))
 
     def _score_many(self, query: Query, rows: np.ndarray,
-                    arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray]:
-        """Semantic similarity and tier of a query against many stored articles at once."""
+                    arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Topical similarity (the ranking score), tier and same-story probability of a query against many
+        stored articles at once."""
         if rows.size == 0:
-            return np.zeros(0), np.zeros(0, dtype=str)
+            return np.zeros(0), np.zeros(0, dtype=str), np.zeros(0)
         scorer = self._local_scorer(rows.tolist(), arts, query, terms=False)
         terms = [np.frombuffer(arts[r].terms, np.uint32) for r in rows.tolist()]
         idf, rare_idf = self._idf()
         tfidf, rare = tfidf_cosines(query.terms, terms, idf, rare_idf)
         f = scorer.features(np.zeros(len(rows), dtype=np.int64), np.arange(1, len(rows) + 1), tfidf=tfidf, rare=rare)
         t, m = self.thresholds, self.model
-        sem = semantic_similarity(f["lead"], f["title"], t.title_weight)
-        return sem, tiers(pair_logits(**f, t=t, m=m), sem, f["jaccard"], f["same_content"], t, m)
+        topic = topical(semantic_similarity(f["lead"], f["title"], t.title_weight), f["tfidf"], f["unreadable"])
+        z = pair_logits(**f, t=t, m=m)
+        return (topic, tiers(z, topic, f["jaccard"], f["same_content"], t, m),
+                similarity_from(z, f["jaccard"], f["same_content"], t))
 
     def _local_scorer(self, rows: list[int], arts: dict[int, StoredArticle], query: Query | None = None,
                       exact: bool = False, terms: bool = True) -> PairScorer:
@@ -782,7 +802,8 @@ class Archive:
         tfidf, rare = (tfidf_matrix(term_rows, idf), tfidf_matrix(term_rows, rare_idf)) if terms else (None, None)
         return PairScorer(lead, title, np.vstack(sigs), hashes, tfidf, rare,
                           [n_tokens(t) for t in term_rows], langs, self.thresholds, self.model,
-                          np.array([np.nan if p is None else p for p in published], dtype=np.float64), numbers)
+                          np.array([np.nan if p is None else p for p in published], dtype=np.float64), numbers,
+                          self.languages)
 
     def _idf(self) -> tuple[np.ndarray, np.ndarray]:
         """IDF weights (all terms, rare terms) from the document frequencies of the last grouping; cached."""
@@ -820,11 +841,17 @@ class Archive:
                           shared_numbers=tuple(number_text(int(c)) for c in np.intersect1d(
                               a.number_codes(), b.number_codes())),
                           min_tokens=int(f["min_tokens"][0]), cross_lingual=bool(f["cross_lingual"][0]),
+                          unreadable=bool(f["unreadable"][0]),
                           same_content=bool(f["same_content"][0]),
                           date_gap_days=None if np.isnan(f["date_gap"][0]) else float(f["date_gap"][0]))
         t, m = self.thresholds, self.model
-        return {"id1": id1, "id2": id2, "similarity": round(ev.similarity(t, m), 4), "tier": ev.tier(t, m),
-                "evidence": ev.to_dict(t, m)}
+        out = {"id1": id1, "id2": id2, "similarity": round(ev.similarity(t, m), 4), "tier": ev.tier(t, m),
+               "evidence": ev.to_dict(t, m)}
+        if ev.unreadable:
+            langs = sorted({x.lang for x in (a, b) if not reads(self.languages, x.lang)})
+            out["note"] = (f"the embedding model ({self.config.model_id}) does not read {', '.join(langs)}: "
+                           "no semantic verdict, lexical evidence only")
+        return out
 
     def evaluate(self, gold: dict[str, str], pairs: list[tuple[str, str, float]] | None = None,
                  lower_is_similar: bool = False, split: float | None = None) -> dict:
@@ -913,6 +940,8 @@ class Archive:
             "articles_in_groups": grouped, "singletons": n - grouped,
             "sources": c.execute("SELECT count(DISTINCT source) FROM articles").fetchone()[0],
             "languages": langs, "model": self.config.model_id, "dim": self.config.dim,
+            "model_languages": None if self.languages is None else sorted(self.languages),
+            "not_read": {lang: n for lang, n in langs.items() if lang != "unknown" and not reads(self.languages, lang)},
             "index": {"setting": self.config.index_type, "type": self.index.index_type, "metric": self.config.metric,
                       "vectors": len(self.index), "tombstones": self.index.tombstones},
             "cached_embeddings": c.execute("SELECT count(*) FROM embeddings").fetchone()[0],

@@ -41,6 +41,26 @@ def parse_published(value: str | None) -> float | None:
     return dt.timestamp()
 
 
+def normalize_published(value: str | None) -> str | None:
+    """A date as given when it is ISO-8601; an RFC 2822 date (RSS ``pubDate``: "Tue, 10 Jun 2003 04:00:00 GMT")
+    as ISO-8601; raise ValueError on anything else."""
+    if value is None or not value.strip():
+        return None
+    try:
+        parse_published(value)
+        return value
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            dt = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            raise ValueError(f"not a date: {value!r}") from None
+        if dt is None:
+            raise ValueError(f"not a date: {value!r}")
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+
+
 def headline(title: str | None, text: str | None, limit: int = 120) -> str:
     """What to show as an article's headline: the title, else the first line of the text with four or
     more words (skips date lines), cut at ``limit`` characters on a word boundary."""

@@ -1,6 +1,10 @@
-"""Fit the same-story model on labelled articles: logistic regressions over pair evidence (one for pairs of
-full articles, one for short same-language pairs), then the grouping threshold and floor that maximise
-B-cubed F1 on the same labels."""
+"""Fit the same-story model on labelled pairs: one logistic regression per regime (:mod:`.cluster.model`), then
+the grouping threshold and floor that maximise B-cubed F1 on labelled groups.
+
+Labels may be soft (a human rating turned into a share of "same story", e.g. 2 on SemEval's 1–4 scale is 2/3
+same), and each pair carries a weight (so that one large data set does not drown a small one). Within a regime,
+same-story and different-story pairs get equal total weight: a probability of 0.5 means the evidence favours
+neither."""
 
 from __future__ import annotations
 
@@ -11,13 +15,20 @@ import numpy as np
 
 from .cluster.graph import PairScorer
 from .cluster.linkage import SparseAverageLinkage
-from .cluster.model import StoryModel
+from .cluster.model import FEATURES, REGIMES, Regime, StoryModel
 from .cluster.scoring import pair_logits, semantic_similarity
 from .evaluate import bcubed
 
-THRESHOLDS = (-3.0, -2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5)
-FLOORS = (-6.0, -5.0, -4.5, -4.0, -3.5, -3.0, -2.0)
-MIN_SHORT_PAIRS = 20  # same-story pairs among short texts needed to fit their own weights
+THRESHOLDS = tuple(float(x) for x in np.arange(-3.0, 1.01, 0.25))  # average-link merge threshold (log-odds)
+FLOOR_GAPS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # the complete-link floor this far below it
+MIN_PAIRS = 20  # same-story and different-story pairs a regime needs to get its own weights
+
+
+def feature_matrix(f: dict[str, np.ndarray], title_weight: float) -> np.ndarray:
+    """The model's features (:data:`.cluster.model.FEATURES`) of pairs, from :meth:`PairScorer.features`."""
+    sem = semantic_similarity(f["lead"], f["title"], title_weight)
+    return np.stack([f["lead"], f["title"], sem, f["tfidf"], f["rare"], f["years_jaccard"], f["years_conflict"],
+                     f["numbers_jaccard"], f["numbers_conflict"]], axis=1).astype(np.float64)
 
 
 def pair_features(scorer: PairScorer, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -25,17 +36,108 @@ def pair_features(scorer: PairScorer, rows: np.ndarray) -> tuple[np.ndarray, np.
     ii, jj = np.triu_indices(len(rows), 1)
     i, j = rows[ii], rows[jj]
     f = scorer.features(i, j)
-    sem = semantic_similarity(f["lead"], f["title"], scorer.thresholds.title_weight)
-    x = np.stack([f["lead"], f["title"], sem, f["tfidf"], f["rare"], f["years_jaccard"], f["years_conflict"],
-                  f["numbers_jaccard"], f["numbers_conflict"]], axis=1)
-    return i, j, x, f
+    return i, j, feature_matrix(f, scorer.thresholds.title_weight), f
+
+
+def fit_regimes(f: dict[str, np.ndarray], y: np.ndarray, weight: np.ndarray, model: StoryModel, title_weight: float,
+                duplicate_jaccard: float, C: float = 1.0, min_pairs: int = MIN_PAIRS,
+                balance: bool = True, without: dict[str, tuple[str, ...]] | None = None) -> dict[str, Regime]:
+    """A logistic regression per regime that has at least ``min_pairs`` same-story and different-story pairs
+    (counted with labels ≥ 0.5 and < 0.5); the regimes without enough are left out of the result. ``y``: labels
+    in [0, 1] (soft labels allowed); ``weight``: each pair's weight; ``balance``: same-story and different-story
+    pairs weigh the same in total (else as labelled); ``without``: features a regime gets no weight on (by
+    regime name, feature names as in :data:`.cluster.model.FEATURES`). Lexical duplicates are left out (their
+    log-odds are fixed) and so are pairs the model does not read."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = feature_matrix(f, title_weight)
+    y = np.asarray(y, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    dup = np.asarray(f["same_content"], dtype=bool) | (np.asarray(f["jaccard"]) >= duplicate_jaccard)
+    masks = model.regime_masks(f["min_tokens"], f["cross_lingual"], f.get("unreadable"))
+    out = {}
+    for name in REGIMES:
+        k = masks[name] & ~dup & (weight > 0) & ~np.isnan(y)
+        if (y[k] >= 0.5).sum() < min_pairs or (y[k] < 0.5).sum() < min_pairs:
+            continue
+        xk, yk, wk = x[k].copy(), y[k], weight[k]
+        for feature in (without or {}).get(name, ()):
+            xk[:, FEATURES.index(feature)] = 0.0  # a constant zero column keeps a zero weight
+        pos, neg = (wk * yk).sum(), (wk * (1 - yk)).sum()
+        # each pair twice (as same story with weight w*y, as different with w*(1-y)); both classes weigh the same,
+        # and the weights add up to the number of pairs (so that C means what it means unweighted)
+        if balance:
+            w_pos, w_neg = wk * yk * (0.5 / pos), wk * (1 - yk) * (0.5 / neg)
+        else:  # the labels' own prior (the probabilities then need recalibrate to mean anything)
+            w_pos, w_neg = wk * yk / (pos + neg), wk * (1 - yk) / (pos + neg)
+        xx = np.vstack([xk, xk])
+        yy = np.concatenate([np.ones(len(xk)), np.zeros(len(xk))])
+        ww = np.concatenate([w_pos, w_neg]) * len(xk)
+        keep = ww > 0
+        lr = LogisticRegression(max_iter=5000, C=C).fit(xx[keep], yy[keep], sample_weight=ww[keep])
+        out[name] = Regime([float(c) for c in lr.coef_[0]], float(lr.intercept_[0]))
+    return out
+
+
+def recalibrate(model: StoryModel, regime: str, f: dict[str, np.ndarray], y: np.ndarray, weight: np.ndarray,
+                thresholds) -> tuple[float, float]:
+    """(a, b) such that a·z + b, z the regime's log-odds, fits other labelled pairs (Platt scaling; soft labels
+    allowed; same-story and different-story pairs weigh the same in total): applied with :func:`rescaled`, the
+    ranking, and so the groups at a matching grouping threshold, stay as they were, and the probabilities take
+    the new labels' scale."""
+    from sklearn.linear_model import LogisticRegression
+
+    dup = np.asarray(f["same_content"], dtype=bool) | (np.asarray(f["jaccard"]) >= thresholds.duplicate_jaccard)
+    k = ~dup & ~np.isnan(y) & (weight > 0)
+    z = model.regimes[regime].logits(list(feature_matrix(f, thresholds.title_weight)[k].T))
+    yk, wk = y[k], weight[k]
+    w_pos, w_neg = wk * yk / (wk * yk).sum(), wk * (1 - yk) / (wk * (1 - yk)).sum()
+    zz = np.concatenate([z, z])[:, None]
+    yy = np.concatenate([np.ones(len(z)), np.zeros(len(z))])
+    ww = np.concatenate([w_pos, w_neg]) * len(z) / 2
+    keep = ww > 0
+    lr = LogisticRegression(C=100.0).fit(zz[keep], yy[keep], sample_weight=ww[keep])
+    return float(lr.coef_[0][0]), float(lr.intercept_[0])
+
+
+def rescaled(regime: Regime, a: float, b: float) -> Regime:
+    """The regime whose log-odds are a·z + b."""
+    return Regime([a * c for c in regime.coef], a * regime.intercept + b)
+
+
+def choose_grouping(model: StoryModel, sets: list[tuple[dict[str, np.ndarray], dict[int, str]]],
+                    thresholds) -> tuple[StoryModel, float]:
+    """The grouping threshold and floor with the best mean B-cubed F1 over ``sets``: each the evidence of every
+    pair among n articles (in :func:`numpy.triu_indices` order) and their gold labels by position. A grid
+    (:data:`THRESHOLDS` × :data:`FLOOR_GAPS`), then a finer one around its best."""
+    mats = []
+    for f, gold in sets:
+        n = len(gold)
+        ii, jj = np.triu_indices(n, 1)
+        logits = np.zeros((n, n))
+        logits[ii, jj] = logits[jj, ii] = pair_logits(**f, t=thresholds, m=model)
+        mats.append((logits, gold))
+    seen: dict[tuple[float, float], float] = {}
+
+    def score(thr: float, gap: float) -> float:
+        key = (round(thr, 4), round(gap, 4))
+        if key not in seen:
+            m = replace(model, group_threshold=key[0], group_floor=round(key[0] - key[1], 4))
+            seen[key] = float(np.mean([bcubed(cluster_dense(lg, m), gold)["f1"] for lg, gold in mats]))
+        return seen[key]
+
+    best = max(((thr, gap) for thr in THRESHOLDS for gap in FLOOR_GAPS), key=lambda tg: score(*tg))
+    fine = [(best[0] + d, g) for d in np.arange(-0.2, 0.21, 0.05)
+            for g in np.unique(np.clip(best[1] + np.arange(-0.2, 0.21, 0.1), 0.05, None))]
+    best = max([best, *fine], key=lambda tg: (score(*tg), -abs(tg[0] - best[0])))
+    thr, gap = round(best[0], 4), round(best[1], 4)
+    return replace(model, group_threshold=thr, group_floor=round(thr - gap, 4)), score(*best)
 
 
 def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str,
                     base: StoryModel | None = None) -> StoryModel:
-    """Fit on every labelled row of ``scorer`` (rows whose label is None are left out)."""
-    from sklearn.linear_model import LogisticRegression
-
+    """Refit on every labelled row of ``scorer`` (rows whose label is None are left out): the regimes the labels
+    give enough pairs for get new weights, the others keep ``base``'s; then the grouping threshold and floor."""
     base = base or scorer.model
     rows = np.array([k for k, lab in enumerate(labels) if lab is not None], dtype=np.int64)
     if len(rows) < 4:
@@ -43,38 +145,24 @@ def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str
     gold = np.array([labels[k] for k in rows], dtype=object)
     codes = {lab: n for n, lab in enumerate(dict.fromkeys(gold.tolist()))}
     y_all = np.array([codes[g] for g in gold])
-    i, j, x, f = pair_features(scorer, rows)
+    i, j, _, f = pair_features(scorer, rows)
     pos = {int(r): n for n, r in enumerate(rows)}
-    y = (y_all[[pos[int(a)] for a in i]] == y_all[[pos[int(b)] for b in j]]).astype(int)
-    lexical = ~f["cross_lingual"] & (f["min_tokens"] >= base.min_tokens)
-    if not lexical.any() or y[lexical].min() == y[lexical].max():
-        raise ValueError("the labels give no same-story pairs (or no different-story pairs) among articles of "
-                         f"one language with {base.min_tokens}+ words; label more articles")
-    lr = LogisticRegression(max_iter=5000).fit(x[lexical], y[lexical])
-    short = ~f["cross_lingual"] & (f["min_tokens"] >= base.short_min_tokens) & ~lexical
-    short_coef, short_intercept = [], 0.0
-    if y[short].sum() >= MIN_SHORT_PAIRS and (y[short] == 0).sum() >= MIN_SHORT_PAIRS:
-        short_lr = LogisticRegression(max_iter=5000).fit(x[short], y[short])
-        short_coef, short_intercept = [float(c) for c in short_lr.coef_[0]], float(short_lr.intercept_[0])
-    model = replace(base, coef=[float(c) for c in lr.coef_[0]], intercept=float(lr.intercept_[0]),
-                    short_coef=short_coef, short_intercept=short_intercept,
-                    fitted_on=fitted_on, fitted_at=datetime.now(UTC).strftime("%Y-%m-%d"))
-    best = (-1.0, model)
-    n = len(rows)
-    ii, jj = np.triu_indices(n, 1)  # the same pair order as pair_features
-    gold_map = dict(enumerate(gold.tolist()))
-    for thr in THRESHOLDS:
-        for floor in FLOORS:
-            if floor >= thr:
-                continue
-            m = replace(model, group_threshold=thr, group_floor=floor)
-            logits = np.full((n, n), 0.0)
-            logits[ii, jj] = logits[jj, ii] = pair_logits(**f, t=scorer.thresholds, m=m)
-            score = bcubed(cluster_dense(logits, m), gold_map)
-            if score["f1"] > best[0]:
-                best = (score["f1"], replace(m, metrics={"bcubed_in_sample": score, "pairs": int(len(y)),
-                                                          "positive_pairs": int(y.sum()), "articles": n}))
-    return best[1]
+    y = (y_all[[pos[int(a)] for a in i]] == y_all[[pos[int(b)] for b in j]]).astype(float)
+    t = scorer.thresholds
+    fitted = fit_regimes(f, y, np.ones(len(y)), base, t.title_weight, t.duplicate_jaccard)
+    if not fitted:
+        raise ValueError(f"the labels give fewer than {MIN_PAIRS} same-story or different-story pairs in every "
+                         "regime (pairs of articles of one language, of two languages, of headlines); label more "
+                         "articles")
+    model = replace(base, regimes={**base.regimes, **fitted}, fitted_on=fitted_on,
+                    fitted_at=datetime.now(UTC).strftime("%Y-%m-%d"))
+    model, _ = choose_grouping(model, [(f, dict(enumerate(gold.tolist())))], t)
+    ii, jj = np.triu_indices(len(rows), 1)
+    logits = np.zeros((len(rows), len(rows)))
+    logits[ii, jj] = logits[jj, ii] = pair_logits(**f, t=t, m=model)
+    score = bcubed(cluster_dense(logits, model), dict(enumerate(gold.tolist())))
+    return replace(model, metrics={"bcubed_in_sample": score, "pairs": int(len(y)), "positive_pairs": int(y.sum()),
+                                   "articles": len(rows), "regimes_fitted": sorted(fitted)})
 
 
 def cluster_dense(logits: np.ndarray, model: StoryModel) -> dict[int, int]:

@@ -74,6 +74,10 @@ def add(
     model: Annotated[str | None, typer.Option(
         help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
              "sentence-transformers name or local path.")] = None,
+    model_languages: Annotated[str | None, typer.Option(
+        help="Languages a sentence-transformers --model reads, as ISO 639-1 codes ('en,de,fr') or 'all' (the "
+             "default for such a model); articles in others are grouped on lexical evidence only. The bundled "
+             "model's 16 are known.")] = None,
     on_error: Annotated[OnError, typer.Option(
         "--on-error", help="fail: stop at the first bad record, store nothing. "
                            "skip: store the rest, report the bad ones.")] = OnError.fail,
@@ -91,7 +95,13 @@ def add(
 
     from .archive import Archive
 
-    archive = Archive(store, model, create=True, index_type=index)
+    from .embed import parse_languages
+
+    try:
+        languages = parse_languages(model_languages)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    archive = Archive(store, model, create=True, index_type=index, model_languages=languages)
     if index is not None:
         archive.set_index(index)
     if window_days is not None:
@@ -130,6 +140,10 @@ def add(
                    err=True)
     for p in report.problems:
         typer.echo(f"skipped: {p}", err=True)
+    if report.not_read:
+        langs = ", ".join(f"{lang}: {n}" for lang, n in sorted(report.not_read.items()))
+        typer.echo(f"note: {sum(report.not_read.values())} articles in languages the embedding model does not read "
+                   f"({langs}) are grouped on lexical evidence only (copies)", err=True)
 
 
 @command
@@ -374,6 +388,9 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
                f"{s['singletons']} singletons) from {s['sources']} sources")
     typer.echo(f"languages    {', '.join(f'{k}: {v}' for k, v in s['languages'].items())}")
     typer.echo(f"model        {s['model']} ({s['dim']}-d; {s['cached_embeddings']} cached embeddings)")
+    if s["not_read"]:
+        typer.echo(f"not read     {', '.join(f'{k}: {v}' for k, v in s['not_read'].items())} (a language the model "
+                   "does not read: lexical evidence only)")
     tomb = f", {s['index']['tombstones']} tombstones" if s["index"]["tombstones"] else ""
     typer.echo(f"index        {s['index']['type']} (setting {s['index']['setting']}) {s['index']['metric']}, "
                f"{s['index']['vectors']} vectors{tomb}")

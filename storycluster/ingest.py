@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .article import FIELDS, Article, parse_published
+from .article import FIELDS, Article, normalize_published
 from .errors import Problem
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
@@ -22,13 +22,21 @@ _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
 Record = Article | Problem
 
 
-def read_paths(paths: Iterable[str | Path], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Iterator[Record]:
-    """Read every path in turn: a .jsonl/.ndjson/.csv file, an .html/.txt file, or a folder of them."""
+#: where a record's publication date may be, first found wins (feeds, CMS exports and schema.org use these)
+DATE_FIELDS = ("published", "date", "published_at", "publishedAt", "pubDate", "datePublished", "pub_date",
+               "publication_date", "dateCreated")
+
+
+def read_paths(paths: Iterable[str | Path], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+               notices: list[str] | None = None) -> Iterator[Record]:
+    """Read every path in turn: a .jsonl/.ndjson/.csv file, an .html/.txt file, or a folder of them.
+    ``notices``: gets one line per file whose records hold fields storycluster does not read."""
     for path in paths:
-        yield from read_path(path, max_text_bytes)
+        yield from read_path(path, max_text_bytes, notices)
 
 
-def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Iterator[Record]:
+def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+              notices: list[str] | None = None) -> Iterator[Record]:
     """Read one path; the format follows from the suffix (or folder)."""
     p = Path(path)
     if p.is_dir():
@@ -42,11 +50,11 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) ->
         return
     with fh:
         if suffix in (".jsonl", ".ndjson", ".json"):
-            yield from _validated(_read_jsonl(fh, str(p)), str(p), max_text_bytes)
+            yield from _validated(_read_jsonl(fh, str(p)), str(p), max_text_bytes, notices)
         elif suffix == ".parquet":
-            yield from _validated(_read_parquet(fh, str(p)), str(p), max_text_bytes)
+            yield from _validated(_read_parquet(fh, str(p)), str(p), max_text_bytes, notices)
         elif suffix in (".csv", ".tsv"):
-            yield from _validated(_read_csv(fh, str(p), "\t" if suffix == ".tsv" else ","), str(p), max_text_bytes)
+            yield from _validated(_read_csv(fh, str(p), "\t" if suffix == ".tsv" else ","), str(p), max_text_bytes, notices)
         elif suffix in _TEXT_SUFFIXES:
             yield from _validated(_read_text_file(fh.read(), p, p.stem), str(p), max_text_bytes)
         else:
@@ -185,12 +193,18 @@ def html_to_record(html: str) -> dict:
             "published": d.get("date"), "lang": d.get("language")}
 
 
-def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_bytes: int) -> Iterator[Record]:
+def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_bytes: int,
+               notices: list[str] | None = None) -> Iterator[Record]:
     seen: dict[str, int] = {}
+    unknown: dict[str, int] = {}
+    known = {*FIELDS, *DATE_FIELDS}
     for lineno, row in rows:
         if isinstance(row, Problem):
             yield row
             continue
+        for key in row:
+            if key not in known:
+                unknown[key] = unknown.get(key, 0) + 1
         result = to_article(row, path, lineno, max_text_bytes)
         if isinstance(result, Article):
             if result.id in seen:
@@ -199,6 +213,11 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
             else:
                 seen[result.id] = lineno
         yield result
+    if unknown and notices is not None:
+        listed = ", ".join(f"'{k}' ({n} records)" for k, n in sorted(unknown.items())[:12])
+        more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
+        notices.append(f"{path}: fields not read: {listed}{more}; storycluster reads {', '.join(FIELDS)} "
+                       f"(dates also from {', '.join(DATE_FIELDS[1:])})")
 
 
 def to_article(row: dict, path: str = "<input>", line: int | None = None,
@@ -209,13 +228,15 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
         return Problem(path, line, field, message, hint)
 
     values: dict[str, str | None] = {}
+    date_field = next((f for f in DATE_FIELDS if row.get(f) not in (None, "")), "published")
     for field in FIELDS:
-        v = row.get(field)
+        v = row.get(date_field if field == "published" else field)
         if v is not None and not isinstance(v, str):
             if field == "id" and isinstance(v, int) and not isinstance(v, bool):
                 v = str(v)
             else:
-                return bad(field, f"expected a string, got {type(v).__name__}")
+                return bad(date_field if field == "published" else field,
+                           f"expected a string, got {type(v).__name__}")
         values[field] = v
     if not (values["id"] or "").strip():
         return bad("id", "missing or empty", "every article needs a unique id")
@@ -227,9 +248,10 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
         return bad("text", f"{size / 1e6:.1f} MB, over the {max_text_bytes / 1e6:.1f} MB limit",
                    "split the article, or raise the limit with --max-text-mb")
     try:
-        parse_published(values["published"])
+        values["published"] = normalize_published(values["published"])
     except ValueError:
-        return bad("published", f"not an ISO-8601 date: {values['published']!r}", "use e.g. 2024-09-15T08:30:00Z")
+        return bad(date_field, f"not an ISO-8601 or RFC 2822 date: {values['published']!r}",
+                   "use e.g. 2024-09-15T08:30:00Z")
     lang = (values["lang"] or "").strip().lower() or None
     return Article(id=values["id"].strip(), title=(values["title"] or "").strip(), text=text,
                    url=values["url"], source=(values["source"] or "").strip() or None,

@@ -21,6 +21,18 @@ def detect_language(text: str) -> str | None:
     return lang if prob >= 0.5 else None
 
 
+def base_code(lang: str | None) -> str | None:
+    """``zh-TW`` → ``zh``; None or empty → None."""
+    return (lang or "").split("-")[0].split("_")[0].strip().lower() or None
+
+
+def reads(languages: frozenset[str] | None, lang: str | None) -> bool:
+    """Whether a model that reads ``languages`` (None: every language) reads text in ``lang``; a text whose
+    language is unknown (too short to tell) counts as read."""
+    code = base_code(lang)
+    return languages is None or code is None or code in languages
+
+
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
 
 

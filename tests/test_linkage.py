@@ -143,14 +143,21 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
         scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
         cut = SparseAverageLinkage(threshold=a.model.group_threshold, floor=a.model.group_floor).edge_threshold
     i, j = np.triu_indices(len(scorer.lead), 1)
-    # the shipped model (both cosines weigh positively: one corner) and one whose short regime weighs the
-    # rare-term cosine negatively (both values of it are tried)
-    mixed = copy.copy(scorer)
-    short = list(scorer.model.short_coef)
-    short[4] = -short[4]
-    mixed.model = replace(scorer.model, short_coef=short)
-    assert len(scorer._best_corners()) == 1 and len(mixed._best_corners()) == 2
-    for s in (scorer, mixed):
+    # a model whose cosines all weigh positively (one corner) and one whose short regime weighs the rare-term
+    # cosine negatively (both values of it are tried)
+    from storycluster.cluster.model import Regime
+
+    def signed(regime: Regime, rare_sign: float) -> Regime:
+        coef = list(regime.coef)
+        coef[3], coef[4] = abs(coef[3]), rare_sign * abs(coef[4])
+        return Regime(coef, regime.intercept)
+
+    positive, mixed = copy.copy(scorer), copy.copy(scorer)
+    positive.model = replace(scorer.model, regimes={n: signed(r, 1.0) for n, r in scorer.model.regimes.items()})
+    mixed.model = replace(positive.model, regimes={**positive.model.regimes,
+                                                   "short": signed(scorer.model.regimes["short"], -1.0)})
+    assert len(positive._best_corners()) == 1 and len(mixed._best_corners()) == 2
+    for s in (positive, mixed):
         exact = s.pairs(i, j)
         with mock.patch.object(s, "_sparse_pairs", wraps=s._sparse_pairs) as spy:
             lean = s.pairs(i, j, at_least=cut)

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..language import reads
 from ..lexical import candidate_pairs, jaccard, number_matrices, rows_csr
 from ..parallel import thread_map
-from .model import FEATURES, StoryModel
+from .model import FEATURES, REGIMES, StoryModel
 from .scoring import DAY, Thresholds, number_overlap, pair_logits
 
 
@@ -59,12 +60,14 @@ def _codes(values: Sequence[object]) -> np.ndarray:
 class PairScorer:
     """Exact same-story log-odds over in-memory arrays aligned by row: lead and headline vectors, MinHash
     signatures, content hashes, TF-IDF rows (all terms, and rare terms only), token counts, languages,
-    publication times and the numbers each text writes (:func:`~..lexical.number_codes`; none when not given)."""
+    publication times and the numbers each text writes (:func:`~..lexical.number_codes`; none when not given).
+    ``languages``: the languages the embedding model reads (None: all); a pair with an article in another
+    language is scored on lexical evidence only (:class:`StoryModel`)."""
 
     def __init__(self, lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, content_hashes: Sequence[str],
                  tfidf, rare, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
                  model: StoryModel, published: np.ndarray | None = None,
-                 numbers: Sequence[np.ndarray] | None = None) -> None:
+                 numbers: Sequence[np.ndarray] | None = None, languages: frozenset[str] | None = None) -> None:
         self.lead, self.title, self.sigs, self.tfidf, self.rare = lead, title, sigs, tfidf, rare
         empty = np.zeros(0, dtype=np.uint64)
         self.years, self.others = number_matrices([empty] * len(lead) if numbers is None else numbers)
@@ -73,6 +76,8 @@ class PairScorer:
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         # language codes, -1 where unknown
         self.langs = np.where([not lang for lang in langs], -1, _codes([lang or "?" for lang in langs]))
+        self.unread = np.zeros(len(self.langs), dtype=bool) if languages is None else np.array(
+            [not reads(languages, lang) for lang in langs], dtype=bool)
         self.thresholds, self.model = thresholds, model
         # publication timestamps (NaN when unknown): same_story needs them within the time window
         self.published = np.full(len(lead), np.nan) if published is None else np.asarray(published, dtype=np.float64)
@@ -88,6 +93,7 @@ class PairScorer:
              "tfidf": _block_dot(self.tfidf, a, b), "rare": _block_dot(self.rare, a, b),
              "min_tokens": np.minimum.outer(self.n_tokens[a], self.n_tokens[b]),
              "cross_lingual": self._cross(a[:, None], b[None, :]),
+             "unreadable": self.unread[a][:, None] | self.unread[b][None, :],
              "jaccard": jaccard(self.sigs[a][:, None, :], self.sigs[b][None, :, :]),
              "same_content": np.equal.outer(self.codes[a], self.codes[b]),
              "date_gap": np.abs(np.subtract.outer(self.published[a], self.published[b])) / DAY,
@@ -104,7 +110,7 @@ class PairScorer:
         """The same scorer over some rows only (renumbered 0..len(idx)-1); term statistics unchanged."""
         sub = copy.copy(self)
         sub.__dict__.pop("_filled_rows", None)  # its own matrices: its own cache
-        for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs",
+        for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs", "unread",
                      "published", "years", "others", "n_years", "n_others"):
             setattr(sub, name, getattr(self, name)[idx])
         return sub
@@ -119,7 +125,8 @@ class PairScorer:
                 "tfidf": self._sparse_pairs(self.tfidf, i, j) if tfidf is None else tfidf,
                 "rare": self._sparse_pairs(self.rare, i, j) if rare is None else rare,
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
-                "jaccard": jaccard(self.sigs[i], self.sigs[j]), "same_content": self.codes[i] == self.codes[j],
+                "unreadable": self.unread[i] | self.unread[j], "jaccard": jaccard(self.sigs[i], self.sigs[j]),
+                "same_content": self.codes[i] == self.codes[j],
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
@@ -151,7 +158,7 @@ class PairScorer:
         cosine whose weight is positive in every regime (the shipped model: one corner), both when signs
         differ."""
         m = self.model
-        weights = [m.coef, *([m.short_coef] if m.short_coef else [])]
+        weights = [m.regimes[name].coef for name in REGIMES]
 
         def values(feature: str) -> list[float]:
             signs = {float(np.sign(w[FEATURES.index(feature)])) for w in weights}

@@ -45,13 +45,33 @@ def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0, index
     return linkage.fit(n, edges, weights, scorer).labels_
 
 
-def representative(members: Sequence[int], facts: dict[int, ArticleFacts]) -> int:
-    """The earliest published member; without dates, the longest text; ties by id."""
+def representative(members: Sequence[int], facts: dict[int, ArticleFacts],
+                   central: dict[int, float] | None = None) -> int:
+    """The original: the earliest published member; without dates, the most ``central`` one (the text the others
+    copy: see :func:`centrality`), then the shorter (of two copies, the one with a line appended is the reprint),
+    then by id."""
+    central = central or {}
+
     def key(r: int) -> tuple:
         f = facts[r]
-        return (f.published_ts is None, f.published_ts or 0.0, -f.text_length, f.id)
+        return (f.published_ts is None, f.published_ts or 0.0, -round(central.get(r, 0.0), 6), f.text_length, f.id)
 
     return min(members, key=key)
+
+
+def centrality(idx: np.ndarray, scorer: PairScorer, max_full: int = 300) -> np.ndarray:
+    """How much of each member the others share: the summed MinHash Jaccard to the other members (copies of one
+    text all contain the original; each reprint adds its own lines), plus its cosine to the group's mean lead
+    vector as a tie-break below one Jaccard step (rewrites and translations share no shingles). Groups over
+    ``max_full`` members use the cosine alone, to stay linear in memory."""
+    lead = np.asarray(scorer.lead[idx], dtype=np.float64)
+    mean = lead.mean(axis=0)
+    cos = lead @ mean / max(float(np.linalg.norm(mean)), 1e-12)
+    if len(idx) > max_full:
+        return cos
+    jac = jaccard(scorer.sigs[idx][:, None, :], scorer.sigs[idx][None, :, :])
+    np.fill_diagonal(jac, 0.0)
+    return np.round(jac.sum(axis=1), 6) + 1e-3 * cos
 
 
 def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, facts: dict[int, ArticleFacts],
@@ -68,20 +88,22 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     used: set[str] = set(reserved or ())
     # every member against its group's representative, scored in one call (one per group cost a million-article
     # regroup 36 s of per-call overhead)
-    reps = []
+    reps, centrals = [], []
     for m in multi:
         rows = [int(rowids[i]) for i in m]
-        reps.append(m[rows.index(representative(rows, facts))])
+        central = dict(zip(rows, centrality(np.asarray(m), scorer).tolist(), strict=True))
+        centrals.append(central)
+        reps.append(m[rows.index(representative(rows, facts, central))])
     idx = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
     rep = np.repeat(np.asarray(reps, dtype=np.int64), [len(m) for m in multi])
     sims = similarity_from(scorer.pairs(idx, rep), jaccard(scorer.sigs[idx], scorer.sigs[rep]),
                            scorer.codes[idx] == scorer.codes[rep], t).tolist() if len(idx) else []
     groups = []
     start = 0
-    for m, rep_idx in zip(multi, reps, strict=True):
+    for m, rep_idx, central in zip(multi, reps, centrals, strict=True):
         rows = [int(rowids[i]) for i in m]
         rep_row = int(rowids[rep_idx])
-        dup_of = _duplicate_of(np.asarray(m), rows, scorer, facts)
+        dup_of = _duplicate_of(np.asarray(m), rows, scorer, facts, central)
         members = []
         for r, sim in zip(rows, sims[start:start + len(m)], strict=True):
             score = 1.0 if r == rep_row else round(sim, 4)
@@ -97,9 +119,9 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
 
 
 def _duplicate_of(idx: np.ndarray, rows: list[int], scorer: PairScorer, facts: dict[int, ArticleFacts],
-                  max_full: int = 300) -> dict[int, int]:
+                  central: dict[int, float], max_full: int = 300) -> dict[int, int]:
     """Members that are lexical copies of another member: row id → the copy that represents them
-    (earliest, else longest; itself when it is that one). Groups over ``max_full`` members compare equal
+    (:func:`representative`; itself when it is that one). Groups over ``max_full`` members compare equal
     normalized content only, to stay linear in memory."""
     t = scorer.thresholds
     n = len(idx)
@@ -113,7 +135,7 @@ def _duplicate_of(idx: np.ndarray, rows: list[int], scorer: PairScorer, facts: d
     for a in range(n):
         partners = [rows[b] for b in np.flatnonzero(dup[a])]
         if partners:
-            out[rows[a]] = representative([rows[a], *partners], facts)
+            out[rows[a]] = representative([rows[a], *partners], facts, central)
     return out
 
 

@@ -4,9 +4,10 @@ Tiers, strongest first:
 
 * ``duplicate``: the same text reprinted or lightly edited — equal normalized content, or estimated
   shingle Jaccard at or above ``duplicate_jaccard`` (lexical evidence).
-* ``same_story``: the same event or interview rewritten or translated — the same-story model's log-odds
-  at or above its grouping threshold (:mod:`storycluster.cluster.model`).
-* ``related``: same subject, different story — semantic similarity at or above ``related``.
+* ``same_story``: the same event or interview rewritten or translated — the same-story model's probability
+  (the pair's ``similarity``, :mod:`storycluster.cluster.model`) at least 0.5.
+* ``related``: same subject, different story — topical similarity at or above ``related``: the
+  semantic similarity below, or the TF-IDF cosine for a language the embedding model does not read.
 * ``unrelated``: below that.
 
 Semantic similarity uses two embeddings per article, the lead (title and first ``embed_max_chars``
@@ -15,7 +16,9 @@ lets a headline-only item meet the full article it announces; the max lets two e
 even when the bodies differ in length (bench/representation.py, bench/title_weight.py).
 
 The similarity reported for a pair is the model's probability of same story (1 for equal content, at
-least the Jaccard for a lexical duplicate).
+least the Jaccard for a lexical duplicate). Grouping has its own rule (average linkage over the log-odds,
+``StoryModel.group_threshold``), so a group member can sit under 0.5 against its representative: outputs
+say so (``via: "group"``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class PairEvidence:
     cross_lingual: bool = False
     same_content: bool = False
     date_gap_days: float | None = None
+    unreadable: bool = False  # either article is in a language the embedding model does not read
 
     def semantic(self, t: Thresholds) -> float:
         return float(semantic_similarity(self.lead_cosine, self.title_cosine, t.title_weight))
@@ -83,13 +87,15 @@ class PairEvidence:
         return float(pair_logits(self.lead_cosine, self.title_cosine, self.tfidf_cosine, self.rare_cosine,
                                  self.min_tokens, self.cross_lingual, self.jaccard, self.same_content, t, m, gap,
                                  years_jaccard=self.years_jaccard, years_conflict=self.years_conflict,
-                                 numbers_jaccard=self.numbers_jaccard, numbers_conflict=self.numbers_conflict))
+                                 numbers_jaccard=self.numbers_jaccard, numbers_conflict=self.numbers_conflict,
+                                 unreadable=self.unreadable))
 
     def similarity(self, t: Thresholds, m: StoryModel) -> float:
         return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t))
 
     def tier(self, t: Thresholds, m: StoryModel) -> str:
-        return str(tiers(self.logit(t, m), self.semantic(t), self.jaccard, self.same_content, t, m))
+        topic = topical(self.semantic(t), self.tfidf_cosine, self.unreadable)
+        return str(tiers(self.logit(t, m), topic, self.jaccard, self.same_content, t, m))
 
     def to_dict(self, t: Thresholds, m: StoryModel) -> dict:
         return {"lead_cosine": round(self.lead_cosine, 4), "title_cosine": round(self.title_cosine, 4),
@@ -99,20 +105,23 @@ class PairEvidence:
                 "numbers_jaccard": round(self.numbers_jaccard, 4), "numbers_conflict": self.numbers_conflict,
                 "shared_numbers": list(self.shared_numbers),
                 "jaccard": round(self.jaccard, 4), "min_tokens": self.min_tokens,
-                "cross_lingual": self.cross_lingual, "same_content": self.same_content,
+                "cross_lingual": self.cross_lingual, "unreadable": self.unreadable,
+                "same_content": self.same_content,
                 "date_gap_days": None if self.date_gap_days is None else round(self.date_gap_days, 2),
                 "log_odds": round(self.logit(t, m), 3),
-                "regime": m.regime(self.min_tokens, self.cross_lingual)}
+                "regime": m.regime(self.min_tokens, self.cross_lingual, self.unreadable)}
 
 
 def pair_logits(lead, title, tfidf, rare, min_tokens, cross_lingual, jaccard, same_content, t: Thresholds,
-                m: StoryModel, date_gap=None, *, years_jaccard, years_conflict, numbers_jaccard, numbers_conflict):
-    """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold. Pairs
+                m: StoryModel, date_gap=None, *, years_jaccard, years_conflict, numbers_jaccard, numbers_conflict,
+                unreadable=None):
+    """Vectorized same-story log-odds; lexical duplicates get a log-odds far above any threshold; ``unreadable``
+    pairs (a language the embedding model does not read) get no other verdict (:class:`StoryModel`). Pairs
     dated more than ``t.window_days`` apart (``date_gap`` in days, NaN when a date is unknown) fall below
     the grouping floor, so they are never one story. The number evidence: see :func:`number_overlap`."""
     sem = semantic_similarity(np.asarray(lead), np.asarray(title), t.title_weight)
     z = m.logits(lead, title, sem, tfidf, rare, min_tokens, cross_lingual, years_jaccard, years_conflict,
-                 numbers_jaccard, numbers_conflict)
+                 numbers_jaccard, numbers_conflict, unreadable)
     if date_gap is not None:
         with np.errstate(invalid="ignore"):
             apart = np.asarray(date_gap, dtype=np.float64) > t.window_days  # NaN compares False
@@ -141,8 +150,17 @@ def similarity_from(logit, jaccard, same_content, t: Thresholds):
     return np.where(np.asarray(same_content, dtype=bool), 1.0, p)
 
 
-def tiers(logit, semantic, jaccard, same_content, t: Thresholds, m: StoryModel):
-    """Vectorized tier names."""
+def topical(semantic, tfidf, unreadable):
+    """The similarity the ``related`` tier and ranking read: semantic, or the TF-IDF cosine of the texts where
+    the embedding model does not read the language (its vectors say nothing there)."""
+    if unreadable is None:
+        return semantic
+    return np.where(np.asarray(unreadable, dtype=bool), tfidf, semantic)
+
+
+def tiers(logit, topic, jaccard, same_content, t: Thresholds, m: StoryModel | None = None):
+    """Vectorized tier names: ``same_story`` where the same-story probability is at least 0.5 (log-odds ≥ 0);
+    ``topic``: see :func:`topical`."""
     return np.select([np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard),
-                      np.asarray(logit) >= m.group_threshold, np.asarray(semantic) >= t.related],
+                      np.asarray(logit) >= 0.0, np.asarray(topic) >= t.related],
                      ["duplicate", "same_story", "related"], "unrelated")

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..boilerplate import MIN_COUNT
 from ..cluster import StoryModel, Thresholds
-from ..embed import model_id_for
+from ..embed import model_id_for, model_languages
 from ..index.folder import EMBED_MAX_CHARS
 from ..index.knn import EXACT_GRAPH, block_target
 from ..index.vectors import IVF_SAMPLE_PER_LIST, _sample_rows, ivf_centroids, ivf_lists
@@ -113,7 +113,8 @@ def dedup_distributed(inputs: list[str | Path], out: str | Path, *, model: str |
         # grouping on the driver: the single-machine scorer and linkage over the gathered columns
         cols = ["pos", "id", "title", "url", "source", "published", "published_ts", "lang", "content_hash",
                 "signature", "terms", "numbers", "text_length", "vector"]
-        result = stages.group(_table(embedded.select_columns(cols)).sort_by("pos"), blocks, lexical, t, m, k=k)
+        result = stages.group(_table(embedded.select_columns(cols)).sort_by("pos"), blocks, lexical, t, m, k=k,
+                              languages=model_languages(model_id_for(model)))
         clock = _timed(report, "grouping", clock)
     _write(out, result, report, inputs, model, t)
     _timed(report, "write groups", clock)

@@ -206,7 +206,7 @@ def list_neighbours(batch, k: int, target: int, split: int, spill: int = 2) -> d
 
 # -- grouping (on the driver) -----------------------------------------------------------------------
 def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], lexical: np.ndarray,
-          thresholds, model, k: int = 20) -> dict:
+          thresholds, model, k: int = 20, languages: frozenset[str] | None = None) -> dict:
     """The single-machine grouping over gathered articles (``table`` sorted by ``pos``), given the neighbour
     blocks and band pairs the distributed stages found: the same scorer, linkage, representatives and
     group ids as a store's first full regroup, in ``storycluster dedup --format json``'s schema."""
@@ -225,7 +225,8 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
     numbers = [np.frombuffer(x, dtype=np.uint64) for x in table.column("numbers").to_pylist()]
     published = np.array([np.nan if p is None else p for p in table.column("published_ts").to_pylist()])
     scorer, _ = grouping_scorer(lead, title, sigs.copy(), table.column("content_hash").to_pylist(), terms,
-                                table.column("lang").to_pylist(), published, thresholds, model, numbers)
+                                table.column("lang").to_pylist(), published, thresholds, model, numbers,
+                                languages=languages)
     graph = merge_blocks(n, k, graph_parts, thresholds.related)
     near = graph_edges(graph, np.arange(n), thresholds.title_weight)
     rows = np.arange(n, dtype=np.int64)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .base import Embedder, EmbeddingCache, l2_normalize
-from .use import USE_MODEL_ID, USEEmbedder
+from .use import USE_LANGUAGES, USE_MODEL_ID, USEEmbedder
 
 DEFAULT_MODEL = USE_MODEL_ID
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "EmbeddingCache", "USEEmbedder", "get_embedder", "l2_normalize", "model_id_for"]
+__all__ = ["DEFAULT_MODEL", "Embedder", "EmbeddingCache", "USEEmbedder", "get_embedder", "l2_normalize", "model_id_for",
+           "model_languages", "parse_languages"]
 
 
 def get_embedder(model: str | None = None, threads: int = 2) -> Embedder:
@@ -25,3 +26,22 @@ def model_id_for(model: str | None) -> str:
     if model in (None, "", USE_MODEL_ID):
         return USE_MODEL_ID
     return model if model.startswith("st:") else f"st:{model}"
+
+
+def model_languages(model_id: str, declared: list[str] | None = None) -> frozenset[str] | None:
+    """The languages a model reads, as ISO 639-1 codes (None: every language). The bundled USE-m3 reads its 16;
+    a sentence-transformers model reads what the store was told (``--model-languages``), else every language."""
+    if model_id == USE_MODEL_ID:
+        return USE_LANGUAGES
+    return None if declared is None else frozenset(declared)
+
+
+def parse_languages(value: str | None) -> list[str] | None:
+    """``--model-languages``: ``en,de,fr`` → ["de", "en", "fr"]; ``all`` or empty → None (every language)."""
+    if value is None or value.strip().lower() in ("", "all"):
+        return None
+    codes = sorted({c.strip().lower() for c in value.split(",") if c.strip()})
+    bad = [c for c in codes if not (c.isascii() and c.isalpha() and 2 <= len(c) <= 3)]
+    if bad:
+        raise ValueError(f"--model-languages: {', '.join(bad)} is not an ISO 639-1 code; give e.g. 'en,de,fr' or 'all'")
+    return codes

@@ -8,6 +8,8 @@ import numpy as np
 from .base import Embedder
 
 USE_MODEL_ID = "use-multilingual-v3"
+#: The 16 languages USE-m3 was trained on (Chinese simplified and traditional share ``zh``), as ISO 639-1 codes.
+USE_LANGUAGES = frozenset({"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh"})
 
 
 class USEEmbedder(Embedder):

@@ -33,6 +33,9 @@ class StoreConfig:
     embed_max_chars: int = EMBED_MAX_CHARS
     index_generation: int = -1
     thresholds: dict = field(default_factory=dict)
+    #: languages a sentence-transformers model reads, as declared at creation (None: every language); the
+    #: bundled model's own are known (``embed.model_languages``)
+    model_languages: list[str] | None = None
     format_version: int = FORMAT_VERSION
 
     @classmethod

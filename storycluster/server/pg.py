@@ -242,12 +242,16 @@ class PgBackend:
                 return {"query": None, "related": []}
             lv = np.stack([r[7].to_numpy() for r in rows])
             tv = np.stack([r[8].to_numpy() for r in rows])
-            sims = semantic_similarity(lv @ lead, tv @ head, t.title_weight)
+            lead_cos, title_cos = lv @ lead, tv @ head
+            sims = semantic_similarity(lead_cos, title_cos, t.title_weight)
             best: dict[str, tuple[float, tuple]] = {}
-            for r, sim in zip(rows, sims.tolist(), strict=True):
+            lv_cos: dict[str, float] = {}
+            tv_cos: dict[str, float] = {}
+            for n, (r, sim) in enumerate(zip(rows, sims.tolist(), strict=True)):
                 key = r[6] or f"\x00{r[0]}"
                 if sim >= t.related and (key not in best or sim > best[key][0]):
                     best[key] = (sim, r)
+                    lv_cos[key], tv_cos[key] = float(lead_cos[n]), float(title_cos[n])
             items = []
             for key, (sim, r) in sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1][0])):
                 also = []
@@ -255,7 +259,9 @@ class PgBackend:
                     cur.execute("SELECT id, source, url FROM sc_articles WHERE group_id = %s AND id <> %s ORDER BY id",
                                 (key, r[0]))
                     also = [{"id": i, "source": s, "url": u} for i, s, u in cur.fetchall()]
-                tier = "same_story" if sim >= self.model.semantic_center else "related"
+                # a free text here has no lexical evidence: the model's across-languages regime (semantic only)
+                z = self.model.logits(lv_cos[key], tv_cos[key], sim, 0.0, 0.0, 10**6, True)
+                tier = "same_story" if float(z) >= 0.0 else "related"
                 items.append({"id": r[0], "score": round(sim, 4), "tier": tier, "also_in": also, "title": r[1],
                               "source": r[3], "url": r[2], "published": r[4], "lang": r[5],
                               "group": None if key.startswith("\x00") else key, "members": [o["id"] for o in also]})
