@@ -1,7 +1,13 @@
-"""Quality at default settings, one table: ECB+ same-story groups (B-cubed, pairwise, ARI), the related
-tier's precision@5 against ECB+ topics, and the seed archive (Arabic, French, English) with its checks.
+"""Quality, per language, in two parts.
 
-No label is read while grouping; labels are only used to score. Run: .venv/bin/python bench/quality.py"""
+1. **At default settings** (the shipped model; each data set added to a fresh store as a user would, no label
+   read while grouping): ECB+ groups and related lists, the seed page's checks, WMT translations grouped (the
+   model's languages, and Czech/Hungarian which it does not read), SemEval pairs scored with ``score_pairs``.
+   The shipped model was fitted on these dev sets, so these figures are in-sample.
+2. **Cross-validated** (the shipped model's recipe, bench/calibrate.py, refitted without the data judged):
+   leave-one-language-out on SemEval and on WMT, held-out story halves on WMT, held-out topic halves on ECB+.
+
+Run: .venv/bin/python bench/quality.py [--skip-cv]"""
 
 from __future__ import annotations
 
@@ -11,85 +17,249 @@ import tempfile
 import time
 from pathlib import Path
 
+import devsets
+import numpy as np
+from calibrate import fit_shipped
+
 from storycluster import Archive
-from storycluster.cluster import StoryModel
-from storycluster.evaluate import read_labels, read_pairs
+from storycluster.calibrate import cluster_dense
+from storycluster.cluster import StoryModel, Thresholds
+from storycluster.cluster.scoring import pair_logits, similarity_from
+from storycluster.evaluate import bcubed, pearson, read_labels, read_pairs, roc_auc
 
 ROOT = Path(__file__).resolve().parent.parent
-ECB = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared/data/ecbplus/articles.jsonl")
-SEEDS, SEED_GOLD, SEED_PAIRS = (ROOT / "seeds/articles.jsonl", ROOT / "seeds/gold.jsonl",
-                                ROOT / "seeds/pairs.jsonl")
+DATA = devsets.DATA
+ECB = DATA / "ecbplus/articles.jsonl"
+SEMEVAL = DATA / "semeval2022-task8-dev"
+WMT = DATA / "wmt-multiway-dev/articles.jsonl"
+SEEDS, SEED_GOLD, SEED_PAIRS = (ROOT / "seeds/articles.jsonl", ROOT / "seeds/gold.jsonl", ROOT / "seeds/pairs.jsonl")
+NOT_READ = ("cs", "hu")
+T = Thresholds()
 
 
-def related_precision_at_5(archive: Archive, topic: dict[str, str]) -> tuple[float, float, int, float]:
-    """Share of the top-5 related entries that share the query's topic: all entries, `related`-tier ones, and
-    the five nearest articles before copies are collapsed (one ECB+ topic holds two stories, so after collapsing
-    at most two entries of a list can share the query's topic)."""
-    hits = n = hits_rel = n_rel = raw_hits = raw_n = 0
+def table(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    print(f"\n## {title}\n")
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+def prf(d: dict) -> str:
+    return f"{d['precision']:.3f} / {d['recall']:.3f} / {d['f1']:.3f}"
+
+
+def related_precision_at_5(archive: Archive, topic: dict[str, str]) -> tuple[float, float, int]:
+    """Share of the top-5 related entries that share the query's topic: all entries, and `related`-tier ones
+    (one ECB+ topic holds two stories, so after collapsing at most two entries of a list can share it)."""
+    hits = n = hits_rel = n_rel = 0
     ids = dict(archive.db.conn.execute("SELECT rowid, id FROM articles"))
-    for rowid, q in sorted(ids.items()):
-        _, near = archive.index.search(archive.index.vector(rowid)[None, :], 6)
-        nearest = [ids[int(r)] for r in near[0] if int(r) != rowid][:5]
-        raw_hits, raw_n = raw_hits + sum(topic[x] == topic[q] for x in nearest), raw_n + len(nearest)
+    for _, q in sorted(ids.items()):
         for item in archive.related(q, k=5)["related"]:
             same = topic.get(item["id"]) == topic[q]
             hits, n = hits + same, n + 1
             if item["tier"] == "related":
                 hits_rel, n_rel = hits_rel + same, n_rel + 1
-    return hits / max(n, 1), hits_rel / max(n_rel, 1), n_rel, raw_hits / max(raw_n, 1)
+    return hits / max(n, 1), hits_rel / max(n_rel, 1), n_rel
+
+
+def by_language(predicted: dict[str, str], gold: dict[str, str], lang: dict[str, str]) -> list[tuple[str, str]]:
+    rows = []
+    for code in sorted({lang[i] for i in gold}):
+        items = {i: g for i, g in gold.items() if lang[i] == code}
+        rows.append((f"  {code} ({len(items)} articles) B-cubed P / R / F1", prf(bcubed(predicted, items))))
+    return rows
+
+
+def defaults(tmp: Path) -> None:
+    rows = []
+    with Archive(tmp / "ecb") as archive:
+        t0 = time.perf_counter()
+        archive.add_paths([ECB], on_error="skip")
+        ingest = time.perf_counter() - t0
+        r = archive.evaluate(read_labels(ECB, "cluster_id"))
+        p5_all, p5_rel, n_rel = related_precision_at_5(archive, read_labels(ECB, "topic_id"))
+    rows += [("ECB+ (en) cluster_id, B-cubed P / R / F1", prf(r["bcubed"])),
+             ("ECB+ (en) cluster_id, pairwise P / R / F1", prf(r["pairwise"])),
+             ("ECB+ groups (+ singletons) vs gold", f"{r['groups']} (+{r['singletons']}) vs {r['gold_groups']}"),
+             ("ECB+ related precision@5 vs topic_id: all entries / `related` tier",
+              f"{p5_all:.3f} / {p5_rel:.3f} ({n_rel} entries)"),
+             ("ECB+ add of 980 articles", f"{ingest:.1f} s")]
+    with Archive(tmp / "seeds") as archive:
+        archive.add_paths([SEEDS])
+        r = archive.evaluate(read_labels(SEED_GOLD, "story"), read_pairs(SEED_PAIRS), split=3)
+        dedup = archive.dedup()
+    group = {m["id"]: g["group"] for g in dedup["groups"] for m in g["members"]}
+    four = {group.get(i) for i in ("similar-03", "similar-04", "similar-05", "similar-07")}
+    checks = {
+        "four Sudani headlines (ar) in one group": len(four) == 1 and None not in four,
+        "English and French reports join it": {group.get("en-sudani-bloomberg"), group.get("fr-sudani-bloomberg")} == four,
+        "Niger/Ukraine/CdI/elections outside it": all(group.get(i) not in four for i in
+                                                      ("similar-06", "similar-08", "similar-09", "similar-10")),
+        "same-outlet boilerplate does not group": all(i in dedup["singletons"] for i in
+                                                      ("masalla-electricity", "masalla-budget", "masalla-heat")),
+    }
+    rows += [("seeds (ar/fr/en, 25) B-cubed P / R / F1", prf(r["bcubed"]))]
+    rows += [(f"seeds: {name}", "yes" if ok else "NO") for name, ok in checks.items()]
+    p = r["pairs"]
+    rows += [(f"seed pairs rated 0-3 by us ({p['scored']}): Spearman / same-story ROC AUC",
+              f"{p['spearman']:.3f} / {p['roc_auc']:.3f}")]
+    # the seed story as headlines only
+    heads = [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
+    story = {i for i, g in read_labels(SEED_GOLD, "story").items() if g == "sudani-bloomberg"}
+    heads = [{**h, "text": h["title"], "title": ""} for h in heads if h["id"] in story and h.get("title")]
+    with Archive(tmp / "heads") as archive:
+        archive.add(devsets._articles(heads))
+        d = archive.dedup()
+    rows += [(f"seed Sudani story as {len(heads)} headlines only (ar/en/fr): groups",
+              f"{len(d['groups'])} group(s) of {[g['size'] for g in d['groups']]}, {len(d['singletons'])} alone")]
+    table("At default settings: ECB+ and the seed page", rows)
+
+    # WMT: every article of both test sets in one store
+    recs = [json.loads(line) for line in WMT.open(encoding="utf-8")]
+    gold = {r["id"]: r["gold"] for r in recs}
+    lang = {r["id"]: r["lang"] for r in recs}
+    with Archive(tmp / "wmt") as archive:
+        report = archive.add(devsets._articles(recs))
+        d = archive.dedup()
+    predicted = {m["id"]: g["group"] for g in d["groups"] for m in g["members"]}
+    predicted |= {s: "\x00" + s for s in d["singletons"]}
+    read_ids = {i: g for i, g in gold.items() if lang[i] not in NOT_READ}
+    unread = {i: g for i, g in gold.items() if lang[i] in NOT_READ}
+    rows = [("model's languages (de, en, es, fr): B-cubed P / R / F1", prf(bcubed(predicted, read_ids))),
+            *by_language(predicted, read_ids, lang),
+            ("not read (cs, hu): B-cubed P / R / F1", prf(bcubed(predicted, unread))),
+            *by_language(predicted, unread, lang),
+            ("groups holding two different stories", str(sum(len({gold[m["id"]] for m in g["members"]}) > 1
+                                                             for g in d["groups"]))),
+            ("add reports articles not read", json.dumps(report.not_read))]
+    table("At default settings: WMT translations in one store (1,090 articles, 200 stories)", rows)
+
+    # SemEval pairs through score_pairs
+    pairs = [json.loads(line) for line in (SEMEVAL / "pairs.jsonl").open(encoding="utf-8")]
+    with Archive(tmp / "semeval") as archive:
+        archive.add_paths([SEMEVAL / "articles.jsonl"], on_error="skip")
+        scored = archive.score_pairs((p["id1"], p["id2"], p["score"]) for p in pairs)
+    rows = []
+    for code in ("ar", "tr", "fr"):
+        mine = [(s, p) for s, p in zip(scored, pairs, strict=True) if p["lang1"] == code and s["similarity"] is not None]
+        rows.append((f"{code}: {len(mine)} pairs", semeval_row([s["similarity"] for s, _ in mine],
+                                                               [s["tier"] for s, _ in mine],
+                                                               [p["score"] for _, p in mine])))
+    table("At default settings: SemEval-2022 Task 8 dev pairs, `score-pairs` (Pearson with the rating, ROC AUC "
+          "same ≤ 1.5 vs different ≥ 3, same_story share of pairs rated different / same)", rows)
+
+
+def semeval_row(sim, tier, score) -> str:
+    sim, score = np.asarray(sim, dtype=float), np.asarray(score, dtype=float)
+    ss = np.isin(np.asarray(tier), ["same_story", "duplicate"])
+    same, diff = score <= 1.5, score >= 3
+    auc = roc_auc(sim[same | diff].tolist(), same[same | diff].tolist())
+    return (f"Pearson {pearson(sim.tolist(), (-score).tolist()):.3f}, AUC {auc:.3f}, same_story on "
+            f"{ss[diff].mean():.0%} of different / {ss[same].mean():.0%} of same")
+
+
+def prob(ps: devsets.PairSet, m: StoryModel) -> np.ndarray:
+    f = ps.features
+    return similarity_from(pair_logits(**f, t=T, m=m), f["jaccard"], f["same_content"], T)
+
+
+def involves(code: str):
+    return lambda name, ps: (ps.lang1 == code) | (ps.lang2 == code)
+
+
+def cross_validated() -> None:
+    sets = devsets.load_all()
+    se = sets["semeval"]
+    rows = []
+    for code in ("ar", "tr", "fr"):
+        m = devsets.fit(sets, drop=involves(code))
+        k = se.lang1 == code
+        p = prob(se, m)[k]
+        rows.append((f"{code}: {int(k.sum())} pairs", semeval_row(p, np.where(p >= 0.5, "same_story", "related"),
+                                                                 se.rating[k])))
+    table("Cross-validated: SemEval dev pairs, leave one language out (fitted without any pair of that language)",
+          rows)
+
+    w, wt = sets["wmt"], sets["wmt-titles"]
+    readable = ~np.isin(w.lang1, NOT_READ) & ~np.isin(w.lang2, NOT_READ)
+    readable_t = ~np.isin(wt.lang1, NOT_READ) & ~np.isin(wt.lang2, NOT_READ)
+    rows = []
+    for code in ("de", "en", "es", "fr"):
+        m = devsets.fit(sets, drop=involves(code))
+        inv, inv_t = involves(code)(None, w) & readable, involves(code)(None, wt) & readable_t
+        p, pt = prob(w, m), prob(wt, m)
+        rows.append((f"{code}: translation pairs same_story (texts / headlines)",
+                     f"{(p[inv & (w.label == 1)] >= 0.5).mean():.3f} / {(pt[inv_t & (wt.label == 1)] >= 0.5).mean():.3f}"
+                     f"; other stories same_story {(p[inv & (w.label == 0)] >= 0.5).mean():.4f} / "
+                     f"{(pt[inv_t & (wt.label == 0)] >= 0.5).mean():.4f}"))
+    table("Cross-validated: WMT translations, leave one language out (fitted without any pair of that language)",
+          rows)
+
+    rows = []
+    stories = sorted(set(w.group1) | set(w.group2))
+    rng = np.random.default_rng(0)
+    half = set(rng.permutation(stories)[: len(stories) // 2].tolist())
+    for name, held in (("A", half), ("B", set(stories) - half)):
+        def drop(source, ps, held=held):
+            if not source.startswith("wmt"):
+                return np.zeros(len(ps.label), dtype=bool)
+            return np.isin(ps.group1, list(held)) | np.isin(ps.group2, list(held))
+
+        m, _ = fit_shipped(sets, drop=drop, keep_article=lambda s, i, held=held: s == "ecb" or (
+            i.rsplit("-", 1)[0] not in held and i.rsplit("-", 1)[1] not in NOT_READ))
+        for test_set in sorted({i.rsplit("-", 2)[0] for i in w.id1}):
+            ids = [i for i in dict.fromkeys([*w.id1, *w.id2]) if i.rsplit("-", 1)[0] in held
+                   and i.startswith(test_set + "-")]
+            sub, order = devsets.pairs_among(w, ids)
+            n = len(order)
+            ii, jj = np.triu_indices(n, 1)
+            logits = np.zeros((n, n))
+            logits[ii, jj] = logits[jj, ii] = pair_logits(**sub.features, t=T, m=m)
+            labels = cluster_dense(logits, m)
+            pred = {order[k]: labels[k] for k in range(n)}
+            gold = {i: i.rsplit("-", 1)[0] for i in order}
+            lang = {i: i.rsplit("-", 1)[1] for i in order}
+            read_ids = {i: g for i, g in gold.items() if lang[i] not in NOT_READ}
+            unread = {i: g for i, g in gold.items() if lang[i] in NOT_READ}
+            rows.append((f"half {name}, {test_set}: model's languages B-cubed P / R / F1", prf(bcubed(pred, read_ids))))
+            rows.append((f"half {name}, {test_set}: cs/hu B-cubed P / R / F1", prf(bcubed(pred, unread))))
+    table("Cross-validated: WMT, held-out story halves (fitted and thresholded without the stories grouped)", rows)
+
+    rows = []
+    topics = sorted(set(sets["ecb"].group1))
+    rng = np.random.default_rng(0)
+    rng.shuffle(topics)
+    half = set(topics[: len(topics) // 2])
+    ecb = sets["ecb"]
+    for name, held in (("A", half), ("B", set(topics) - half)):
+        def drop(source, ps, held=held):
+            if not source.startswith("ecb"):
+                return np.zeros(len(ps.label), dtype=bool)
+            return np.isin(ps.group1, list(held)) | np.isin(ps.group2, list(held))
+
+        topic_of = dict(zip(ecb.id1, ecb.group1, strict=True)) | dict(zip(ecb.id2, ecb.group2, strict=True))
+        m, _ = fit_shipped(sets, drop=drop, keep_article=lambda s, i, held=held: s == "wmt" and i.rsplit("-", 1)[1]
+                           not in NOT_READ or (s == "ecb" and topic_of[i] not in held))
+        ids = [i for i in dict.fromkeys([*ecb.id1, *ecb.id2]) if topic_of[i] in held]
+        sub, order = devsets.pairs_among(ecb, ids)
+        n = len(order)
+        ii, jj = np.triu_indices(n, 1)
+        logits = np.zeros((n, n))
+        logits[ii, jj] = logits[jj, ii] = pair_logits(**sub.features, t=T, m=m)
+        labels = cluster_dense(logits, m)
+        gold = dict(enumerate(devsets.gold_of("ecb", ecb, order)))
+        rows.append((f"topic half {name} ({len(held)} topics, {n} articles) B-cubed P / R / F1",
+                     prf(bcubed(labels, gold))))
+    table("Cross-validated: ECB+ (en), held-out topic halves (fitted and thresholded on the other half)", rows)
 
 
 def main() -> None:
-    rows = []
     model = StoryModel.shipped()
+    print(f"model: {model.fitted_on} ({model.fitted_at})")
     with tempfile.TemporaryDirectory() as tmp:
-        with Archive(Path(tmp) / "ecb") as archive:
-            t0 = time.perf_counter()
-            archive.add_paths([ECB], on_error="skip")
-            ingest = time.perf_counter() - t0
-            r = archive.evaluate(read_labels(ECB, "cluster_id"))
-            p5_all, p5_rel, n_rel, p5_raw = related_precision_at_5(archive, read_labels(ECB, "topic_id"))
-        b, pw = r["bcubed"], r["pairwise"]
-        rows += [
-            ("ECB+ cluster_id, B-cubed P / R / F1", f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f}"),
-            ("ECB+ cluster_id, pairwise P / R / F1", f"{pw['precision']:.3f} / {pw['recall']:.3f} / {pw['f1']:.3f}"),
-            ("ECB+ adjusted Rand index", f"{r['adjusted_rand_index']:.3f}"),
-            ("ECB+ groups (+ singletons) vs gold", f"{r['groups']} (+{r['singletons']}) vs {r['gold_groups']}"),
-            ("ECB+ B-cubed F1, model fitted on the other topic half",
-             " / ".join(f"{x:.3f}" for x in model.metrics.get("bcubed_held_out_topic_halves", []))),
-            ("ECB+ precision@5 vs topic_id: 5 nearest articles, not collapsed", f"{p5_raw:.3f}"),
-            ("ECB+ related precision@5 vs topic_id: all entries", f"{p5_all:.3f}"),
-            ("ECB+ related precision@5 vs topic_id: `related` tier", f"{p5_rel:.3f} ({n_rel} entries)"),
-            ("ECB+ ingest of 980 articles", f"{ingest:.1f} s"),
-        ]
-        with Archive(Path(tmp) / "seeds") as archive:
-            archive.add_paths([SEEDS])
-            r = archive.evaluate(read_labels(SEED_GOLD, "story"), read_pairs(SEED_PAIRS), split=3)
-            dedup = archive.dedup()
-        group = {m["id"]: g["group"] for g in dedup["groups"] for m in g["members"]}
-        four = {group.get(i) for i in ("similar-03", "similar-04", "similar-05", "similar-07")}
-        checks = {
-            "four Sudani headlines in one group": len(four) == 1 and None not in four,
-            "English and French reports join it": {group.get("en-sudani-bloomberg"),
-                                                   group.get("fr-sudani-bloomberg")} == four,
-            "Niger/Ukraine/CdI/elections outside it": all(group.get(i) not in four for i in
-                                                          ("similar-06", "similar-08", "similar-09", "similar-10")),
-            "same-outlet boilerplate does not group": all(i in dedup["singletons"] for i in
-                                                          ("masalla-electricity", "masalla-budget", "masalla-heat")),
-        }
-        b = r["bcubed"]
-        rows += [("seeds (ar/fr/en, 25) B-cubed P / R / F1",
-                  f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f}")]
-        rows += [(f"seeds: {name}", "yes" if ok else "NO") for name, ok in checks.items()]
-        p = r["pairs"]
-        rows += [(f"seed pairs rated 0-3 by us ({p['scored']}): Spearman / same-story ROC AUC",
-                  f"{p['spearman']:.3f} / {p['roc_auc']:.3f}")]
-    width = max(len(k) for k, _ in rows)
-    print(f"{'measure':<{width}}  value")
-    print(f"{'-' * width}  -----")
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    print(json.dumps({"model": model.fitted_on, "fitted_at": model.fitted_at}, ensure_ascii=False))
+        defaults(Path(tmp))
+    if "--skip-cv" not in sys.argv:
+        cross_validated()
 
 
 if __name__ == "__main__":

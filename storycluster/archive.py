@@ -67,6 +67,8 @@ class AddReport:
     embedded: int = 0  # texts sent to the model (cache misses)
     #: added or updated articles in a language the embedding model does not read, by language
     not_read: dict[str, int] = field(default_factory=dict)
+    #: one line per input file with fields that were not read (ingest.read_paths)
+    notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
@@ -273,7 +275,10 @@ class Archive:
         total = _check_records(read_paths(paths, max_text_bytes), fail=on_error == "fail")
         if on_total is not None:
             on_total(total)
-        return self.add(read_paths(paths, max_text_bytes), on_error=on_error, progress=progress)
+        notices: list[str] = []
+        report = self.add(read_paths(paths, max_text_bytes, notices), on_error=on_error, progress=progress)
+        report.notices = notices
+        return report
 
     def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None) -> AddReport:
         """Add or update articles. Unchanged articles cost nothing; changed ones are re-embedded (unless
@@ -742,8 +747,8 @@ class Archive:
                 others_art = self.db.articles_by_rowid(m for m, *_ in members)
                 also = [{"id": o.id, "source": o.source, "url": o.url}
                         for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
-            prob, via = probability[r]
-            items.append({"id": a.id, "score": round(sim, 4), "tier": tier, "similarity": round(prob, 4),
+            _, via = probability[r]
+            items.append({"id": a.id, "score": round(sim, 4), "tier": tier,
                           **({"via": "group"} if via == "group" else {}), "also_in": also, "title": a.title,
                           "source": a.source, "url": a.url, "published": a.published, "lang": a.lang, "group": gid})
             if alternates:
@@ -904,7 +909,9 @@ class Archive:
             self._save_index()
         return {"model": str(self.path / MODEL_FILE), "labelled": sum(x is not None for x in labels),
                 "group_threshold": model.group_threshold, "group_floor": model.group_floor,
-                "coef": dict(zip(model.features, model.coef, strict=True)), "intercept": model.intercept,
+                "regimes_fitted": model.metrics.get("regimes_fitted", []),
+                "regimes": {name: {"coef": dict(zip(model.features, r.coef, strict=True)), "intercept": r.intercept}
+                            for name, r in model.regimes.items()},
                 "in_sample": model.metrics.get("bcubed_in_sample")}
 
     def score_pairs(self, pairs: Iterable[tuple[str, str, float | None]]) -> list[dict]:

@@ -140,6 +140,8 @@ def add(
                    err=True)
     for p in report.problems:
         typer.echo(f"skipped: {p}", err=True)
+    for line in report.notices:
+        typer.echo(f"note: {line}", err=True)
     if report.not_read:
         langs = ", ".join(f"{lang}: {n}" for lang, n in sorted(report.not_read.items()))
         typer.echo(f"note: {sum(report.not_read.values())} articles in languages the embedding model does not read "

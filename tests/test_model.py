@@ -1,5 +1,5 @@
-"""The same-story model: its two regimes, the shipped parameters, calibration round trip, and `compare`
-tiers on constructed pairs with the real model."""
+"""The same-story model: its regimes, the shipped parameters, what a tier means, models of earlier versions,
+calibration round trip, and `compare` tiers on constructed pairs with the real model."""
 
 import json
 
@@ -8,37 +8,65 @@ import pytest
 
 from storycluster import Archive, Article
 from storycluster.cluster import StoryModel, Thresholds
-from storycluster.cluster.model import FEATURES
-from storycluster.cluster.scoring import pair_logits
+from storycluster.cluster.model import DUPLICATE_LOGIT, FEATURES, REGIMES
+from storycluster.cluster.scoring import pair_logits, semantic_similarity, similarity_from, tiers, topical
 
 from .conftest import HashEmbedder
 
 
-def test_shipped_model_names_its_data_and_date():
+def test_shipped_model_names_its_data_sets_and_has_every_regime():
     m = StoryModel.shipped()
-    assert "ECB+" in m.fitted_on and m.fitted_at and len(m.coef) == len(m.short_coef) == len(FEATURES) == 9
-    assert m.metrics["bcubed_held_out_topic_halves"]
+    assert all(name in m.fitted_on for name in ("ECB+", "SemEval", "WMT")) and m.fitted_at
+    assert set(m.regimes) == set(REGIMES) and all(len(r.coef) == len(FEATURES) == 9 for r in m.regimes.values())
     assert m.group_floor < m.group_threshold
+    headline = m.regimes["headline"].coef
+    assert headline[FEATURES.index("tfidf_cosine")] == headline[FEATURES.index("rare_terms_cosine")] == 0.0
 
 
-NO_NUMBERS = {k: np.zeros(4) for k in ("years_jaccard", "years_conflict", "numbers_jaccard", "numbers_conflict")}
+NO_NUMBERS = {k: np.zeros(6) for k in ("years_jaccard", "years_conflict", "numbers_jaccard", "numbers_conflict")}
 
 
-def test_cross_lingual_and_headline_pairs_rest_on_semantic_evidence():
+def test_each_pair_gets_one_regime():
+    m = StoryModel.shipped()
+    cases = [(300, False, False, "full"), (20, False, False, "short"), (300, True, False, "cross"),
+             (5, False, False, "headline"), (20, True, False, "headline"), (300, False, True, "lexical only")]
+    assert [m.regime(n, c, u) for n, c, u, _ in cases] == [r for *_, r in cases]
+    masks = m.regime_masks([n for n, *_ in cases], [c for _, c, *_ in cases], [u for _, _, u, _ in cases])
+    assert (sum(v.astype(int) for v in masks.values()) == 1).all()
+
+
+def test_a_language_the_model_does_not_read_gets_lexical_evidence_only():
     m = StoryModel.shipped()
     t = Thresholds()
-    args = dict(lead=np.full(4, 0.6), title=np.full(4, 0.6), tfidf=np.zeros(4), rare=np.zeros(4),
-                min_tokens=np.array([300, 300, 5, 20]), cross_lingual=np.array([False, True, False, False]),
-                jaccard=np.zeros(4), same_content=np.zeros(4, dtype=bool), **NO_NUMBERS)
-    same_lang, cross, headline, short = pair_logits(**args, t=t, m=m)
-    assert cross == headline  # neither uses the lexical features
-    assert cross >= m.group_threshold  # semantic 0.6 is above the 0.55 anchor: a translation still groups
-    assert same_lang < cross  # long texts in one language with no shared words: lexical evidence counts against
-    with_words = pair_logits(**{**args, "tfidf": np.full(4, 0.5), "rare": np.full(4, 0.5)}, t=t, m=m)
-    assert with_words[0] > same_lang and with_words[1] == cross and with_words[2] == headline
-    assert with_words[3] > short  # a short text's own weights: shared words count there too
-    assert [m.regime(n, c) for n, c in ((300, False), (300, True), (5, False), (20, False))] == [
-        "lexical + semantic", "semantic only", "semantic only", "short lexical + semantic"]
+    args = dict(lead=np.full(6, 0.95), title=np.full(6, 0.95), tfidf=np.full(6, 0.6), rare=np.full(6, 0.6),
+                min_tokens=np.full(6, 300), cross_lingual=np.zeros(6, dtype=bool),
+                jaccard=np.array([0.0, 0.0, 0.9, 0.0, 0.0, 0.0]), same_content=np.array([0, 0, 0, 1, 0, 0], bool),
+                **NO_NUMBERS)
+    unread = np.array([True, False, True, True, True, False])
+    z = pair_logits(**args, unreadable=unread, t=t, m=m)
+    assert z[0] == m.lexical_only_logit < m.group_floor  # vectors of an unread language say nothing
+    assert z[1] > 0  # the same evidence in a language it reads: same story
+    assert z[2] >= DUPLICATE_LOGIT and z[3] >= DUPLICATE_LOGIT  # copies are still copies
+    topic = topical(np.full(6, 0.95), np.array([0.1, 0.1, 0.1, 0.1, 0.5, 0.5]), unread)
+    assert topic.tolist() == [0.1, 0.95, 0.1, 0.1, 0.5, 0.95]  # related by word overlap where unread
+
+
+def test_same_story_means_probability_at_least_one_half():
+    m = StoryModel.shipped()
+    t = Thresholds()
+    rng = np.random.default_rng(0)
+    n = 4000
+    ev = dict(lead=rng.uniform(0, 1, n), title=rng.uniform(0, 1, n), tfidf=rng.uniform(0, 0.6, n),
+              rare=rng.uniform(0, 0.6, n), min_tokens=rng.integers(1, 400, n), cross_lingual=rng.random(n) < 0.3,
+              jaccard=rng.uniform(0, 0.45, n), same_content=np.zeros(n, dtype=bool),
+              **{k: rng.random(n) < 0.2 for k in ("years_conflict", "numbers_conflict")},
+              **{k: rng.uniform(0, 1, n) for k in ("years_jaccard", "numbers_jaccard")})
+    z = pair_logits(**ev, t=t, m=m)
+    p = similarity_from(z, ev["jaccard"], ev["same_content"], t)
+    tier = tiers(z, semantic_similarity(ev["lead"], ev["title"], t.title_weight), ev["jaccard"], ev["same_content"],
+                 t, m)
+    assert 0.05 < (tier == "same_story").mean() < 0.95  # both verdicts occur
+    assert ((tier == "same_story") == (p >= 0.5)).all()
 
 
 def test_shared_numbers_raise_and_conflicting_numbers_lower_the_odds():
@@ -54,39 +82,41 @@ def test_shared_numbers_raise_and_conflicting_numbers_lower_the_odds():
     assert same > none > other
 
 
-def test_semantic_floor_blocks_below_it():
-    m = StoryModel.shipped()
-    z = m.logits(lead=[0.43, 0.41], title=[0.43, 0.41], semantic=[0.43, 0.41], tfidf=[0, 0], rare=[0, 0],
-                 min_tokens=[5, 5], cross_lingual=[True, True])
-    assert z[0] >= m.group_floor > z[1]
-
-
 def test_model_file_round_trip_and_version_check(tmp_path):
     m = StoryModel.shipped()
     p = tmp_path / "m.json"
     p.write_text(m.to_json())
     assert StoryModel.load(p) == m
-    p.write_text(m.to_json().replace('"version": 2', '"version": 7'))
+    p.write_text(m.to_json().replace('"version": 3', '"version": 7'))
     with pytest.raises(ValueError, match="model version 7"):
+        StoryModel.load(p)
+    p.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object"):
         StoryModel.load(p)
 
 
-def test_a_version_1_model_loads_with_zero_weight_on_numbers(tmp_path):
-    # a store calibrated before number evidence keeps its model: the same log-odds as before
+def test_models_of_earlier_versions_load_with_the_same_log_odds(tmp_path):
+    # a store calibrated before: its model keeps giving the log-odds it gave (the semantic line for the rest)
     old = {"coef": [7.48, 0.28, 5.73, 9.03, 10.79], "intercept": -12.5, "group_threshold": -1.5, "group_floor": -3.0,
            "features": ["lead_cosine", "title_cosine", "semantic", "tfidf_cosine", "rare_terms_cosine"],
            "fitted_on": "my labels", "version": 1}
     p = tmp_path / "m.json"
     p.write_text(json.dumps(old))
     m = StoryModel.load(p)
-    assert m.version == 2 and m.coef[5:] == [0.0] * 4 and m.short_coef == [] and m.fitted_on == "my labels"
-    z = m.logits(lead=[0.7], title=[0.6], semantic=[0.7], tfidf=[0.3], rare=[0.2], min_tokens=[20],
-                 cross_lingual=[False], years_jaccard=[1.0], years_conflict=[0.0], numbers_jaccard=[1.0],
-                 numbers_conflict=[0.0])
-    assert z[0] == pytest.approx(m.semantic_slope * (0.7 - m.semantic_center) + m.group_threshold)  # short: semantic
+    assert m.version == 3 and m.regimes["full"].coef[5:] == [0.0] * 4 and m.fitted_on == "my labels"
+    slope = (-1.5 + 3.0) / (0.55 - 0.42)
+    z = m.logits(lead=[0.7, 0.7, 0.7], title=[0.6] * 3, semantic=[0.7] * 3, tfidf=[0.3] * 3, rare=[0.2] * 3,
+                 min_tokens=[20, 300, 5], cross_lingual=[False, True, False], years_jaccard=[1.0] * 3,
+                 numbers_jaccard=[1.0] * 3)
+    assert z == pytest.approx([slope * (0.7 - 0.55) - 1.5] * 3)  # short (no short weights then), cross, headline
     long = m.logits(lead=[0.7], title=[0.6], semantic=[0.7], tfidf=[0.3], rare=[0.2], min_tokens=[200],
                     cross_lingual=[False], years_jaccard=[1.0], numbers_jaccard=[1.0])
     assert long[0] == pytest.approx(7.48 * 0.7 + 0.28 * 0.6 + 5.73 * 0.7 + 9.03 * 0.3 + 10.79 * 0.2 - 12.5)
+    v2 = {**old, "version": 2, "features": list(FEATURES), "coef": [1.0] * 9, "short_coef": [2.0] * 9,
+          "short_intercept": -1.0}
+    p.write_text(json.dumps(v2))
+    m2 = StoryModel.load(p)
+    assert m2.regimes["short"].coef == [2.0] * 9 and m2.regimes["short"].intercept == -1.0
 
 
 STORIES = {
@@ -99,6 +129,10 @@ STORIES = {
 }
 
 
+FILLER = ("officials", "said", "later", "according", "sources", "local", "statement", "week", "reporters",
+          "residents", "morning", "evening", "national", "agency", "spokesperson", "confirmed", "earlier", "update")
+
+
 def labelled_articles():
     rows, gold = [], {}
     rng = np.random.default_rng(1)
@@ -109,7 +143,8 @@ def labelled_articles():
             words = text.split()
             rng.shuffle(words[5:])  # different write-ups of the same event share words, not sentences
             aid = f"{story}-{k}"
-            body = " ".join(words) + f" report number {k}. " + template.format(city="the region", day="today", n=k)
+            filler = rng.choice(FILLER, 30)  # words of any story: the text is long enough for the full regime
+            body = " ".join(words) + f" report number {k}. " + " ".join(filler)
             rows.append(Article(aid, f"{story} report {k}", body))
             gold[aid] = story
     return rows, gold
@@ -131,7 +166,7 @@ def test_calibration_round_trip(tmp_path):
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         assert archive.model == fitted  # the store's own model is used after reopening
     data = json.loads((tmp_path / "s" / "story_model.json").read_text())
-    assert data["fitted_on"] == "test labels" and data["version"] == 2
+    assert data["fitted_on"] == "test labels" and data["version"] == 3
 
 
 def test_calibration_needs_labels(tmp_path):
@@ -140,7 +175,7 @@ def test_calibration_needs_labels(tmp_path):
         archive.add(rows)
         with pytest.raises(ValueError, match="at least 4"):
             archive.calibrate({"flood-0": "x"})
-        with pytest.raises(ValueError, match="no same-story pairs"):
+        with pytest.raises(ValueError, match="fewer than 20 same-story or different-story pairs"):
             archive.calibrate({a.id: a.id for a in rows})
 
 
