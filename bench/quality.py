@@ -22,7 +22,7 @@ import numpy as np
 from calibrate import fit_shipped
 
 from storycluster import Archive
-from storycluster.calibrate import cluster_dense
+from storycluster.calibrate import cluster_dense, dense_logits
 from storycluster.cluster import StoryModel, Thresholds
 from storycluster.cluster.scoring import pair_logits, similarity_from
 from storycluster.evaluate import bcubed, pearson, read_labels, read_pairs, roc_auc
@@ -163,6 +163,23 @@ def prob(ps: devsets.PairSet, m: StoryModel) -> np.ndarray:
     return similarity_from(pair_logits(**f, t=T, m=m), f["jaccard"], f["same_content"], T)
 
 
+def grouped(ps: devsets.PairSet, ids: list[str], m: StoryModel) -> tuple[dict[str, int], list[str]]:
+    """Average-link groups of ``ids`` (all their pairs are candidates): article id → label, and the ids in order."""
+    sub, order = devsets.pairs_among(ps, ids)
+    labels = cluster_dense(dense_logits(sub.features, len(order), m, T), m)
+    return {order[k]: labels[k] for k in range(len(order))}, order
+
+
+def held_out(prefix: str, held: set[str]):
+    """``drop`` for :func:`devsets.fit`: the pairs of sources named ``prefix…`` that touch a held-out group."""
+    def drop(source, ps):
+        if not source.startswith(prefix):
+            return np.zeros(len(ps.label), dtype=bool)
+        return np.isin(ps.group1, list(held)) | np.isin(ps.group2, list(held))
+
+    return drop
+
+
 def involves(code: str):
     return lambda name, ps: (ps.lang1 == code) | (ps.lang2 == code)
 
@@ -200,23 +217,12 @@ def cross_validated() -> None:
     rng = np.random.default_rng(0)
     half = set(rng.permutation(stories)[: len(stories) // 2].tolist())
     for name, held in (("A", half), ("B", set(stories) - half)):
-        def drop(source, ps, held=held):
-            if not source.startswith("wmt"):
-                return np.zeros(len(ps.label), dtype=bool)
-            return np.isin(ps.group1, list(held)) | np.isin(ps.group2, list(held))
-
-        m, _ = fit_shipped(sets, drop=drop, keep_article=lambda s, i, held=held: s == "ecb" or (
+        m, _ = fit_shipped(sets, drop=held_out("wmt", held), keep_article=lambda s, i, held=held: s == "ecb" or (
             i.rsplit("-", 1)[0] not in held and i.rsplit("-", 1)[1] not in NOT_READ))
         for test_set in sorted({i.rsplit("-", 2)[0] for i in w.id1}):
             ids = [i for i in dict.fromkeys([*w.id1, *w.id2]) if i.rsplit("-", 1)[0] in held
                    and i.startswith(test_set + "-")]
-            sub, order = devsets.pairs_among(w, ids)
-            n = len(order)
-            ii, jj = np.triu_indices(n, 1)
-            logits = np.zeros((n, n))
-            logits[ii, jj] = logits[jj, ii] = pair_logits(**sub.features, t=T, m=m)
-            labels = cluster_dense(logits, m)
-            pred = {order[k]: labels[k] for k in range(n)}
+            pred, order = grouped(w, ids, m)
             gold = {i: i.rsplit("-", 1)[0] for i in order}
             lang = {i: i.rsplit("-", 1)[1] for i in order}
             read_ids = {i: g for i, g in gold.items() if lang[i] not in NOT_READ}
@@ -231,25 +237,17 @@ def cross_validated() -> None:
     rng.shuffle(topics)
     half = set(topics[: len(topics) // 2])
     ecb = sets["ecb"]
+    topic_of = dict(zip(ecb.id1, ecb.group1, strict=True)) | dict(zip(ecb.id2, ecb.group2, strict=True))
     for name, held in (("A", half), ("B", set(topics) - half)):
-        def drop(source, ps, held=held):
-            if not source.startswith("ecb"):
-                return np.zeros(len(ps.label), dtype=bool)
-            return np.isin(ps.group1, list(held)) | np.isin(ps.group2, list(held))
+        def fitted_on(s: str, i: str, held=held) -> bool:
+            return (s == "wmt" and i.rsplit("-", 1)[1] not in NOT_READ) or (s == "ecb" and topic_of[i] not in held)
 
-        topic_of = dict(zip(ecb.id1, ecb.group1, strict=True)) | dict(zip(ecb.id2, ecb.group2, strict=True))
-        m, _ = fit_shipped(sets, drop=drop, keep_article=lambda s, i, held=held: s == "wmt" and i.rsplit("-", 1)[1]
-                           not in NOT_READ or (s == "ecb" and topic_of[i] not in held))
+        m, _ = fit_shipped(sets, drop=held_out("ecb", held), keep_article=fitted_on)
         ids = [i for i in dict.fromkeys([*ecb.id1, *ecb.id2]) if topic_of[i] in held]
-        sub, order = devsets.pairs_among(ecb, ids)
-        n = len(order)
-        ii, jj = np.triu_indices(n, 1)
-        logits = np.zeros((n, n))
-        logits[ii, jj] = logits[jj, ii] = pair_logits(**sub.features, t=T, m=m)
-        labels = cluster_dense(logits, m)
-        gold = dict(enumerate(devsets.gold_of("ecb", ecb, order)))
-        rows.append((f"topic half {name} ({len(held)} topics, {n} articles) B-cubed P / R / F1",
-                     prf(bcubed(labels, gold))))
+        pred, order = grouped(ecb, ids, m)
+        gold = dict(zip(order, devsets.gold_of("ecb", ecb, order), strict=True))
+        rows.append((f"topic half {name} ({len(held)} topics, {len(order)} articles) B-cubed P / R / F1",
+                     prf(bcubed(pred, gold))))
     table("Cross-validated: ECB+ (en), held-out topic halves (fitted and thresholded on the other half)", rows)
 
 

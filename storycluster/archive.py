@@ -754,7 +754,8 @@ class Archive:
             if alternates:
                 # the group's members in also_in order (shown one included), for a later filter's fallback
                 items[-1]["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []
-                items[-1]["alternates"] = [{"id": arts[o].id, "score": round(s, 4), "tier": ot}
+                items[-1]["alternates"] = [{"id": arts[o].id, "score": round(s, 4), "tier": ot,
+                                            **({"via": "group"} if probability[o][1] == "group" else {})}
                                            for s, ot, o in sorted(others[key], key=lambda x: (-x[0], arts[x[2]].id))
                                            if o != r]
         return {"query": article_id, "related": items}

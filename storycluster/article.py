@@ -50,15 +50,16 @@ def normalize_published(value: str | None) -> str | None:
         parse_published(value)
         return value
     except ValueError:
-        from email.utils import parsedate_to_datetime
+        pass
+    from email.utils import parsedate_to_datetime
 
-        try:
-            dt = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            raise ValueError(f"not a date: {value!r}") from None
-        if dt is None:
-            raise ValueError(f"not a date: {value!r}")
-        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+    try:
+        dt = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        dt = None
+    if dt is None:
+        raise ValueError(f"not a date: {value!r}")
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
 def headline(title: str | None, text: str | None, limit: int = 120) -> str:

@@ -110,13 +110,7 @@ def choose_grouping(model: StoryModel, sets: list[tuple[dict[str, np.ndarray], d
     """The grouping threshold and floor with the best mean B-cubed F1 over ``sets``: each the evidence of every
     pair among n articles (in :func:`numpy.triu_indices` order) and their gold labels by position. A grid
     (:data:`THRESHOLDS` × :data:`FLOOR_GAPS`), then a finer one around its best."""
-    mats = []
-    for f, gold in sets:
-        n = len(gold)
-        ii, jj = np.triu_indices(n, 1)
-        logits = np.zeros((n, n))
-        logits[ii, jj] = logits[jj, ii] = pair_logits(**f, t=thresholds, m=model)
-        mats.append((logits, gold))
+    mats = [(dense_logits(f, len(gold), model, thresholds), gold) for f, gold in sets]
     seen: dict[tuple[float, float], float] = {}
 
     def score(thr: float, gap: float) -> float:
@@ -157,12 +151,17 @@ def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str
     model = replace(base, regimes={**base.regimes, **fitted}, fitted_on=fitted_on,
                     fitted_at=datetime.now(UTC).strftime("%Y-%m-%d"))
     model, _ = choose_grouping(model, [(f, dict(enumerate(gold.tolist())))], t)
-    ii, jj = np.triu_indices(len(rows), 1)
-    logits = np.zeros((len(rows), len(rows)))
-    logits[ii, jj] = logits[jj, ii] = pair_logits(**f, t=t, m=model)
-    score = bcubed(cluster_dense(logits, model), dict(enumerate(gold.tolist())))
+    score = bcubed(cluster_dense(dense_logits(f, len(rows), model, t), model), dict(enumerate(gold.tolist())))
     return replace(model, metrics={"bcubed_in_sample": score, "pairs": int(len(y)), "positive_pairs": int(y.sum()),
                                    "articles": len(rows), "regimes_fitted": sorted(fitted)})
+
+
+def dense_logits(f: dict[str, np.ndarray], n: int, model: StoryModel, thresholds) -> np.ndarray:
+    """The symmetric log-odds matrix of n articles from the evidence of all their pairs (triu_indices order)."""
+    ii, jj = np.triu_indices(n, 1)
+    logits = np.zeros((n, n))
+    logits[ii, jj] = logits[jj, ii] = pair_logits(**f, t=thresholds, m=model)
+    return logits
 
 
 def cluster_dense(logits: np.ndarray, model: StoryModel) -> dict[int, int]:

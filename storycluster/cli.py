@@ -94,7 +94,6 @@ def add(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .archive import Archive
-
     from .embed import parse_languages
 
     try:
@@ -201,14 +200,15 @@ def dedup(
                                        "members": [{"id": s}]}, ensure_ascii=False))
     elif fmt is Format.csv:
         w = csv.writer(sys.stdout)
-        w.writerow(["group", "id", "representative", "score", "tier", "duplicate_of", "source", "published", "title"])
+        w.writerow(["group", "id", "representative", "score", "tier", "via", "duplicate_of", "source", "published",
+                    "title"])
         for g in result["groups"]:
             for m in g["members"]:
-                w.writerow([g["group"], m["id"], m["id"] == g["representative"], m["score"], m["tier"],
+                w.writerow([g["group"], m["id"], m["id"] == g["representative"], m["score"], m["tier"], m["via"],
                             m["duplicate_of"] or "", m["source"] or "", m["published"] or "", m["title"]])
         if all_:
             for s in result["singletons"]:
-                w.writerow(["", s, True, "", "", "", "", "", ""])
+                w.writerow(["", s, True, "", "", "", "", "", "", ""])
     else:
         groups = result["groups"]
         n_grouped = sum(g["size"] for g in groups)
@@ -217,7 +217,8 @@ def dedup(
             typer.echo(f"group {g['group']} · {g['size']} articles")
             for m in g["members"]:
                 mark = "*" if m["id"] == g["representative"] else " "
-                copy = f" (copy of {m['duplicate_of']})" if m.get("duplicate_of") else ""
+                copy = f" (copy of {m['duplicate_of']})" if m.get("duplicate_of") else (
+                    " (via the group)" if m.get("via") == "group" else "")
                 typer.echo(f"  {mark} {m['tier']:<10} {m['score']:.2f}  {m['id']}{copy}  {_meta(m)}")
                 typer.echo(f"      {m['title']}")
             typer.echo("")
@@ -283,7 +284,8 @@ def related(
 
         typer.echo(f"related to {query['id']}: {headline(query['title'], query['text'])}\n")
     for n, item in enumerate(result["related"], start=1):
-        typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}  {_meta(item)}")
+        via = " (via its group)" if item.get("via") == "group" else ""
+        typer.echo(f"{n:>2}. {item['score']:.2f} {item['tier']:<10} {item['id']}{via}  {_meta(item)}")
         typer.echo(f"    {item['title']}")
         if item["also_in"]:
             others = ", ".join(f"{o['id']} ({o['source']})" if o["source"] else o["id"] for o in item["also_in"])

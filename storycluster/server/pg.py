@@ -200,8 +200,10 @@ class PgBackend:
                 continue
             if shown is not item:
                 title, url, source, published, lang, _ = facts[shown["id"]]
-                shown = dict(item, id=shown["id"], score=shown["score"], tier=shown["tier"], title=title, url=url,
-                             source=source, published=published, lang=lang)
+                via = {"via": shown["via"]} if "via" in shown else {}
+                shown = {key: v for key, v in item.items() if key != "via"} | dict(
+                    id=shown["id"], score=shown["score"], tier=shown["tier"], **via, title=title, url=url,
+                    source=source, published=published, lang=lang)
             members = item.get("members") or [o["id"] for o in item["also_in"]]
             also = [{"id": m, "source": facts[m][2], "url": facts[m][1]} for m in members
                     if m != shown["id"] and ok(m)]
