@@ -121,3 +121,18 @@ def test_main_analysis_is_not_a_copy_of_the_interview(seed_dedup):
     # it discusses the same withdrawal question but is a different piece: related, not the same story
     group = group_of(seed_dedup, "similar-03")
     assert "seed-main" not in {m["id"] for m in group["members"]}
+
+
+def test_the_sudani_story_as_headlines_only_is_one_group(seed_rows, tmp_path):
+    """Headline-only items across scripts (4 Arabic headlines, the read-also Arabic one, English, French): one
+    group, with the real model (the headline regime: semantic evidence only)."""
+    story = {"seed-readalso-sudani", "en-sudani-bloomberg", "fr-sudani-bloomberg", *SUDANI_HEADLINES}
+    heads = [{"id": r["id"], "text": r["title"], "lang": r.get("lang")} for r in seed_rows
+             if r["id"] in story and r.get("title")]
+    others = [{"id": r["id"], "text": r["title"], "lang": r.get("lang")} for r in seed_rows
+              if r["id"] in ("en-storm-boris", "fr-tempete-boris", "en-iphone16") and r.get("title")]
+    with Archive(tmp_path / "heads") as archive:
+        archive.add_paths([write_jsonl(tmp_path / "heads.jsonl", heads + others)])
+        groups = archive.dedup()["groups"]
+    assert len(heads) == 7 and sorted(sorted(m["id"] for m in g["members"]) for g in groups) == sorted([
+        sorted(story), ["en-storm-boris", "fr-tempete-boris"]])

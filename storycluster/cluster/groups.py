@@ -59,12 +59,13 @@ def representative(members: Sequence[int], facts: dict[int, ArticleFacts],
     return min(members, key=key)
 
 
-def centrality(idx: np.ndarray, scorer: PairScorer, max_full: int = 300) -> np.ndarray:
-    """How much of each member the others share: the summed MinHash Jaccard to the other members (copies of one
-    text all contain the original; each reprint adds its own lines), plus its cosine to the group's mean lead
-    vector as a tie-break below one Jaccard step (rewrites and translations share no shingles). Groups over
-    ``max_full`` members use the cosine alone, to stay linear in memory."""
-    lead = np.asarray(scorer.lead[idx], dtype=np.float64)
+def centrality(idx: np.ndarray, lead: np.ndarray, scorer: PairScorer, max_full: int = 300) -> np.ndarray:
+    """How much of each member (``idx``: scorer rows; ``lead``: their lead vectors) the others share: the summed
+    MinHash Jaccard to the other members (copies of one text all contain the original; each reprint adds its own
+    lines), plus its cosine to the group's mean lead vector as a tie-break below one Jaccard step (rewrites and
+    translations share no shingles). Groups over ``max_full`` members use the cosine alone, to stay linear in
+    memory."""
+    lead = np.asarray(lead, dtype=np.float64)
     mean = lead.mean(axis=0)
     cos = lead @ mean / max(float(np.linalg.norm(mean)), 1e-12)
     if len(idx) > max_full:
@@ -88,13 +89,17 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     used: set[str] = set(reserved or ())
     # every member against its group's representative, scored in one call (one per group cost a million-article
     # regroup 36 s of per-call overhead)
+    idx = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
+    leads = np.asarray(scorer.lead[idx]) if len(idx) else None  # one read (an IVF store decodes its 8-bit codes)
     reps, centrals = [], []
+    start = 0
     for m in multi:
         rows = [int(rowids[i]) for i in m]
-        central = dict(zip(rows, centrality(np.asarray(m), scorer).tolist(), strict=True))
+        cent = centrality(np.asarray(m), leads[start:start + len(m)], scorer)
+        start += len(m)
+        central = dict(zip(rows, cent.tolist(), strict=True))
         centrals.append(central)
         reps.append(m[rows.index(representative(rows, facts, central))])
-    idx = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
     rep = np.repeat(np.asarray(reps, dtype=np.int64), [len(m) for m in multi])
     sims = similarity_from(scorer.pairs(idx, rep), jaccard(scorer.sigs[idx], scorer.sigs[rep]),
                            scorer.codes[idx] == scorer.codes[rep], t).tolist() if len(idx) else []
