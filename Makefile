@@ -41,7 +41,7 @@ lint: $(STAMP)
 quality: $(STAMP)
 	$(PY) bench/quality.py
 
-calibrate: $(STAMP)  # refits storycluster/cluster/story_model.json on ECB+
+calibrate: $(STAMP)  # refits storycluster/cluster/story_model.json on ECB+, SemEval-2022 dev and WMT (../shared/data)
 	$(PY) bench/calibrate.py
 
 bench: quality
@@ -65,4 +65,4 @@ $(BENCH_STORE)/config.json: $(STAMP)
 bench: $(BENCH_STORE)/config.json
 
 clean:
-	rm -rf $(VENV) $(DEMO_STORE) $(BENCH_STORE) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(DEMO_STORE) $(BENCH_STORE) .pytest_cache .ruff_cache *.egg-info .bench-devsets
