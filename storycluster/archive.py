@@ -699,7 +699,7 @@ class Archive:
         own = [m for m, *_ in self.db.group_members(qgroup)] if qgroup else []
         wanted = 3 * k if opts.shapes_list else k
         fetch = 2 * k + 16
-        probability: dict[int, tuple[float, str]] = {}  # row → (same-story probability, what its tier rests on)
+        via_group: set[int] = set()  # same_story only as a member of the query's group (probability under 0.5)
         while True:
             scores, rows = index.search(qvec[None, :], fetch)
             cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude)),
@@ -718,7 +718,8 @@ class Archive:
                 if sim < t.related and not in_own:
                     continue
                 tier = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
-                probability[r] = (prob, "pair" if prob >= 0.5 or tier == "related" else "group")
+                if tier == "same_story" and prob < 0.5:
+                    via_group.add(r)
                 key = gid or f"\x00{r}"
                 others.setdefault(key, []).append((sim, tier, r))
                 if key not in entries or sim > entries[key][0]:
@@ -747,15 +748,14 @@ class Archive:
                 others_art = self.db.articles_by_rowid(m for m, *_ in members)
                 also = [{"id": o.id, "source": o.source, "url": o.url}
                         for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
-            _, via = probability[r]
             items.append({"id": a.id, "score": round(sim, 4), "tier": tier,
-                          **({"via": "group"} if via == "group" else {}), "also_in": also, "title": a.title,
+                          **({"via": "group"} if r in via_group else {}), "also_in": also, "title": a.title,
                           "source": a.source, "url": a.url, "published": a.published, "lang": a.lang, "group": gid})
             if alternates:
                 # the group's members in also_in order (shown one included), for a later filter's fallback
                 items[-1]["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []
                 items[-1]["alternates"] = [{"id": arts[o].id, "score": round(s, 4), "tier": ot,
-                                            **({"via": "group"} if probability[o][1] == "group" else {})}
+                                            **({"via": "group"} if o in via_group else {})}
                                            for s, ot, o in sorted(others[key], key=lambda x: (-x[0], arts[x[2]].id))
                                            if o != r]
         return {"query": article_id, "related": items}
