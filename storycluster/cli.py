@@ -75,9 +75,9 @@ def add(
         help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
              "sentence-transformers name or local path.")] = None,
     model_languages: Annotated[str | None, typer.Option(
-        help="Languages a sentence-transformers --model reads, as ISO 639-1 codes ('en,de,fr') or 'all' (the "
-             "default for such a model); articles in others are grouped on lexical evidence only. The bundled "
-             "model's 16 are known.")] = None,
+        help="Languages the embedding model reads, for a new store, as ISO 639-1 codes ('en,de,fr') or 'all'; "
+             "articles in others are grouped on lexical evidence only. Default: the bundled model's 16; every "
+             "language for a sentence-transformers --model.")] = None,
     on_error: Annotated[OnError, typer.Option(
         "--on-error", help="fail: stop at the first bad record, store nothing. "
                            "skip: store the rest, report the bad ones.")] = OnError.fail,

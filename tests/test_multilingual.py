@@ -59,6 +59,14 @@ def test_add_says_how_many_articles_the_model_does_not_read(tmp_path):
     p = subprocess.run([sys.executable, "-m", "storycluster", "stats", "--store", str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=300)
     assert "not read     cs: 4" in p.stdout
+    english = write_jsonl(tmp_path / "en.jsonl", [{"id": "en-1", "title": "Floods", "lang": "en",
+                                                    "text": "Heavy rain flooded the city on Monday."}])
+    p = subprocess.run([sys.executable, "-m", "storycluster", "add", "--store", str(tmp_path / "fr-only"),
+                        "--model-languages", "fr", str(english)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and "1 articles in languages the embedding model does not read (en: 1)" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "storycluster", "add", "--store", str(tmp_path / "bad"),
+                        "--model-languages", "english", str(english)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "not an ISO 639-1 code" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_a_model_declares_its_languages(tmp_path):

@@ -29,11 +29,11 @@ def model_id_for(model: str | None) -> str:
 
 
 def model_languages(model_id: str, declared: list[str] | None = None) -> frozenset[str] | None:
-    """The languages a model reads, as ISO 639-1 codes (None: every language). The bundled USE-m3 reads its 16;
-    a sentence-transformers model reads what the store was told (``--model-languages``), else every language."""
-    if model_id == USE_MODEL_ID:
-        return USE_LANGUAGES
-    return None if declared is None else frozenset(declared)
+    """The languages a model reads, as ISO 639-1 codes (None: every language): those the store was told
+    (``--model-languages``), else the bundled USE-m3's 16, else (a sentence-transformers model) every language."""
+    if declared is not None:
+        return frozenset(declared)
+    return USE_LANGUAGES if model_id == USE_MODEL_ID else None
 
 
 def parse_languages(value: str | None) -> list[str] | None:
