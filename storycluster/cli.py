@@ -19,6 +19,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Find duplicate and related news stories across languages.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"storycluster {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False) -> None:
+    """Find duplicate and related news stories across languages."""
+
+
 DEFAULT_STORE = "./storycluster-data"
 StoreOpt = Annotated[Path, typer.Option("--store", envvar="STORYCLUSTER_STORE",
                                         help="Store folder (created by 'add').")]

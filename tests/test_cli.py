@@ -27,6 +27,16 @@ def test_help_lists_the_commands():
         assert cmd in result.output
 
 
+def test_version_is_the_package_version():
+    from importlib.metadata import version
+
+    import storycluster
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"storycluster {storycluster.__version__}"
+    assert version("storycluster") == storycluster.__version__  # pyproject.toml reads the one in the package
+
+
 def test_dedup_json_shape(seed_store):
     result = run("dedup", "--format", "json", store=seed_store)
     assert result.exit_code == 0
@@ -128,7 +138,7 @@ def test_real_subprocess_end_to_end(tmp_path):
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and bad.stderr.startswith("Error: ")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["add", "--help"], ["dedup", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["add", "--help"], ["dedup", "--help"]])
 def test_help_does_not_import_heavy_modules(args):
     code = ("import sys; from storycluster.cli import app\n"
             "try:\n    app(" + repr(args) + ")\nexcept SystemExit:\n    pass\n"
