@@ -3,7 +3,6 @@ articles. The CLI, and later the server and the distributed pipeline, call this 
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -16,43 +15,38 @@ from pathlib import Path
 import numpy as np
 
 from .article import Article
-from .boilerplate import MIN_COUNT, line_keys, strip_boilerplate
+from .boilerplate import MIN_COUNT, line_keys
 from .cluster import ArticleFacts, PairEvidence, StoryModel, Thresholds, build_groups, cluster_labels
-from .cluster.graph import IndexedVectors, PairScorer, index_vectors, split_index_vectors
-from .cluster.groups import group_changes
+from .cluster.graph import IndexedVectors, PairScorer, grouping_scorer, index_vectors, split_index_vectors
+from .cluster.groups import group_changes, group_record
 from .cluster.model import MODEL_FILE
 from .cluster.scoring import pair_logits, semantic_similarity, similarity_from, tiers, topical
 from .embed import Embedder, get_embedder, model_id_for
 from .embed import model_languages as languages_read
 from .errors import InputError, NotFoundError, Problem, StoreError
+from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .index import Database, StoreConfig, VectorIndex, WriteLock
 from .index.database import GroupingData, StoredArticle
 from .index.folder import DATABASE, INDEX, atomic_write_text
 from .index.vectors import choose_index, sample_ids
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
-from .language import detect_language, reads
+from .language import reads
 from .lexical import (
     N_FEATURES,
-    PackedTerms,
     band_partners,
     document_frequencies,
     idf_weights,
     n_tokens,
     number_codes,
     number_text,
-    signatures,
-    term_vectors,
     tfidf_cosines,
-    tfidf_matrices,
     tfidf_matrix,
     unpack,
 )
-from .normalize import content_hash, normalize_text, text_hash
 from .ranking import RelatedOptions, select
 
 Progress = Callable[[int], None]
 CHUNK = 256
-TITLE_FALLBACK_CHARS = 200  # articles without a headline use the start of the text in its place
 
 
 @dataclass(slots=True)
@@ -89,69 +83,6 @@ class Query:
     lang: str | None
     published: float | None = None
     numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
-
-
-@dataclass(slots=True)
-class Prepared:
-    """An article's derived forms: boilerplate-free matching text, embedder input, hashes, language."""
-
-    content_hash: str
-    embed_input: str
-    title_input: str
-    match_input: str
-    lang: str | None
-
-    @property
-    def hashes(self) -> tuple[str, str]:
-        return text_hash(self.embed_input), text_hash(self.title_input)
-
-
-def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
-    """Derived forms of an article: body without the source's boilerplate lines, title not repeated."""
-    body = strip_boilerplate(a.text, boilerplate)
-    title = normalize_text(a.title)
-    body_n = normalize_text(body)
-    full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
-    lang = a.lang or detect_language(full)
-    return Prepared(content_hash=content_hash(full), embed_input=full[:embed_max_chars],
-                    title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)
-
-
-def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
-                    thresholds: Thresholds, model: StoryModel, numbers, df: np.ndarray | None = None,
-                    n_docs: int | None = None, consume_terms: bool = False,
-                    languages: frozenset[str] | None = None) -> tuple[PairScorer, np.ndarray]:
-    """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
-    frequencies), and those frequencies. The store and the distributed pipeline both build it here. ``df`` and
-    ``n_docs``: the archive's frequencies when these are only some of its articles. ``consume_terms``: a
-    :class:`PackedTerms` given is spent (its arrays become the TF-IDF matrix: see :func:`tfidf_matrices`)."""
-    terms = PackedTerms.of(terms)
-    if df is None:
-        df, n_docs = document_frequencies(terms), len(terms)
-    n = len(terms) if n_docs is None else n_docs
-    n_tokens = terms.n_tokens()  # before the counts may be overwritten
-    tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)],
-                                 consume=consume_terms)
-    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, n_tokens, langs, thresholds, model,
-                        published, numbers, languages)
-    return scorer, df
-
-
-def group_record(gid: str, rep: int, members: list[tuple[int, float, str, int | None]], arts: dict) -> dict:
-    """A group as ``dedup`` prints it; ``arts``: row → an object with id, title, url, source, published, lang."""
-    ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
-    return {"group": gid, "representative": arts[rep].id, "size": len(members),
-            "members": [{"id": arts[r].id, "score": s, "tier": t,
-                         # under 0.5 against the representative: it joined through the group's average link
-                         "via": "pair" if t == "duplicate" or s >= 0.5 else "group",
-                         "duplicate_of": arts[d].id if d else None,
-                         "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
-                         "published": arts[r].published, "lang": arts[r].lang}
-                        for r, s, t, d in ordered]}
-
-
-def record_hash(a: Article) -> str:
-    return text_hash(json.dumps(a.to_dict(), sort_keys=True, ensure_ascii=False))
 
 
 class Archive:
@@ -349,16 +280,14 @@ class Archive:
         boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {a.source for a, _, _ in todo if a.source}}
         prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
         vectors = self._embed(prepared, report)
-        sigs = signatures([p.match_input for p in prepared], normalized=True)
-        terms = term_vectors([p.match_input for p in prepared])
         rowids = []
-        for (a, rh, is_update), p, sig, tv in zip(todo, prepared, sigs, terms, strict=True):
-            nums = number_codes(p.match_input)
+        for (a, rh, is_update), p, lex in zip(todo, prepared, lexical_features(prepared), strict=True):
             rowids.append(self.db.upsert_article({
                 "id": a.id, "title": a.title, "text": a.text, "url": a.url, "source": a.source,
                 "published": a.published, "published_ts": a.published_ts, "lang": p.lang, "record_hash": rh,
                 "content_hash": p.content_hash, "embed_hash": p.hashes[0], "title_hash": p.hashes[1],
-                "signature": sig.tobytes(), "terms": tv.tobytes(), "numbers": nums.tobytes()}))
+                "signature": lex.signature.tobytes(), "terms": lex.terms.tobytes(),
+                "numbers": lex.numbers.tobytes()}))
             if is_update:
                 report.updated += 1
             else:
@@ -391,11 +320,9 @@ class Archive:
             if not stale:
                 continue
             vectors = self._embed([p for _, p in stale], report)
-            sigs = signatures([p.match_input for _, p in stale], normalized=True)
-            terms = term_vectors([p.match_input for _, p in stale])
-            for (old, p), sig, tv in zip(stale, sigs, terms, strict=True):
-                self.db.update_content(old.rowid, p.content_hash, *p.hashes, sig.tobytes(), tv.tobytes(),
-                                       number_codes(p.match_input).tobytes())
+            for (old, p), lex in zip(stale, lexical_features([p for _, p in stale]), strict=True):
+                self.db.update_content(old.rowid, p.content_hash, *p.hashes, lex.signature.tobytes(),
+                                       lex.terms.tobytes(), lex.numbers.tobytes())
             index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
             self.db.mark_pending(old.rowid for old, _ in stale)
             report.refreshed += len(stale)
@@ -688,8 +615,8 @@ class Archive:
                 raise ValueError("give an article id or a non-empty text")
             p = self.prepare(Article("<query>", title, text or "", lang=lang), set())
             qvec = self._embed([p], cache=False)[0]
-            query = Query(qvec, signatures([p.match_input], normalized=True)[0], term_vectors([p.match_input])[0],
-                          p.content_hash, p.lang, numbers=number_codes(p.match_input))
+            (lex,) = lexical_features([p])
+            query = Query(qvec, lex.signature, lex.terms, p.content_hash, p.lang, numbers=lex.numbers)
             exclude, qgroup = -1, None
 
         def allowed(a: StoredArticle) -> bool:

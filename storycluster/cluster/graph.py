@@ -9,7 +9,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..language import reads
-from ..lexical import candidate_pairs, jaccard, number_matrices, rows_csr
+from ..lexical import (
+    PackedTerms,
+    candidate_pairs,
+    document_frequencies,
+    idf_weights,
+    jaccard,
+    number_matrices,
+    rows_csr,
+    tfidf_matrices,
+)
 from ..parallel import thread_map
 from .model import FEATURES, REGIMES, StoryModel
 from .scoring import DAY, Thresholds, number_overlap, pair_logits
@@ -199,6 +208,26 @@ class PairScorer:
         # chunks on every core: gathers, comparisons and sparse products release the GIL
         thread_map(one, range(0, len(i), chunk), threads, one_blas_thread=True)
         return out
+
+
+def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
+                    thresholds: Thresholds, model: StoryModel, numbers, df: np.ndarray | None = None,
+                    n_docs: int | None = None, consume_terms: bool = False,
+                    languages: frozenset[str] | None = None) -> tuple[PairScorer, np.ndarray]:
+    """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
+    frequencies), and those frequencies. The store and the distributed pipeline both build it here. ``df`` and
+    ``n_docs``: the archive's frequencies when these are only some of its articles. ``consume_terms``: a
+    :class:`PackedTerms` given is spent (its arrays become the TF-IDF matrix: see :func:`tfidf_matrices`)."""
+    terms = PackedTerms.of(terms)
+    if df is None:
+        df, n_docs = document_frequencies(terms), len(terms)
+    n = len(terms) if n_docs is None else n_docs
+    n_tokens = terms.n_tokens()  # before the counts may be overwritten
+    tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)],
+                                 consume=consume_terms)
+    scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, n_tokens, langs, thresholds, model,
+                        published, numbers, languages)
+    return scorer, df
 
 
 def _csr_rows(m, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

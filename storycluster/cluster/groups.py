@@ -123,6 +123,19 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     return groups
 
 
+def group_record(gid: str, rep: int, members: list[tuple[int, float, str, int | None]], arts: dict) -> dict:
+    """A group as ``dedup`` prints it; ``arts``: row → an object with id, title, url, source, published, lang."""
+    ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
+    return {"group": gid, "representative": arts[rep].id, "size": len(members),
+            "members": [{"id": arts[r].id, "score": s, "tier": t,
+                         # under 0.5 against the representative: it joined through the group's average link
+                         "via": "pair" if t == "duplicate" or s >= 0.5 else "group",
+                         "duplicate_of": arts[d].id if d else None,
+                         "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
+                         "published": arts[r].published, "lang": arts[r].lang}
+                        for r, s, t, d in ordered]}
+
+
 def _duplicate_of(idx: np.ndarray, rows: list[int], scorer: PairScorer, facts: dict[int, ArticleFacts],
                   central: dict[int, float], max_full: int = 300) -> dict[int, int]:
     """Members that are lexical copies of another member: row id → the copy that represents them

@@ -93,13 +93,11 @@ def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
     term vector and numbers (bytes)."""
     import pyarrow as pa
 
-    from ..archive import prepare_article
+    from ..featurize import lexical_features, prepare_article
 
     arts = [Article(*(row[c] for c in ARTICLE_COLUMNS)) for row in batch.select(list(ARTICLE_COLUMNS)).to_pylist()]
     prepared = [prepare_article(a, boilerplate.get(a.source or "", set()), embed_max_chars) for a in arts]
-    match = [p.match_input for p in prepared]
-    sigs = signatures(match, normalized=True)
-    terms = term_vectors(match)
+    lexical = lexical_features(prepared)
     cols = {
         "content_hash": [p.content_hash for p in prepared],
         "embed_input": [p.embed_input for p in prepared],
@@ -107,9 +105,9 @@ def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
         "lang": [p.lang for p in prepared],
         "published_ts": [a.published_ts for a in arts],
         "text_length": [len(a.text) for a in arts],
-        "signature": [s.tobytes() for s in sigs],
-        "terms": [t.tobytes() for t in terms],
-        "numbers": [number_codes(m).tobytes() for m in match],
+        "signature": [x.signature.tobytes() for x in lexical],
+        "terms": [x.terms.tobytes() for x in lexical],
+        "numbers": [x.numbers.tobytes() for x in lexical],
     }
     out = batch.drop_columns([c for c in cols if c in batch.column_names])
     for name, values in cols.items():
@@ -210,8 +208,9 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
     """The single-machine grouping over gathered articles (``table`` sorted by ``pos``), given the neighbour
     blocks and band pairs the distributed stages found: the same scorer, linkage, representatives and
     group ids as a store's first full regroup, in ``storycluster dedup --format json``'s schema."""
-    from ..archive import grouping_scorer, group_record
     from ..cluster import ArticleFacts, build_groups, cluster_labels
+    from ..cluster.graph import grouping_scorer
+    from ..cluster.groups import group_record
     from ..cluster.graph import graph_edges, split_index_vectors
     from ..index.knn import merge_blocks
 
@@ -242,7 +241,7 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class _Rows:
-    """``arts[pos].title`` etc. over the gathered table, for :func:`~storycluster.archive.group_record`."""
+    """``arts[pos].title`` etc. over the gathered table, for :func:`~storycluster.cluster.groups.group_record`."""
 
     @dataclass(slots=True)
     class Row:

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..archive import Archive, prepare_article
+from ..archive import Archive
 from ..cluster.model import StoryModel
 from ..cluster.scoring import Thresholds, semantic_similarity
 from ..errors import NotFoundError, StoreError
+from ..featurize import prepare_article
 from ..ranking import RelatedOptions, select
 
 PG_FORMAT_VERSION = 1

@@ -1,0 +1,72 @@
+"""Featurize: an article's derived forms, computed here for every path that needs them (``add``, a query text,
+the Ray pipeline, the PostgreSQL backend), so that they are the same everywhere.
+
+* :func:`prepare_article`: the matching text (body without its source's boilerplate lines, headline not repeated,
+  normalized), the embedder's two inputs (lead and headline), the content hash and the language.
+* :func:`lexical_features`: what the lexical evidence reads of prepared texts, in one batch: MinHash signature,
+  packed term counts and the numbers the text writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .article import Article
+from .boilerplate import strip_boilerplate
+from .language import detect_language
+from .lexical import number_codes, signatures, term_vectors
+from .normalize import content_hash, normalize_text, text_hash
+
+TITLE_FALLBACK_CHARS = 200  # articles without a headline use the start of the text in its place
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An article's derived forms: boilerplate-free matching text, embedder input, hashes, language."""
+
+    content_hash: str
+    embed_input: str
+    title_input: str
+    match_input: str
+    lang: str | None
+
+    @property
+    def hashes(self) -> tuple[str, str]:
+        return text_hash(self.embed_input), text_hash(self.title_input)
+
+
+@dataclass(slots=True)
+class LexicalFeatures:
+    """A prepared text's lexical side: MinHash signature (uint32), packed term counts (uint32), number codes (uint64)."""
+
+    signature: np.ndarray
+    terms: np.ndarray
+    numbers: np.ndarray
+
+
+def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
+    """Derived forms of an article: body without the source's boilerplate lines, title not repeated."""
+    body = strip_boilerplate(a.text, boilerplate)
+    title = normalize_text(a.title)
+    body_n = normalize_text(body)
+    full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
+    lang = a.lang or detect_language(full)
+    return Prepared(content_hash=content_hash(full), embed_input=full[:embed_max_chars],
+                    title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)
+
+
+def lexical_features(prepared: Sequence[Prepared]) -> list[LexicalFeatures]:
+    """Signatures, terms and numbers of prepared articles (signatures and terms are computed as one batch)."""
+    texts = [p.match_input for p in prepared]
+    sigs = signatures(texts, normalized=True)
+    terms = term_vectors(texts)
+    return [LexicalFeatures(sig, tv, number_codes(text)) for sig, tv, text in zip(sigs, terms, texts, strict=True)]
+
+
+def record_hash(a: Article) -> str:
+    """Hash of a record as given (every field): an unchanged record is skipped by ``add``."""
+    return text_hash(json.dumps(a.to_dict(), sort_keys=True, ensure_ascii=False))
