@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+BASE := $(VENV)/.installed-base
 STAMP := $(VENV)/.installed
 DEMO_STORE := .demo-store
 BENCH_STORE := .bench-store
@@ -11,16 +12,21 @@ ECB := ../shared/data/ecbplus/articles.jsonl
 
 install: $(STAMP)
 
-# torch==2.13.0 first: that CPU build is on this machine's disk; anything else pulls a multi-GB CUDA build
-# when sentence-transformers (a dev extra, for the --model loader test) asks for torch.
-$(STAMP): pyproject.toml
+# the tool alone (what `make demo` needs: no torch, Ray or browser)
+$(BASE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(BASE)
+
+# the dev extras for tests and benchmarks. torch==2.13.0 first: that CPU build is on this machine's disk;
+# anything else pulls a multi-GB CUDA build when sentence-transformers (for the --model loader test) asks for torch.
+$(STAMP): $(BASE)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(BASE)
 	rm -rf $(DEMO_STORE)
 	$(VENV)/bin/storycluster add --store $(DEMO_STORE) seeds/articles.jsonl
 	@echo
