@@ -53,7 +53,8 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.open(encoding="utf-8")]
 
 
-def _store(name: str, records: list[dict], cache: Path, model=None) -> tuple[Archive, dict[str, int]]:
+def _store(name: str, records: list[dict], cache: Path, model=None) -> Archive:
+    """The store of one set under ``cache``, built (real model) unless it already holds every record."""
     path = cache / name
     archive = Archive(path)
     if archive.db.count() != len(records):
@@ -144,15 +145,6 @@ def wmt(cache: Path = CACHE, titles: bool = False, model=None) -> PairSet:
     return PairSet(name, f, (gold[a] == gold[b]).astype(float), lang[a], lang[b], gold[a], gold[b], ids[a], ids[b])
 
 
-if __name__ == "__main__":
-    import time
-
-    for fn, kw in ((ecb, {}), (semeval, {}), (wmt, {}), (wmt, {"titles": True}), (ecb, {"titles": True})):
-        t0 = time.perf_counter()
-        ps = fn(**kw)
-        print(ps.name, len(ps.label), int(np.nansum(ps.label)), f"{time.perf_counter() - t0:.1f} s")
-
-
 # -- fitting the shipped model on all three sets, and its cross-validation ------------------------------------
 def soft_label(rating: np.ndarray) -> np.ndarray:
     """SemEval's Overall rating (1 same … 4 different) as a share of "same story": ≤ 1.5 → 1, ≥ 3 → 0, linear between."""
@@ -181,7 +173,7 @@ def load_all(cache: Path = CACHE) -> dict[str, PairSet]:
 #: hard negatives: the same kind of event elsewhere); SemEval's ratings then set its probability scale
 #: (:func:`storycluster.calibrate.recalibrate`), which leaves the ranking and so ECB+'s groups as they were.
 #: Fitting SemEval's 355 pairs into the weights themselves cost ECB+ 0.05 of B-cubed F1 and gained SemEval less
-#: than the recalibration does (bench/calibrate.py --compare prints both).
+#: than the recalibration does (docs/quality.md).
 REGIME_SOURCES = {"full": ("ecb",), "short": ("ecb",), "cross": ("wmt",), "headline": ("wmt-titles+", "ecb-titles")}
 #: Headlines: ECB+'s give the hard negatives (headlines of the same kind of event elsewhere); WMT's only their
 #: translations ("+": same-story pairs only; its other stories are easy negatives that set the boundary too low:
@@ -282,3 +274,12 @@ def gold_of(name: str, ps: PairSet, order: list[str]) -> list[str]:
         cl = {r["id"]: str(r["cluster_id"]) for r in _rows(DATA / "ecbplus/articles.jsonl")}
         return [cl[i] for i in order]
     return [i.rsplit("-", 1)[0] for i in order]
+
+
+if __name__ == "__main__":
+    import time
+
+    for fn, kw in ((ecb, {}), (semeval, {}), (wmt, {}), (wmt, {"titles": True}), (ecb, {"titles": True})):
+        t0 = time.perf_counter()
+        ps = fn(**kw)
+        print(ps.name, len(ps.label), int(np.nansum(ps.label)), f"{time.perf_counter() - t0:.1f} s")
