@@ -85,8 +85,12 @@ class PairScorer:
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         # language codes, -1 where unknown
         self.langs = np.where([not lang for lang in langs], -1, _codes([lang or "?" for lang in langs]))
-        self.unread = np.zeros(len(self.langs), dtype=bool) if languages is None else np.array(
-            [not reads(languages, lang) for lang in langs], dtype=bool)
+        self.unread = np.zeros(len(self.langs), dtype=bool)
+        if languages is not None:  # one check per distinct language (a million articles hold a few dozen)
+            distinct = list(dict.fromkeys(langs))
+            unread = {lang for lang in distinct if not reads(languages, lang)}
+            if unread:
+                self.unread = np.fromiter((lang in unread for lang in langs), dtype=bool, count=len(langs))
         self.thresholds, self.model = thresholds, model
         # publication timestamps (NaN when unknown): same_story needs them within the time window
         self.published = np.full(len(lead), np.nan) if published is None else np.asarray(published, dtype=np.float64)
