@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-PairScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+BlockScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """Given index arrays A and B, return the (len(A), len(B)) similarity matrix."""
 
 
@@ -53,7 +53,7 @@ class SparseAverageLinkage:
         """Candidate edges scoring below this are dropped before clustering (their exact value is not used)."""
         return max(self.floor, self.threshold if self.edge_min is None else self.edge_min)
 
-    def fit(self, n: int, edges: np.ndarray, weights: np.ndarray, scorer: PairScorer) -> SparseAverageLinkage:
+    def fit(self, n: int, edges: np.ndarray, weights: np.ndarray, scorer: BlockScorer) -> SparseAverageLinkage:
         """``edges``: (m, 2) int array of candidate pairs; ``weights``: their similarities as ``scorer`` gives them."""
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
@@ -95,7 +95,7 @@ class SparseAverageLinkage:
         self.labels_ = labels
         return self
 
-    def _link(self, n: int, edges: np.ndarray, weights: np.ndarray, scorer: PairScorer,
+    def _link(self, n: int, edges: np.ndarray, weights: np.ndarray, scorer: BlockScorer,
               rng: np.random.Generator) -> dict[int, np.ndarray]:
         """Average linkage of one connected component (local indices): root → members."""
         members: dict[int, np.ndarray] = {i: np.array([i], dtype=np.int64) for i in range(n)}
@@ -145,7 +145,7 @@ class SparseAverageLinkage:
         return members
 
     def _cross_stats(self, x: int, x_members: np.ndarray, others: list[int], stats: dict,
-                     members: dict[int, np.ndarray], scorer: PairScorer, rng: np.random.Generator
+                     members: dict[int, np.ndarray], scorer: BlockScorer, rng: np.random.Generator
                      ) -> list[tuple[float, float, int]]:
         """(sum, min, count) of cross-pair scores between cluster ``x`` and each of ``others``: popped from
         ``stats`` when known, otherwise scored; blocks under ``max_pairs`` are scored together, in calls of
@@ -184,7 +184,7 @@ class SparseAverageLinkage:
             start = stop
         return [out[c] for c in others]
 
-    def _block(self, a: np.ndarray, b: np.ndarray, scorer: PairScorer, rng: np.random.Generator
+    def _block(self, a: np.ndarray, b: np.ndarray, scorer: BlockScorer, rng: np.random.Generator
                ) -> tuple[float, float, int]:
         """(sum, min, count) of the cross-pair scores of two member sets; a deterministic sample of
         ``max_pairs`` stands in for very large blocks (sum scaled to the full count)."""

@@ -1,7 +1,7 @@
 """The distributed pipeline's stages, engine-neutral: each takes a batch (a ``pyarrow.Table``, or a dict of
 columns) and returns one, so any engine that maps batches can run them (:mod:`.ray_engine` runs them on Ray
 Data). They call the same functions the single-machine store does (``read_path``, ``prepare_article``, the
-embedder, ``signatures``/``term_vectors``, ``band_keys``, ``assign_lists``, ``block_neighbours``), so the two
+embedder, ``featurize.lexical_features``, ``band_keys``, ``assign_lists``, ``block_neighbours``), so the two
 paths cannot drift; :func:`group` is the single-machine grouping itself over the gathered columns.
 
 Rows carry ``pos``, the article's position in input order (the row order a store would give them), which
@@ -15,13 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..article import Article
+from ..article import FIELDS, Article
 from ..errors import Problem
 from ..ingest import read_path
-from ..lexical import BANDS, NUM_PERM, band_keys, number_codes, shared_key_pairs, signatures, term_vectors
-
-#: columns an article row carries from the reader
-ARTICLE_COLUMNS = ("id", "title", "text", "url", "source", "published", "lang")
+from ..lexical import BANDS, NUM_PERM, band_keys, shared_key_pairs
 
 
 # -- read -------------------------------------------------------------------------------------------
@@ -32,7 +29,7 @@ def read_file(item: dict, max_text_bytes: int) -> list[dict]:
     ordinal = 0
     for rec in read_path(item["path"], max_text_bytes):
         if isinstance(rec, Problem):
-            rows.append({**dict.fromkeys(ARTICLE_COLUMNS), "file_no": item["file_no"], "ordinal": -1,
+            rows.append({**dict.fromkeys(FIELDS), "file_no": item["file_no"], "ordinal": -1,
                          "origin": None, "problem": str(rec)})
         else:
             rows.append({**rec.to_dict(), "file_no": item["file_no"], "ordinal": ordinal,
@@ -95,7 +92,7 @@ def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
 
     from ..featurize import lexical_features, prepare_article
 
-    arts = [Article(*(row[c] for c in ARTICLE_COLUMNS)) for row in batch.select(list(ARTICLE_COLUMNS)).to_pylist()]
+    arts = [Article(*(row[c] for c in FIELDS)) for row in batch.select(list(FIELDS)).to_pylist()]
     prepared = [prepare_article(a, boilerplate.get(a.source or "", set()), embed_max_chars) for a in arts]
     lexical = lexical_features(prepared)
     cols = {
