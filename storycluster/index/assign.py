@@ -5,14 +5,10 @@ centroids themselves are trained (:mod:`.kmeans`): the centroids are grouped by 
 centroids into about √nlist groups, each list a child of its ``MEMBER`` nearest groups (lists on a border
 belong to both sides); a vector is scored against the group centroids, then exactly against the children
 of its nearest ``PROBE_MIN`` groups and of those of its next ones (``PROBE`` in all at most) whose centroid
-scores within ``PROBE_MARGIN`` of the nearest's (3.5 groups on average at 2,000 lists: about 360 inner
-products per vector instead of 2,000). The assignment is approximate: on 100,000 vectors of bench/scale.py's
-synthetic million 99.9% get the exact nearest list and 99.75% the exact second-nearest one too (the others a
-list a little farther; the index still finds them, bench/scale.py measures its recall); four groups for every
-vector instead gave 99.8% and 99.5% in a sixth more time. The products are narrow (a group's ~90 children)
-and each needs its vectors gathered, so the gain over the exact product is 2.2× in seconds (0.59 s against
-1.28 s for those 100,000), not the 5.5× in arithmetic; chunks run on all cores, each thread with a one-thread
-BLAS.
+scores within ``PROBE_MARGIN`` of the nearest's (about 360 inner products per vector instead of 2,000 at
+2,000 lists). The assignment is approximate: a few vectors get a list a little farther than the nearest, which
+the index still searches (bench/scale.py measures its recall; docs/performance.md has the figures). Chunks run on
+all cores, each thread with a one-thread BLAS.
 """
 
 from __future__ import annotations
@@ -30,11 +26,8 @@ TWO_LEVEL_LISTS = 1024
 #: lists per group (each list joins its MEMBER nearest groups); a vector's children come from at most PROBE
 #: groups: its PROBE_MIN nearest ones and the next whose centroid scores within PROBE_MARGIN of the nearest's
 #: (a vector deep inside a group needs few; one between several gets them all). PROBE_MIN = 2 rather than 1:
-#: the margin is in cosine units, and scores spread differently from one embedding model to another. On
-#: vectors mixed as bench/scale.py mixes them: from USE (1M, 2,000 lists), 99.9% / 99.75% exact first / second
-#: lists (one group at least: 99.9% / 99.66%, 8% faster); from all-MiniLM-L6-v2 (300k, 1,095 lists), 99.7% /
-#: 99.4% in 2.75 groups on average (one at least: 99.5% / 98.9%; four for every vector: 99.8% / 99.5%, 10%
-#: slower)
+#: the margin is in cosine units, and scores spread differently from one embedding model to another
+#: (measured on two models: docs/performance.md)
 MEMBER = 2
 PROBE = 6
 PROBE_MIN = 2

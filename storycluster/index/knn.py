@@ -33,10 +33,8 @@ from .vectors import VectorIndex
 EXACT_GRAPH = 20_000
 #: the share of vectors that are also queries in their next-nearest lists: those nearest a border between
 #: their own list and the next (smallest margin); vectors deep inside their list find most of their
-#: neighbours there. All by default. Measured against exact top-20 neighbours above 0.35 (bench/scale.py):
-#: half of them spilling took the synthetic million's graph from 20.0 to 16.4 s, but its recall from 0.934
-#: to 0.891, and from 0.970 to 0.947 for the neighbours above 0.42 (100k: 0.990 to 0.971); 5% of ECB+'s
-#: same-event pairs lie between 0.42 and 0.5, so the speed is not worth it by default.
+#: neighbours there. All by default: spilling fewer is faster but loses same-story neighbours
+#: (docs/performance.md)
 SPILL_SHARE = 1.0
 
 
