@@ -115,7 +115,8 @@ def build_report(archive: Archive, max_groups: int = 500, title: str = "storyclu
         rows = "".join(
             "<tr>" + _td(m["id"], cls="id") + _td(headline(m["title"], None) or "(no headline)", m["lang"])
             + _td(m["source"]) + _td(m["published"]) + _td(m["lang"])
-            + _td(m["tier"] + (f" of {m['duplicate_of']}" if m["duplicate_of"] else ""), cls="tier")
+            + _td(m["tier"] + (f" of {m['duplicate_of']}" if m["duplicate_of"] else "")
+                  + (" (via the group)" if m.get("via") == "group" else ""), cls="tier")
             + f'<td class="num">{m["score"]:.2f}</td></tr>'
             for m in g["members"])
         rep_lang = rep["lang"]
