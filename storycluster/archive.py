@@ -98,6 +98,9 @@ class Archive:
                  embedder: Embedder | None = None, thresholds: Thresholds | None = None,
                  index_type: str | None = None, model_languages: list[str] | None = None) -> None:
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path}: is a file, not a store folder; give --store a folder (a new one is "
+                             "created)")
         config = StoreConfig.read(self.path) if self.path.is_dir() else None
         wanted = embedder.model_id if embedder is not None else (model_id_for(model) if model else None)
         if index_type is not None:

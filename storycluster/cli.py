@@ -71,6 +71,15 @@ def command(fn: Callable) -> Callable:
     return app.command()(wrapper)
 
 
+def _output_file(path: Path) -> Path:
+    """An output file path that can be written: not a folder, in a folder that exists (checked before any work)."""
+    if path.is_dir():
+        _fail(f"--out {path}: is a folder; give a file name, e.g. {path / 'out'}", 2)
+    if not path.parent.is_dir():
+        _fail(f"--out {path}: the folder {path.parent} does not exist; create it first", 2)
+    return path
+
+
 def _open(store: Path, model: str | None = None, create: bool = False):
     from .archive import Archive
 
@@ -427,6 +436,7 @@ def recommend(
     """The related list of every article, for static sites and CMS imports; incremental on later runs."""
     from .recommend import recommend as run_recommend
 
+    _output_file(out)
     with _open(store) as archive:
         report = run_recommend(archive, out, k=k, full=full)
     typer.echo(f"{report.articles} articles written to {out}: {report.recomputed} lists computed, "
@@ -496,6 +506,7 @@ def report(
     from .index.folder import atomic_write_text
     from .report import build_report
 
+    _output_file(out)
     start = time.perf_counter()
     with _open(store) as archive:
         html = build_report(archive, max_groups=max_groups)

@@ -188,3 +188,20 @@ def test_related_options(seed_store):
     assert shown and not any(x.startswith("fr-") for x in shown)
     bad = run("related", "seed-main", "--since", "yesterday", store=seed_store)
     assert bad.exit_code == 2 and "ISO date" in bad.stderr
+
+
+def test_paths_that_cannot_be_used_get_one_line_before_any_work(tmp_path, seed_store):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a store")
+    (tmp_path / "a-dir").mkdir()
+    cases = [(["add", "--store", str(a_file), "seeds/articles.jsonl"], 1, "is a file, not a store folder"),
+             (["report", "--store", str(seed_store), "--out", str(tmp_path / "missing" / "r.html")], 2,
+              f"the folder {tmp_path / 'missing'} does not exist"),
+             (["recommend", "--store", str(seed_store), "--out", str(tmp_path / "missing" / "r.jsonl")], 2,
+              "does not exist; create it first"),
+             (["report", "--store", str(seed_store), "--out", str(tmp_path / "a-dir")], 2, "is a folder; give a file")]
+    for args, code, message in cases:
+        p = subprocess.run([sys.executable, "-m", "storycluster", *args], capture_output=True, text=True, timeout=120)
+        assert p.returncode == code and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
+        assert len(p.stderr.strip().splitlines()) == 1
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a-dir", "a-file"]  # no stray .tmp files
