@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from .errors import Problem
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
 _HINT_FIX = "fix the record or rerun with --on-error skip"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
 
 Record = Article | Problem
@@ -82,6 +84,9 @@ def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | 
             obj = json.loads(text)
         except json.JSONDecodeError as e:
             yield lineno, Problem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})", _HINT_FIX)
+            continue
+        except RecursionError:
+            yield lineno, Problem(path, lineno, None, "JSON nested too deeply to read", _HINT_FIX)
             continue
         if not isinstance(obj, dict):
             yield lineno, Problem(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}",
@@ -237,6 +242,9 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
             else:
                 return bad(date_field if field == "published" else field,
                            f"expected a string, got {type(v).__name__}")
+        if isinstance(v, str) and _SURROGATE.search(v):  # a JSON "\ud800" escape: no UTF-8 text holds it
+            return bad(date_field if field == "published" else field,
+                       f"holds a lone surrogate escape (\\u{ord(_SURROGATE.search(v).group()):04x}), not text")
         values[field] = v
     if not (values["id"] or "").strip():
         return bad("id", "missing or empty", "every article needs a unique id")

@@ -143,3 +143,22 @@ def test_skip_mode_accounts_for_every_record(tmp_path, hash_embedder):
     fields = [(Path(x.path).name, x.line, x.field) for x in report.problems]
     assert fields == [("mixed.jsonl", 2, None), ("mixed.jsonl", 3, "text"), ("mixed.jsonl", 4, "id"),
                       ("second.jsonl", 1, "id"), ("missing.jsonl", None, None)]
+
+
+def test_a_deeply_nested_line_or_a_lone_surrogate_is_one_problem_not_the_whole_file(tmp_path, hash_embedder):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a", "text": "first article"}\n'
+                    '{"id": "b", "text": "x\\ud800y"}\n'
+                    '{"id": "c", "text": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+                    '{"id": "d", "text": "last article"}\n', encoding="utf-8")
+    out = list(read_path(path))
+    problems = [str(r) for r in out if isinstance(r, Problem)]
+    assert [r.id for r in out if not isinstance(r, Problem)] == ["a", "d"]
+    assert problems == [f"{path}:2: field 'text': holds a lone surrogate escape (\\ud800), not text "
+                        "(fix the record or rerun with --on-error skip)",
+                        f"{path}:3: JSON nested too deeply to read (fix the record or rerun with --on-error skip)"]
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        report = archive.add_paths([path], on_error="skip")
+        assert (report.added, len(report.problems)) == (2, 2)
+        with pytest.raises(InputError, match=":2: field 'text': holds a lone surrogate"):
+            archive.add_paths([path])
