@@ -197,3 +197,33 @@ def test_numbers_are_kept_and_a_store_from_before_them_gets_them_on_open(tmp_pat
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         assert {a.id: a.numbers for a in archive.db.iter_articles()} == fresh
         assert archive.dedup() == before
+
+
+def test_damaged_config_lock_folder_and_unloadable_model_are_one_line(tmp_path, hash_embedder):
+    import os
+    import subprocess
+    import sys
+
+    from storycluster import Article
+
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        archive.add([Article("a", "t", "some text here")])
+    config = tmp_path / "s" / "config.json"
+    good = json.loads(config.read_text())
+    for field, value, expected in (("thresholds", {"related": "high"}, "an object of numbers"),
+                                   ("dim", [512], "a positive integer"), ("index_type", "fast", "one of auto")):
+        config.write_text(json.dumps({**good, field: value}))
+        with pytest.raises(StoreError, match=f"field '{field}' is .*, expected {expected}"):
+            Archive(tmp_path / "s", embedder=hash_embedder)
+    config.write_text(json.dumps(good))
+    (tmp_path / "s" / ".lock").unlink(missing_ok=True)
+    (tmp_path / "s" / ".lock").mkdir()
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive, \
+            pytest.raises(StoreError, match="cannot open the store's lock file"):
+        archive.add([Article("b", "t", "other text here")])
+    p = subprocess.run([sys.executable, "-m", "storycluster", "add", "--store", str(tmp_path / "new"), "--model",
+                        str(tmp_path / "no-such-model"), "seeds/articles.jsonl"], capture_output=True, text=True,
+                       timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert p.returncode == 1 and "cannot load this sentence-transformers model" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "new").exists()
+    assert not [f for f in (tmp_path / "s").iterdir() if f.name.endswith(".tmp")]

@@ -21,7 +21,15 @@ class SentenceTransformerEmbedder(Embedder):
             raise StoryclusterError(
                 "--model needs sentence-transformers: pip install 'storycluster[st]' "
                 "(install torch==2.13.0 first on CPU-only machines)") from e
-        self._model = SentenceTransformer(name_or_path, device="cpu")
+        try:
+            self._model = SentenceTransformer(name_or_path, device="cpu")
+        except Exception as e:  # a missing folder, an unknown name, no network: one line, not a traceback
+            from ..errors import StoryclusterError
+
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise StoryclusterError(f"--model {name_or_path}: cannot load this sentence-transformers model "
+                                    f"({reason}); give a local model folder, or a name already in the "
+                                    "Hugging Face cache") from None
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self.model_id = f"st:{name_or_path}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,21 +52,64 @@ class StoreConfig:
         if version != FORMAT_VERSION:
             raise StoreError(f"{path}: store format version {version}, this storycluster reads version "
                              f"{FORMAT_VERSION}; rebuild the store with this version")
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: expected a JSON object; restore config.json or rebuild the store")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name, ok, expected in _CHECKS:
+            if name in known and not ok(known[name]):
+                raise StoreError(f"{path}: field '{name}' is {json.dumps(known[name], ensure_ascii=False)[:80]}, "
+                                 f"expected {expected}; fix config.json or rebuild the store")
+        missing = [f for f in ("model_id", "dim", "index_dim") if f not in known]
+        if missing:
+            raise StoreError(f"{path}: missing {', '.join(missing)}; restore config.json or rebuild the store")
         return cls(**known)
 
     def write(self, folder: Path) -> None:
         atomic_write_text(folder / CONFIG, json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n")
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _positive_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+#: (field, check, what it should be) for config.json: a hand-edited or damaged value is named, not a traceback
+_CHECKS = (
+    ("model_id", lambda v: isinstance(v, str) and bool(v), "a model name"),
+    ("dim", _positive_int, "a positive integer"),
+    ("index_dim", _positive_int, "a positive integer"),
+    ("index_type", lambda v: v in ("auto", "flat", "hnsw", "ivf"), "one of auto, flat, hnsw, ivf"),
+    ("metric", lambda v: v == "inner_product", '"inner_product"'),
+    ("normalization", lambda v: v == "l2", '"l2"'),
+    ("embed_max_chars", _positive_int, "a positive integer"),
+    ("index_generation", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    ("thresholds", lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
+     "an object of numbers (duplicate_jaccard, related, title_weight, window_days)"),
+    ("model_languages", lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
+     "null or a list of language codes"),
+)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file, fsync, rename over ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write to a temporary file of this process's own, fsync, rename over ``path``; the temporary file is removed
+    when anything fails (two processes writing one path never share a temporary file)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class StoreBusy(StoreError):
+    """Another process holds the store's write lock."""
 
 
 class WriteLock:
@@ -80,17 +124,21 @@ class WriteLock:
         try:
             with self:
                 return False
-        except StoreError:
+        except StoreBusy:
             return True
 
     def __enter__(self) -> WriteLock:
-        self._fh = open(self.path, "a")  # noqa: SIM115 - released in __exit__
+        try:
+            self._fh = open(self.path, "a")  # noqa: SIM115 - released in __exit__
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot open the store's lock file ({e.strerror or e}); it must be a "
+                             "writable file: remove it if it is a folder, or check permissions") from None
         try:
             fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._fh.close()
-            raise StoreError(f"{self.path.parent}: another storycluster process is writing to this store; "
-                             "wait for it to finish") from None
+            raise StoreBusy(f"{self.path.parent}: another storycluster process is writing to this store; "
+                            "wait for it to finish") from None
         return self
 
     def __exit__(self, *exc: object) -> None:
