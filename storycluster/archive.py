@@ -127,7 +127,13 @@ class Archive:
         self.languages = languages_read(config.model_id, config.model_languages)
         model_path = self.path / MODEL_FILE
         self.model = StoryModel.load(model_path) if model_path.exists() else StoryModel.shipped()
-        self.db = Database(self.path / DATABASE)
+        database = self.path / DATABASE
+        if config.index_generation > 0 and (not database.exists() or database.stat().st_size == 0):
+            # config.json says articles were stored: an empty database is a lost one, not an empty store
+            raise StoreError(f"{database}: {'missing' if not database.exists() else 'empty (0 bytes)'}, but "
+                             f"config.json says the store holds generation {config.index_generation}; restore "
+                             "store.sqlite from a backup, or remove the folder and add the articles again")
+        self.db = Database(database)
         self._index: VectorIndex | None = None
         self._index_generation = -1
         self._fill_numbers()

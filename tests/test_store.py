@@ -227,3 +227,24 @@ def test_damaged_config_lock_folder_and_unloadable_model_are_one_line(tmp_path, 
     assert p.returncode == 1 and "cannot load this sentence-transformers model" in p.stderr
     assert "Traceback" not in p.stderr and not (tmp_path / "new").exists()
     assert not [f for f in (tmp_path / "s").iterdir() if f.name.endswith(".tmp")]
+
+
+def test_a_lost_database_is_not_taken_for_an_empty_store(tmp_path, hash_embedder):
+    import shutil
+
+    from storycluster import Article
+
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        archive.add([Article("a", "t", "some text here")])
+    shutil.copytree(tmp_path / "s", tmp_path / "empty")
+    for f in (tmp_path / "s").glob("store.sqlite*"):
+        f.unlink()
+    with pytest.raises(StoreError, match="store.sqlite: missing, but config.json says the store holds generation"):
+        Archive(tmp_path / "s", embedder=hash_embedder)
+    for f in (tmp_path / "empty").glob("store.sqlite-*"):
+        f.unlink()
+    (tmp_path / "empty" / "store.sqlite").write_bytes(b"")
+    index_before = (tmp_path / "empty" / "index.faiss").read_bytes()
+    with pytest.raises(StoreError, match=r"empty \(0 bytes\)"):
+        Archive(tmp_path / "empty", embedder=hash_embedder)
+    assert (tmp_path / "empty" / "index.faiss").read_bytes() == index_before  # nothing overwritten
