@@ -27,7 +27,7 @@ from .errors import InputError, NotFoundError, Problem, StoreError
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .index import Database, StoreConfig, VectorIndex, WriteLock
 from .index.database import GroupingData, StoredArticle
-from .index.folder import DATABASE, INDEX, atomic_write_text
+from .index.folder import DATABASE, INDEX, atomic_write_text, file_checksum
 from .index.vectors import choose_index, sample_ids
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import reads
@@ -136,6 +136,8 @@ class Archive:
         self.db = Database(database)
         self._index: VectorIndex | None = None
         self._index_generation = -1
+        #: why the saved index.faiss was not used and was rebuilt from the database (None: it was, or none needed)
+        self.index_rebuilt: str | None = None
         self._fill_numbers()
 
     def _fill_numbers(self) -> None:
@@ -177,15 +179,30 @@ class Archive:
         if self._index is None or self._index_generation != gen:
             self.config = StoreConfig.read(self.path) or self.config
             path = self.path / INDEX
-            if path.exists() and self.config.index_generation == gen:
-                self._index = VectorIndex.load(path)
-            else:
-                self._index = self._rebuild_index()
+            saved = path.exists() and self.config.index_generation == gen
+            self._index = self._load_index(path) if saved else self._rebuild_index()
             self._index_generation = gen
         return self._index
 
-    def _rebuild_index(self, chunk: int = 50_000) -> VectorIndex:
-        """The index from the stored embeddings, read in chunks (an IVF is trained on a sample first)."""
+    def _load_index(self, path: Path) -> VectorIndex:
+        """The saved index when it is whole and matches the database (checksum as written, one vector per stored
+        article, the store's dimension); otherwise the index is rebuilt from the stored embeddings (it is derived
+        data) and ``index_rebuilt`` says why (``stats`` shows it; the next write saves the rebuilt one)."""
+        if self.config.index_checksum and file_checksum(path) != self.config.index_checksum:
+            return self._rebuild_index(f"{path.name} changed since it was written (checksum)")
+        try:
+            index = VectorIndex.load(path)
+        except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError on a truncated or foreign file
+            return self._rebuild_index(f"{path.name} could not be read ({str(e).strip().splitlines()[0][:120]})")
+        if index.dim != self.config.index_dim or len(index) != self.db.count():
+            return self._rebuild_index(f"{path.name} holds {len(index)} vectors of {index.dim} dimensions for "
+                                       f"{self.db.count()} articles of {self.config.index_dim}")
+        return index
+
+    def _rebuild_index(self, reason: str | None = None, chunk: int = 50_000) -> VectorIndex:
+        """The index from the stored embeddings, read in chunks (an IVF is trained on a sample first);
+        ``reason``: why a saved one was not used."""
+        self.index_rebuilt = reason
         rowids = self.db.rowids()
         index = VectorIndex(self.config.index_dim, choose_index(self.config.index_type, len(rowids)))
         if index.index_type == "ivf" and len(rowids):
@@ -203,7 +220,9 @@ class Archive:
             self._index = index = index.compacted(kind)
         index.save(self.path / INDEX)
         self.config.index_generation = gen
+        self.config.index_checksum = file_checksum(self.path / INDEX)
         self.config.write(self.path)
+        self.index_rebuilt = None
 
     # -- writing -------------------------------------------------------------------------------
     def add_paths(self, paths: Iterable[str | Path], on_error: str = "fail",
@@ -887,7 +906,8 @@ class Archive:
             "model_languages": None if self.languages is None else sorted(self.languages),
             "not_read": {lang: n for lang, n in langs.items() if lang != "unknown" and not reads(self.languages, lang)},
             "index": {"setting": self.config.index_type, "type": self.index.index_type, "metric": self.config.metric,
-                      "vectors": len(self.index), "tombstones": self.index.tombstones},
+                      "vectors": len(self.index), "tombstones": self.index.tombstones,
+                      "rebuilt": self.index_rebuilt},
             "cached_embeddings": c.execute("SELECT count(*) FROM embeddings").fetchone()[0],
             "thresholds": self.thresholds.to_dict(),
             "bytes_on_disk": sum(files.values()), "files": files,

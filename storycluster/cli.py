@@ -421,6 +421,8 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
     tomb = f", {s['index']['tombstones']} tombstones" if s["index"]["tombstones"] else ""
     typer.echo(f"index        {s['index']['type']} (setting {s['index']['setting']}) {s['index']['metric']}, "
                f"{s['index']['vectors']} vectors{tomb}")
+    if s["index"]["rebuilt"]:
+        typer.echo(f"             rebuilt from the database: {s['index']['rebuilt']}; the next write saves it")
     typer.echo(f"on disk      {_size(s['bytes_on_disk'])}: "
                + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
 

@@ -248,3 +248,44 @@ def test_a_lost_database_is_not_taken_for_an_empty_store(tmp_path, hash_embedder
     with pytest.raises(StoreError, match=r"empty \(0 bytes\)"):
         Archive(tmp_path / "empty", embedder=hash_embedder)
     assert (tmp_path / "empty" / "index.faiss").read_bytes() == index_before  # nothing overwritten
+
+
+def test_a_damaged_truncated_or_older_index_is_rebuilt_from_the_database(tmp_path, hash_embedder):
+    import json
+    import shutil
+
+    from storycluster import Article
+
+    store = tmp_path / "s"
+    rows = [Article(f"a{i}", f"title {i}", f"story number {i} about topic {i % 3} with words {i * 7}")
+            for i in range(40)]
+    with Archive(store, embedder=hash_embedder) as archive:
+        archive.add(rows[:30])
+    shutil.copy(store / "index.faiss", tmp_path / "older.faiss")
+    with Archive(store, embedder=hash_embedder) as archive:
+        archive.add(rows[30:])
+        expected = archive.related("a3", k=5)
+    index = store / "index.faiss"
+    good = index.read_bytes()
+
+    def damaged(data: bytes, checksum: bool = True) -> dict:
+        index.write_bytes(data)
+        if not checksum:  # as written by a version that kept no checksum
+            config = json.loads((store / "config.json").read_text())
+            (store / "config.json").write_text(json.dumps({**config, "index_checksum": ""}))
+        with Archive(store, embedder=hash_embedder) as archive:
+            return {"related": archive.related("a3", k=5), "rebuilt": archive.stats()["index"]["rebuilt"]}
+
+    middle = len(good) // 2
+    flipped = good[:middle] + bytes(b ^ 0xFF for b in good[middle:middle + 64]) + good[middle + 64:]
+    for data, checksum, why in ((flipped, True, "changed since it was written"),
+                                (good[: len(good) // 3], False, "could not be read"),
+                                ((tmp_path / "older.faiss").read_bytes(), False, "holds 30 vectors of")):
+        got = damaged(data, checksum)
+        assert why in got["rebuilt"] and got["related"] == expected
+        assert all(item["score"] <= 1.0001 for item in got["related"]["related"])
+    with Archive(store, embedder=hash_embedder) as archive:
+        archive.add([Article("b", "t", "one more article to write the store again")])
+        assert archive.stats()["index"]["rebuilt"] is None
+    with Archive(store, embedder=hash_embedder) as archive:  # the rebuilt index was saved, with its checksum
+        assert archive.stats()["index"]["rebuilt"] is None and len(archive.index) == 41

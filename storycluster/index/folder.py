@@ -33,6 +33,8 @@ class StoreConfig:
     normalization: str = "l2"
     embed_max_chars: int = EMBED_MAX_CHARS
     index_generation: int = -1
+    #: BLAKE2b of index.faiss as last written: a file damaged since is rebuilt from the database, not used
+    index_checksum: str = ""
     thresholds: dict = field(default_factory=dict)
     #: languages a sentence-transformers model reads, as declared at creation (None: every language); the
     #: bundled model's own are known (``embed.model_languages``)
@@ -86,11 +88,20 @@ _CHECKS = (
     ("normalization", lambda v: v == "l2", '"l2"'),
     ("embed_max_chars", _positive_int, "a positive integer"),
     ("index_generation", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    ("index_checksum", lambda v: isinstance(v, str), "a string"),
     ("thresholds", lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
      "an object of numbers (duplicate_jaccard, related, title_weight, window_days)"),
     ("model_languages", lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
      "null or a list of language codes"),
 )
+
+
+def file_checksum(path: Path) -> str:
+    """BLAKE2b of a file's bytes (hex), read in chunks."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "blake2b").hexdigest()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
