@@ -544,18 +544,26 @@ class Archive:
                                consume_terms=True, languages=self.languages)
 
     def _ensure_groups(self) -> None:
-        """Regroup when the groups are older than the articles (an add that stopped before grouping).
-        While another process is writing, readers use the groups it last committed instead of waiting;
-        inside :meth:`reading` nothing is written."""
+        """Regroup when the groups are older than the articles (an add that stopped before grouping), and save
+        the index when the saved one is missing or older than the database (an add stopped between its two
+        writes): once, not a rebuild at every open. While another process is writing, readers use what it last
+        committed instead of waiting; inside :meth:`reading` nothing is written."""
         if self.db.conn.in_transaction:
             return
-        if self.db.get_meta("groups_generation") != str(self.db.generation):
+        stale_groups = self.db.get_meta("groups_generation") != str(self.db.generation)
+        if stale_groups or self._index_stale():
             try:
                 with WriteLock(self.path):
-                    self._regroup()
+                    if stale_groups:
+                        self._regroup()
                     self._save_index()
             except StoreError:
                 return
+
+    def _index_stale(self) -> bool:
+        """The saved index is missing or older than the database (cheap: no index is read)."""
+        config = StoreConfig.read(self.path) or self.config
+        return config.index_generation != self.db.generation or not (self.path / INDEX).exists()
 
     # -- reading --------------------------------------------------------------------------------
     @contextmanager

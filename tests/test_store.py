@@ -289,3 +289,21 @@ def test_a_damaged_truncated_or_older_index_is_rebuilt_from_the_database(tmp_pat
         assert archive.stats()["index"]["rebuilt"] is None
     with Archive(store, embedder=hash_embedder) as archive:  # the rebuilt index was saved, with its checksum
         assert archive.stats()["index"]["rebuilt"] is None and len(archive.index) == 41
+
+
+def test_an_index_lost_between_the_two_writes_is_saved_by_the_next_read_once(tmp_path, hash_embedder):
+    from unittest import mock
+
+    from storycluster import Article
+    from storycluster.index.vectors import VectorIndex
+
+    store = tmp_path / "s"
+    with Archive(store, embedder=hash_embedder) as archive:
+        archive.add([Article(f"a{i}", "t", f"text number {i} here") for i in range(10)])
+    (store / "index.faiss").unlink()  # a kill after the group commit, before the index write
+    with Archive(store, embedder=hash_embedder) as archive:
+        assert len(archive.dedup()["singletons"]) + sum(g["size"] for g in archive.dedup()["groups"]) == 10
+    assert (store / "index.faiss").exists()
+    with mock.patch.object(VectorIndex, "add", side_effect=AssertionError("rebuilt again")), \
+            Archive(store, embedder=hash_embedder) as archive:
+        assert len(archive.index) == 10 and archive.index_rebuilt is None  # loaded, not rebuilt
