@@ -3,6 +3,7 @@ articles. The CLI, and later the server and the distributed pipeline, call this 
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -133,12 +134,21 @@ class Archive:
             raise StoreError(f"{database}: {'missing' if not database.exists() else 'empty (0 bytes)'}, but "
                              f"config.json says the store holds generation {config.index_generation}; restore "
                              "store.sqlite from a backup, or remove the folder and add the articles again")
-        self.db = Database(database)
+        # a store on a read-only volume is read as it is (readers work; a write says the lock cannot be taken)
+        self.read_only = not os.access(self.path, os.W_OK) or (database.exists() and not os.access(database, os.W_OK))
+        self.db = Database(database, readonly=self.read_only and database.exists())
         self._index: VectorIndex | None = None
         self._index_generation = -1
         #: why the saved index.faiss was not used and was rebuilt from the database (None: it was, or none needed)
         self.index_rebuilt: str | None = None
         self._fill_numbers()
+
+    def _write_lock(self) -> WriteLock:
+        """The store's write lock; a read-only store (a read-only volume) says so instead of failing half-way."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: the store is read-only here (no write permission on the folder or on "
+                             f"{DATABASE}); it can be read, not changed")
+        return WriteLock(self.path)
 
     def _fill_numbers(self) -> None:
         """A store from before numbers were kept: derive each article's numbers from its stored text (with its
@@ -146,7 +156,7 @@ class Archive:
         the column late (looking for missing rows would scan the whole table at every open)."""
         if self.db.get_meta("numbers_missing") != "1":
             return
-        with WriteLock(self.path):
+        with self._write_lock():
             rows = self.db.without_numbers()
             boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {r[3] for r in rows if r[3]}}
             codes = [(r, number_codes(self.prepare(Article(str(r), title, text, lang=lang),
@@ -252,7 +262,7 @@ class Archive:
         start = time.perf_counter()
         seen: dict[str, str] = {}
         changed = False
-        with WriteLock(self.path):
+        with self._write_lock():
             index = self.index
             it = iter(records)
             while chunk := list(islice(it, CHUNK)):
@@ -373,7 +383,7 @@ class Archive:
         new = replace(self.thresholds, **changes)
         if new == self.thresholds:
             return False
-        with WriteLock(self.path):
+        with self._write_lock():
             self.thresholds = new
             self.config.thresholds = new.to_dict()
             self.config.write(self.path)
@@ -387,7 +397,7 @@ class Archive:
         choose_index(index_type, 0)
         if index_type == self.config.index_type:
             return False
-        with WriteLock(self.path):
+        with self._write_lock():
             self.config.index_type = index_type
             self.config.write(self.path)
             self._save_index()
@@ -400,7 +410,7 @@ class Archive:
         """Remove articles; returns (removed ids, ids that were not in the store)."""
         removed, missing = [], []
         report = AddReport()
-        with WriteLock(self.path):
+        with self._write_lock():
             index = self.index
             self.db.begin()
             try:
@@ -553,7 +563,7 @@ class Archive:
         stale_groups = self.db.get_meta("groups_generation") != str(self.db.generation)
         if stale_groups or self._index_stale():
             try:
-                with WriteLock(self.path):
+                with self._write_lock():
                     if stale_groups:
                         self._regroup()
                     self._save_index()
@@ -860,7 +870,7 @@ class Archive:
         from .calibrate import fit_story_model
         from .cluster.model import MODEL_FILE
 
-        with WriteLock(self.path):
+        with self._write_lock():
             data = self.db.all_for_grouping(self.config.model_id)
             ids = {r: i for r, i, _, _ in self.db.facts()}
             labels = [gold.get(ids[int(r)]) for r in data.rowids]

@@ -307,3 +307,25 @@ def test_an_index_lost_between_the_two_writes_is_saved_by_the_next_read_once(tmp
     with mock.patch.object(VectorIndex, "add", side_effect=AssertionError("rebuilt again")), \
             Archive(store, embedder=hash_embedder) as archive:
         assert len(archive.index) == 10 and archive.index_rebuilt is None  # loaded, not rebuilt
+
+
+def test_a_read_only_store_can_be_read_and_says_it_cannot_be_written(tmp_path, hash_embedder):
+    from unittest import mock
+
+    from storycluster import Article
+
+    store = tmp_path / "s"
+    with Archive(store, embedder=hash_embedder) as archive:
+        archive.add([Article(f"a{i}", "t", f"text number {i} here, about {i % 2}") for i in range(6)])
+        before = (archive.dedup(), archive.related("a1", k=3), archive.stats()["articles"])
+    files = {f.name: f.read_bytes() for f in store.iterdir() if f.is_file()}
+    # as on a read-only volume (root, who runs CI, passes every permission check, so the check is mocked)
+    with mock.patch("storycluster.archive.os.access", return_value=False), \
+            Archive(store, embedder=hash_embedder) as archive:
+        assert archive.read_only
+        assert (archive.dedup(), archive.related("a1", k=3), archive.stats()["articles"]) == before
+        with pytest.raises(StoreError, match="the store is read-only here"):
+            archive.add([Article("b", "t", "new text")])
+        with pytest.raises(StoreError, match="the store is read-only here"):
+            archive.remove(["a1"])
+    assert {f.name: f.read_bytes() for f in store.iterdir() if f.is_file() and f.name in files} == files

@@ -127,9 +127,13 @@ class Database:
     """Thin typed access to the store's SQLite file."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
+        """``readonly``: open for reading only, the file taken as unchanging (a store on a read-only volume: SQLite
+        could not create the WAL index file beside it)."""
         self._df_delta: np.ndarray | None = None  # term document frequencies changed by this transaction
         self._docs_delta = 0
-        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        wal = Path(f"{path}-wal")
+        pending = wal.exists() and wal.stat().st_size > 0  # committed pages not yet in the file: read them too
+        uri = (f"file:{path}?mode=ro" + ("" if pending else "&immutable=1")) if readonly else f"file:{path}"
         self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA busy_timeout = 30000")
         if not readonly:
