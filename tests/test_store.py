@@ -329,3 +329,22 @@ def test_a_read_only_store_can_be_read_and_says_it_cannot_be_written(tmp_path, h
         with pytest.raises(StoreError, match="the store is read-only here"):
             archive.remove(["a1"])
     assert {f.name: f.read_bytes() for f in store.iterdir() if f.is_file() and f.name in files} == files
+
+
+def test_a_damaged_database_is_one_line_naming_it(tmp_path, hash_embedder):
+    import subprocess
+    import sys
+
+    from storycluster import Article
+
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        archive.add([Article("a", "t", "some text here")])
+    db = tmp_path / "s" / "store.sqlite"
+    data = bytearray(db.read_bytes())
+    data[:100] = b"x" * 100  # the header gone
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="store.sqlite: not a readable store database"):
+        Archive(tmp_path / "s", embedder=hash_embedder)
+    p = subprocess.run([sys.executable, "-m", "storycluster", "stats", "--store", str(tmp_path / "s")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "not a readable store database" in p.stderr and "Traceback" not in p.stderr

@@ -135,6 +135,14 @@ class Database:
         pending = wal.exists() and wal.stat().st_size > 0  # committed pages not yet in the file: read them too
         uri = (f"file:{path}?mode=ro" + ("" if pending else "&immutable=1")) if readonly else f"file:{path}"
         self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            self._open(path, readonly)
+        except sqlite3.DatabaseError as e:  # garbage bytes, a truncated file: say which file, not a traceback
+            self.conn.close()
+            raise StoreError(f"{path}: not a readable store database ({e}); restore it from a backup, or remove "
+                             "the store folder and add the articles again") from None
+
+    def _open(self, path: Path, readonly: bool) -> None:
         self.conn.execute("PRAGMA busy_timeout = 30000")
         if not readonly:
             self.conn.execute("PRAGMA journal_mode = WAL")
