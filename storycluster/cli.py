@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -65,6 +66,11 @@ def command(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except (StoryclusterError, ValueError) as e:
             _fail(str(e))
+        except OSError as e:  # a full disk, a permission, a path gone: the file and the reason, one line
+            where = f"{e.filename}: " if e.filename else ""
+            _fail(f"{where}{e.strerror or e}")
+        except sqlite3.OperationalError as e:  # e.g. "database or disk is full"
+            _fail(f"the store database: {e}")
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 

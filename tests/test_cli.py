@@ -205,3 +205,21 @@ def test_paths_that_cannot_be_used_get_one_line_before_any_work(tmp_path, seed_s
         assert p.returncode == code and message in p.stderr and "Traceback" not in p.stderr, (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1
     assert sorted(x.name for x in tmp_path.iterdir()) == ["a-dir", "a-file"]  # no stray .tmp files
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
+    """ENOSPC raised where the index is written (as a full disk would): one line naming the file, no .tmp left."""
+    code = (
+        "import errno, sys\n"
+        "import storycluster.index.vectors as v\n"
+        "def full(self, path):\n"
+        "    open(str(path) + '.tmp', 'wb').write(b'partial')\n"
+        "    raise OSError(errno.ENOSPC, 'No space left on device', str(path) + '.tmp')\n"
+        "v.VectorIndex.save = lambda self, path: v._atomic_write(path, lambda tmp: full(self, path))\n"
+        "from storycluster.cli import main\n"
+        f"sys.argv = ['storycluster', 'add', '--store', {str(tmp_path / 's')!r}, 'seeds/articles.jsonl']\n"
+        "main()\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "No space left on device" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not [f.name for f in (tmp_path / "s").iterdir() if f.name.endswith(".tmp")]

@@ -432,8 +432,13 @@ def _margin_path(path: Path) -> Path:
 
 
 def _atomic_write(path: Path, write) -> None:
+    """``write(tmp)``, fsync, rename over ``path``; the temporary file is removed when anything fails (a full disk)."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
