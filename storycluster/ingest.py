@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ DEFAULT_MAX_TEXT_BYTES = 5_000_000
 _HINT_FIX = "fix the record or rerun with --on-error skip"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
+_DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"}
 
 Record = Article | Problem
 
@@ -42,7 +44,7 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     """Read one path; the format follows from the suffix (or folder)."""
     p = Path(path)
     if p.is_dir():
-        yield from _read_folder(p, max_text_bytes)
+        yield from _read_folder(p, max_text_bytes, notices)
         return
     suffix = p.suffix.lower()
     try:
@@ -159,11 +161,33 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         start = end + 1
 
 
-def _read_folder(folder: Path, max_text_bytes: int) -> Iterator[Record]:
-    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in _TEXT_SUFFIXES)
-    if not files:
-        yield Problem(str(folder), None, None, "no .html, .htm or .txt files in this folder",
+def _read_folder(folder: Path, max_text_bytes: int, notices: list[str] | None = None) -> Iterator[Record]:
+    """Every .html/.htm/.txt file below ``folder`` (id: its path there, without the extension) and every data file
+    (.jsonl, .csv, ...: their own ids). A symbolic link that leads out of the folder is not followed: reported."""
+    root = folder.resolve()
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):  # symbolic links to folders are not descended into
+        here = Path(dirpath)
+        found += [here / n for n in dirnames if (here / n).is_symlink()]
+        found += [here / n for n in filenames]
+    files, data = [], []
+    for f in sorted(found):
+        if f.is_symlink() and not f.resolve().is_relative_to(root):
+            yield Problem(str(f), None, None, "a symbolic link out of the folder; not followed",
+                          "copy the file into the folder to add it")
+            continue
+        if not f.is_file():
+            continue
+        suffix = f.suffix.lower()
+        if suffix in _TEXT_SUFFIXES:
+            files.append(f)
+        elif suffix in _DATA_SUFFIXES:
+            data.append(f)
+    if not files and not data:
+        yield Problem(str(folder), None, None, "no .html, .htm, .txt, .jsonl or .csv files in this folder",
                       "point at a folder of articles or at a .jsonl/.csv file")
+    for f in data:
+        yield from read_path(f, max_text_bytes, notices)
     for f in files:
         try:
             raw = f.read_bytes()

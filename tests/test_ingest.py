@@ -162,3 +162,21 @@ def test_a_deeply_nested_line_or_a_lone_surrogate_is_one_problem_not_the_whole_f
         assert (report.added, len(report.problems)) == (2, 2)
         with pytest.raises(InputError, match=":2: field 'text': holds a lone surrogate"):
             archive.add_paths([path])
+
+
+def test_a_folder_reads_data_files_inside_it_and_never_follows_a_link_out(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Private\nnot an article of this folder", encoding="utf-8")
+    folder = tmp_path / "in"
+    (folder / "2024").mkdir(parents=True)
+    (folder / "2024" / "story.txt").write_text("A title\nThe body of the story.", encoding="utf-8")
+    write_jsonl(folder / "feed.jsonl", [{"id": "feed-1", "text": "an article from a feed"}])
+    (folder / "secret.txt").symlink_to(outside / "secret.txt")
+    (folder / "elsewhere").symlink_to(outside, target_is_directory=True)
+    (folder / "same.txt").symlink_to(folder / "2024" / "story.txt")  # a link inside the folder is read
+    out = list(read_path(folder))
+    assert sorted(r.id for r in out if not isinstance(r, Problem)) == ["2024/story", "feed-1", "same"]
+    problems = sorted(str(r) for r in out if isinstance(r, Problem))
+    assert problems == [f"{folder / name}: a symbolic link out of the folder; not followed (copy the file into "
+                        "the folder to add it)" for name in ("elsewhere", "secret.txt")]
