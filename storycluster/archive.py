@@ -68,8 +68,12 @@ class AddReport:
     problems: list[Problem] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """JSON-ready: each problem with its file, line, field, message and hint (and the one-line text)."""
         d = asdict(self)
-        d["problems"] = [str(p) for p in self.problems]
+        d["seconds"] = round(self.seconds, 3)
+        d["skipped"] = len(self.problems)
+        d["problems"] = [{"path": p.path, "line": p.line, "field": p.field, "message": p.message, "hint": p.hint,
+                          "text": str(p)} for p in self.problems]
         return d
 
 

@@ -278,7 +278,8 @@ def related(
     diversity: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 = by relevance; up to 1 = varied (MMR).")]
     = 0.0,
     store: StoreOpt = Path(DEFAULT_STORE),
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json, ndjson (an entry a line) or csv.")]
+    = Format.text,
 ) -> None:
     """Related articles; copies of one story collapse into one entry that lists the others."""
     from .ranking import RelatedOptions, parse_list
@@ -299,6 +300,8 @@ def related(
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             _fail(f"{file}: cannot read as UTF-8 text ({e})")
+    if text is not None and not text.strip():
+        _fail(f"{'--file ' + str(file) if file is not None else '--text'}: the text is empty; give an article's text", 2)
     with _open(store) as archive:
         title = ""
         if text is not None:
@@ -307,6 +310,18 @@ def related(
         query = archive.article(article_id) if article_id else None
     if fmt is Format.json:
         _dump(result)
+        return
+    if fmt is Format.ndjson:
+        for item in result["related"]:
+            typer.echo(json.dumps(item, ensure_ascii=False))
+        return
+    if fmt is Format.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["rank", "id", "score", "tier", "via", "group", "also_in", "source", "published", "lang", "title"])
+        for n, item in enumerate(result["related"], start=1):
+            w.writerow([n, item["id"], item["score"], item["tier"], item.get("via", "pair"), item["group"] or "",
+                        " ".join(o["id"] for o in item["also_in"]), item["source"] or "", item["published"] or "",
+                        item["lang"] or "", item["title"]])
         return
     if query:
         from .article import headline

@@ -172,8 +172,9 @@ def test_cli_bad_input_messages_and_exit_codes(case, tmp_path):
     r = run("add", str(src), "--on-error", "skip", "--json", store=tmp_path / "s")
     assert r.exit_code == 0
     report = json.loads(r.stdout)
-    assert len(report["problems"]) == 1 and message in report["problems"][0]
-    assert report["read"] == report["added"] + report["updated"] + report["unchanged"] + len(report["problems"])
+    assert len(report["problems"]) == 1 and message in report["problems"][0]["text"]
+    assert report["problems"][0]["path"] == str(src) and report["skipped"] == 1
+    assert report["read"] == report["added"] + report["updated"] + report["unchanged"] + report["skipped"]
 
 
 def test_cli_unreadable_path(tmp_path):
@@ -223,3 +224,17 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
     assert p.returncode == 1 and "No space left on device" in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert not [f.name for f in (tmp_path / "s").iterdir() if f.name.endswith(".tmp")]
+
+
+def test_related_honours_every_output_format_and_an_empty_text_is_a_usage_error(seed_store):
+    as_json = json.loads(run("related", "seed-main", "-k", "4", "--format", "json", store=seed_store).stdout)["related"]
+    lines = run("related", "seed-main", "-k", "4", "--format", "ndjson", store=seed_store).stdout.splitlines()
+    assert [json.loads(x) for x in lines] == as_json
+    import csv as csv_module
+    import io
+
+    rows = list(csv_module.DictReader(io.StringIO(run("related", "seed-main", "-k", "4", "--format", "csv",
+                                                      store=seed_store).stdout)))
+    assert [(r["id"], float(r["score"]), r["tier"]) for r in rows] == [(i["id"], i["score"], i["tier"]) for i in as_json]
+    r = run("related", "--text", "   ", store=seed_store)
+    assert r.exit_code == 2 and "the text is empty" in r.stderr
