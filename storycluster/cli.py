@@ -129,6 +129,7 @@ def add(
         languages = parse_languages(model_languages)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    new_store = not store.exists()
     archive = Archive(store, model, create=True, index_type=index, model_languages=languages)
     if index is not None:
         archive.set_index(index)
@@ -150,13 +151,20 @@ def add(
         if total >= 200:  # long work only
             progress.start()
 
+    failed = True
     try:
         report = archive.add_paths(paths, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
                                    progress=advance, on_total=on_total)
+        failed = False
     finally:
         if progress.live.is_started:
             progress.stop()
+        empty = failed and new_store and archive.db.count() == 0
         archive.close()
+        if empty:  # a first add that failed before storing anything leaves no empty store behind
+            import shutil
+
+            shutil.rmtree(store, ignore_errors=True)
     if json_report:
         _dump(report.to_dict())
     else:

@@ -227,7 +227,9 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
     seen: dict[str, int] = {}
     unknown: dict[str, int] = {}
     known = {*FIELDS, *DATE_FIELDS}
+    empty = True
     for lineno, row in rows:
+        empty = False
         if isinstance(row, Problem):
             yield row
             continue
@@ -242,6 +244,8 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
             else:
                 seen[result.id] = lineno
         yield result
+    if empty:
+        yield Problem(path, None, None, "no records in this file", "check that it is the file you meant")
     if unknown and notices is not None:
         listed = ", ".join(f"'{k}' ({n} records)" for k, n in sorted(unknown.items())[:12])
         more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""

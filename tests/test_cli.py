@@ -238,3 +238,15 @@ def test_related_honours_every_output_format_and_an_empty_text_is_a_usage_error(
     assert [(r["id"], float(r["score"]), r["tier"]) for r in rows] == [(i["id"], i["score"], i["tier"]) for i in as_json]
     r = run("related", "--text", "   ", store=seed_store)
     assert r.exit_code == 2 and "the text is empty" in r.stderr
+
+
+def test_an_empty_file_is_reported_and_a_failed_first_add_leaves_no_store(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    r = run("add", str(empty), store=tmp_path / "s")
+    assert r.exit_code == 1 and "empty.jsonl: no records in this file" in r.stderr
+    assert not (tmp_path / "s").exists()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "a"}\n')
+    r = run("add", str(bad), store=tmp_path / "s")
+    assert r.exit_code == 1 and not (tmp_path / "s").exists()
