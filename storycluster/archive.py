@@ -936,16 +936,23 @@ class Archive:
         }
 
 
-def _check_records(records: Iterable[Record], fail: bool) -> int:
-    """Count the records; with ``fail``, raise InputError at the first problem or repeated id."""
+def _check_records(records: Iterable[Record], fail: bool, show: int = 20) -> int:
+    """Count the records; with ``fail``, raise InputError naming every problem and repeated id (the first
+    ``show`` of them) once the whole input is read."""
     total = 0
     seen: dict[str, str] = {}
+    problems: list[Problem] = []
+    n_problems = 0
     for rec in records:
         total += 1
         if fail:
             problem = rec if isinstance(rec, Problem) else _duplicate_problem(rec, seen)
             if problem is not None:
-                raise InputError(problem)
+                n_problems += 1
+                if len(problems) < show:
+                    problems.append(problem)
+    if problems:
+        raise InputError(problems[0], problems[1:], n_problems)
     return total
 
 

@@ -26,11 +26,18 @@ class StoryclusterError(Exception):
 
 
 class InputError(StoryclusterError):
-    """Bad input in fail mode; carries the first problem found."""
+    """Bad input in fail mode; carries the first problem found, and the others when the whole input was checked
+    (``more``: up to a limit; ``total``: how many there were)."""
 
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
+    def __init__(self, problem: Problem, more: list[Problem] | None = None, total: int | None = None) -> None:
+        self.problem, self.more = problem, list(more or [])
+        self.total = total if total is not None else 1 + len(self.more)
+        lines = [str(problem), *map(str, self.more)]
+        if self.total > len(lines):
+            lines.append(f"... and {self.total - len(lines)} more")
+        if self.total > 1:
+            lines.append(f"{self.total} bad records; nothing was stored (fix them, or rerun with --on-error skip)")
+        super().__init__("\n".join(lines))
 
 
 class StoreError(StoryclusterError):

@@ -250,3 +250,14 @@ def test_an_empty_file_is_reported_and_a_failed_first_add_leaves_no_store(tmp_pa
     bad.write_bytes(b'{"id": "a"}\n')
     r = run("add", str(bad), store=tmp_path / "s")
     assert r.exit_code == 1 and not (tmp_path / "s").exists()
+
+
+def test_fail_mode_names_every_bad_record_before_storing_nothing(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"id": "a", "text": "fine"}\n{"id": "b"}\n{oops\n{"id": "a", "text": "again"}\n')
+    r = run("add", str(src), store=tmp_path / "s")
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 1 and lines[0].startswith("Error: ") and "Traceback" not in r.stderr
+    assert [f"{src}:{n}: " in line for n, line in zip((2, 3, 4), lines, strict=False)] == [True] * 3
+    assert lines[3] == "3 bad records; nothing was stored (fix them, or rerun with --on-error skip)"
+    assert not (tmp_path / "s").exists()
