@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -98,7 +99,8 @@ def _dump(obj: object) -> None:
 
 @command
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="JSONL or CSV files, .html/.txt files, or folders of them.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH",
+                                                help="JSONL or CSV files, .html/.txt files, or folders of them.")],
     store: StoreOpt = Path(DEFAULT_STORE),
     model: Annotated[str | None, typer.Option(
         help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
@@ -186,7 +188,7 @@ def add(
 
 @command
 def remove(
-    ids: Annotated[list[str], typer.Argument(help="Article ids to remove.")],
+    ids: Annotated[list[str], typer.Argument(metavar="ID", help="Article ids to remove.")],
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """Remove articles from the store and regroup."""
@@ -263,14 +265,23 @@ def dedup(
             typer.echo("singletons: " + ", ".join(result["singletons"]))
 
 
+_RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def _isolated(text: str) -> str:
+    """Right-to-left text between Unicode isolation marks (FSI … PDI), so that a bidi terminal does not reorder
+    the dates and punctuation around it."""
+    return f"\u2068{text}\u2069" if _RTL.search(text) else text
+
+
 def _meta(item: dict) -> str:
-    parts = [p for p in (item.get("source"), item.get("published"), item.get("lang")) if p]
+    parts = [_isolated(p) for p in (item.get("source"), item.get("published"), item.get("lang")) if p]
     return f"[{' · '.join(parts)}]" if parts else ""
 
 
 @command
 def related(
-    article_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A stored article's id.")] = None,
+    article_id: Annotated[str | None, typer.Argument(metavar="ID", help="A stored article's id.")] = None,
     text: Annotated[str | None, typer.Option("--text", help="Find articles related to this text.")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Find articles related to this file's text.")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many entries.")] = 10,
@@ -348,8 +359,8 @@ def related(
 
 @command
 def compare(
-    id1: Annotated[str, typer.Argument(help="First article id.")],
-    id2: Annotated[str, typer.Argument(help="Second article id.")],
+    id1: Annotated[str, typer.Argument(metavar="ID1", help="First article id.")],
+    id2: Annotated[str, typer.Argument(metavar="ID2", help="Second article id.")],
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """Similarity, tier and evidence for two stored articles (JSON)."""
@@ -359,7 +370,8 @@ def compare(
 
 @command
 def eval(  # noqa: A001 - the command's name
-    gold: Annotated[Path, typer.Argument(help="JSONL with 'id' and a label field, e.g. ECB+ articles.jsonl.")],
+    gold: Annotated[Path, typer.Argument(metavar="GOLD.jsonl",
+                                         help="JSONL with 'id' and a label field, e.g. ECB+ articles.jsonl.")],
     label: Annotated[str, typer.Option(help="The gold label field.")] = "cluster_id",
     pairs: Annotated[Path | None, typer.Option(help="JSONL of rated pairs: id1, id2, score.")] = None,
     lower_is_similar: Annotated[bool, typer.Option(help="In --pairs, a lower score means more similar.")] = False,
@@ -396,7 +408,8 @@ def eval(  # noqa: A001 - the command's name
 
 @command
 def calibrate(
-    gold: Annotated[Path, typer.Argument(help="JSONL with 'id' and a label field for articles in the store.")],
+    gold: Annotated[Path, typer.Argument(metavar="GOLD.jsonl",
+                                         help="JSONL with 'id' and a label field for articles in the store.")],
     label: Annotated[str, typer.Option(help="The gold label field.")] = "cluster_id",
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
@@ -411,7 +424,8 @@ def calibrate(
 
 @command
 def score_pairs(
-    pairs: Annotated[Path, typer.Argument(help="JSONL with id1 and id2 per line (score optional).")],
+    pairs: Annotated[Path, typer.Argument(metavar="PAIRS.jsonl",
+                                          help="JSONL with id1 and id2 per line (score optional).")],
     store: StoreOpt = Path(DEFAULT_STORE),
     fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json (one object per line).")] = Format.text,
 ) -> None:
@@ -476,7 +490,8 @@ def recommend(
 
 @command
 def dedup_dist(
-    paths: Annotated[list[Path], typer.Argument(help="JSONL, CSV or Parquet files (local or shared storage), "
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH",
+                                                help="JSONL, CSV or Parquet files (local or shared storage), "
                                                      "or folders of .html/.txt files.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: groups.jsonl, dedup.json, problems.jsonl, "
                                                           "embeddings/*.parquet, manifest.json.")],
@@ -512,7 +527,8 @@ def dedup_dist(
 
 @command
 def export_pg(
-    dsn: Annotated[str, typer.Argument(help="PostgreSQL connection string, e.g. postgresql://user@127.0.0.1/news.")],
+    dsn: Annotated[str, typer.Argument(metavar="DSN",
+                                       help="PostgreSQL connection string, e.g. postgresql://user@127.0.0.1/news.")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per related list.")] = 10,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:

@@ -261,3 +261,11 @@ def test_fail_mode_names_every_bad_record_before_storing_nothing(tmp_path):
     assert [f"{src}:{n}: " in line for n, line in zip((2, 3, 4), lines, strict=False)] == [True] * 3
     assert lines[3] == "3 bad records; nothing was stored (fix them, or rerun with --on-error skip)"
     assert not (tmp_path / "s").exists()
+
+
+def test_text_output_isolates_right_to_left_metadata_and_help_names_its_arguments(seed_store):
+    out = run("related", "seed-main", "-k", "10", store=seed_store).stdout
+    assert "[\u2068المسلة\u2069 · 2024-09-14 · ar]" in out  # the date stays after the Arabic source in a bidi terminal
+    assert "[example-wire.com · " in out  # left-to-right metadata is left as it is
+    usage = runner.invoke(app, ["related", "--help"]).output
+    assert "[ID]" in usage and "[[ID]]" not in usage
