@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -129,7 +130,15 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
                 text = raw.decode("utf-8", errors="replace")
             yield text
 
-    reader = csv.reader(lines(), delimiter=delimiter)
+    source = lines()
+    first = next(source, None)
+    if first is None:
+        return
+    if delimiter == "," and "," not in first:  # a semicolon- or tab-separated export named .csv
+        counts = {d: first.count(d) for d in (";", "\t", "|")}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) else delimiter
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))  # long texts: the text limit is checked later
+    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -138,6 +147,12 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         yield 1, Problem(path, 1, None, f"invalid CSV header ({e})", "the first line must name the columns")
         return
     header = [h.strip().lstrip("\ufeff") for h in header]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice or "id" not in header:
+        what = (f"the header names {', '.join(repr(h) for h in twice)} twice" if twice
+                else f"no 'id' column in the header ({', '.join(repr(h) for h in header[:8])})")
+        yield 1, Problem(path, 1, None, what, "the first line must name each column once, among them id and text")
+        return
     start = reader.line_num + 1
     while True:
         try:

@@ -180,3 +180,18 @@ def test_a_folder_reads_data_files_inside_it_and_never_follows_a_link_out(tmp_pa
     problems = sorted(str(r) for r in out if isinstance(r, Problem))
     assert problems == [f"{folder / name}: a symbolic link out of the folder; not followed (copy the file into "
                         "the folder to add it)" for name in ("elsewhere", "secret.txt")]
+
+
+def test_csv_delimiters_long_fields_and_header_mistakes(tmp_path):
+    semi = tmp_path / "semi.csv"
+    semi.write_text("id;title;text\na;One;First text here\n", encoding="utf-8")
+    assert [(r.id, r.text) for r in read_path(semi)] == [("a", "First text here")]
+    big = tmp_path / "big.csv"
+    big.write_text("id,text\nbig," + "w " * 100_000 + "\n", encoding="utf-8")  # past csv's 131,072 default
+    assert [len(r.text) for r in read_path(big)] == [200_000]
+    for name, header, message in (("noid.csv", "title,text", "no 'id' column in the header ('title', 'text')"),
+                                  ("dup.csv", "id,text,text", "the header names 'text' twice")):
+        path = tmp_path / name
+        path.write_text(header + "\na,b,c\nd,e,f\n", encoding="utf-8")
+        out = list(read_path(path))
+        assert len(out) == 1 and isinstance(out[0], Problem) and message in str(out[0]) and out[0].line == 1
