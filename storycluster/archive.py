@@ -420,13 +420,18 @@ class Archive:
             try:
                 flipped: dict[str, set[int]] = {}
                 rows = []
+                left: dict[str, list[str]] = {}  # group → its members removed here (logged as "removed")
                 for article_id in ids:
+                    old = self.db.article(article_id)
+                    gid = self.db.groups_of([old.rowid]).get(old.rowid) if old is not None else None
                     old = self.db.delete_article(article_id)
                     if old is None:
                         missing.append(article_id)
                         continue
                     removed.append(article_id)
                     rows.append(old.rowid)
+                    if gid is not None:
+                        left.setdefault(gid, []).append(article_id)
                     if old.source:
                         self._count_lines(old.source, old.text, -1, flipped)
                 index.remove(np.asarray(rows, dtype=np.int64))
@@ -436,6 +441,9 @@ class Archive:
                 if removed:
                     self.db.prune_embeddings()
                     self._bump_generation()
+                    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                    self.db.add_changes(at, self.db.generation, [("removed", gid, [], sorted(members))
+                                                                  for gid, members in sorted(left.items())])
                 self.db.commit()
                 self._index_generation = self.db.generation
             except BaseException:

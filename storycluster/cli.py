@@ -207,7 +207,7 @@ def dedup(
     all_: Annotated[bool, typer.Option("--all", help="Also list singletons (json always has them).")] = False,
     changes_since: Annotated[str | None, typer.Option(
         help="Instead of the groups, what grouping changed since this ISO time (new, joined, left, split, "
-             "merged, dissolved), oldest first.")] = None,
+             "merged, dissolved, removed), oldest first.")] = None,
 ) -> None:
     """Duplicate groups: every stored article once, in a group of 2+ or as a singleton."""
     if changes_since is not None:

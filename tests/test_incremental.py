@@ -90,3 +90,14 @@ def test_incremental_regroup_reads_only_the_neighbourhood_and_frequencies_stay_e
         stored = [np.frombuffer(t, np.uint32) for (t,) in a.db.conn.execute("SELECT terms FROM articles")]
         assert n_docs == a.db.count() == len(rows) - 1
         assert np.array_equal(df, document_frequencies(stored))
+
+
+def test_removing_a_group_member_is_logged(seed_store_copy):
+    with Archive(seed_store_copy, create=False) as a:
+        group = next(g for g in a.dedup()["groups"] if g["size"] == 2)
+        gone, kept = group["members"][1]["id"], group["members"][0]["id"]
+        before = a.db.conn.execute("SELECT max(at) FROM group_changes").fetchone()[0]
+        a.remove([gone])
+        changes = [c for c in a.changes(before) if c["at"] > before]
+    assert {"change": "removed", "group": group["group"], "articles": [gone]}.items() <= changes[0].items()
+    assert any(c["change"] == "dissolved" and c["articles"] == [kept] for c in changes)  # the one left alone

@@ -182,7 +182,8 @@ def group_changes(previous: dict[int, str], current: dict[int, str], ids: dict[i
     Kinds: ``new`` (a group of articles that were in none), ``joined`` (articles came into a kept group,
     from the groups listed, if any), ``left`` (articles of a kept group are now in no group), ``split``
     (articles of a kept group went to the groups listed), ``merged`` (a group id ended; its articles are now
-    in the groups listed), ``dissolved`` (a group id ended and its articles are in no group).
+    in the groups listed), ``dissolved`` (a group id ended and its articles are in no group). ``Archive.remove``
+    logs a fifth kind itself: ``removed`` (members of the group removed from the store).
     """
     def invert(m: dict[int, str]) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}

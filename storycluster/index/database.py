@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS group_members_group ON group_members(group_id);
 CREATE TABLE IF NOT EXISTS pending_regroup (article INTEGER PRIMARY KEY);  -- touched since the last grouping
 CREATE TABLE IF NOT EXISTS group_changes (
     seq INTEGER PRIMARY KEY, at TEXT NOT NULL, generation INTEGER NOT NULL,
-    kind TEXT NOT NULL,                 -- new, joined, left, split, merged, dissolved
+    kind TEXT NOT NULL,                 -- new, joined, left, split, merged, dissolved, removed
     group_id TEXT NOT NULL, other_ids TEXT NOT NULL, articles TEXT NOT NULL   -- JSON lists
 );
 CREATE INDEX IF NOT EXISTS group_changes_at ON group_changes(at);
