@@ -145,6 +145,7 @@ class Archive:
         self._index_generation = -1
         #: why the saved index.faiss was not used and was rebuilt from the database (None: it was, or none needed)
         self.index_rebuilt: str | None = None
+        self._on_stage: Callable[[str], None] | None = None  # add's progress display, while it runs
         self._fill_numbers()
 
     def _write_lock(self) -> WriteLock:
@@ -183,7 +184,9 @@ class Archive:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
+            self._stage("loading the model")
             self._embedder = get_embedder(self.config.model_id)
+            self._stage("adding")
         return self._embedder
 
     @property
@@ -241,7 +244,8 @@ class Archive:
     # -- writing -------------------------------------------------------------------------------
     def add_paths(self, paths: Iterable[str | Path], on_error: str = "fail",
                   max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES, progress: Progress | None = None,
-                  on_total: Callable[[int], None] | None = None) -> AddReport:
+                  on_total: Callable[[int], None] | None = None,
+                  on_stage: Callable[[str], None] | None = None) -> AddReport:
         """Read files or folders and add their articles. In ``fail`` mode the input is checked in full
         first, so a bad record stops the add before anything is written."""
         paths = [Path(p) for p in paths]
@@ -249,15 +253,29 @@ class Archive:
         if on_total is not None:
             on_total(total)
         notices: list[str] = []
-        report = self.add(read_paths(paths, max_text_bytes, notices), on_error=on_error, progress=progress)
+        report = self.add(read_paths(paths, max_text_bytes, notices), on_error=on_error, progress=progress,
+                          on_stage=on_stage)
         report.notices = notices
         return report
 
-    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None) -> AddReport:
+    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None,
+            on_stage: Callable[[str], None] | None = None) -> AddReport:
         """Add or update articles. Unchanged articles cost nothing; changed ones are re-embedded (unless
         their normalized text was seen before) and regrouped. Problems raise in ``fail`` mode and are
         collected in the report in ``skip`` mode. Work is committed in chunks of 256: in ``fail`` mode a
-        list is checked in full before anything is written, a stream up to the bad record."""
+        list is checked in full before anything is written, a stream up to the bad record. ``on_stage``: told
+        what the add is doing ("adding", "loading the model", "grouping"), for a progress display."""
+        self._on_stage = on_stage
+        try:
+            return self._add(records, on_error, progress)
+        finally:
+            self._on_stage = None
+
+    def _stage(self, name: str) -> None:
+        if self._on_stage is not None:
+            self._on_stage(name)
+
+    def _add(self, records: Iterable[Record], on_error: str, progress: Progress | None) -> AddReport:
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         if on_error == "fail" and isinstance(records, list | tuple):
@@ -266,6 +284,7 @@ class Archive:
         start = time.perf_counter()
         seen: dict[str, str] = {}
         changed = False
+        self._stage("adding")
         with self._write_lock():
             index = self.index
             it = iter(records)
@@ -284,6 +303,7 @@ class Archive:
                 if progress is not None:
                     progress(len(chunk))
             if changed or self.db.get_meta("groups_generation") != str(self.db.generation):
+                self._stage("grouping")
                 self._regroup()
                 self._save_index()
         report.seconds = time.perf_counter() - start

@@ -137,10 +137,10 @@ def add(
         archive.set_index(index)
     if window_days is not None:
         archive.set_thresholds(window_days=window_days)
-    progress = Progress(TextColumn("adding"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("{task.fields[rate]} articles/s"), TimeRemainingColumn(),
                         transient=True, console=_stderr_console())
-    task = progress.add_task("add", total=None, rate="-")
+    task = progress.add_task("reading", total=None, rate="-")
 
     def advance(n: int) -> None:
         progress.advance(task, n)
@@ -156,7 +156,8 @@ def add(
     failed = True
     try:
         report = archive.add_paths(paths, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
-                                   progress=advance, on_total=on_total)
+                                   progress=advance, on_total=on_total,
+                                   on_stage=lambda stage: progress.update(task, description=stage))
         failed = False
     finally:
         if progress.live.is_started:

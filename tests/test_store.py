@@ -348,3 +348,18 @@ def test_a_damaged_database_is_one_line_naming_it(tmp_path, hash_embedder):
     p = subprocess.run([sys.executable, "-m", "storycluster", "stats", "--store", str(tmp_path / "s")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 1 and "not a readable store database" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_add_says_what_it_is_doing(tmp_path, seed_rows):
+    from storycluster import Article
+
+    first: list[str] = []
+    stages: list[str] = []
+    rows = [Article(r["id"], r.get("title") or "", r["text"], lang=r.get("lang")) for r in seed_rows[:4]]
+    with Archive(tmp_path / "s") as archive:  # a new store loads the model when it is created
+        archive.add(rows[:2], on_stage=first.append)
+    with Archive(tmp_path / "s") as archive:  # an existing one when the first new text needs it
+        archive.add(rows[:2], on_stage=stages.append)  # nothing new: no model, no grouping
+        archive.add(rows[2:], on_stage=stages.append)
+    assert first == ["adding", "grouping"]
+    assert stages == ["adding", "adding", "loading the model", "adding", "grouping"]
