@@ -146,6 +146,7 @@ class Archive:
         #: why the saved index.faiss was not used and was rebuilt from the database (None: it was, or none needed)
         self.index_rebuilt: str | None = None
         self._on_stage: Callable[[str], None] | None = None  # add's progress display, while it runs
+        self._index_checked = False  # whether _ensure_groups looked for a saved index left behind by a crash
         self._fill_numbers()
 
     def _write_lock(self) -> WriteLock:
@@ -440,20 +441,20 @@ class Archive:
             try:
                 flipped: dict[str, set[int]] = {}
                 rows = []
-                left: dict[str, list[str]] = {}  # group → its members removed here (logged as "removed")
                 for article_id in ids:
-                    old = self.db.article(article_id)
-                    gid = self.db.groups_of([old.rowid]).get(old.rowid) if old is not None else None
                     old = self.db.delete_article(article_id)
                     if old is None:
                         missing.append(article_id)
                         continue
                     removed.append(article_id)
                     rows.append(old.rowid)
-                    if gid is not None:
-                        left.setdefault(gid, []).append(article_id)
                     if old.source:
                         self._count_lines(old.source, old.text, -1, flipped)
+                # group → its members removed here, logged as "removed" (membership rows stay until the regrouping)
+                left: dict[str, list[str]] = {}
+                id_of = dict(zip(rows, removed, strict=True))
+                for row, gid in self.db.groups_of(rows).items():
+                    left.setdefault(gid, []).append(id_of[row])
                 index.remove(np.asarray(rows, dtype=np.int64))
                 # the groups they leave are looked at again (their membership rows go at the regrouping)
                 self.db.mark_pending(self.db.group_peers(rows) - set(rows))
@@ -603,9 +604,12 @@ class Archive:
                 return
 
     def _index_stale(self) -> bool:
-        """The saved index is missing or older than the database (cheap: no index is read)."""
-        config = StoreConfig.read(self.path) or self.config
-        return config.index_generation != self.db.generation or not (self.path / INDEX).exists()
+        """The saved index is missing or older than the database: checked at this instance's first read only (an
+        add killed between its two writes is found at the next open; the per-request path reads no file)."""
+        if self._index_checked:
+            return False
+        self._index_checked = True
+        return self.config.index_generation != self.db.generation or not (self.path / INDEX).exists()
 
     # -- reading --------------------------------------------------------------------------------
     @contextmanager

@@ -285,9 +285,10 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
             else:
                 return bad(date_field if field == "published" else field,
                            f"expected a string, got {type(v).__name__}")
-        if isinstance(v, str) and _SURROGATE.search(v):  # a JSON "\ud800" escape: no UTF-8 text holds it
+        lone = _SURROGATE.search(v) if isinstance(v, str) else None  # a JSON "\ud800" escape: not UTF-8 text
+        if lone:
             return bad(date_field if field == "published" else field,
-                       f"holds a lone surrogate escape (\\u{ord(_SURROGATE.search(v).group()):04x}), not text")
+                       f"holds a lone surrogate escape (\\u{ord(lone.group()):04x}), not text")
         values[field] = v
     if not (values["id"] or "").strip():
         return bad("id", "missing or empty", "every article needs a unique id")
