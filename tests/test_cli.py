@@ -269,3 +269,10 @@ def test_text_output_isolates_right_to_left_metadata_and_help_names_its_argument
     assert "[example-wire.com · " in out  # left-to-right metadata is left as it is
     usage = runner.invoke(app, ["related", "--help"]).output
     assert "[ID]" in usage and "[[ID]]" not in usage
+
+
+def test_fail_mode_names_the_first_twenty_bad_records_and_counts_the_rest(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(b'{"id": "x%d"}\n' % i for i in range(25)))
+    lines = run("add", str(src), store=tmp_path / "s").stderr.strip().splitlines()
+    assert len(lines) == 22 and lines[20] == "... and 5 more" and lines[21].startswith("25 bad records")

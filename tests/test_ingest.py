@@ -195,3 +195,15 @@ def test_csv_delimiters_long_fields_and_header_mistakes(tmp_path):
         path.write_text(header + "\na,b,c\nd,e,f\n", encoding="utf-8")
         out = list(read_path(path))
         assert len(out) == 1 and isinstance(out[0], Problem) and message in str(out[0]) and out[0].line == 1
+
+
+def test_folder_files_differing_only_in_extension_are_a_reported_duplicate_id(tmp_path, hash_embedder):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "story.txt").write_text("A title\nA story about trams in the city.", encoding="utf-8")
+    (folder / "story.html").write_text("<html><head><title>T</title></head><body><p>A story about buses in the "
+                                       "town centre today.</p></body></html>", encoding="utf-8")
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        report = archive.add_paths([folder], on_error="skip")
+    assert report.added == 1 and len(report.problems) == 1
+    assert "duplicate id 'story'" in str(report.problems[0])
