@@ -35,10 +35,10 @@ from scale import CHUNK, synthesize  # noqa: E402
 
 def build(ecb: Path, out: Path, n: int) -> None:
     from storycluster import Archive
-    from storycluster.index.database import Database
-    from storycluster.index.folder import DATABASE, INDEX, StoreConfig
-    from storycluster.index.vectors import IVF_SAMPLE_PER_LIST, VectorIndex, choose_index, ivf_lists
     from storycluster.lexical import NUM_PERM
+    from storycluster.store.database import Database
+    from storycluster.store.folder import DATABASE, INDEX, StoreConfig
+    from storycluster.store.vector_index import IVF_SAMPLE_PER_LIST, VectorIndex, choose_index, ivf_lists
 
     with Archive(ecb, create=False) as a:
         data = a.db.all_for_grouping(a.config.model_id)
@@ -165,7 +165,7 @@ def regroup(path: Path) -> dict:
     import resource
 
     from storycluster import Archive
-    from storycluster.index.folder import WriteLock
+    from storycluster.store.folder import WriteLock
 
     with Archive(path, create=False) as a, WriteLock(a.path):
         t0 = time.perf_counter()

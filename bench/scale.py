@@ -84,8 +84,8 @@ def run_size(store: Path, n: int) -> dict:
     from storycluster.cluster import StoryModel, Thresholds
     from storycluster.cluster.graph import IndexedVectors, PairScorer, candidate_edges, neighbour_edges
     from storycluster.cluster.linkage import SparseAverageLinkage
-    from storycluster.index.vectors import IVF_SAMPLE_PER_LIST, VectorIndex, choose_index, ivf_lists
     from storycluster.lexical import EMPTY
+    from storycluster.store.vector_index import IVF_SAMPLE_PER_LIST, VectorIndex, choose_index, ivf_lists
 
     lead, title = real_vectors(store)
     t, m = Thresholds(), StoryModel.shipped()

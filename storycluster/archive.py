@@ -26,10 +26,6 @@ from .embed import Embedder, get_embedder, model_id_for
 from .embed import model_languages as languages_read
 from .errors import InputError, NotFoundError, Problem, StoreError
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
-from .index import Database, StoreConfig, VectorIndex, WriteLock
-from .index.database import GroupingData, StoredArticle
-from .index.folder import DATABASE, INDEX, atomic_write_text, file_checksum
-from .index.vectors import choose_index, sample_ids
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .language import reads
 from .lexical import (
@@ -45,6 +41,10 @@ from .lexical import (
     unpack,
 )
 from .ranking import RelatedOptions, select
+from .store import Database, StoreConfig, VectorIndex, WriteLock
+from .store.database import GroupingData, StoredArticle
+from .store.folder import DATABASE, INDEX, atomic_write_text, file_checksum
+from .store.vector_index import choose_index, sample_ids
 
 Progress = Callable[[int], None]
 CHUNK = 256

@@ -551,8 +551,8 @@ def report(
     """A self-contained HTML report for editors: groups, sources, dates, charts (opens without network)."""
     import time
 
-    from .index.folder import atomic_write_text
     from .report import build_report
+    from .store.folder import atomic_write_text
 
     _output_file(out)
     start = time.perf_counter()

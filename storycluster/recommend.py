@@ -20,7 +20,7 @@ import numpy as np
 
 from .archive import Archive
 from .cluster.scoring import semantic_similarity
-from .index.folder import atomic_write_text
+from .store.folder import atomic_write_text
 
 STATE_VERSION = 1
 

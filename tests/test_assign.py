@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from storycluster.index import assign
-from storycluster.index.assign import ListAssigner, assign_lists, nearest_columns
+from storycluster.neighbors import assign
+from storycluster.neighbors.assign import ListAssigner, assign_lists, nearest_columns
 
 from .test_vectors import clustered
 

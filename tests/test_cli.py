@@ -212,7 +212,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
     """ENOSPC raised where the index is written (as a full disk would): one line naming the file, no .tmp left."""
     code = (
         "import errno, sys\n"
-        "import storycluster.index.vectors as v\n"
+        "import storycluster.store.vector_index as v\n"
         "def full(self, path):\n"
         "    open(str(path) + '.tmp', 'wb').write(b'partial')\n"
         "    raise OSError(errno.ENOSPC, 'No space left on device', str(path) + '.tmp')\n"

@@ -12,10 +12,10 @@ import pytest
 pa = pytest.importorskip("pyarrow")
 
 from storycluster.dist import stages  # noqa: E402
-from storycluster.index.knn import block_target, knn_graph, merge_blocks  # noqa: E402
-from storycluster.index.vectors import VectorIndex, ivf_centroids  # noqa: E402
 from storycluster.ingest import read_path  # noqa: E402
 from storycluster.lexical import BANDS, EMPTY, NUM_PERM, candidate_pairs  # noqa: E402
+from storycluster.neighbors.knn import block_target, knn_graph, merge_blocks  # noqa: E402
+from storycluster.store.vector_index import VectorIndex, ivf_centroids  # noqa: E402
 
 
 def _clustered(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -8,8 +8,8 @@ import pytest
 
 from storycluster.cluster.graph import IndexedVectors, index_vectors
 from storycluster.cluster.linkage import SparseAverageLinkage
-from storycluster.index.knn import knn_graph
-from storycluster.index.vectors import VectorIndex
+from storycluster.neighbors.knn import knn_graph
+from storycluster.store.vector_index import VectorIndex
 
 from .test_vectors import clustered
 
@@ -74,7 +74,7 @@ def test_graph_without_known_second_lists_computes_them():
 
 
 def test_only_vectors_near_a_list_border_query_their_second_list():
-    from storycluster.index import knn
+    from storycluster.neighbors import knn
 
     x = clustered(6000, 64, seed=6)
     index = VectorIndex(64, "ivf")
@@ -142,7 +142,7 @@ def test_linkage_over_strong_edges_equals_linkage_over_all_edges(seed):
 
 
 def test_large_lists_split_into_sub_blocks_keep_the_neighbours(monkeypatch):
-    from storycluster.index import knn
+    from storycluster.neighbors import knn
 
     x = clustered(6000, 64, seed=2)
     index = VectorIndex(64, "ivf")

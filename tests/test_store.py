@@ -295,7 +295,7 @@ def test_an_index_lost_between_the_two_writes_is_saved_by_the_next_read_once(tmp
     from unittest import mock
 
     from storycluster import Article
-    from storycluster.index.vectors import VectorIndex
+    from storycluster.store.vector_index import VectorIndex
 
     store = tmp_path / "s"
     with Archive(store, embedder=hash_embedder) as archive:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from storycluster import Archive
-from storycluster.index import vectors as vx
-from storycluster.index.vectors import VectorIndex, choose_index
+from storycluster.store import vector_index as vx
+from storycluster.store.vector_index import VectorIndex, choose_index
 
 from .conftest import SEEDS, HashEmbedder
 

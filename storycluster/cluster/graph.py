@@ -272,11 +272,11 @@ def _block_dot(m, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(edges (m, 2) of row positions i < j, lead cosines, headline cosines): each row's top-k neighbours by
-    the index vector, above the related floor (:func:`storycluster.index.knn.knn_graph`). ``index``: a
+    the index vector, above the related floor (:func:`storycluster.neighbors.knn.knn_graph`). ``index``: a
     store's index over exactly these rows under ``rowids`` (reused, not rebuilt); otherwise an exact index
     (small) or an IVF one is built from the scorer's vectors."""
-    from ..index.knn import EXACT_GRAPH, knn_graph
-    from ..index.vectors import VectorIndex
+    from ..neighbors.knn import EXACT_GRAPH, knn_graph
+    from ..store.vector_index import VectorIndex
 
     t = scorer.thresholds
     n = len(scorer.lead)
@@ -292,7 +292,7 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
 
 
 def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(edges of row positions i < j, lead cosines, headline cosines) of a :class:`~..index.knn.KnnGraph`
+    """(edges of row positions i < j, lead cosines, headline cosines) of a :class:`~..neighbors.knn.KnnGraph`
     whose ids are ``rowids`` (positions when ``rowids`` is 0..n-1). Consumes ``g``: its arrays are
     reused or freed (at a million articles the edges are hundreds of megabytes)."""
     a, b = g.a, g.b

@@ -20,9 +20,9 @@ import numpy as np
 from ..boilerplate import MIN_COUNT
 from ..cluster import StoryModel, Thresholds
 from ..embed import model_id_for, model_languages
-from ..index.folder import EMBED_MAX_CHARS
-from ..index.knn import EXACT_GRAPH, block_target
-from ..index.vectors import IVF_SAMPLE_PER_LIST, _sample_rows, ivf_centroids, ivf_lists
+from ..store.folder import EMBED_MAX_CHARS
+from ..neighbors.knn import EXACT_GRAPH, block_target
+from ..store.vector_index import IVF_SAMPLE_PER_LIST, _sample_rows, ivf_centroids, ivf_lists
 from ..ingest import DEFAULT_MAX_TEXT_BYTES
 from . import stages
 

@@ -176,7 +176,7 @@ def bucket_shard_pairs(batch) -> dict[str, np.ndarray]:
 # -- candidates: vector neighbours over IVF lists ---------------------------------------------------
 def list_rows(batch, centroids: np.ndarray, spill: int = 2) -> dict[str, np.ndarray]:
     """Each vector as a member of its nearest list and a (foreign) query in its next ``spill - 1``."""
-    from ..index.assign import assign_lists
+    from ..neighbors.assign import assign_lists
 
     v = vectors_of(batch.column("vector"))
     pos = batch.column("pos").to_numpy()
@@ -187,8 +187,8 @@ def list_rows(batch, centroids: np.ndarray, spill: int = 2) -> dict[str, np.ndar
 
 
 def list_neighbours(batch, k: int, target: int, split: int, spill: int = 2) -> dict[str, np.ndarray]:
-    """One list's block (:func:`~storycluster.index.knn.block_neighbours`): each query's best k there."""
-    from ..index.knn import block_neighbours
+    """One list's block (:func:`~storycluster.neighbors.knn.block_neighbours`): each query's best k there."""
+    from ..neighbors.knn import block_neighbours
 
     own = np.asarray(batch["own"], dtype=bool)
     pos = np.asarray(batch["pos"], dtype=np.int64)
@@ -209,7 +209,7 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
     from ..cluster.graph import grouping_scorer
     from ..cluster.groups import group_record
     from ..cluster.graph import graph_edges, split_index_vectors
-    from ..index.knn import merge_blocks
+    from ..neighbors.knn import merge_blocks
 
     n = table.num_rows
     if n == 0:

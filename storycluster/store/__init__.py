@@ -1,7 +1,8 @@
-"""Persistence: the FAISS vector index, the SQLite database and the store folder that holds both."""
+"""The store: a folder (``config.json``, lock) holding the SQLite database of articles and groups and the FAISS
+vector index over their embeddings."""
 
 from .database import Database, StoredArticle
 from .folder import FORMAT_VERSION, StoreConfig, WriteLock
-from .vectors import VectorIndex
+from .vector_index import VectorIndex
 
 __all__ = ["FORMAT_VERSION", "Database", "StoreConfig", "StoredArticle", "VectorIndex", "WriteLock"]

@@ -9,7 +9,7 @@ Inner product on L2-normalized vectors is cosine similarity. Three kinds:
   of exact), nlist ≈ 2·√n, nprobe = max(16, nlist/128), a single query searched by both cores; trained
   on the vectors it is first given (or on a sample through :meth:`VectorIndex.train`) and retrained from
   all vectors when the archive has grown fourfold. Its lists are also the partition the neighbour graph
-  is built from (:mod:`.knn`); each vector's second-nearest list is kept for it (saved next to the index).
+  is built from (:mod:`storycluster.neighbors.knn`); each vector's second-nearest list is kept for it (saved next to the index).
 
 FAISS's HNSW cannot remove vectors, and removing from an IVF under an id map breaks the map, so the
 approximate kinds remove by *tombstone*: the slot's id becomes -1 in the id map (persisted in the FAISS file
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .assign import ListAssigner
+from ..neighbors.assign import ListAssigner
 
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 #: ``auto`` (a store setting): exact search below this many vectors, IVF from there. One exact search reads
@@ -48,7 +48,7 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 
 
-#: k-means iterations and sample size (points per list) when an IVF is trained (:mod:`.kmeans`)
+#: k-means iterations and sample size (points per list) when an IVF is trained (:mod:`storycluster.neighbors.kmeans`)
 IVF_NITER = 8
 IVF_SAMPLE_PER_LIST = 40  # FAISS asks for 39
 
@@ -71,7 +71,7 @@ def sample_ids(ids: np.ndarray, expected: int) -> np.ndarray:
 
 def ivf_centroids(sample: np.ndarray, expected: int = 0) -> np.ndarray:
     """List centroids for an IVF of about ``expected`` vectors (at least ``len(sample)``), from ``sample``."""
-    from .kmeans import centroids
+    from ..neighbors.kmeans import centroids
 
     # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
     nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
@@ -146,7 +146,7 @@ class VectorIndex:
     def _add_ivf(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Assign vectors to their nearest list with numpy's BLAS (FAISS's own assignment would run the same
         product on a second BLAS competing for the cores) and keep each one's second-nearest list, which
-        the neighbour graph needs (:mod:`.knn`); then add under the id map."""
+        the neighbour graph needs (:mod:`storycluster.neighbors.knn`); then add under the id map."""
         import faiss
 
         scores = np.zeros((len(ids), min(2, self.nlist)), dtype=np.float32)

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..memory import release_free_memory
 from ..parallel import cores, thread_map
+from ..store.vector_index import VectorIndex
 from .assign import nearest_columns
-from .memory import release_free_memory
-from .vectors import VectorIndex
 
 #: below this many vectors the graph is exact (≈ n² inner products)
 EXACT_GRAPH = 20_000

@@ -1,0 +1,56 @@
+"""Numbers a text writes (ages, amounts, years) as codes any script agrees on: shared numbers are evidence of one
+story, and two texts writing different numbers of one kind are evidence against it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..normalize import _WORD
+from .tfidf import rows_csr
+
+#: codes of the four-digit numbers 1900-2099 (years): int("1" + digits), see :func:`number_codes`
+YEAR_CODES = (11900, 12099)
+_ARABIC_NUMBER = re.compile(r"^[\u0600-\u06FF]{0,3}(\d+)[\u0600-\u06FF]?$")
+
+
+def number_codes(text: str) -> np.ndarray:
+    """The distinct numbers a text writes (ages, amounts, tolls, times, dates: words that are digits, also
+    with an Arabic proclitic or suffix letter on them, as in و15 or 2024م; not codes such as G7 or F16), as
+    sorted uint64 codes ``int("1" + digits)`` (so leading zeros count). Digits of any script count (the
+    matching form already has Arabic-Indic and Persian digits as ASCII). ``text``: normalized text (the
+    pipeline's matching text). Same-story articles tend to write the same numbers, other events of one kind
+    other ones, in any language. (Every digit run, G7 and F16 included, measured worse on ECB+: held-out
+    B-cubed F1 0.924 against 0.929.)"""
+    out = set()
+    for w in _WORD.findall(text):
+        if not w.isdecimal():
+            m = _ARABIC_NUMBER.match(w)
+            if m is None:
+                continue
+            w = m.group(1)
+        out.add(int("1" + w) if len(w) <= 18 else (int.from_bytes(w.encode()[-8:], "little") | 1 << 63))
+    return np.array(sorted(out), dtype=np.uint64)
+
+
+def is_year(codes: np.ndarray) -> np.ndarray:
+    return (codes >= YEAR_CODES[0]) & (codes <= YEAR_CODES[1])
+
+
+def number_text(code: int) -> str:
+    """The digits behind a code of :func:`number_codes` (a hashed long run shows as '…')."""
+    return str(code)[1:] if code < 1 << 63 else "…"
+
+
+def number_matrices(codes: Sequence[np.ndarray]):
+    """Two binary CSR matrices over the texts: the years each writes, and its other numbers (columns: the
+    distinct codes); a row inner product counts shared numbers."""
+    n = len(codes)
+    flat = np.concatenate(codes) if n else np.zeros(0, dtype=np.uint64)
+    row = np.repeat(np.arange(n), [len(c) for c in codes])
+    vocab, cols = np.unique(flat, return_inverse=True)
+    years, others = (rows_csr(np.ones(int(keep.sum())), cols.ravel()[keep], row[keep], n, max(len(vocab), 1))
+                     for keep in (is_year(flat), ~is_year(flat)))
+    return years, others
