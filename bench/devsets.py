@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from storycluster import Archive
+from storycluster.regroup import store_scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -81,7 +82,7 @@ def scorer_of(archive: Archive):
     """The grouping scorer over the whole store, and each row's article id."""
     data = archive.db.all_for_grouping(archive.config.model_id)
     ids = {r: i for r, i, _, _ in archive.db.facts()}
-    scorer = archive._grouping_scorer(data)[0]
+    scorer = store_scorer(archive.store, data)[0]
     return scorer, [ids[int(r)] for r in data.rowids]
 
 

@@ -61,7 +61,7 @@ def main() -> None:
                     if members & grouped and gid not in now and gid not in merged:
                         violations += 1
                 prev = now
-                rows.append((k + 1, a.db.count(), a.last_regroup["reclustered"], a.last_regroup["changes"], took))
+                rows.append((k + 1, a.db.count(), a.last_regroup.reclustered, a.last_regroup.changes, took))
             inc = bcubed(labels(a), {i: gold[i] for i in labels(a)})
     print("| batch | stored | clustered again | changes logged | add + group (s) |\n| --- | --- | --- | --- | --- |")
     for r in rows:

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -165,14 +166,15 @@ def regroup(path: Path) -> dict:
     import resource
 
     from storycluster import Archive
+    from storycluster.regroup import regroup
     from storycluster.store.folder import WriteLock
 
     with Archive(path, create=False) as a, WriteLock(a.path):
         t0 = time.perf_counter()
-        a._regroup(full=True)
+        report = regroup(a.store, full=True)
         seconds = time.perf_counter() - t0
     return {"regroup_s": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            **a.last_regroup}
+            **asdict(report)}
 
 
 def main() -> None:

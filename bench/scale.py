@@ -49,7 +49,7 @@ def real_vectors(store: Path) -> tuple[np.ndarray, np.ndarray]:
 def synthesize(lead: np.ndarray, title: np.ndarray, start: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Chunk of ``m`` articles from row ``start``: (index vectors, copy_of with -1 for an original)."""
     from storycluster.cluster import Thresholds
-    from storycluster.cluster.graph import index_vectors
+    from storycluster.embed.layout import VectorLayout
 
     rng = np.random.default_rng(start)
     n_orig = m - m // 10
@@ -71,7 +71,7 @@ def synthesize(lead: np.ndarray, title: np.ndarray, start: int, m: int) -> tuple
     src = rng.integers(0, n_orig, m - n_orig)
     lo, ti = np.vstack([lo, mix(lead, 0.3, lo[src])]), np.vstack([ti, mix(title, 0.3, ti[src])])
     copy_of = np.concatenate([np.full(n_orig, -1), src + start])
-    return index_vectors(lo, ti, Thresholds().title_weight), copy_of
+    return VectorLayout(Thresholds().title_weight).combine(lo, ti), copy_of
 
 
 def rss_mb() -> float:
@@ -82,8 +82,9 @@ def run_size(store: Path, n: int) -> dict:
     from scipy.sparse import csr_matrix
 
     from storycluster.cluster import StoryModel, Thresholds
-    from storycluster.cluster.graph import IndexedVectors, PairScorer, candidate_edges, neighbour_edges
+    from storycluster.cluster.graph import PairScorer, candidate_edges, neighbour_edges
     from storycluster.cluster.linkage import SparseAverageLinkage
+    from storycluster.embed.layout import VectorLayout
     from storycluster.lexical import EMPTY
     from storycluster.store.vector_index import IVF_SAMPLE_PER_LIST, VectorIndex, choose_index, ivf_lists
 
@@ -147,8 +148,9 @@ def run_size(store: Path, n: int) -> dict:
 
     ids = np.arange(n, dtype=np.int64)
     empty = csr_matrix((n, 1), dtype=np.float64)
-    scorer = PairScorer(IndexedVectors(index, ids, "lead", t.title_weight),
-                        IndexedVectors(index, ids, "title", t.title_weight),
+    layout = VectorLayout(t.title_weight)
+    scorer = PairScorer(layout.half(index, ids, "lead"),
+                        layout.half(index, ids, "title"),
                         np.full((n, 1), EMPTY, dtype=np.uint32), np.arange(n).astype(str), empty, empty,
                         np.zeros(n, dtype=np.int64), ["en"] * n, t, m)
     t0 = time.perf_counter()

@@ -173,3 +173,15 @@ def cluster_dense(logits: np.ndarray, model: StoryModel) -> dict[int, int]:
     labels = SparseAverageLinkage(threshold=model.group_threshold, floor=model.group_floor).fit(
         n, np.stack([ii[keep], jj[keep]], axis=1), w[keep], lambda a, b: logits[np.ix_(a, b)]).labels_
     return dict(enumerate(labels.tolist()))
+
+
+def calibrate_store(store, gold: dict[str, str], fitted_on: str = "") -> tuple[StoryModel, int]:
+    """Fit the same-story model on a store's labelled articles (``gold``: id → label; the caller holds the write
+    lock, saves the model and regroups). Returns the model and how many stored articles were labelled."""
+    from .regroup import store_scorer
+
+    data = store.db.all_for_grouping(store.config.model_id)
+    ids = {r: i for r, i, _, _ in store.db.facts()}
+    labels = [gold.get(ids[int(r)]) for r in data.rowids]
+    scorer, _ = store_scorer(store, data)
+    return fit_story_model(scorer, labels, fitted_on or "user labels"), sum(x is not None for x in labels)

@@ -102,6 +102,37 @@ def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return (sum(rk for rk, p in zip(r, positive, strict=True) if p) - pos * (pos + 1) / 2) / (pos * neg)
 
 
+def evaluate_store(dedup_result: dict, gold: Mapping[str, str], scored_pairs: list[dict] | None = None,
+                   lower_is_similar: bool = False, split: float | None = None) -> dict:
+    """Score a store's groups (``dedup_result``, as :meth:`Archive.dedup` gives it) against gold labels, and, with
+    ``scored_pairs`` (:meth:`Archive.score_pairs` of rated pairs), the pair similarity against the ratings."""
+    predicted = {m["id"]: g["group"] for g in dedup_result["groups"] for m in g["members"]}
+    predicted.update({s: f"\x00{s}" for s in dedup_result["singletons"]})
+    missing = sorted(i for i in gold if i not in predicted)
+    present = {i: v for i, v in gold.items() if i in predicted}
+    out: dict = {"gold_items": len(gold), "evaluated": len(present), "missing_from_store": missing[:20],
+                 "n_missing": len(missing)}
+    if present:
+        groups = {predicted[i] for i in present}
+        gold_sizes = Counter(present.values())
+        out |= {"bcubed": bcubed(predicted, present), "pairwise": pairwise(predicted, present),
+                "adjusted_rand_index": adjusted_rand_index(predicted, present),
+                "groups": sum(1 for g in groups if not g.startswith("\x00")),
+                "singletons": sum(1 for g in groups if g.startswith("\x00")),
+                "gold_groups": sum(1 for n in gold_sizes.values() if n > 1),
+                "gold_singletons": sum(1 for n in gold_sizes.values() if n == 1)}
+    if scored_pairs:
+        ok = [(p["similarity"], p["human"]) for p in scored_pairs if p["similarity"] is not None]
+        human = [-h if lower_is_similar else h for _, h in ok]
+        ours = [s for s, _ in ok]
+        out["pairs"] = {"n": len(scored_pairs), "scored": len(ok), "not_in_store": len(scored_pairs) - len(ok),
+                        "pearson": pearson(ours, human), "spearman": spearman(ours, human)}
+        if split is not None:
+            positive = [h <= split if lower_is_similar else h >= split for _, h in ok]
+            out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": roc_auc(ours, positive)}
+    return out
+
+
 def _jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; unreadable files and bad lines raise InputError."""
     try:

@@ -35,7 +35,7 @@ class RecommendReport:
 
 
 def _record_hashes(archive: Archive) -> dict[str, str]:
-    return dict(archive.db.conn.execute("SELECT id, record_hash FROM articles"))
+    return archive.db.ids_to_record_hashes()
 
 
 def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
@@ -47,12 +47,11 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
     start = time.perf_counter()
     state_path = out.with_name(out.name + ".state.json")
     state = None if full else _read_state(state_path, out, k)
-    archive._ensure_groups()
+    archive.ensure_groups()
     report = RecommendReport()
     with archive.reading():
         hashes = _record_hashes(archive)
-        groups = dict(archive.db.conn.execute(
-            "SELECT a.id, m.group_id FROM group_members m JOIN articles a ON a.rowid = m.article"))
+        groups = archive.db.ids_to_groups()
         previous: dict[str, dict] = {}
         if state is not None:
             with out.open(encoding="utf-8") as fh:
@@ -115,7 +114,7 @@ def _dirty(archive: Archive, state: dict, hashes: dict[str, str], groups: dict[s
     # lists that a changed article would now enter: it scores at least their last entry (or they are short)
     if changed:
         index = archive.index
-        rows = dict(archive.db.conn.execute("SELECT id, rowid FROM articles"))
+        rows = archive.db.ids_to_rowids()
         by_rowid = {r: i for i, r in rows.items()}
         floor = {i: (row["related"][-1]["score"] if len(row["related"]) >= k else -1.0) for i, row in previous.items()}
         d, w = archive.config.dim, archive.thresholds.title_weight

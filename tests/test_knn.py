@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from storycluster.cluster.graph import IndexedVectors, index_vectors
 from storycluster.cluster.linkage import SparseAverageLinkage
+from storycluster.embed.layout import VectorLayout
 from storycluster.neighbors.knn import knn_graph
 from storycluster.store.vector_index import VectorIndex
 
@@ -108,14 +108,15 @@ def test_indexed_vectors_read_the_halves_back():
     title = rng.standard_normal((50, 8)).astype(np.float32)
     lead /= np.linalg.norm(lead, axis=1, keepdims=True)
     title /= np.linalg.norm(title, axis=1, keepdims=True)
-    v = index_vectors(lead, title, 0.25)
+    layout = VectorLayout(0.25)
+    v = layout.combine(lead, title)
     assert v.dtype == np.float32 and v.shape == (50, 16)
     index = VectorIndex(16, "flat")
     index.add(np.arange(50) + 100, v)
-    view = IndexedVectors(index, np.arange(50) + 100, "title", 0.25)
+    view = layout.half(index, np.arange(50) + 100, "title")
     assert len(view) == 50 and view.shape == (50, 8)
     assert np.allclose(view[np.array([3, 7])], title[[3, 7]], atol=1e-6)
-    assert np.allclose(IndexedVectors(index, np.arange(50) + 100, "lead", 0.25)[np.array([5])], lead[[5]], atol=1e-6)
+    assert np.allclose(layout.half(index, np.arange(50) + 100, "lead")[np.array([5])], lead[[5]], atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -138,9 +138,10 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
     from unittest import mock
 
     from storycluster import Archive
+    from storycluster.regroup import store_scorer
 
     with Archive(seed_store, create=False) as a:
-        scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
+        scorer, _ = store_scorer(a.store, a.db.all_for_grouping(a.config.model_id))
         cut = SparseAverageLinkage(threshold=a.model.group_threshold, floor=a.model.group_floor).edge_threshold
     i, j = np.triu_indices(len(scorer.lead), 1)
     # a model whose cosines all weigh positively (one corner) and one whose short regime weighs the rare-term
@@ -172,9 +173,10 @@ def test_pairs_below_the_edge_threshold_skip_their_lexical_evidence_exactly(seed
 def test_pairs_on_several_threads_equal_one_thread(seed_store):
     """Chunks of ``PairScorer.pairs`` scored on threads give the same log-odds, in the same order."""
     from storycluster import Archive
+    from storycluster.regroup import store_scorer
 
     with Archive(seed_store, create=False) as a:
-        scorer, _ = a._grouping_scorer(a.db.all_for_grouping(a.config.model_id))
+        scorer, _ = store_scorer(a.store, a.db.all_for_grouping(a.config.model_id))
         cut = SparseAverageLinkage(threshold=a.model.group_threshold, floor=a.model.group_floor).edge_threshold
     i, j = np.triu_indices(len(scorer.lead), 1)
     for at_least in (None, cut):

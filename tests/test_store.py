@@ -8,6 +8,7 @@ import pytest
 
 from storycluster import Archive
 from storycluster.errors import NotFoundError, StoreError
+from storycluster.store.store import Store
 
 from .conftest import HashEmbedder, write_jsonl
 
@@ -171,7 +172,7 @@ def test_adds_keep_the_index_in_memory_instead_of_rebuilding_it(tmp_path, monkey
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         archive.add_paths([write_jsonl(tmp_path / "a.jsonl", ROWS[:2])])
     calls = []
-    monkeypatch.setattr(Archive, "_rebuild_index", lambda self: calls.append(1) or pytest.fail("rebuilt"))
+    monkeypatch.setattr(Store, "_rebuild_index", lambda self: calls.append(1) or pytest.fail("rebuilt"))
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         archive.add_paths([write_jsonl(tmp_path / "b.jsonl", ROWS[2:])])
         archive.remove(["a"])
@@ -320,7 +321,7 @@ def test_a_read_only_store_can_be_read_and_says_it_cannot_be_written(tmp_path, h
         before = (archive.dedup(), archive.related("a1", k=3), archive.stats()["articles"])
     files = {f.name: f.read_bytes() for f in store.iterdir() if f.is_file()}
     # as on a read-only volume (root, who runs CI, passes every permission check, so the check is mocked)
-    with mock.patch("storycluster.archive.os.access", return_value=False), \
+    with mock.patch("storycluster.store.store.os.access", return_value=False), \
             Archive(store, embedder=hash_embedder) as archive:
         assert archive.read_only
         assert (archive.dedup(), archive.related("a1", k=3), archive.stats()["articles"]) == before

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from storycluster import Archive
+from storycluster.regroup import regroup
 from storycluster.store import vector_index as vx
 from storycluster.store.vector_index import VectorIndex, choose_index
 
@@ -117,9 +118,9 @@ def test_ivf_store_groups_like_the_exact_one(seed_store, tmp_path, monkeypatch):
     path = tmp_path / "s"
     shutil.copytree(seed_store, path)
     with Archive(path) as a:
-        a._save_index()  # the auto setting now asks for IVF: the index is rebuilt as one
+        a.store.save_index()  # the auto setting now asks for IVF: the index is rebuilt as one
         assert a.index.index_type == "ivf"
-        a._regroup(full=True)
+        regroup(a.store, full=True)
         assert partition(a.dedup()) == exact
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..embed.layout import VectorLayout
 from ..language import reads
 from ..lexical import (
     PackedTerms,
@@ -22,43 +23,6 @@ from ..lexical import (
 from ..parallel import thread_map
 from .model import FEATURES, REGIMES, StoryModel
 from .scoring import DAY, Thresholds, number_overlap, pair_logits
-
-
-def index_vectors(lead: np.ndarray, title: np.ndarray, title_weight: float) -> np.ndarray:
-    """The vector the FAISS index holds: [sqrt(1-w) * lead, sqrt(w) * title], so that an inner product
-    is exactly (1-w) * cos_lead + w * cos_title. Built in float32 in place (no float64 temporaries)."""
-    d = lead.shape[1]
-    out = np.empty((len(lead), d + title.shape[1]), dtype=np.float32)
-    out[:, :d] = lead
-    out[:, :d] *= np.float32(np.sqrt(1.0 - title_weight))
-    out[:, d:] = title
-    out[:, d:] *= np.float32(np.sqrt(title_weight))
-    return out
-
-
-def split_index_vectors(v: np.ndarray, title_weight: float) -> tuple[np.ndarray, np.ndarray]:
-    """(lead, title) back from index vectors: the inverse of :func:`index_vectors`."""
-    d = v.shape[1] // 2
-    return (v[:, :d] / np.float32(np.sqrt(1.0 - title_weight)), v[:, d:] / np.float32(np.sqrt(title_weight)))
-
-
-class IndexedVectors:
-    """The lead or headline half of index vectors, read back from a :class:`VectorIndex` by row when
-    indexed (``view[rows]``), for a :class:`PairScorer` over more articles than float32 copies fit
-    (an IVF index holds 8-bit codes: a quarter of the memory)."""
-
-    def __init__(self, index, rowids: np.ndarray, half: str, title_weight: float) -> None:
-        self.index, self.rowids = index, np.asarray(rowids, dtype=np.int64)
-        self.half, self.title_weight = half, title_weight
-        self.shape = (len(self.rowids), index.dim // 2)
-
-    def __len__(self) -> int:
-        return len(self.rowids)
-
-    def __getitem__(self, rows) -> np.ndarray:
-        ids = self.rowids[rows]
-        lead, title = split_index_vectors(self.index.vectors_of(ids.reshape(-1)), self.title_weight)
-        return (title if self.half == "title" else lead).reshape((*ids.shape, self.shape[1]))
 
 
 def _codes(values: Sequence[object]) -> np.ndarray:
@@ -283,7 +247,7 @@ def neighbour_edges(scorer: PairScorer, k: int, index=None, rowids: np.ndarray |
     d = scorer.lead.shape[1]
     if index is None or rowids is None or len(index) != n or not np.array_equal(np.sort(index.ids()), np.sort(rowids)):
         every = np.arange(n)
-        vectors = index_vectors(np.asarray(scorer.lead[every]), np.asarray(scorer.title[every]), t.title_weight)
+        vectors = VectorLayout(t.title_weight).combine(np.asarray(scorer.lead[every]), np.asarray(scorer.title[every]))
         index = VectorIndex(vectors.shape[1], "flat" if n < EXACT_GRAPH else "ivf")
         index.add(np.arange(n, dtype=np.int64), vectors)
         rowids = np.arange(n, dtype=np.int64)

@@ -126,11 +126,11 @@ class Embed:
     def __call__(self, batch):
         import pyarrow as pa
 
-        from ..cluster.graph import index_vectors
+        from ..embed.layout import VectorLayout
 
         lead = batch.column("embed_input").to_pylist()
         both = self.embedder.embed(lead + batch.column("title_input").to_pylist(), cache=None)
-        v = index_vectors(both[:len(lead)], both[len(lead):], self.title_weight)
+        v = VectorLayout(self.title_weight).combine(both[:len(lead)], both[len(lead):])
         out = batch.drop_columns(["embed_input", "title_input"])
         return out.append_column("vector", vector_array(v))
 
@@ -208,14 +208,15 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
     from ..cluster import ArticleFacts, build_groups, cluster_labels
     from ..cluster.graph import grouping_scorer
     from ..cluster.groups import group_record
-    from ..cluster.graph import graph_edges, split_index_vectors
+    from ..cluster.graph import graph_edges
+    from ..embed.layout import VectorLayout
     from ..neighbors.knn import merge_blocks
 
     n = table.num_rows
     if n == 0:
         return {"groups": [], "singletons": []}
     ids = table.column("id").to_pylist()
-    lead, title = split_index_vectors(vectors_of(table.column("vector")), thresholds.title_weight)
+    lead, title = VectorLayout(thresholds.title_weight).split(vectors_of(table.column("vector")))
     sigs = np.frombuffer(b"".join(table.column("signature").to_pylist()), dtype=np.uint32).reshape(n, NUM_PERM)
     terms = [np.frombuffer(t, dtype=np.uint32) for t in table.column("terms").to_pylist()]
     numbers = [np.frombuffer(x, dtype=np.uint64) for x in table.column("numbers").to_pylist()]

@@ -66,8 +66,8 @@ class StoreBackend:
     def _reader(self) -> Iterator[Archive]:
         archive = self._pool.get()
         try:
-            if archive._embedder is None:  # the model loads once, for all readers
-                archive._embedder = self._shared_embedder(archive)
+            if not archive.embedder_loaded:  # the model loads once, for all readers
+                archive.embedder = self._shared_embedder(archive)
             with archive.reading():
                 yield archive
         finally:
@@ -130,8 +130,8 @@ class StoreBackend:
     def _get_writer(self) -> Archive:
         if self._writer is None:
             self._writer = Archive(self.path, create=False)
-        if self._writer._embedder is None:
-            self._writer._embedder = self._shared_embedder(self._writer)
+        if not self._writer.embedder_loaded:
+            self._writer.embedder = self._shared_embedder(self._writer)
         return self._writer
 
     def close(self) -> None:

@@ -80,7 +80,7 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
     """Replace the ``sc_*`` tables in the database at ``dsn`` with this store's contents."""
     import psycopg
 
-    archive._ensure_groups()
+    archive.ensure_groups()
     conn = _connect(dsn)
     counts = {"articles": 0, "groups": 0, "related": 0}
     try:
@@ -93,8 +93,7 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
                     "generation": archive.db.generation}
             cur.executemany("INSERT INTO sc_meta VALUES (%s, %s)",
                             [(key, json.dumps(v, ensure_ascii=False)) for key, v in meta.items()])
-            groups = dict(archive.db.conn.execute(
-                "SELECT a.id, m.group_id FROM group_members m JOIN articles a ON a.rowid = m.article"))
+            groups = archive.db.ids_to_groups()
             ids, rowids = [], []
             with cur.copy("COPY sc_articles (id, title, text, url, source, published, published_ts, lang, group_id) "
                           "FROM STDIN") as copy:
@@ -111,13 +110,12 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
                         copy.write_row((article_id, _vec(lv), _vec(tv)))
             with cur.copy("COPY sc_groups (group_id, representative, size, body) FROM STDIN") as copy:
                 for gid, rep, members in archive.db.groups():
-                    g = archive._group_dict(gid, rep, members)
+                    g = archive.group_dict(gid, rep, members)
                     copy.write_row((gid, g["representative"], g["size"], json.dumps(g, ensure_ascii=False)))
                     counts["groups"] += 1
             with cur.copy("COPY sc_related (article_id, rank, related_id, score, tier, item) FROM STDIN") as copy:
                 for article_id in ids:
-                    for rank, item in enumerate(archive.related(article_id, k=EXPORT_FACTOR * k,
-                                                                alternates=True)["related"]):
+                    for rank, item in enumerate(archive.related_with_alternates(article_id, EXPORT_FACTOR * k)["related"]):
                         copy.write_row((article_id, rank, item["id"], item["score"], item["tier"],
                                         json.dumps(item, ensure_ascii=False)))
                         counts["related"] += 1

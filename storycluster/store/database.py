@@ -176,6 +176,15 @@ class Database:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def begin_read(self) -> None:
+        """A read transaction: every read until :meth:`rollback` sees one snapshot (WAL)."""
+        self.conn.execute("BEGIN DEFERRED")
+        self.get_meta("generation")  # the first read fixes the snapshot
+
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -192,6 +201,34 @@ class Database:
     # -- articles --------------------------------------------------------------------------------
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+    def summary(self) -> dict:
+        """Counts for ``stats``: articles, groups, grouped articles, sources, cached embeddings, and articles by
+        language (``unknown`` where none), most first."""
+        one = lambda sql: self.conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {"articles": self.count(), "groups": one("SELECT count(*) FROM groups"),
+                "articles_in_groups": one("SELECT count(*) FROM group_members"),
+                "sources": one("SELECT count(DISTINCT source) FROM articles"),
+                "cached_embeddings": one("SELECT count(*) FROM embeddings"),
+                "languages": dict(self.conn.execute("SELECT coalesce(lang, 'unknown'), count(*) FROM articles "
+                                                    "GROUP BY 1 ORDER BY 2 DESC"))}
+
+    def ids_to_record_hashes(self) -> dict[str, str]:
+        """Every article's id and record hash (what ``recommend`` compares with its last run)."""
+        return dict(self.conn.execute("SELECT id, record_hash FROM articles"))
+
+    def ids_to_rowids(self) -> dict[str, int]:
+        return dict(self.conn.execute("SELECT id, rowid FROM articles"))
+
+    def ids_to_groups(self) -> dict[str, str]:
+        """The group of every article in a group of two or more, by article id."""
+        return dict(self.conn.execute(
+            "SELECT a.id, m.group_id FROM group_members m JOIN articles a ON a.rowid = m.article"))
+
+    def all_terms(self) -> Iterator[np.ndarray]:
+        """Every article's packed term vector (a store whose document frequencies were never kept)."""
+        for (blob,) in self.conn.execute("SELECT terms FROM articles"):
+            yield np.frombuffer(blob, np.uint32)
 
     def _rows(self, sql: str, params: Sequence = ()) -> Iterator[StoredArticle]:
         for row in self.conn.execute(sql, params):

@@ -24,6 +24,7 @@ import math
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,6 +95,8 @@ class VectorIndex:
             raise ValueError(f"unknown index type {index_type!r}; choose one of {', '.join(INDEX_TYPES)}")
         self.dim = dim
         self.index_type = index_type
+        # FAISS's SWIG classes: the inner index is flat, HNSW or IVF (built on the first add), the outer an id map
+        inner: Any
         if index_type == "flat":
             inner = faiss.IndexFlatIP(dim)
         elif index_type == "hnsw":
@@ -102,8 +105,8 @@ class VectorIndex:
             inner.hnsw.efSearch = HNSW_EF_SEARCH
         else:
             inner = None  # built and trained on the first add
-        self._index = faiss.IndexIDMap2(inner) if inner is not None else None
-        self._inner = inner
+        self._index: Any = faiss.IndexIDMap2(inner) if inner is not None else None
+        self._inner: Any = inner
         self._init_state()
 
     def _init_state(self) -> None:

@@ -1,0 +1,160 @@
+"""Regrouping a store after a write: the pair scorer over its articles, which articles to cluster again, and the
+groups and their changes written in one transaction.
+
+Incremental unless asked for a full regrouping (or there are no groups yet, or most articles changed): only the
+articles touched since the last grouping (``pending_regroup``), their candidate neighbours and every member of
+the groups those belong to are clustered again; other groups stay as they are. Group ids carry over by largest
+overlap, and what changed is logged (:func:`~storycluster.cluster.groups.group_changes`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .cluster import ArticleFacts, build_groups, cluster_labels
+from .cluster.graph import PairScorer, grouping_scorer
+from .cluster.groups import group_changes
+from .errors import StoreError
+from .lexical import band_partners
+from .store.database import GroupingData
+from .store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class RegroupReport:
+    """What one regrouping did: the store's articles, how many were clustered again, how many changes it logged."""
+
+    articles: int
+    reclustered: int
+    changes: int
+
+
+def regroup(store: Store, full: bool = False) -> RegroupReport:
+    """Recompute the store's groups (the caller holds the write lock).
+
+    An incremental regrouping reads only the touched articles' rows (and every article's signature, to find
+    them) once the store keeps its term document frequencies up to date on every write (from its first full
+    regrouping on); a full one reads every article."""
+    db = store.db
+    # an IVF store groups with the index's 8-bit vectors: no float32 copy of every embedding in memory
+    from_index = store.index.index_type == "ivf"
+    previous = db.group_of()
+    live = None if full or not previous else db.term_df()
+    if live is not None:
+        stored, sigs = db.signatures()
+        pending, previous = _pending_in(store, stored, previous)
+        if len(pending) <= len(stored) // 2:
+            rows = _touched_rows(store, stored, sigs, pending, previous)
+            del sigs
+            data = db.all_for_grouping(store.config.model_id, vectors=not from_index, rowids=rows.tolist())
+            scorer, _ = store_scorer(store, data, *live)
+            facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in db.facts(rows.tolist())}
+            return _write_groups(store, data.rowids, scorer, False, facts, previous, len(stored), None)
+    data = db.all_for_grouping(store.config.model_id, vectors=not from_index)
+    facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in db.facts()}
+    scorer, df = store_scorer(store, data)
+    stored = data.rowids
+    del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
+    pending, previous = _pending_in(store, stored, previous)
+    if full or not previous or len(pending) > len(stored) // 2:
+        return _write_groups(store, stored, scorer, True, facts, previous, len(stored), df)
+    rows = _touched_rows(store, stored, scorer.sigs, pending, previous)
+    sub = scorer.subset(np.searchsorted(stored, rows))
+    return _write_groups(store, rows, sub, False, facts, previous, len(stored), df)
+
+
+def ensure_groups(store: Store) -> None:
+    """Regroup when the groups are older than the articles (a write that stopped before grouping), and save the
+    index when the saved one is missing or older than the database (a write stopped between its two commits):
+    once, not a rebuild at every open. While another process is writing, readers use what it last committed
+    instead of waiting; inside a read transaction nothing is written."""
+    if store.db.in_transaction:
+        return
+    stale_groups = store.db.get_meta("groups_generation") != str(store.db.generation)
+    if stale_groups or store.index_stale():
+        try:
+            with store.write_lock():
+                if stale_groups:
+                    regroup(store)
+                store.save_index()
+        except StoreError:
+            return
+
+
+def store_scorer(store: Store, data: GroupingData, df: np.ndarray | None = None,
+                 n_docs: int | None = None) -> tuple[PairScorer, np.ndarray]:
+    """A PairScorer over the articles of ``data``, and the term document frequencies it used (``df`` and
+    ``n_docs``: the store's, when ``data`` holds only some of its articles). ``data.terms`` is spent (its arrays
+    become the TF-IDF matrix); the callers use only the rest of ``data`` afterwards."""
+    lead, title = data.lead, data.title
+    if len(data.rowids) and lead.size == 0:  # vectors left in the index (an IVF store)
+        lead = store.layout.half(store.index, data.rowids, "lead")
+        title = store.layout.half(store.index, data.rowids, "title")
+    return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
+                           data.published, store.thresholds, store.model, data.numbers, df, n_docs,
+                           consume_terms=True, languages=store.languages)
+
+
+def _pending_in(store: Store, stored: np.ndarray, previous: dict[int, str]) -> tuple[np.ndarray, dict[int, str]]:
+    """The rows marked for regrouping and the previous group of each row, among ``stored`` (ascending)."""
+    pending = np.array(sorted(store.db.pending()), dtype=np.int64)
+    grouped = np.fromiter(previous, dtype=np.int64, count=len(previous))
+    alive = set(grouped[np.isin(grouped, stored)].tolist())
+    return pending[np.isin(pending, stored)], {r: g for r, g in previous.items() if r in alive}
+
+
+def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: bool, facts: dict[int, ArticleFacts],
+                  previous: dict[int, str], n_articles: int, df: np.ndarray | None) -> RegroupReport:
+    """Cluster ``rows`` (the scorer's rows; ``whole``: every article of the store), build their groups and write
+    them with the changes; ``df``: document frequencies read from every article, to store."""
+    db = store.db
+    # the store's index holds exactly the rows of a whole regrouping: its lists give the graph
+    labels = (cluster_labels(scorer, index=store.index if whole else None, rowids=rows) if len(rows)
+              else np.zeros(0, dtype=np.int64))
+    before = {int(r): previous[int(r)] for r in rows if int(r) in previous}
+    old_ids = set(before.values())
+    reserved = set(previous.values()) - old_ids
+    groups = build_groups(rows, labels, scorer, facts, before, reserved)
+    after = {r: g.group_id for g in groups for r, *_ in g.members}
+    changes = group_changes(before, after, {r: f.id for r, f in facts.items()})
+    db.begin()
+    try:
+        if whole:
+            db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
+        else:
+            db.replace_some_groups(old_ids, rows.tolist(), ((g.group_id, g.representative, g.members)
+                                                            for g in groups))
+        db.add_changes(now(), db.generation, changes)
+        db.clear_pending()
+        if df is not None:
+            db.set_term_df(df, n_articles)
+        db.set_meta("groups_generation", str(db.generation))
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    return RegroupReport(n_articles, int(len(rows)), len(changes))
+
+
+def _touched_rows(store: Store, stored: np.ndarray, sigs: np.ndarray, pending: np.ndarray, previous: dict[int, str],
+                  k: int = 20) -> np.ndarray:
+    """Row ids to cluster again (sorted): the touched ones (``pending``), their candidate neighbours (top-k
+    vectors above the related floor, MinHash band collisions) and all members of the groups any of those is
+    in. ``stored``: every row id, ascending; ``sigs``: their signatures."""
+    near = set(pending.tolist())
+    if len(pending):  # the store's index already holds these vectors under their row ids
+        index = store.index
+        scores, found = index.search(index.vectors_of(pending), k + 1)
+        hit = found[(scores >= store.thresholds.related) & (found >= 0)]
+        near.update(hit[np.isin(hit, stored)].tolist())
+        near.update(stored[band_partners(sigs, np.searchsorted(stored, pending))].tolist())
+    touched_groups = {previous[r] for r in near if r in previous}
+    near.update(r for r, g in previous.items() if g in touched_groups)
+    return np.array(sorted(near), dtype=np.int64)
+
+
+def now() -> str:
+    """The time a change is logged under (UTC, microseconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,286 @@
+"""Writing articles into a store: add, update and remove, in chunks that each commit whole, with the per-source
+line counts that find boilerplate (articles of a source whose boilerplate changed are re-derived), then a
+regrouping and the index saved."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from itertools import islice
+
+import numpy as np
+
+from .article import Article
+from .boilerplate import MIN_COUNT, line_keys
+from .errors import InputError, Problem
+from .featurize import Prepared, lexical_features, prepare_article, record_hash
+from .ingest import Record
+from .language import reads
+from .lexical import number_codes
+from .regroup import RegroupReport, now, regroup
+from .store.database import StoredArticle
+from .store.store import Store
+from .store.vector_index import VectorIndex
+
+Progress = Callable[[int], None]
+#: records per transaction: each chunk commits whole (its articles, vectors and line counts)
+CHUNK = 256
+
+
+@dataclass(slots=True)
+class AddReport:
+    """What an add did. ``read == added + updated + unchanged + len(problems)``."""
+
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refreshed: int = 0  # stored articles whose text changed meaning because boilerplate was found
+    embedded: int = 0  # texts sent to the model (cache misses)
+    #: added or updated articles in a language the embedding model does not read, by language
+    not_read: dict[str, int] = field(default_factory=dict)
+    #: one line per input file with fields that were not read (ingest.read_paths)
+    notices: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: each problem with its file, line, field, message and hint (and the one-line text)."""
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        d["skipped"] = len(self.problems)
+        d["problems"] = [{"path": p.path, "line": p.line, "field": p.field, "message": p.message, "hint": p.hint,
+                          "text": str(p)} for p in self.problems]
+        return d
+
+
+#: index vectors of prepared articles (the embedder behind it loads on first use), counting cache misses in a report
+Embed = Callable[[list[Prepared], "AddReport | None"], np.ndarray]
+
+
+class Writer:
+    """Adds and removes articles of one store (the caller's :class:`Store`), embedding with ``embed``.
+    ``on_stage``: told what the write is doing ("adding", "grouping"), for a progress display."""
+
+    def __init__(self, store: Store, embed: Embed, on_stage: Callable[[str], None] | None = None) -> None:
+        self.store, self.db, self.embed = store, store.db, embed
+        self.stage = on_stage or (lambda name: None)
+        self.last_regroup: RegroupReport | None = None
+
+    def prepare(self, a: Article, boilerplate: set[int]) -> Prepared:
+        return prepare_article(a, boilerplate, self.store.config.embed_max_chars)
+
+    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None) -> AddReport:
+        """Add or update articles; problems raise in ``fail`` mode and are collected in ``skip`` mode. A list is
+        checked in full before anything is written, a stream up to the bad record."""
+        if on_error not in ("fail", "skip"):
+            raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
+        if on_error == "fail" and isinstance(records, list | tuple):
+            check_records(records, fail=True)
+        report = AddReport()
+        start = time.perf_counter()
+        seen: dict[str, str] = {}
+        changed = False
+        store = self.store
+        self.stage("adding")
+        with store.write_lock():
+            index = store.index
+            it = iter(records)
+            while chunk := list(islice(it, CHUNK)):
+                self.db.begin()
+                try:
+                    if self._add_chunk(chunk, report, on_error, seen, index):
+                        changed = True
+                        store.bump_generation()
+                    self.db.commit()
+                    store.index_holds_commit()
+                except BaseException:
+                    self.db.rollback()
+                    store.forget_index()
+                    raise
+                if progress is not None:
+                    progress(len(chunk))
+            if changed or self.db.get_meta("groups_generation") != str(self.db.generation):
+                self.stage("grouping")
+                self.regroup()
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def regroup(self, full: bool = False) -> None:
+        """Regroup and save the index (the caller holds the write lock)."""
+        self.last_regroup = regroup(self.store, full=full)
+        self.store.save_index()
+
+    def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: dict[str, str],
+                   index: VectorIndex) -> bool:
+        articles: list[Article] = []
+        for rec in chunk:
+            report.read += 1
+            problem = rec if isinstance(rec, Problem) else duplicate_problem(rec, seen)
+            if problem is not None:
+                if on_error == "fail":
+                    raise InputError(problem)
+                report.problems.append(problem)
+            else:
+                articles.append(rec)
+        existing = self.db.record_hashes([a.id for a in articles])
+        todo = []
+        for a in articles:
+            rh = record_hash(a)
+            if a.id in existing and existing[a.id][1] == rh:
+                report.unchanged += 1
+            else:
+                todo.append((a, rh, a.id in existing))
+        if not todo:
+            return False
+        flipped: dict[str, set[int]] = {}
+        for a, _, is_update in todo:
+            if is_update:
+                old = self.db.article(a.id)
+                if old is not None and old.source:
+                    self._count_lines(old.source, old.text, -1, flipped)
+            if a.source:
+                self._count_lines(a.source, a.text, +1, flipped)
+        boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {a.source for a, _, _ in todo if a.source}}
+        prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
+        vectors = self.embed(prepared, report)
+        rowids = []
+        languages = self.store.languages
+        for (a, rh, is_update), p, lex in zip(todo, prepared, lexical_features(prepared), strict=True):
+            rowids.append(self.db.upsert_article({
+                "id": a.id, "title": a.title, "text": a.text, "url": a.url, "source": a.source,
+                "published": a.published, "published_ts": a.published_ts, "lang": p.lang, "record_hash": rh,
+                "content_hash": p.content_hash, "embed_hash": p.hashes[0], "title_hash": p.hashes[1],
+                "signature": lex.signature.tobytes(), "terms": lex.terms.tobytes(),
+                "numbers": lex.numbers.tobytes()}))
+            if is_update:
+                report.updated += 1
+            else:
+                report.added += 1
+            if not reads(languages, p.lang):
+                report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
+        index.add(np.asarray(rowids, dtype=np.int64), vectors)
+        self.db.mark_pending(rowids)
+        self._refresh_sources(flipped, {a.id for a, _, _ in todo}, report, index)
+        return True
+
+    def remove(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Remove articles; returns (removed ids, ids that were not in the store)."""
+        removed: list[str] = []
+        missing: list[str] = []
+        report = AddReport()
+        store, db = self.store, self.db
+        with store.write_lock():
+            index = store.index
+            db.begin()
+            try:
+                flipped: dict[str, set[int]] = {}
+                rows = []
+                for article_id in ids:
+                    old = db.delete_article(article_id)
+                    if old is None:
+                        missing.append(article_id)
+                        continue
+                    removed.append(article_id)
+                    rows.append(old.rowid)
+                    if old.source:
+                        self._count_lines(old.source, old.text, -1, flipped)
+                # group → its members removed here, logged as "removed" (membership rows stay until the regrouping)
+                left: dict[str, list[str]] = {}
+                id_of = dict(zip(rows, removed, strict=True))
+                for row, gid in db.groups_of(rows).items():
+                    left.setdefault(gid, []).append(id_of[row])
+                index.remove(np.asarray(rows, dtype=np.int64))
+                # the groups they leave are looked at again (their membership rows go at the regrouping)
+                db.mark_pending(db.group_peers(rows) - set(rows))
+                self._refresh_sources(flipped, set(), report, index)
+                if removed:
+                    db.prune_embeddings()
+                    store.bump_generation()
+                    db.add_changes(now(), db.generation, [("removed", gid, [], sorted(members))
+                                                          for gid, members in sorted(left.items())])
+                db.commit()
+                store.index_holds_commit()
+            except BaseException:
+                db.rollback()
+                store.forget_index()
+                raise
+            if removed:
+                self.regroup()
+        return removed, missing
+
+    def fill_numbers(self) -> None:
+        """A store from before numbers were kept: derive each article's numbers from its stored text (with its
+        source's boilerplate lines left out, as when it was added), once: the database marks a store that got
+        the column late (looking for missing rows would scan the whole table at every open)."""
+        if self.db.get_meta("numbers_missing") != "1":
+            return
+        with self.store.write_lock():
+            rows = self.db.without_numbers()
+            boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {r[3] for r in rows if r[3]}}
+            codes = [(r, number_codes(self.prepare(Article(str(r), title, text, lang=lang),
+                                                   boiler.get(src or "", set())).match_input).tobytes())
+                     for r, title, text, src, lang in rows]
+            self.db.begin()
+            self.db.set_numbers(codes)
+            self.db.commit()
+
+    def _count_lines(self, source: str, text: str, delta: int, flipped: dict[str, set[int]]) -> None:
+        crossing = MIN_COUNT if delta > 0 else MIN_COUNT - 1
+        for key, n in self.db.bump_lines(source, line_keys(text), delta):
+            if n == crossing:
+                flipped.setdefault(source, set()).add(key)
+
+    def _refresh_sources(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
+                         index: VectorIndex) -> None:
+        """Re-derive stored articles of sources whose boilerplate lines changed."""
+        for source, keys in sorted(flipped.items()):
+            boiler = self.db.boilerplate_keys(source, MIN_COUNT)
+            stale: list[tuple[StoredArticle, Prepared]] = []
+            for old in self.db.iter_articles(source):
+                if old.id in skip or not (line_keys(old.text) & keys):
+                    continue
+                p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler)
+                if p.content_hash != old.content_hash or p.hashes != (old.embed_hash, old.title_hash):
+                    stale.append((old, p))
+            if not stale:
+                continue
+            vectors = self.embed([p for _, p in stale], report)
+            for (old, p), lex in zip(stale, lexical_features([p for _, p in stale]), strict=True):
+                self.db.update_content(old.rowid, p.content_hash, *p.hashes, lex.signature.tobytes(),
+                                       lex.terms.tobytes(), lex.numbers.tobytes())
+            index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
+            self.db.mark_pending(old.rowid for old, _ in stale)
+            report.refreshed += len(stale)
+
+
+def check_records(records: Iterable[Record], fail: bool, show: int = 20) -> int:
+    """Count the records; with ``fail``, raise InputError naming every problem and repeated id (the first
+    ``show`` of them) once the whole input is read."""
+    total = 0
+    seen: dict[str, str] = {}
+    problems: list[Problem] = []
+    n_problems = 0
+    for rec in records:
+        total += 1
+        if fail:
+            problem = rec if isinstance(rec, Problem) else duplicate_problem(rec, seen)
+            if problem is not None:
+                n_problems += 1
+                if len(problems) < show:
+                    problems.append(problem)
+    if problems:
+        raise InputError(problems[0], problems[1:], n_problems)
+    return total
+
+
+def duplicate_problem(a: Article, seen: dict[str, str]) -> Problem | None:
+    """A problem when ``a``'s id was seen before in this input (``seen``: id → where, updated)."""
+    origin = a.origin or "<input>"
+    if a.id in seen:
+        path, _, line = origin.rpartition(":")
+        return Problem(path or origin, int(line) if line.isdigit() else None, "id",
+                       f"duplicate id '{a.id}' (first at {seen[a.id]})", "ids must be unique across the input")
+    seen[a.id] = origin
+    return None
