@@ -8,7 +8,7 @@ DEMO_STORE := .demo-store
 BENCH_STORE := .bench-store
 ECB := ../shared/data/ecbplus/articles.jsonl
 
-.PHONY: install demo test lint bench quality calibrate clean
+.PHONY: install demo test typecheck lint bench quality calibrate clean
 
 install: $(STAMP)
 
@@ -38,8 +38,12 @@ demo: $(BASE)
 
 # the Ray tests run in a network namespace with loopback only (Ray listens on every interface)
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q -m 'not ray'
 	tests/isolated.sh $(PY) -m pytest -q -m ray
+
+typecheck: $(STAMP)  # mypy over the package ([tool.mypy] in pyproject.toml); make test runs it first
+	$(VENV)/bin/mypy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

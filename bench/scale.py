@@ -178,7 +178,7 @@ def run_size(store: Path, n: int) -> dict:
 
     t0 = time.perf_counter()
     linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor)
-    edges, weights = candidate_edges(scorer, 20, near=near, at_least=linkage.edge_threshold)
+    edges, weights = candidate_edges(scorer, 20, neighbours=near, at_least=linkage.edge_threshold)
     del near
     linkage.fit(n, edges, weights, scorer)
     out["group_s"] = time.perf_counter() - t0

@@ -18,6 +18,7 @@ from .featurize import Prepared
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .ranking import RelatedOptions
 from .regroup import RegroupReport, ensure_groups
+from .results import Change, Comparison, Dedup, Group, GroupsPage, Related, ScoredPair, Stats
 from .store import Database, StoreConfig, VectorIndex
 from .store.folder import atomic_write_text
 from .store.store import Store
@@ -239,33 +240,33 @@ class Archive:
         finally:
             self.db.rollback()
 
-    def dedup(self) -> dict:
+    def dedup(self) -> Dedup:
         """Every article exactly once: in a group of 2+ (representative first) or as a singleton."""
         self.ensure_groups()
         return queries.dedup(self.store)
 
-    def changes(self, since: str) -> list[dict]:
+    def changes(self, since: str) -> list[Change]:
         """What regroupings changed since ``since`` (an ISO date or time, UTC), oldest first: each
         ``{at, generation, change, group, other_groups, articles}`` (see :func:`cluster.groups.group_changes`)."""
         self.ensure_groups()
         return queries.changes(self.store, since)
 
-    def groups(self, limit: int = 100, offset: int = 0) -> dict:
+    def groups(self, limit: int = 100, offset: int = 0) -> GroupsPage:
         """A page of groups (largest first, as ``dedup``), and how many there are."""
         self.ensure_groups()
         return queries.groups_page(self.store, limit, offset)
 
-    def group(self, group_id: str) -> dict:
+    def group(self, group_id: str) -> Group:
         """One group by id."""
         self.ensure_groups()
         return queries.group(self.store, group_id)
 
-    def group_dict(self, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> dict:
+    def group_dict(self, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> Group:
         """A group read from the database (``db.groups()``) as ``dedup`` shows it."""
         return queries.group_dict(self.store, gid, rep, members)
 
     def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
-                lang: str | None = None, k: int = 10, options: RelatedOptions | None = None) -> dict:
+                lang: str | None = None, k: int = 10, options: RelatedOptions | None = None) -> Related:
         """Top-k related articles for a stored article or for a text that is not stored. Never the article
         itself; articles of one group collapse into one entry (the best-scoring member that passes ``options``)
         whose ``also_in`` lists the group's other members that pass."""
@@ -273,7 +274,7 @@ class Archive:
         return queries.related(self.store, article_id, text=text, title=title, lang=lang, k=k, options=options,
                                embed=lambda p: self._embed(p, cache=False))
 
-    def related_with_alternates(self, article_id: str, k: int) -> dict:
+    def related_with_alternates(self, article_id: str, k: int) -> Related:
         """:meth:`related`, each entry also listing the group's other scored candidates (``alternates``) and
         members, so that a filter applied later can fall back on them (the PostgreSQL export)."""
         self.ensure_groups()
@@ -283,12 +284,12 @@ class Archive:
         """Index-layout vectors of stored articles (:meth:`Store.vectors`)."""
         return self.store.vectors(rowids, exact=exact)
 
-    def compare(self, id1: str, id2: str) -> dict:
+    def compare(self, id1: str, id2: str) -> Comparison:
         """Similarity, tier and the evidence behind them for two stored articles."""
         self.ensure_groups()
         return queries.compare(self.store, id1, id2)
 
-    def score_pairs(self, pairs: Iterable[tuple[str, str, float | None]]) -> list[dict]:
+    def score_pairs(self, pairs: Iterable[tuple[str, str, float | None]]) -> list[ScoredPair]:
         """Similarity and tier for each (id1, id2[, human score]); unknown ids give similarity None."""
         self.ensure_groups()
         return queries.score_pairs(self.store, pairs)
@@ -305,7 +306,7 @@ class Archive:
         """A stored article's record, its text included."""
         return queries.article(self.store, article_id)
 
-    def stats(self) -> dict:
+    def stats(self) -> Stats:
         """Counts, model, index and sizes on disk."""
         self.ensure_groups()
         return self.store.stats()

@@ -65,7 +65,7 @@ def normalize_published(value: str | None) -> str | None:
 def headline(title: str | None, text: str | None, limit: int = 120) -> str:
     """What to show as an article's headline: the title, else the first line of the text with four or
     more words (skips date lines), cut at ``limit`` characters on a word boundary."""
-    if (title or "").strip():
+    if title and title.strip():
         return title.strip()
     lines = [x.strip() for x in (text or "").split("\n") if len(x.split()) >= 4]
     first = lines[0] if lines else (text or "").strip()

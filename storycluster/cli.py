@@ -594,7 +594,7 @@ def serve(
             _fail("--backend pg needs --dsn (e.g. postgresql://user@127.0.0.1/news)", 2)
         from .server.pg import PgBackend
 
-        source = PgBackend(dsn)
+        source: PgBackend | StoreBackend = PgBackend(dsn)
     else:
         from .server import StoreBackend
 
@@ -620,11 +620,12 @@ def serve(
 
 
 def _size(n: int) -> str:
+    size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
 
 
 def _stderr_console():

@@ -7,15 +7,19 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from .results import Dedup, ScoredPair
 
 
 def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def bcubed(predicted: Mapping[str, object], gold: Mapping[str, object]) -> dict[str, float]:
+def bcubed(predicted: Mapping[Any, object], gold: Mapping[Any, object]) -> dict[str, float]:
     """B-cubed precision, recall and F1 (Bagga & Baldwin 1998) over the items present in both mappings.
 
     For each item: precision = share of its predicted cluster that shares its gold label, recall = share
@@ -31,7 +35,7 @@ def bcubed(predicted: Mapping[str, object], gold: Mapping[str, object]) -> dict[
     return {"precision": p, "recall": r, "f1": _f1(p, r)}
 
 
-def pairwise(predicted: Mapping[str, object], gold: Mapping[str, object]) -> dict[str, float]:
+def pairwise(predicted: Mapping[Any, object], gold: Mapping[Any, object]) -> dict[str, float]:
     """Precision, recall and F1 over same-cluster pairs."""
     items = [i for i in gold if i in predicted]
 
@@ -46,7 +50,7 @@ def pairwise(predicted: Mapping[str, object], gold: Mapping[str, object]) -> dic
     return {"precision": p, "recall": r, "f1": _f1(p, r)}
 
 
-def adjusted_rand_index(predicted: Mapping[str, object], gold: Mapping[str, object]) -> float:
+def adjusted_rand_index(predicted: Mapping[Any, object], gold: Mapping[Any, object]) -> float:
     """Adjusted Rand index (Hubert & Arabie 1985) over the items in both mappings."""
     items = [i for i in gold if i in predicted]
     n = len(items)
@@ -102,7 +106,7 @@ def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return (sum(rk for rk, p in zip(r, positive, strict=True) if p) - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def evaluate_store(dedup_result: dict, gold: Mapping[str, str], scored_pairs: list[dict] | None = None,
+def evaluate_store(dedup_result: Dedup, gold: Mapping[str, str], scored_pairs: list[ScoredPair] | None = None,
                    lower_is_similar: bool = False, split: float | None = None) -> dict:
     """Score a store's groups (``dedup_result``, as :meth:`Archive.dedup` gives it) against gold labels, and, with
     ``scored_pairs`` (:meth:`Archive.score_pairs` of rated pairs), the pair similarity against the ratings."""
@@ -122,7 +126,7 @@ def evaluate_store(dedup_result: dict, gold: Mapping[str, str], scored_pairs: li
                 "gold_groups": sum(1 for n in gold_sizes.values() if n > 1),
                 "gold_singletons": sum(1 for n in gold_sizes.values() if n == 1)}
     if scored_pairs:
-        ok = [(p["similarity"], p["human"]) for p in scored_pairs if p["similarity"] is not None]
+        ok = [(sim, h) for p in scored_pairs if (sim := p["similarity"]) is not None and (h := p["human"]) is not None]
         human = [-h if lower_is_similar else h for _, h in ok]
         ours = [s for s, _ in ok]
         out["pairs"] = {"n": len(scored_pairs), "scored": len(ok), "not_in_store": len(scored_pairs) - len(ok),

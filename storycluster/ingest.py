@@ -136,7 +136,7 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         return
     if delimiter == "," and "," not in first:  # a semicolon- or tab-separated export named .csv
         counts = {d: first.count(d) for d in (";", "\t", "|")}
-        delimiter = max(counts, key=counts.get) if max(counts.values()) else delimiter
+        delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else delimiter
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))  # long texts: the text limit is checked later
     reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
     try:
@@ -305,7 +305,7 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
         return bad(date_field, f"not an ISO-8601 or RFC 2822 date: {values['published']!r}",
                    "use e.g. 2024-09-15T08:30:00Z")
     lang = (values["lang"] or "").strip().lower() or None
-    return Article(id=values["id"].strip(), title=(values["title"] or "").strip(), text=text,
+    return Article(id=(values["id"] or "").strip(), title=(values["title"] or "").strip(), text=text,
                    url=values["url"], source=(values["source"] or "").strip() or None,
                    published=values["published"], lang=lang,
                    origin=f"{path}:{line}" if line is not None else path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 
@@ -20,6 +21,19 @@ from .featurize import Prepared, lexical_features, prepare_article
 from .language import reads
 from .lexical import n_tokens, number_text, tfidf_cosines, tfidf_matrix
 from .ranking import RelatedOptions, select
+from .results import (
+    AlsoIn,
+    Alternate,
+    Change,
+    Comparison,
+    Dedup,
+    Group,
+    GroupsPage,
+    Related,
+    RelatedEntry,
+    ScoredPair,
+    Tier,
+)
 from .store.database import StoredArticle
 from .store.store import Store
 
@@ -38,23 +52,23 @@ class Query:
 
 
 # -- groups ---------------------------------------------------------------------------------------
-def dedup(store: Store) -> dict:
+def dedup(store: Store) -> Dedup:
     """Every article exactly once: in a group of 2+ (representative first) or as a singleton."""
     raw = store.db.groups()
     groups = [group_dict(store, *g) for g in raw]
     grouped = {r for _, _, members in raw for r, *_ in members}
     singletons = sorted(i for r, i, _, _ in store.db.facts() if r not in grouped)
-    return {"groups": groups, "singletons": singletons}
+    return Dedup(groups=groups, singletons=singletons)
 
 
-def groups_page(store: Store, limit: int = 100, offset: int = 0) -> dict:
+def groups_page(store: Store, limit: int = 100, offset: int = 0) -> GroupsPage:
     """A page of groups (largest first, as ``dedup``), and how many there are."""
     everything = store.db.groups()
     page = [group_dict(store, *g) for g in everything[offset:offset + limit]]
-    return {"total": len(everything), "offset": offset, "groups": page}
+    return GroupsPage(total=len(everything), offset=offset, groups=page)
 
 
-def group(store: Store, group_id: str) -> dict:
+def group(store: Store, group_id: str) -> Group:
     """One group by id."""
     found = store.db.group(group_id)
     if found is None:
@@ -62,13 +76,13 @@ def group(store: Store, group_id: str) -> dict:
     return group_dict(store, group_id, *found)
 
 
-def group_dict(store: Store, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> dict:
+def group_dict(store: Store, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> Group:
     """A group as ``dedup`` shows it (:func:`~storycluster.cluster.groups.group_record`)."""
     arts = store.db.articles_by_rowid([r for r, *_ in members] + [d for *_, d in members if d])
     return group_record(gid, rep, members, arts)
 
 
-def changes(store: Store, since: str) -> list[dict]:
+def changes(store: Store, since: str) -> list[Change]:
     """What regroupings changed since ``since`` (an ISO date or time, UTC), oldest first."""
     try:
         t = datetime.fromisoformat(since.replace("Z", "+00:00"))
@@ -89,7 +103,7 @@ def article(store: Store, article_id: str) -> dict:
 # -- related ----------------------------------------------------------------------------------------
 def related(store: Store, article_id: str | None = None, *, text: str | None = None, title: str = "",
             lang: str | None = None, k: int = 10, options: RelatedOptions | None = None, alternates: bool = False,
-            embed: Callable[[list[Prepared]], np.ndarray] | None = None) -> dict:
+            embed: Callable[[list[Prepared]], np.ndarray] | None = None) -> Related:
     """Top-k related articles for a stored article or for a text that is not stored (``embed`` gives its index
     vector).
 
@@ -171,29 +185,38 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         best = [ranked[p] for p in picks]
     else:
         best = ranked[:k]
-    items = []
+    items: list[RelatedEntry] = []
     for key, (sim, tier, r) in best:
         a = arts[r]
-        also: list[dict] = []
+        also: list[AlsoIn] = []
         gid = None if key.startswith("\x00") else key
         members: list[tuple[int, float, str]] = []
         others_art: dict[int, StoredArticle] = {}
         if gid is not None:
             members = db.group_members(gid)
             others_art = db.articles_by_rowid(m for m, *_ in members)
-            also = [{"id": o.id, "source": o.source, "url": o.url}
+            also = [AlsoIn(id=o.id, source=o.source, url=o.url)
                     for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
-        items.append({"id": a.id, "score": round(sim, 4), "tier": tier,
-                      **({"via": "group"} if r in via_group else {}), "also_in": also, "title": a.title,
-                      "source": a.source, "url": a.url, "published": a.published, "lang": a.lang, "group": gid})
+        # a dict literal keeps the documented key order ("via" after "tier")
+        item = cast(RelatedEntry, {"id": a.id, "score": round(sim, 4), "tier": tier,
+                                   **({"via": "group"} if r in via_group else {}), "also_in": also,
+                                   "title": a.title, "source": a.source, "url": a.url, "published": a.published,
+                                   "lang": a.lang, "group": gid})
+        items.append(item)
         if alternates:
             # the group's members in also_in order (shown one included), for a later filter's fallback
-            items[-1]["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []
-            items[-1]["alternates"] = [{"id": arts[o].id, "score": round(s, 4), "tier": ot,
-                                        **({"via": "group"} if o in via_group else {})}
+            item["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []
+            item["alternates"] = [_alternate(arts[o].id, s, ot, o in via_group)
                                        for s, ot, o in sorted(others[key], key=lambda x: (-x[0], arts[x[2]].id))
                                        if o != r]
-    return {"query": article_id, "related": items}
+    return Related(query=article_id, related=items)
+
+
+def _alternate(article_id: str, score: float, tier: str, via_group: bool) -> Alternate:
+    alt = Alternate(id=article_id, score=round(score, 4), tier=cast(Tier, tier))
+    if via_group:
+        alt["via"] = "group"
+    return alt
 
 
 def score_many(store: Store, query: Query, rows: np.ndarray,
@@ -240,7 +263,7 @@ def local_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], 
 
 
 # -- pairs ----------------------------------------------------------------------------------------
-def compare(store: Store, id1: str, id2: str) -> dict:
+def compare(store: Store, id1: str, id2: str) -> Comparison:
     """Similarity, tier and the evidence behind them for two stored articles."""
     a, b = (store.db.article(i) for i in (id1, id2))
     if a is None or b is None:
@@ -260,8 +283,8 @@ def compare(store: Store, id1: str, id2: str) -> dict:
                       same_content=bool(f["same_content"][0]),
                       date_gap_days=None if np.isnan(f["date_gap"][0]) else float(f["date_gap"][0]))
     t, m = store.thresholds, store.model
-    out = {"id1": id1, "id2": id2, "similarity": round(ev.similarity(t, m), 4), "tier": ev.tier(t, m),
-           "evidence": ev.to_dict(t, m)}
+    out = Comparison(id1=id1, id2=id2, similarity=round(ev.similarity(t, m), 4), tier=cast(Tier, ev.tier(t, m)),
+                     evidence=ev.to_dict(t, m))
     if ev.unreadable:
         langs = sorted({x.lang or "unknown" for x in (a, b) if not reads(store.languages, x.lang)})
         out["note"] = (f"the embedding model ({store.config.model_id}) does not read {', '.join(langs)}: "
@@ -269,15 +292,14 @@ def compare(store: Store, id1: str, id2: str) -> dict:
     return out
 
 
-def score_pairs(store: Store, pairs: Iterable[tuple[str, str, float | None]]) -> list[dict]:
+def score_pairs(store: Store, pairs: Iterable[tuple[str, str, float | None]]) -> list[ScoredPair]:
     """Similarity and tier for each (id1, id2[, human score]); unknown ids give similarity None."""
-    out = []
+    out: list[ScoredPair] = []
     for id1, id2, human in pairs:
         try:
             c = compare(store, id1, id2)
         except NotFoundError as e:
-            out.append({"id1": id1, "id2": id2, "similarity": None, "tier": None, "human": human,
-                        "error": str(e)})
+            out.append(ScoredPair(id1=id1, id2=id2, similarity=None, tier=None, human=human, error=str(e)))
             continue
-        out.append({**c, "human": human})
+        out.append(ScoredPair(**c, human=human))
     return out

@@ -16,6 +16,7 @@ import numpy as np
 from .cluster import ArticleFacts, build_groups, cluster_labels
 from .cluster.graph import PairScorer, grouping_scorer
 from .cluster.groups import group_changes
+from .embed.layout import IndexedVectors
 from .errors import StoreError
 from .lexical import band_partners
 from .store.database import GroupingData
@@ -88,8 +89,9 @@ def store_scorer(store: Store, data: GroupingData, df: np.ndarray | None = None,
     """A PairScorer over the articles of ``data``, and the term document frequencies it used (``df`` and
     ``n_docs``: the store's, when ``data`` holds only some of its articles). ``data.terms`` is spent (its arrays
     become the TF-IDF matrix); the callers use only the rest of ``data`` afterwards."""
-    lead, title = data.lead, data.title
-    if len(data.rowids) and lead.size == 0:  # vectors left in the index (an IVF store)
+    lead: np.ndarray | IndexedVectors = data.lead
+    title: np.ndarray | IndexedVectors = data.title
+    if len(data.rowids) and data.lead.size == 0:  # vectors left in the index (an IVF store)
         lead = store.layout.half(store.index, data.rowids, "lead")
         title = store.layout.half(store.index, data.rowids, "title")
     return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,

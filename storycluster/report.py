@@ -46,7 +46,7 @@ def _charts(sizes: Counter, per_day: Counter) -> tuple[str, str]:
         return size_svg, "<p class='note'>No article has a publication date, so there is no timeline.</p>"
     fig, ax = plt.subplots(figsize=(6.4, 2.8))
     days = sorted(per_day)
-    ax.bar([datetime.fromordinal(d) for d in days], [per_day[d] for d in days], width=0.9, color="#dd8452")
+    ax.bar([datetime.fromordinal(d) for d in days], [per_day[d] for d in days], width=0.9, color="#dd8452")  # type: ignore[arg-type]  # matplotlib takes dates
     ax.set_ylabel("new stories")
     ax.set_title("Stories over time (by first publication)")
     fig.autofmt_xdate()
@@ -75,7 +75,7 @@ def build_report(archive: Archive, max_groups: int = 500, title: str = "storyclu
     if singletons:
         sizes[1] = len(singletons)
     per_day: Counter = Counter()
-    firsts = [min((facts[m["id"]] for m in g["members"] if facts.get(m["id"]) is not None), default=None)
+    firsts = [min((ts for m in g["members"] if (ts := facts.get(m["id"])) is not None), default=None)
               for g in groups] + [facts.get(s) for s in singletons]
     for ts in firsts:
         if ts is not None:
@@ -112,7 +112,7 @@ def build_report(archive: Archive, max_groups: int = 500, title: str = "storyclu
         srcs = sorted({m["source"] for m in g["members"] if m["source"]})
         dates = sorted(m["published"] for m in g["members"] if m["published"])
         span = f"{dates[0]} – {dates[-1]}" if dates and dates[0] != dates[-1] else (dates[0] if dates else "no dates")
-        rows = "".join(
+        members = "".join(
             "<tr>" + _td(m["id"], cls="id") + _td(headline(m["title"], None) or "(no headline)", m["lang"])
             + _td(m["source"]) + _td(m["published"]) + _td(m["lang"])
             + _td(m["tier"] + (f" of {m['duplicate_of']}" if m["duplicate_of"] else "")
@@ -127,7 +127,7 @@ def build_report(archive: Archive, max_groups: int = 500, title: str = "storyclu
             f'<p class="meta">{g["size"]} articles · {len(srcs)} sources · {escape(span)} · group '
             f'<code>{escape(g["group"])}</code></p>'
             f'<table class="members"><tr><th>id</th><th>headline</th><th>source</th><th>published</th><th>lang</th>'
-            f'<th>tier</th><th>score</th></tr>{rows}</table></section>')
+            f'<th>tier</th><th>score</th></tr>{members}</table></section>')
     more = (f"<p class='note'>{len(groups) - max_groups} smaller groups are not listed (raise --max-groups).</p>"
             if len(groups) > max_groups else "")
     langs = Counter(m["lang"] for g in groups for m in g["members"])

@@ -122,7 +122,7 @@ class Writer:
                 if on_error == "fail":
                     raise InputError(problem)
                 report.problems.append(problem)
-            else:
+            elif isinstance(rec, Article):
                 articles.append(rec)
         existing = self.db.record_hashes([a.id for a in articles])
         todo = []
@@ -158,7 +158,7 @@ class Writer:
                 report.updated += 1
             else:
                 report.added += 1
-            if not reads(languages, p.lang):
+            if p.lang is not None and not reads(languages, p.lang):
                 report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
         self.db.mark_pending(rowids)

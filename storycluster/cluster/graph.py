@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..embed.layout import VectorLayout
+from ..embed.layout import IndexedVectors, VectorLayout
 from ..language import reads
 from ..lexical import (
     PackedTerms,
@@ -37,8 +37,9 @@ class PairScorer:
     ``languages``: the languages the embedding model reads (None: all); a pair with an article in another
     language is scored on lexical evidence only (:class:`StoryModel`)."""
 
-    def __init__(self, lead: np.ndarray, title: np.ndarray, sigs: np.ndarray, content_hashes: Sequence[str],
-                 tfidf, rare, n_tokens: np.ndarray, langs: Sequence[str | None], thresholds: Thresholds,
+    def __init__(self, lead: np.ndarray | IndexedVectors, title: np.ndarray | IndexedVectors, sigs: np.ndarray,
+                 content_hashes: Sequence[str], tfidf, rare, n_tokens: np.ndarray | Sequence[int],
+                 langs: Sequence[str | None], thresholds: Thresholds,
                  model: StoryModel, published: np.ndarray | None = None,
                  numbers: Sequence[np.ndarray] | None = None, languages: frozenset[str] | None = None) -> None:
         self.lead, self.title, self.sigs, self.tfidf, self.rare = lead, title, sigs, tfidf, rare
@@ -301,15 +302,15 @@ def _pairs_among(pairs: np.ndarray, others: np.ndarray, n: int, chunk: int = 1 <
     found = np.zeros(len(pairs), dtype=bool)
     if len(pairs) == 0 or len(others) == 0:
         return found
-    n = np.int64(max(n, 1))
-    key = pairs[:, 0].astype(np.int64) * n + pairs[:, 1]
+    width = np.int64(max(n, 1))
+    key = pairs[:, 0].astype(np.int64) * width + pairs[:, 1]
     order = np.argsort(key, kind="stable")
     key = key[order]
     group = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1  # equal pairs share a group: all are marked
     seen = np.zeros(int(group[-1]) + 1, dtype=bool)
     for s in range(0, len(others), chunk):
         o = others[s:s + chunk]
-        look = o[:, 0].astype(np.int64) * n + o[:, 1]
+        look = o[:, 0].astype(np.int64) * width + o[:, 1]
         pos = np.minimum(np.searchsorted(key, look), len(key) - 1)
         seen[group[pos[key[pos] == look]]] = True
     found[order] = seen[group]
@@ -317,13 +318,13 @@ def _pairs_among(pairs: np.ndarray, others: np.ndarray, n: int, chunk: int = 1 <
 
 
 def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndarray | None = None,
-                    near: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    neighbours: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                     lexical: np.ndarray | None = None, at_least: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds; ``near``:
-    the result of :func:`neighbour_edges`, ``lexical``: of :func:`~..lexical.candidate_pairs`, when
+    """All candidate edges (vector neighbours and MinHash band collisions) with their log-odds;
+    ``neighbours``: the result of :func:`neighbour_edges`, ``lexical``: of :func:`~..lexical.candidate_pairs`, when
     already computed (the distributed pipeline computes both in its own stages). ``at_least``: edges below
     it may carry any value below it instead of their exact log-odds (see :meth:`PairScorer.pairs`)."""
-    near, lead, title = neighbour_edges(scorer, k, index, rowids) if near is None else near
+    near, lead, title = neighbour_edges(scorer, k, index, rowids) if neighbours is None else neighbours
     lexical = candidate_pairs(scorer.sigs) if lexical is None else lexical
     if len(lexical):  # band collisions that are not vector neighbours: their cosines are computed here
         extra = np.unique(lexical[~_pairs_among(lexical, near, len(scorer.lead))], axis=0)

@@ -6,13 +6,22 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import numpy as np
 
 from ..lexical import jaccard
+from ..results import Group as GroupRecord
+from ..results import Member, Tier
 from .graph import PairScorer, candidate_edges
 from .linkage import SparseAverageLinkage
 from .scoring import similarity_from
+
+
+class ByRow(Protocol):
+    """Articles by row id (a dict of stored articles, or the distributed path's table)."""
+
+    def __getitem__(self, row: int, /) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +42,14 @@ class Group:
 
 
 def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0, index=None,
-                   rowids: np.ndarray | None = None, near=None, lexical: np.ndarray | None = None) -> np.ndarray:
+                   rowids: np.ndarray | None = None, neighbours=None, lexical: np.ndarray | None = None) -> np.ndarray:
     """Cluster labels (index of a root member) for every row of the scorer's arrays. ``index``/``rowids``: a
-    store's vector index over exactly these rows, reused for the neighbour graph; ``near``/``lexical``:
+    store's vector index over exactly these rows, reused for the neighbour graph; ``neighbours``/``lexical``:
     candidates computed elsewhere (see :func:`.graph.candidate_edges`)."""
     n = len(scorer.lead)
     m = scorer.model
     linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor, random_state=random_state)
-    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids, near=near, lexical=lexical,
+    edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids, neighbours=neighbours, lexical=lexical,
                                      at_least=linkage.edge_threshold)
     return linkage.fit(n, edges, weights, scorer).labels_
 
@@ -70,7 +79,7 @@ def centrality(idx: np.ndarray, lead: np.ndarray, scorer: PairScorer, max_full: 
     cos = lead @ mean / max(float(np.linalg.norm(mean)), 1e-12)
     if len(idx) > max_full:
         return cos
-    jac = jaccard(scorer.sigs[idx][:, None, :], scorer.sigs[idx][None, :, :])
+    jac = np.asarray(jaccard(scorer.sigs[idx][:, None, :], scorer.sigs[idx][None, :, :]))
     np.fill_diagonal(jac, 0.0)
     return np.round(jac.sum(axis=1), 6) + 1e-3 * cos
 
@@ -89,8 +98,9 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     used: set[str] = set(reserved or ())
     # every member against its group's representative, scored in one call (one per group cost a million-article
     # regroup 36 s of per-call overhead)
-    idx = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
-    leads = np.asarray(scorer.lead[idx]) if len(idx) else None  # one read (an IVF store decodes its 8-bit codes)
+    in_groups = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
+    # one read (an IVF store decodes its 8-bit codes)
+    leads = np.asarray(scorer.lead[in_groups]) if len(in_groups) else np.zeros((0, 0), dtype=np.float32)
     reps, centrals = [], []
     start = 0
     for m in multi:
@@ -101,8 +111,8 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
         centrals.append(central)
         reps.append(m[rows.index(representative(rows, facts, central))])
     rep = np.repeat(np.asarray(reps, dtype=np.int64), [len(m) for m in multi])
-    sims = similarity_from(scorer.pairs(idx, rep), jaccard(scorer.sigs[idx], scorer.sigs[rep]),
-                           scorer.codes[idx] == scorer.codes[rep], t).tolist() if len(idx) else []
+    sims = similarity_from(scorer.pairs(in_groups, rep), jaccard(scorer.sigs[in_groups], scorer.sigs[rep]),
+                           scorer.codes[in_groups] == scorer.codes[rep], t).tolist() if len(in_groups) else []
     groups = []
     start = 0
     for m, rep_idx, central in zip(multi, reps, centrals, strict=True):
@@ -123,17 +133,17 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     return groups
 
 
-def group_record(gid: str, rep: int, members: list[tuple[int, float, str, int | None]], arts: dict) -> dict:
+def group_record(gid: str, rep: int, members: list[tuple[int, float, str, int | None]], arts: ByRow) -> GroupRecord:
     """A group as ``dedup`` prints it; ``arts``: row → an object with id, title, url, source, published, lang."""
     ordered = sorted(members, key=lambda m: (m[0] != rep, -m[1], arts[m[0]].id))
-    return {"group": gid, "representative": arts[rep].id, "size": len(members),
-            "members": [{"id": arts[r].id, "score": s, "tier": t,
-                         # under 0.5 against the representative: it joined through the group's average link
-                         "via": "pair" if t == "duplicate" or s >= 0.5 else "group",
-                         "duplicate_of": arts[d].id if d else None,
-                         "title": arts[r].title, "url": arts[r].url, "source": arts[r].source,
-                         "published": arts[r].published, "lang": arts[r].lang}
-                        for r, s, t, d in ordered]}
+    return GroupRecord(group=gid, representative=arts[rep].id, size=len(members),
+                 members=[Member(id=arts[r].id, score=s, tier=cast(Tier, t),
+                                 # under 0.5 against the representative: it joined through the group's average link
+                                 via="pair" if t == "duplicate" or s >= 0.5 else "group",
+                                 duplicate_of=arts[d].id if d else None,
+                                 title=arts[r].title, url=arts[r].url, source=arts[r].source,
+                                 published=arts[r].published, lang=arts[r].lang)
+                          for r, s, t, d in ordered])
 
 
 def _duplicate_of(idx: np.ndarray, rows: list[int], scorer: PairScorer, facts: dict[int, ArticleFacts],

@@ -50,7 +50,7 @@ class Regime:
     intercept: float
 
     def logits(self, x: list[np.ndarray]) -> np.ndarray:
-        return sum(c * v for c, v in zip(self.coef, x, strict=True)) + self.intercept
+        return np.asarray(sum(c * v for c, v in zip(self.coef, x, strict=True)) + self.intercept)
 
 
 @dataclass(slots=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from ..cluster import StoryModel, Thresholds
 from ..embed import model_id_for, model_languages
 from ..store.folder import EMBED_MAX_CHARS
 from ..neighbors.knn import EXACT_GRAPH, block_target
-from ..store.vector_index import IVF_SAMPLE_PER_LIST, _sample_rows, ivf_centroids, ivf_lists
+from ..store.vector_index import IVF_SAMPLE_PER_LIST, sample_rows, ivf_centroids, ivf_lists
 from ..ingest import DEFAULT_MAX_TEXT_BYTES
 from . import stages
 
@@ -74,7 +76,7 @@ def _table(ds):
     return pa.concat_tables(tables) if tables else None
 
 
-def dedup_distributed(inputs: list[str | Path], out: str | Path, *, model: str | None = None,
+def dedup_distributed(inputs: Sequence[str | Path], out: str | Path, *, model: str | None = None,
                       workers: int = 2, actor_cpus: float = 0.5, embed_batch: int = 64,
                       thresholds: Thresholds | None = None, story_model: StoryModel | None = None,
                       embed_max_chars: int | None = None, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
@@ -121,7 +123,7 @@ def dedup_distributed(inputs: list[str | Path], out: str | Path, *, model: str |
     return report
 
 
-def _read(inputs: list[str | Path], max_text_bytes: int, on_error: str, report: DistReport):
+def _read(inputs: Sequence[str | Path], max_text_bytes: int, on_error: str, report: DistReport):
     """Articles (with ``pos``) of every input path, one read task per path; bad records into the report."""
     import pyarrow as pa
     import ray
@@ -130,7 +132,7 @@ def _read(inputs: list[str | Path], max_text_bytes: int, on_error: str, report: 
 
     items = [{"path": str(p), "file_no": i} for i, p in enumerate(inputs)]
     raw = ray.data.from_items(items, override_num_blocks=max(1, len(items))).flat_map(
-        stages.read_file, fn_kwargs={"max_text_bytes": max_text_bytes}).materialize()
+        partial(stages.read_file, max_text_bytes=max_text_bytes)).materialize()
     light = _table(raw.select_columns(["file_no", "ordinal", "id", "origin", "problem"]))
     report.read = light.num_rows
     report.problems = [p for p in light.column("problem").to_pylist() if p]
@@ -184,7 +186,7 @@ def _neighbour_blocks(embedded, n: int, k: int, shards: int, exact_below: int) -
     if n < exact_below:
         centroids, spill = np.zeros((1, dim), dtype=np.float32), 1
     else:
-        want = set(_sample_rows(n, IVF_SAMPLE_PER_LIST * ivf_lists(n)).tolist())
+        want = set(sample_rows(n, IVF_SAMPLE_PER_LIST * ivf_lists(n)).tolist())
         sample = _table(embedded.filter(lambda r: r["pos"] in want).select_columns(["vector"]))
         centroids, spill = ivf_centroids(stages.vectors_of(sample.column("vector")), n), 2
     params = {"k": k, "target": block_target(n, len(centroids)), "split": dim // 2, "spill": spill}
@@ -195,7 +197,7 @@ def _neighbour_blocks(embedded, n: int, k: int, shards: int, exact_below: int) -
     return [(b["q"], b["val"], b["packed"]) for b in blocks.iter_batches(batch_format="numpy", batch_size=None)]
 
 
-def _write(out: Path, result: dict, report: DistReport, inputs: list, model: str | None, t: Thresholds) -> None:
+def _write(out: Path, result: dict, report: DistReport, inputs: Sequence[str | Path], model: str | None, t: Thresholds) -> None:
     report.groups = len(result["groups"])
     report.grouped = sum(g["size"] for g in result["groups"])
     report.singletons = len(result["singletons"])

@@ -194,7 +194,7 @@ def list_neighbours(batch, k: int, target: int, split: int, spill: int = 2) -> d
     pos = np.asarray(batch["pos"], dtype=np.int64)
     v = np.asarray(batch["vector"], dtype=np.float32)
     if v.ndim == 1:  # a column of arrays
-        v = np.stack(v)
+        v = np.stack(list(v))
     q, val, packed = block_neighbours(v[own], pos[own], v[~own], pos[~own], k, target, split, spill)
     return {"q": q, "val": val, "packed": packed}
 
@@ -227,7 +227,7 @@ def group(table, graph_parts: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]
     graph = merge_blocks(n, k, graph_parts, thresholds.related)
     near = graph_edges(graph, np.arange(n), thresholds.title_weight)
     rows = np.arange(n, dtype=np.int64)
-    labels = cluster_labels(scorer, k=k, near=near, lexical=lexical)
+    labels = cluster_labels(scorer, k=k, neighbours=near, lexical=lexical)
     facts = {i: ArticleFacts(ids[i], None if np.isnan(published[i]) else float(published[i]), length)
              for i, length in enumerate(table.column("text_length").to_pylist())}
     groups = build_groups(rows, labels, scorer, facts, {}, set())

@@ -31,7 +31,10 @@ class SentenceTransformerEmbedder(Embedder):
                                     f"({reason}); give a local model folder, or a name already in the "
                                     "Hugging Face cache") from None
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:
+            raise StoryclusterError(f"--model {name_or_path}: the model does not say its embedding dimension")
+        self.dim = int(dim)
         self.model_id = f"st:{name_or_path}"
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:

@@ -208,8 +208,8 @@ def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[n
     for k in range(len(weights)):
         cols, width = columns[k], N_FEATURES
         if n <= RENUMBER_MAX:  # a few rows: renumber the columns (a whole archive keeps hashed ids: sorting its
-            vocab, cols = np.unique(cols, return_inverse=True)  # 35M terms at 100k cost more than it saved)
-            cols, width = cols.ravel().astype(np.int32), max(len(vocab), 1)
+            vocab, inverse = np.unique(cols, return_inverse=True)  # 35M terms at 100k cost more than it saved)
+            cols, width = inverse.ravel().astype(np.int32), max(len(vocab), 1)
         mats.append(csr_matrix((data[k], cols, indptr[k]), shape=(n, width)))
     return mats
 

@@ -88,6 +88,7 @@ class ListAssigner:
         return out
 
     def _two_level(self, x: np.ndarray, m: int, values: np.ndarray | None = None) -> np.ndarray:
+        assert self.groups is not None  # two levels are built above TWO_LEVEL_LISTS lists
         probe = min(PROBE, len(self.groups))
         group_s = np.empty((len(x), probe), dtype=np.float32)
         top = nearest_columns(x @ self.groups.T, probe, group_s)

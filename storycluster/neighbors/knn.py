@@ -150,7 +150,7 @@ class _TopK:
                     self.val[q, j][ok], head[ok])
 
         fields = [list(f) for f in zip(*thread_map(edges, range(0, n, chunk), threads), strict=True)]
-        self.val = self.ids = self.heaps = None  # the heaps are spent: freed before the edges are joined
+        del self.val, self.ids, self.heaps  # the heaps are spent: freed before the edges are joined
         if not fields:
             return KnnGraph.empty()
         out = []
@@ -326,9 +326,10 @@ def block_neighbours(own: np.ndarray, own_ids: np.ndarray, foreign: np.ndarray, 
     top = _TopK(len(queries), k)
     if len(own) and len(queries) > 1:
         list_block(top, np.arange(len(queries), dtype=np.int64), queries, len(own), target, split, spill)
-    pos = top.ids >> 32
-    packed = np.where(top.ids >= 0, (qids[np.maximum(pos, 0)] << 32) | (top.ids & 0xFFFFFFFF), -1)
-    return qids, top.val, packed
+    ids, val = top.ids, top.val
+    pos = ids >> 32
+    packed = np.where(ids >= 0, (qids[np.maximum(pos, 0)] << 32) | (ids & 0xFFFFFFFF), -1)
+    return qids, val, packed
 
 
 def merge_blocks(n: int, k: int, parts, floor: float) -> KnnGraph:

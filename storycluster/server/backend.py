@@ -16,16 +16,17 @@ from ..embed import Embedder
 from ..errors import InputError, Problem
 from ..ingest import to_article
 from ..ranking import RelatedOptions
+from ..results import Group, GroupsPage, Related
 
 
 class Backend(Protocol):
     writable: bool
 
-    def related(self, article_id: str, k: int, options: RelatedOptions) -> dict: ...
-    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> dict: ...
+    def related(self, article_id: str, k: int, options: RelatedOptions) -> Related: ...
+    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> Related: ...
     def article(self, article_id: str) -> dict: ...
-    def groups(self, limit: int, offset: int) -> dict: ...
-    def group(self, group_id: str) -> dict: ...
+    def groups(self, limit: int, offset: int) -> GroupsPage: ...
+    def group(self, group_id: str) -> Group: ...
     def health(self) -> dict: ...
     def generation(self) -> str: ...
     def add(self, rows: list[dict]) -> dict: ...
@@ -73,11 +74,11 @@ class StoreBackend:
         finally:
             self._pool.put(archive)
 
-    def related(self, article_id: str, k: int, options: RelatedOptions) -> dict:
+    def related(self, article_id: str, k: int, options: RelatedOptions) -> Related:
         with self._reader() as a:
             return a.related(article_id, k=k, options=options)
 
-    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> dict:
+    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> Related:
         with self._reader() as a:
             return a.related(text=text, title=title, lang=lang, k=k, options=options)
 
@@ -85,11 +86,11 @@ class StoreBackend:
         with self._reader() as a:
             return a.article(article_id)
 
-    def groups(self, limit: int, offset: int) -> dict:
+    def groups(self, limit: int, offset: int) -> GroupsPage:
         with self._reader() as a:
             return a.groups(limit=limit, offset=offset)
 
-    def group(self, group_id: str) -> dict:
+    def group(self, group_id: str) -> Group:
         with self._reader() as a:
             return a.group(group_id)
 

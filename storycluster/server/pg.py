@@ -16,15 +16,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import numpy as np
 
 from ..archive import Archive
 from ..cluster.model import StoryModel
 from ..cluster.scoring import Thresholds, semantic_similarity
+from ..embed import Embedder
+from ..embed.layout import VectorLayout
 from ..errors import NotFoundError, StoreError
 from ..featurize import prepare_article
 from ..ranking import RelatedOptions, select
+from ..results import Group, GroupsPage, Related, RelatedEntry
 
 PG_FORMAT_VERSION = 1
 EXPORT_FACTOR = 3
@@ -146,7 +150,7 @@ class PgBackend:
         self.meta = meta
         self.thresholds = Thresholds.from_dict(meta["thresholds"])
         self.model = StoryModel.from_json(json.dumps(meta["story_model"]), "sc_meta.story_model")
-        self._embedder = None
+        self._embedder: Embedder | None = None
 
     @contextmanager
     def _cursor(self) -> Iterator:
@@ -168,7 +172,7 @@ class PgBackend:
         except psycopg.errors.UndefinedTable:
             raise StoreError(f"{self.dsn}: no storycluster tables; run 'storycluster export-pg DSN' first") from None
 
-    def related(self, article_id: str, k: int, options: RelatedOptions) -> dict:
+    def related(self, article_id: str, k: int, options: RelatedOptions) -> Related:
         with self._cursor() as cur:
             cur.execute("SELECT published_ts FROM sc_articles WHERE id = %s", (article_id,))
             row = cur.fetchone()
@@ -178,7 +182,7 @@ class PgBackend:
             items = [r[0] for r in cur.fetchall()]
             return {"query": article_id, "related": self._shape(cur, items, k, options, row[0])}
 
-    def _shape(self, cur, items: list[dict], k: int, options: RelatedOptions, query_ts: float | None) -> list[dict]:
+    def _shape(self, cur, items: list[dict], k: int, options: RelatedOptions, query_ts: float | None) -> list[RelatedEntry]:
         earliest = options.earliest()
         every = {x for item in items for x in (item["id"], *item.get("members", []))}
         facts: dict[str, tuple] = {}
@@ -191,7 +195,7 @@ class PgBackend:
             f = facts.get(article_id)
             return f is not None and options.allows(article_id, f[2], f[4], f[5], query_ts, earliest)
 
-        kept = []
+        kept: list[RelatedEntry] = []
         for item in items:
             # as in the store: the group's best-scoring member that passes stands for it
             shown = item if ok(item["id"]) else next((alt for alt in item.get("alternates", []) if ok(alt["id"])), None)
@@ -206,22 +210,22 @@ class PgBackend:
             members = item.get("members") or [o["id"] for o in item["also_in"]]
             also = [{"id": m, "source": facts[m][2], "url": facts[m][1]} for m in members
                     if m != shown["id"] and ok(m)]
-            kept.append({key: v for key, v in shown.items() if key not in ("alternates", "members")} | {"also_in": also})
+            kept.append(cast(RelatedEntry, {key: v for key, v in shown.items() if key not in ("alternates", "members")}
+                             | {"also_in": also}))
         kept.sort(key=lambda i: (-i["score"], i["id"]))
         if options.shapes_list and kept:
             vecs = None
             if options.diversity > 0:
                 cur.execute("SELECT id, lead, title FROM sc_embeddings WHERE id = ANY(%s)", ([i["id"] for i in kept],))
                 got = {i: (lv.to_numpy(), tv.to_numpy()) for i, lv, tv in cur.fetchall()}
-                w = self.thresholds.title_weight
-                vecs = np.stack([np.concatenate([np.sqrt(1 - w) * got[i["id"]][0], np.sqrt(w) * got[i["id"]][1]])
-                                 for i in kept])
+                vecs = VectorLayout(self.thresholds.title_weight).combine(
+                    np.stack([got[i["id"]][0] for i in kept]), np.stack([got[i["id"]][1] for i in kept]))
             picks = select([i["score"] for i in kept], [i["source"] for i in kept], vecs, k, options.per_source,
                            options.diversity)
             return [kept[p] for p in picks]
         return kept[:k]
 
-    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> dict:
+    def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> Related:
         from ..article import Article
         from ..embed import get_embedder
 
@@ -277,14 +281,14 @@ class PgBackend:
             raise NotFoundError(f"no article with id '{article_id}' in the exported tables")
         return dict(zip(("id", "title", "url", "source", "published", "lang", "text"), row, strict=True))
 
-    def groups(self, limit: int, offset: int) -> dict:
+    def groups(self, limit: int, offset: int) -> GroupsPage:
         with self._cursor() as cur:
             cur.execute("SELECT count(*) FROM sc_groups")
             total = cur.fetchone()[0]
             cur.execute("SELECT body FROM sc_groups ORDER BY size DESC, group_id LIMIT %s OFFSET %s", (limit, offset))
             return {"total": total, "offset": offset, "groups": [r[0] for r in cur.fetchall()]}
 
-    def group(self, group_id: str) -> dict:
+    def group(self, group_id: str) -> Group:
         with self._cursor() as cur:
             cur.execute("SELECT body FROM sc_groups WHERE group_id = %s", (group_id,))
             row = cur.fetchone()

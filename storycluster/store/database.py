@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import StoreError
 from ..lexical import N_FEATURES, PackedTerms
+from ..results import Change
 
 SCHEMA_VERSION = 1
 
@@ -491,11 +492,10 @@ class Database:
             [(at, generation, kind, gid, json.dumps(other, ensure_ascii=False), json.dumps(arts, ensure_ascii=False))
              for kind, gid, other, arts in changes])
 
-    def changes_since(self, at: str) -> list[dict]:
+    def changes_since(self, at: str) -> list[Change]:
         import json
 
-        return [{"at": a, "generation": g, "change": k, "group": gid, "other_groups": json.loads(o),
-                 "articles": json.loads(arts)}
+        return [Change(at=a, generation=g, change=k, group=gid, other_groups=json.loads(o), articles=json.loads(arts))
                 for a, g, k, gid, o, arts in self.conn.execute(
                     "SELECT at, generation, kind, group_id, other_ids, articles FROM group_changes WHERE at >= ? "
                     "ORDER BY seq", (at,))]

@@ -9,6 +9,7 @@ import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import StoreError
 
@@ -128,7 +129,7 @@ class WriteLock:
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / LOCK
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def held_elsewhere(self) -> bool:
         """True while another process holds the lock (a write is in progress)."""

@@ -17,6 +17,7 @@ from ..embed.layout import VectorLayout
 from ..errors import StoreError
 from ..language import reads
 from ..lexical import N_FEATURES, document_frequencies, idf_weights, unpack
+from ..results import Stats
 from .database import Database
 from .folder import DATABASE, INDEX, StoreConfig, WriteLock, file_checksum
 from .vector_index import VectorIndex, choose_index, sample_ids
@@ -184,12 +185,12 @@ class Store:
             self._idf_generation = gen
         return self._idf_cache
 
-    def stats(self) -> dict:
+    def stats(self) -> Stats:
         """Counts, model, index and sizes on disk."""
         s = self.db.summary()
         n, langs = s["articles"], s["languages"]
         files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
-        return {
+        return Stats(**{
             "store": str(self.path), "format_version": self.config.format_version,
             "articles": n, "groups": s["groups"],
             "articles_in_groups": s["articles_in_groups"], "singletons": n - s["articles_in_groups"],
@@ -202,4 +203,4 @@ class Store:
             "cached_embeddings": s["cached_embeddings"],
             "thresholds": self.thresholds.to_dict(),
             "bytes_on_disk": sum(files.values()), "files": files,
-        }
+        })

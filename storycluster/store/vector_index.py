@@ -58,7 +58,7 @@ def ivf_lists(n: int) -> int:
     return max(1, min(65_536, int(2 * math.sqrt(max(n, 1)))))
 
 
-def _sample_rows(n: int, want: int) -> np.ndarray:
+def sample_rows(n: int, want: int) -> np.ndarray:
     """Sorted positions of a fixed-seed sample of ``want`` out of ``n`` (all of them when ``n <= want``)."""
     if n <= want:
         return np.arange(n)
@@ -67,7 +67,7 @@ def _sample_rows(n: int, want: int) -> np.ndarray:
 
 def sample_ids(ids: np.ndarray, expected: int) -> np.ndarray:
     """The ids an IVF for ``expected`` vectors is trained on: a fixed-seed sample of IVF_SAMPLE_PER_LIST per list."""
-    return ids[_sample_rows(len(ids), IVF_SAMPLE_PER_LIST * ivf_lists(expected))]
+    return ids[sample_rows(len(ids), IVF_SAMPLE_PER_LIST * ivf_lists(expected))]
 
 
 def ivf_centroids(sample: np.ndarray, expected: int = 0) -> np.ndarray:
@@ -76,7 +76,7 @@ def ivf_centroids(sample: np.ndarray, expected: int = 0) -> np.ndarray:
 
     # FAISS wants 39 training points per list; more than IVF_SAMPLE_PER_LIST only costs time
     nlist = max(1, min(ivf_lists(max(expected, len(sample))), len(sample) // 39))
-    sample = np.ascontiguousarray(sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)], dtype=np.float32)
+    sample = np.ascontiguousarray(sample[sample_rows(len(sample), IVF_SAMPLE_PER_LIST * nlist)], dtype=np.float32)
     return centroids(sample, nlist, IVF_NITER)
 
 
@@ -200,7 +200,7 @@ class VectorIndex:
         import faiss
 
         lists = ivf_centroids(sample, expected)
-        sample = np.ascontiguousarray(sample[_sample_rows(len(sample), IVF_SAMPLE_PER_LIST * len(lists))])
+        sample = np.ascontiguousarray(sample[sample_rows(len(sample), IVF_SAMPLE_PER_LIST * len(lists))])
         quantizer = faiss.IndexFlatIP(self.dim)
         quantizer.add(lists)  # a quantizer already holding nlist centroids: train() fits only the 8-bit codec
         inner = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, len(lists), faiss.ScalarQuantizer.QT_8bit,
