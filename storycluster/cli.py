@@ -610,8 +610,8 @@ def serve(
                f"(API docs at /docs)", err=True)
     import faiss
 
-    # requests run side by side: one FAISS thread each (an OpenMP team per request oversubscribes the cores:
-    # related's p90 at 100k went from 8 to 40 ms with another process busy)
+    # requests run side by side: one FAISS thread each (an OpenMP team per request oversubscribes the cores, and
+    # the tail latency grows several-fold when another process is busy; docs/performance.md)
     faiss.omp_set_num_threads(1)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning")

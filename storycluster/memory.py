@@ -19,7 +19,7 @@ def _libc():
 def release_free_memory() -> None:
     """Hand the C allocator's free pages back to the system (glibc's ``malloc_trim``; a no-op where there is
     none). Arrays freed on worker threads otherwise stay in those threads' malloc arenas: after the
-    neighbour graph of a million vectors about 250 MB of them, which the next stage's peak stood on."""
+    neighbour graph of a million vectors, hundreds of megabytes that the next stage's peak would stand on."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)

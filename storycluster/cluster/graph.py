@@ -297,8 +297,8 @@ def _row_dots(x, pairs: np.ndarray, chunk: int = 100_000) -> np.ndarray:
 
 def _pairs_among(pairs: np.ndarray, others: np.ndarray, n: int, chunk: int = 1 << 20) -> np.ndarray:
     """Mask of the (i, j) ``pairs`` that also occur in ``others`` (both i < j, rows below ``n``): ``pairs``
-    sorted once, ``others`` looked up in chunks (``np.isin`` over a million-article graph's 16 million
-    edges sorted both sides: 23 s of a full regrouping, for a few hundred band collisions)."""
+    sorted once, ``others`` looked up in chunks (``np.isin`` sorts both sides: the whole graph's edges, for a few
+    hundred band collisions)."""
     found = np.zeros(len(pairs), dtype=bool)
     if len(pairs) == 0 or len(others) == 0:
         return found

@@ -96,8 +96,8 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     multi = [m for m in clusters.values() if len(m) > 1]
     multi.sort(key=lambda m: (-len(m), min(facts[int(rowids[i])].id for i in m)))
     used: set[str] = set(reserved or ())
-    # every member against its group's representative, scored in one call (one per group cost a million-article
-    # regroup 36 s of per-call overhead)
+    # every member against its group's representative, scored in one call (one call per group costs per-call
+    # overhead at every group of a large archive)
     in_groups = np.fromiter((i for m in multi for i in m), dtype=np.int64, count=sum(map(len, multi)))
     # one read (an IVF store decodes its 8-bit codes)
     leads = np.asarray(scorer.lead[in_groups]) if len(in_groups) else np.zeros((0, 0), dtype=np.float32)

@@ -7,8 +7,9 @@ tested), arranged so that most of the time is spent in large float32 matrix prod
   them, so every n-gram window of the three CNN branches is a contiguous slice: the convolution input is built
   from ``n`` block copies (no per-element gather index) and runs as one product with K = n·256.
 - Everything before the convolutions depends on the token alone (dequantised embedding, projection, first layer
-  norm), so it runs once per distinct token of a call (about 8% of the tokens of 256 news articles), not once
-  per token: the projection's products shrink 13-fold, and each token's row is gathered from that small table.
+  norm), so it runs once per distinct token of a call (a small share of a batch of news articles' tokens), not
+  once per token: the projection's products shrink by as much, and each token's row is gathered from that small
+  table.
 - The last layer norm is never materialised: only its per-token statistics are computed, and the per-sentence
   sum of normalised tokens is one small product of a (sentences × rows) weight matrix with the features.
 - Micro-batches run on ``threads`` Python threads with single-threaded BLAS each. numpy releases the GIL in its

@@ -53,7 +53,7 @@ def band_keys(sigs: np.ndarray, bands: int = BANDS, chunk: int = 65_536) -> np.n
     """(n, bands) uint64 bucket keys: each band's rows hashed together with the band number (a 64-bit
     mix; two different bands or contents share a key with probability about 2^-64). Rows of an empty
     signature get key 0, which :func:`candidate_pairs` and the distributed band stage skip. Rows in chunks
-    on every core (a million signatures widened to uint64 at once took 1 GB)."""
+    on every core (the whole archive's signatures widened to uint64 at once would be a second copy of them)."""
     n, num_perm = sigs.shape
     rows = num_perm // bands
     out = np.empty((n, bands), dtype=np.uint64)
@@ -121,7 +121,7 @@ def band_partners(sigs: np.ndarray, seeds: np.ndarray, bands: int = BANDS) -> np
     """Rows that agree with one of the ``seeds`` rows on all rows of at least one band (the seeds' partners
     in :func:`candidate_pairs`, without forming every pair of the archive), sorted. Each band's values are
     compared directly (a cheap mix to find candidates, then exact equality), not through :func:`band_keys`
-    (its hash rounds over a million signatures took 7 s of an incremental regrouping)."""
+    (its hash rounds over every signature would dominate an incremental regrouping)."""
     n = len(sigs)
     if n < 2 or len(seeds) == 0:
         return np.zeros(0, dtype=np.int64)

@@ -158,7 +158,7 @@ def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[n
     ``consume``: the packed terms' own arrays become the first matrix's columns and values (its weights
     overwrite the counts, chunk by chunk, after they are read) when that matrix keeps every entry (an IDF
     weight above 0 for every term: the smoothed IDF of all terms) and its columns are the hashed ids; the
-    packed terms must not be used afterwards. At a million articles that saves a copy of 1.4 GB."""
+    packed terms must not be used afterwards. That saves a copy of the archive's term lists."""
     from scipy.sparse import csr_matrix
 
     packed = PackedTerms.of(vectors)

@@ -1,11 +1,11 @@
 """Spherical k-means for the lists of an IVF index.
 
 Training ``nlist`` centroids on a sample of ``40 · nlist`` points costs ``40 · nlist²`` inner products per
-iteration: 21 s of a million-vector bulk load at 2,000 lists. Above ``TWO_LEVEL_MIN`` lists the centroids
+iteration, a large share of a million-vector bulk load. Above ``TWO_LEVEL_MIN`` lists the centroids
 come from two levels instead (as FAISS's ``contrib.clustering.two_level_clustering`` does): √nlist coarse
 centroids, then each coarse cluster's points split into a share of the lists proportional to its size.
-That is about √nlist times fewer inner products (3 s instead of 24 s at 2,000 lists) for lists of the
-same evenness; bench/scale.py measures what it does to recall.
+That is about √nlist times fewer inner products for lists of the same evenness; bench/scale.py measures the
+time and what it does to recall (docs/performance.md).
 """
 
 from __future__ import annotations

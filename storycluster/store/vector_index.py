@@ -32,7 +32,8 @@ from ..neighbors.assign import ListAssigner
 
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 #: ``auto`` (a store setting): exact search below this many vectors, IVF from there. One exact search reads
-#: every 4 KB vector: 5 ms at 10,000 and 25 ms at 50,000 here, against 0.7 ms for the IVF at 100,000.
+#: every 4 KB vector, so its cost grows with the archive while an IVF search stays about flat
+#: (docs/performance.md has the crossing).
 ANN_THRESHOLD = 20_000
 
 
@@ -224,7 +225,7 @@ class VectorIndex:
             return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
         labels = self._labels()
         span = int(ids.max()) - int(ids.min()) if ids.size else 0
-        # a lookup table over the ids' range is linear in the index size (sorting was 50 ms per call at 1M)
+        # a lookup table over the ids' range is linear in the index size (sorting is n log n, per call)
         hit = np.isin(labels, ids, kind="table" if span < 50_000_000 else None)
         n = int(hit.sum())
         if n:
