@@ -31,7 +31,8 @@ _DIGITS = {chr(0x0660 + i): str(i) for i in range(10)} | {chr(0x06F0 + i): str(i
 _TABLE = str.maketrans({**dict.fromkeys(_TASHKEEL + _CONTROLS, None), **_LETTERS, **_DIGITS})
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_WORD = re.compile(r"\w+")
+#: a word: a run of letters, digits or underscores (any script)
+WORD = re.compile(r"\w+")
 
 
 def normalize_text(text: str) -> str:
@@ -50,7 +51,7 @@ def matching_text(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Word tokens of the matching form (Unicode-aware, punctuation dropped)."""
-    return _WORD.findall(matching_text(text))
+    return WORD.findall(matching_text(text))
 
 
 def content_hash(text: str) -> str:

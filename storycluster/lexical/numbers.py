@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..normalize import _WORD
+from ..normalize import WORD
 from .tfidf import rows_csr
 
 #: codes of the four-digit numbers 1900-2099 (years): int("1" + digits), see :func:`number_codes`
@@ -25,7 +25,7 @@ def number_codes(text: str) -> np.ndarray:
     other ones, in any language. (Every digit run, G7 and F16 included, measured worse on ECB+:
     docs/quality.md.)"""
     out = set()
-    for w in _WORD.findall(text):
+    for w in WORD.findall(text):
         if not w.isdecimal():
             m = _ARABIC_NUMBER.match(w)
             if m is None:
