@@ -220,6 +220,14 @@ class Archive:
                             for name, r in model.regimes.items()},
                 "in_sample": model.metrics.get("bcubed_in_sample")}
 
+    def regroup(self, full: bool = True) -> RegroupReport:
+        """Regroup now; ``full``: the whole store, which gives exactly the groups of one grouping of every stored
+        article (incremental regroupings after adds may differ within a bound: :mod:`storycluster.regroup`)."""
+        with self.store.write_lock():
+            self._writer.regroup(full=full)
+        assert self._writer.last_regroup is not None
+        return self._writer.last_regroup
+
     # -- reading --------------------------------------------------------------------------------
     def ensure_groups(self) -> None:
         """Make the groups and the saved index current (after a write that stopped half-way); a no-op when they

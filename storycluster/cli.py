@@ -209,8 +209,14 @@ def dedup(
     changes_since: Annotated[str | None, typer.Option(
         help="Instead of the groups, what grouping changed since this ISO time (new, joined, left, split, "
              "merged, dissolved, removed), oldest first.")] = None,
+    full_regroup: Annotated[bool, typer.Option(
+        "--full-regroup", help="First regroup the whole store (adds regroup incrementally; this gives exactly the "
+                               "groups of one full grouping of the stored articles).")] = False,
 ) -> None:
     """Duplicate groups: every stored article once, in a group of 2+ or as a singleton."""
+    if full_regroup:
+        with _open(store) as archive:
+            archive.regroup(full=True)
     if changes_since is not None:
         with _open(store) as archive:
             changes = archive.changes(changes_since)

@@ -1,10 +1,15 @@
 """Regrouping a store after a write: the pair scorer over its articles, which articles to cluster again, and the
 groups and their changes written in one transaction.
 
-Incremental unless asked for a full regrouping (or there are no groups yet, or most articles changed): only the
-articles touched since the last grouping (``pending_regroup``), their candidate neighbours and every member of
-the groups those belong to are clustered again; other groups stay as they are. Group ids carry over by largest
-overlap, and what changed is logged (:func:`~storycluster.cluster.groups.group_changes`)."""
+Incremental unless asked for a full regrouping: only the articles touched since the last grouping
+(``pending_regroup``), their candidate neighbours and every member of the groups those belong to are clustered
+again; other groups stay as they are. Group ids carry over by largest overlap, and what changed is logged
+(:func:`~storycluster.cluster.groups.group_changes`).
+
+An incremental regrouping can differ from a full one of the same articles (an untouched article whose top-k now
+holds a touched one is not clustered again), so the difference is bounded: once the articles touched since the
+last full regrouping reach ``FULL_REGROUP_SHARE`` of the store, the regrouping is a full one (as it is when there
+are no groups yet). A full regrouping on demand restores the exact groups (``dedup --full-regroup``)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ from .store.database import GroupingData
 from .store.store import Store
 
 
+#: a regrouping is a full one once the articles touched since the last full one reach this share of the store
+FULL_REGROUP_SHARE = 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class RegroupReport:
     """What one regrouping did: the store's articles, how many were clustered again, how many changes it logged."""
@@ -30,6 +39,7 @@ class RegroupReport:
     articles: int
     reclustered: int
     changes: int
+    full: bool = False
 
 
 def regroup(store: Store, full: bool = False) -> RegroupReport:
@@ -46,24 +56,24 @@ def regroup(store: Store, full: bool = False) -> RegroupReport:
     if live is not None:
         stored, sigs = db.signatures()
         pending, previous = _pending_in(store, stored, previous)
-        if len(pending) <= len(stored) // 2:
+        if not _due_full(store, len(pending), len(stored)):
             rows = _touched_rows(store, stored, sigs, pending, previous)
             del sigs
             data = db.all_for_grouping(store.config.model_id, vectors=not from_index, rowids=rows.tolist())
             scorer, _ = store_scorer(store, data, *live)
             facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in db.facts(rows.tolist())}
-            return _write_groups(store, data.rowids, scorer, False, facts, previous, len(stored), None)
+            return _write_groups(store, data.rowids, scorer, False, facts, previous, len(stored), None, len(pending))
     data = db.all_for_grouping(store.config.model_id, vectors=not from_index)
     facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in db.facts()}
     scorer, df = store_scorer(store, data)
     stored = data.rowids
     del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
     pending, previous = _pending_in(store, stored, previous)
-    if full or not previous or len(pending) > len(stored) // 2:
-        return _write_groups(store, stored, scorer, True, facts, previous, len(stored), df)
+    if full or not previous or _due_full(store, len(pending), len(stored)):
+        return _write_groups(store, stored, scorer, True, facts, previous, len(stored), df, len(pending))
     rows = _touched_rows(store, stored, scorer.sigs, pending, previous)
     sub = scorer.subset(np.searchsorted(stored, rows))
-    return _write_groups(store, rows, sub, False, facts, previous, len(stored), df)
+    return _write_groups(store, rows, sub, False, facts, previous, len(stored), df, len(pending))
 
 
 def ensure_groups(store: Store) -> None:
@@ -99,6 +109,13 @@ def store_scorer(store: Store, data: GroupingData, df: np.ndarray | None = None,
                            consume_terms=True, languages=store.languages)
 
 
+def _due_full(store: Store, pending: int, stored: int) -> bool:
+    """Whether the articles touched since the last full regrouping (these ``pending`` ones included) have reached
+    :data:`FULL_REGROUP_SHARE` of the ``stored`` ones."""
+    before = int(store.db.get_meta("touched_since_full", "0") or 0)
+    return before + pending >= FULL_REGROUP_SHARE * stored
+
+
 def _pending_in(store: Store, stored: np.ndarray, previous: dict[int, str]) -> tuple[np.ndarray, dict[int, str]]:
     """The rows marked for regrouping and the previous group of each row, among ``stored`` (ascending)."""
     pending = np.array(sorted(store.db.pending()), dtype=np.int64)
@@ -108,9 +125,10 @@ def _pending_in(store: Store, stored: np.ndarray, previous: dict[int, str]) -> t
 
 
 def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: bool, facts: dict[int, ArticleFacts],
-                  previous: dict[int, str], n_articles: int, df: np.ndarray | None) -> RegroupReport:
+                  previous: dict[int, str], n_articles: int, df: np.ndarray | None, n_pending: int) -> RegroupReport:
     """Cluster ``rows`` (the scorer's rows; ``whole``: every article of the store), build their groups and write
-    them with the changes; ``df``: document frequencies read from every article, to store."""
+    them with the changes; ``df``: document frequencies read from every article, to store; ``n_pending``: the
+    articles touched since the last regrouping."""
     db = store.db
     # the store's index holds exactly the rows of a whole regrouping: its lists give the graph
     labels = (cluster_labels(scorer, index=store.index if whole else None, rowids=rows) if len(rows)
@@ -129,6 +147,8 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
             db.replace_some_groups(old_ids, rows.tolist(), ((g.group_id, g.representative, g.members)
                                                             for g in groups))
         db.add_changes(now(), db.generation, changes)
+        touched = 0 if whole else int(db.get_meta("touched_since_full", "0") or 0) + n_pending
+        db.set_meta("touched_since_full", str(touched))
         db.clear_pending()
         if df is not None:
             db.set_term_df(df, n_articles)
@@ -137,7 +157,7 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
     except BaseException:
         db.rollback()
         raise
-    return RegroupReport(n_articles, int(len(rows)), len(changes))
+    return RegroupReport(n_articles, int(len(rows)), len(changes), whole)
 
 
 def _touched_rows(store: Store, stored: np.ndarray, sigs: np.ndarray, pending: np.ndarray, previous: dict[int, str],

@@ -18,6 +18,17 @@ from storycluster.normalize import words
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds" / "articles.jsonl"
+
+
+def _ecb() -> Path:
+    """ECB+ (not in the repository: its news texts are the outlets'): $STORYCLUSTER_ECB, else ../shared/data/ecbplus
+    beside the checkout, else the workspace's /work/shared."""
+    candidates = [os.environ.get("STORYCLUSTER_ECB", ""), ROOT.parent / "shared" / "data" / "ecbplus" / "articles.jsonl",
+                  "/work/shared/data/ecbplus/articles.jsonl"]
+    return next((Path(c) for c in candidates if c and Path(c).exists()), Path(candidates[1]))
+
+
+ECB = _ecb()
 SUDANI_HEADLINES = ["similar-03", "similar-04", "similar-05", "similar-07"]
 
 

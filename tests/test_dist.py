@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -17,20 +16,11 @@ import pytest
 
 from storycluster import Archive
 
-from .conftest import ROOT, SEEDS
+from .conftest import ECB, SEEDS
 
 pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
-def _ecb() -> Path:
-    """ECB+ (not in the repository: its news texts are the outlets'): $STORYCLUSTER_ECB, else ../shared/data/ecbplus
-    beside the checkout, else the workspace's /work/shared."""
-    candidates = [os.environ.get("STORYCLUSTER_ECB", ""), ROOT.parent / "shared" / "data" / "ecbplus" / "articles.jsonl",
-                  "/work/shared/data/ecbplus/articles.jsonl"]
-    return next((Path(c) for c in candidates if c and Path(c).exists()), Path(candidates[1]))
-
-
-ECB = _ecb()
 
 
 def _interfaces() -> list[str]:

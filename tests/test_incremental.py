@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from typer.testing import CliRunner
 
 from storycluster import Archive
@@ -29,7 +30,13 @@ def test_group_changes_kinds():
     assert ("new", "g5") not in kinds and ("new", "g6") not in kinds  # they came from g1 / g3
 
 
-def test_two_batches_keep_ids_and_match_one_shot(seed_store, tmp_path):
+@pytest.fixture
+def incremental_only(monkeypatch):
+    """Regroupings stay incremental (the bound that turns them into full ones is tested in test_convergence)."""
+    monkeypatch.setattr("storycluster.regroup.FULL_REGROUP_SHARE", 1.0)
+
+
+def test_two_batches_keep_ids_and_match_one_shot(seed_store, tmp_path, incremental_only):
     rows = [json.loads(line) for line in SEEDS.open(encoding="utf-8")]
     first = [r for r in rows if r["id"] not in ("similar-03", "similar-05", "fr-sudani-bloomberg", "fr-tempete-boris")]
     second = [r for r in rows if r not in first]
@@ -65,7 +72,7 @@ def test_changes_since_cli(seed_store):
     assert bad.exit_code == 1 and "ISO" in bad.stderr
 
 
-def test_incremental_regroup_reads_only_the_neighbourhood_and_frequencies_stay_exact(tmp_path):
+def test_incremental_regroup_reads_only_the_neighbourhood_and_frequencies_stay_exact(tmp_path, incremental_only):
     """After the first grouping the store keeps its term document frequencies current on every write (add,
     changed text, removal), so a later regrouping reads only the touched neighbourhood's rows; the kept
     frequencies equal a count over every stored term list."""
