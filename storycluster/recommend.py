@@ -1,11 +1,12 @@
 """Related lists for every article: ``storycluster recommend --out related.jsonl`` (static sites, CMS
 imports).
 
-Incremental: the output file keeps a sidecar state (``<out>.state.json``: store generation, k, and each
-article's list fingerprint). A later run recomputes only articles whose neighbourhood changed since:
-articles added, updated or removed, the stored articles whose list named one of those, and those that a
-new or changed article would now enter (it scores at least as high as the last entry of their list, or
-their list is short). Everything else is copied from the previous output.
+Incremental: the output file keeps a sidecar state (``<out>.state.json``: store generation, k, each article's
+record hash and its group's fingerprint: the group id and its members in order). A later run recomputes only the
+lists that may have changed since: of articles added, updated, removed or whose group changed, of the stored
+articles whose list named one of those, and of those that a new or changed article would now enter (it scores
+at least as high as the last entry of their list, or their list is short: found by a search that goes on until
+the scores fall below every list's last entry). Everything else is copied from the previous output.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .archive import Archive
 from .cluster.scoring import semantic_similarity
 from .store.folder import atomic_write_text
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: groups hold fingerprints, not ids
 
 
 @dataclass(slots=True)
@@ -51,7 +52,7 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
     report = RecommendReport()
     with archive.reading():
         hashes = _record_hashes(archive)
-        groups = archive.db.ids_to_groups()
+        groups = _group_fingerprints(archive)
         previous: dict[str, dict] = {}
         if state is not None:
             with out.open(encoding="utf-8") as fh:
@@ -83,6 +84,20 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
     return report
 
 
+def _group_fingerprints(archive: Archive) -> dict[str, str]:
+    """Each grouped article's group id and a digest of the group's members in their order (``also_in`` lists
+    them so): a list naming a member changes when either does."""
+    import hashlib
+
+    ids = {r: i for i, r in archive.db.ids_to_rowids().items()}
+    out: dict[str, str] = {}
+    for gid, rep, members in archive.db.groups():
+        digest = hashlib.blake2b(repr((rep, [m[0] for m in members])).encode(), digest_size=8).hexdigest()
+        for m in members:
+            out[ids[m[0]]] = f"{gid}:{digest}"
+    return out
+
+
 def _read_state(path: Path, out: Path, k: int) -> dict | None:
     """The previous run's state when it matches the output file and ``k``; else None (full run)."""
     if not path.exists() or not out.exists():
@@ -105,7 +120,7 @@ def _dirty(archive: Archive, state: dict, hashes: dict[str, str], groups: dict[s
     old_groups = state.get("groups", {})
     regrouped = {i for i in set(groups) | set(old_groups) if groups.get(i) != old_groups.get(i)}
     touched = changed | removed | regrouped
-    dirty = set(changed)
+    dirty = changed | regrouped  # an article's own group gives its list same-story entries
     # lists that name a touched article (as an entry or in also_in) change with it
     for article_id, row in previous.items():
         named = {x for e in row["related"] for x in (e["id"], *(o["id"] for o in e["also_in"]))}
@@ -117,10 +132,18 @@ def _dirty(archive: Archive, state: dict, hashes: dict[str, str], groups: dict[s
         rows = archive.db.ids_to_rowids()
         by_rowid = {r: i for i, r in rows.items()}
         floor = {i: (row["related"][-1]["score"] if len(row["related"]) >= k else -1.0) for i, row in previous.items()}
+        # below this no list can take a new entry: the lowest last entry, or the related threshold for short lists
+        # (an entry under it is one of the query's own group, and those lists are dirty through ``regrouped``)
+        cutoff = min([archive.thresholds.related, *(f for f in floor.values() if f >= 0)])
         d, w = archive.config.dim, archive.thresholds.title_weight
         for article_id in changed:
             q = archive.vectors([rows[article_id]])[0]
-            _, found = index.search(q[None, :], max(4 * k + 16, 64))
+            fetch = max(4 * k + 16, 64)
+            while True:
+                scores, found = index.search(q[None, :], fetch)
+                if fetch >= len(index) or scores[0, -1] < cutoff - 1e-6:
+                    break
+                fetch *= 4
             found = np.array([r for r in found[0].tolist() if r >= 0 and by_rowid.get(r, article_id) != article_id])
             if found.size == 0:
                 continue

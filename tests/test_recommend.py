@@ -4,16 +4,18 @@ gives exactly what a full run gives."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
 from storycluster import Archive
 from storycluster.cli import app
-from storycluster.ingest import to_article
+from storycluster.ingest import read_path, to_article
 from storycluster.recommend import recommend
 
-from .conftest import SEEDS
+from .conftest import ECB, SEEDS
 
 runner = CliRunner()
 
@@ -45,6 +47,38 @@ def test_incremental_equals_full(seed_store, tmp_path):
     lists = read(out)
     assert "masalla-heat" not in lists and "en-boris-copy" in lists
     assert any("en-boris-copy" in {e["id"], *(o["id"] for o in e["also_in"])} for e in lists["en-storm-boris"]["related"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ECB.exists(), reason=f"ECB+ not found at {ECB}")
+def test_incremental_equals_full_on_ecbplus_after_removals_and_adds(tmp_path):
+    """ECB+ (dense topics: groups of ten, lists that name each other): 20 random articles removed, then added
+    back with 40 changed ones; after each step the incremental output equals a full run's, list for list."""
+    out, full_out = tmp_path / "related.jsonl", tmp_path / "full.jsonl"
+    records = [r for r in read_path(ECB) if hasattr(r, "id")]
+    with Archive(tmp_path / "s") as a:
+        a.add(records)
+        recommend(a, out, k=10)
+        rng = random.Random(1)
+        gone = set(rng.sample(sorted(r.id for r in records), 20))
+        a.remove(sorted(gone))
+        inc = recommend(a, out, k=10)
+        recommend(a, full_out, k=10, full=True)
+        assert inc.removed == 20 and inc.reused > 0
+        assert read(out) == read(full_out)
+        changed = [replace_text(r) for r in rng.sample([r for r in records if r.id not in gone], 40)]
+        a.add([r for r in records if r.id in gone] + changed)
+        inc = recommend(a, out, k=10)
+        recommend(a, full_out, k=10, full=True)
+        assert inc.articles == len(records)
+        assert read(out) == read(full_out)
+
+
+def replace_text(r):
+    """The record with its text changed (an update of the stored article)."""
+    from dataclasses import replace
+
+    return replace(r, text=r.text + "\nUpdated with a closing paragraph on the court ruling of 12 May.")
 
 
 def test_recommend_cli(seed_store, tmp_path):
