@@ -72,6 +72,11 @@ def command(fn: Callable) -> Callable:
             _fail(f"{where}{e.strerror or e}")
         except sqlite3.OperationalError as e:  # e.g. "database or disk is full"
             _fail(f"the store database: {e}")
+        except RuntimeError as e:  # FAISS reports what it cannot do (write a file, allocate) as RuntimeError
+            first = next((x.strip() for x in str(e).splitlines() if x.strip()), type(e).__name__)
+            _fail(f"the vector index: {first[:300]}")
+        except MemoryError:
+            _fail("out of memory; close other programs, or use a machine with more memory for this archive")
         except KeyboardInterrupt:
             _fail("interrupted", 130)
 

@@ -27,7 +27,6 @@ from .lexical import band_partners
 from .store.database import GroupingData
 from .store.store import Store
 
-
 #: a regrouping is a full one once the articles touched since the last full one reach this share of the store
 FULL_REGROUP_SHARE = 0.1
 

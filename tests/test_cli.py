@@ -226,6 +226,26 @@ def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path):
     assert not [f.name for f in (tmp_path / "s").iterdir() if f.name.endswith(".tmp")]
 
 
+def test_a_faiss_error_is_one_line(tmp_path):
+    """FAISS raises RuntimeError (with its C++ file and line) when it cannot write: one line, exit 1."""
+    code = (
+        "import sys\n"
+        "import faiss\n"
+        "def fail(index, path):\n"
+        "    raise RuntimeError(\"Error in faiss::FileIOWriter::FileIOWriter(const char*) at impl/io.cpp:98: \"\n"
+        "                       \"Error: 'f' failed: could not open index.faiss.tmp for writing: Permission denied\\n\"\n"
+        "                       \"trace:\\n  frame 1\")\n"
+        "faiss.write_index = fail\n"
+        "from storycluster.cli import main\n"
+        f"sys.argv = ['storycluster', 'add', '--store', {str(tmp_path / 's')!r}, 'seeds/articles.jsonl']\n"
+        "main()\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == ["Error: the vector index: Error in faiss::FileIOWriter::FileIOWriter(const "
+                                             "char*) at impl/io.cpp:98: Error: 'f' failed: could not open "
+                                             "index.faiss.tmp for writing: Permission denied"]
+
+
 def test_related_honours_every_output_format_and_an_empty_text_is_a_usage_error(seed_store):
     as_json = json.loads(run("related", "seed-main", "-k", "4", "--format", "json", store=seed_store).stdout)["related"]
     lines = run("related", "seed-main", "-k", "4", "--format", "ndjson", store=seed_store).stdout.splitlines()
