@@ -21,6 +21,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Find duplicate and related news stories across languages.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
+
+def _help_type(param: object, ctx: object) -> str | None:
+    """The help's type column: nothing for a flag (typer writes <bool>), the metavar of a named argument (typer
+    writes <list[Path]> for PATH...), typer's own label otherwise (<path>, <int range>, the choices)."""
+    if getattr(param, "is_flag", False):
+        return None
+    label = typer.core.TyperOption.display_type(param, ctx)  # type: ignore[arg-type]
+    return re.sub(r"<list\[(\w+)\]>", lambda m: f"<{m[1].lower()}>...", label) if label else label
+
+
+typer.core.TyperOption.display_type_rich = _help_type  # type: ignore[method-assign,assignment]
+typer.core.TyperArgument.display_type_rich = _help_type  # type: ignore[method-assign,assignment]
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__

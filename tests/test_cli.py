@@ -296,3 +296,12 @@ def test_fail_mode_names_the_first_twenty_bad_records_and_counts_the_rest(tmp_pa
     src.write_bytes(b"".join(b'{"id": "x%d"}\n' % i for i in range(25)))
     lines = run("add", str(src), store=tmp_path / "s").stderr.strip().splitlines()
     assert len(lines) == 22 and lines[20] == "... and 5 more" and lines[21].startswith("25 bad records")
+
+
+def test_help_shows_value_types_not_python_annotations():
+    """Flags have no type in the help's type column; a list argument reads <path>... (typer writes <bool> and
+    <list[Path]>)."""
+    for args in (["add", "--help"], ["remove", "--help"], ["serve", "--help"], ["dedup", "--help"]):
+        r = runner.invoke(app, args, terminal_width=120, env={"COLUMNS": "120"})
+        assert r.exit_code == 0 and "<bool>" not in r.output and "<list[" not in r.output, r.output
+    assert "<path>..." in runner.invoke(app, ["add", "--help"], env={"COLUMNS": "120"}).output
