@@ -364,3 +364,22 @@ def test_add_says_what_it_is_doing(tmp_path, seed_rows):
         archive.add(rows[2:], on_stage=stages.append)
     assert first == ["adding", "grouping"]
     assert stages == ["adding", "adding", "loading the model", "adding", "grouping"]
+
+
+def test_index_checksums_crc32_and_the_older_blake2b(tmp_path):
+    """An index is checked against the CRC-32 written with it, or the BLAKE2b a store of 0.2's first releases wrote;
+    a changed file fails either, and a file found whole is not read again while it is unchanged."""
+    import hashlib
+    from unittest import mock
+
+    from storycluster.store import folder
+
+    path = tmp_path / "index.faiss"
+    path.write_bytes(b"\x00" * 4096 + b"vectors")
+    crc = folder.file_checksum(path)
+    blake = hashlib.blake2b(path.read_bytes()).hexdigest()
+    assert crc.startswith("crc32:") and folder.checksum_matches(path, crc) and folder.checksum_matches(path, blake)
+    with mock.patch.object(folder, "file_checksum", side_effect=AssertionError("read again")):
+        assert folder.checksum_matches(path, crc)
+    path.write_bytes(b"\x00" * 4096 + b"vectorz")
+    assert not folder.checksum_matches(path, crc) and not folder.checksum_matches(path, blake)

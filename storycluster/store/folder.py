@@ -98,11 +98,37 @@ _CHECKS = (
 
 
 def file_checksum(path: Path) -> str:
-    """BLAKE2b of a file's bytes (hex), read in chunks."""
-    import hashlib
+    """CRC-32 of a file's bytes, as ``crc32:<hex>``, read in chunks: it finds damaged bytes (not tampering) at about
+    twice BLAKE2b's speed, which counts at a million articles' index of a gigabyte."""
+    import zlib
 
+    crc = 0
     with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "blake2b").hexdigest()
+        while chunk := fh.read(1 << 24):
+            crc = zlib.crc32(chunk, crc)
+    return f"crc32:{crc:08x}"
+
+
+_VERIFIED: set[tuple] = set()  # (path, size, mtime, inode, checksum) found whole by this process
+
+
+def checksum_matches(path: Path, expected: str) -> bool:
+    """Whether ``path`` has the checksum ``expected`` (``crc32:…``, or BLAKE2b hex as stores before 0.2 wrote it).
+    A file found whole once is not read again by this process while its size, time and inode stay the same."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, expected)
+    if key in _VERIFIED:
+        return True
+    if expected.startswith("crc32:"):
+        ok = file_checksum(path) == expected
+    else:
+        import hashlib
+
+        with open(path, "rb") as fh:
+            ok = hashlib.file_digest(fh, "blake2b").hexdigest() == expected
+    if ok:
+        _VERIFIED.add(key)
+    return ok
 
 
 def atomic_write_text(path: Path, text: str) -> None:

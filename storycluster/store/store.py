@@ -19,7 +19,7 @@ from ..language import reads
 from ..lexical import N_FEATURES, document_frequencies, idf_weights, unpack
 from ..results import Stats
 from .database import Database
-from .folder import DATABASE, INDEX, StoreConfig, WriteLock, file_checksum
+from .folder import DATABASE, INDEX, StoreConfig, WriteLock, checksum_matches, file_checksum
 from .vector_index import VectorIndex, choose_index, sample_ids
 
 
@@ -114,7 +114,7 @@ class Store:
         """The saved index when it is whole and matches the database (checksum as written, one vector per stored
         article, the store's dimension); otherwise the index is rebuilt from the stored embeddings (it is derived
         data) and ``index_rebuilt`` says why (``stats`` shows it; the next write saves the rebuilt one)."""
-        if self.config.index_checksum and file_checksum(path) != self.config.index_checksum:
+        if self.config.index_checksum and not checksum_matches(path, self.config.index_checksum):
             return self._rebuild_index(f"{path.name} changed since it was written (checksum)")
         try:
             index = VectorIndex.load(path)
