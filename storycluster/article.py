@@ -62,6 +62,30 @@ def normalize_published(value: str | None) -> str | None:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
 
+#: the longest URL stored (browsers and servers commonly stop at about 8 KB; longer ones are not addresses)
+MAX_URL_CHARS = 4096
+
+
+def web_url(value: str | None) -> str | None:
+    """``value`` as a link target when it is an absolute ``http``/``https`` URL with a host (surrounding spaces
+    dropped), else None. Anything else (``javascript:``, ``data:``, ``vbscript:``, relative paths, control
+    characters or spaces inside) must never become a link: a feed's URL is untrusted text."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    url = value.strip()
+    if not url or len(url) > MAX_URL_CHARS or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
 def headline(title: str | None, text: str | None, limit: int = 120) -> str:
     """What to show as an article's headline: the title, else the first line of the text with four or
     more words (skips date lines), cut at ``limit`` characters on a word boundary."""

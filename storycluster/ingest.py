@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .article import FIELDS, Article, normalize_published
+from .article import FIELDS, Article, normalize_published, web_url
 from .errors import Problem
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
@@ -233,7 +233,8 @@ def html_to_record(html: str) -> dict:
     if doc is None:
         return {"title": None, "text": None}
     d = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
-    return {"title": d.get("title"), "text": d.get("text"), "url": d.get("url"), "source": d.get("sitename"),
+    # the page's own address when it states an absolute http(s) one (a relative canonical link says nothing)
+    return {"title": d.get("title"), "text": d.get("text"), "url": web_url(d.get("url")), "source": d.get("sitename"),
             "published": d.get("date"), "lang": d.get("language")}
 
 
@@ -304,8 +305,14 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
     except ValueError:
         return bad(date_field, f"not an ISO-8601 or RFC 2822 date: {values['published']!r}",
                    "use e.g. 2024-09-15T08:30:00Z")
+    url = None
+    if (values["url"] or "").strip():
+        url = web_url(values["url"])
+        if url is None:
+            return bad("url", f"not an http(s) address: {values['url'][:80]!r}",
+                       "give an absolute http:// or https:// URL, or leave url out")
     lang = (values["lang"] or "").strip().lower() or None
     return Article(id=(values["id"] or "").strip(), title=(values["title"] or "").strip(), text=text,
-                   url=values["url"], source=(values["source"] or "").strip() or None,
+                   url=url, source=(values["source"] or "").strip() or None,
                    published=values["published"], lang=lang,
                    origin=f"{path}:{line}" if line is not None else path)

@@ -207,3 +207,16 @@ def test_folder_files_differing_only_in_extension_are_a_reported_duplicate_id(tm
         report = archive.add_paths([folder], on_error="skip")
     assert report.added == 1 and len(report.problems) == 1
     assert "duplicate id 'story'" in str(report.problems[0])
+
+
+def test_only_http_urls_are_stored():
+    from storycluster.errors import Problem
+    from storycluster.ingest import to_article
+
+    for url in ("javascript:alert(1)", "JaVaScRiPt:alert(1)", " \tjavascript:alert(1)", "vbscript:x", "data:text/html,x",
+                "/relative/path", "//host.example/x", "http://", "https://exa mple.org/", "ftp://host.example/f"):
+        p = to_article({"id": "a", "text": "t", "url": url})
+        assert isinstance(p, Problem) and p.field == "url" and "http(s)" in p.message, url
+    ok = to_article({"id": "a", "text": "t", "url": "  https://news.example/a?b=1#c "})
+    assert not isinstance(ok, Problem) and ok.url == "https://news.example/a?b=1#c"
+    assert to_article({"id": "a", "text": "t", "url": ""}).url is None

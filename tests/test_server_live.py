@@ -117,3 +117,44 @@ def test_article_page_in_headless_chromium(server, browser_page):
     arabic = [i for i, a in zip(items, api["related"], strict=True) if a["lang"] == "ar"]
     assert arabic and all(i["dir"] == "rtl" for i in arabic)
     assert (ARTIFACTS / "article-page-seed-main.png").stat().st_size > 10_000
+
+
+PAYLOADS = ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "  \tjavascript:alert(1)", "vbscript:msgbox(1)",
+            "data:text/html,<script>alert(1)</script>", "java\nscript:alert(1)", "//evil.example/x"]
+
+
+def test_unsafe_urls_are_refused_at_the_door_and_never_become_links(server, browser_page, tmp_path):
+    """Each payload is a bad-input problem over the API; planted in the database anyway (a store written by an
+    older version), the widget renders no link to it, and clicking the entry runs nothing."""
+    import sqlite3
+
+    base, path = server
+    headers = {"Authorization": "Bearer t0k"}
+    for n, url in enumerate(PAYLOADS):
+        r = httpx.post(f"{base}/articles", json=[{"id": f"x{n}", "text": "A text.", "url": url}], headers=headers)
+        assert r.status_code == 422 and "http(s)" in r.json()["error"]["message"], (url, r.text)
+    api = httpx.get(f"{base}/articles/seed-main/related", params={"k": 8}).json()["related"]
+    shown = [i["id"] for i in api]
+    conn = sqlite3.connect(path / "store.sqlite")
+    try:
+        with conn:
+            for article_id, url in zip(shown, PAYLOADS, strict=False):
+                conn.execute("UPDATE articles SET url = ? WHERE id = ?", (url, article_id))
+        page = browser_page
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{base}/articles/seed-main?k=8")
+        page.wait_for_selector("#related[data-state=ready]", timeout=30_000)
+        hrefs = page.eval_on_selector_all("a.storycluster-title", "els => els.map(e => e.href)")
+        assert hrefs and all(h.startswith(base + "/articles/") for h in hrefs[:len(PAYLOADS)]), hrefs
+        for n in range(min(len(PAYLOADS), len(hrefs))):
+            page.goto(f"{base}/articles/seed-main?k=8")
+            page.wait_for_selector("#related[data-state=ready]", timeout=30_000)
+            page.locator("a.storycluster-title").nth(n).click()
+            page.wait_for_load_state()
+        assert dialogs == []
+    finally:
+        with conn:
+            for article_id in shown:
+                conn.execute("UPDATE articles SET url = NULL WHERE id = ?", (article_id,))
+        conn.close()

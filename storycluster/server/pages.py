@@ -17,11 +17,18 @@ from ..language import direction
 
 WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{id}/related into a list.
    <script src=".../widget.js" data-article="ID" [data-k="5"] [data-target="element-id"]
-           [data-per-source="1"] [data-max-age-days="30"]></script> */
+           [data-per-source="1"] [data-max-age-days="30"] [data-link="https://site.example/news/{id}"]></script>
+   Only http(s) URLs become links; an entry without one links to data-link ({id} replaced), else to this server. */
 (function () {
   "use strict";
   var RTL = ["ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"];
   function dirOf(lang) { return lang && RTL.indexOf(String(lang).split("-")[0].toLowerCase()) >= 0 ? "rtl" : "auto"; }
+  // a link only to an absolute http(s) address: a stored url is untrusted text (javascript:, data:, ...)
+  function webUrl(u) {
+    if (typeof u !== "string" || !/^https?:\/\/[^\s\/?#]+/i.test(u) || /[\u0000-\u0020\u007f]/.test(u)) return null;
+    try { var p = new URL(u); return (p.protocol === "http:" || p.protocol === "https:") ? p.href : null; }
+    catch (e) { return null; }
+  }
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -36,7 +43,8 @@ WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{
       var a = el("a", "storycluster-title", item.title || item.id);
       if (item.lang) a.lang = item.lang;
       a.dir = dirOf(item.lang);   // the title runs in its own direction; the list follows the page
-      a.href = item.url || (base + "/articles/" + encodeURIComponent(item.id));
+      a.href = webUrl(item.url) || (link ? link.split("{id}").join(encodeURIComponent(item.id))
+                                          : base + "/articles/" + encodeURIComponent(item.id));
       li.appendChild(a);
       var meta = [item.source, item.published].filter(Boolean).join(" · ");
       if (meta) li.appendChild(el("span", "storycluster-meta", meta));
@@ -60,6 +68,8 @@ WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{
   var script = document.currentScript;
   if (!script) return;
   var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
+  // where an entry without a url of its own links to (the site's page for that id); default: this server's page
+  var link = script.getAttribute("data-link");
   var id = script.getAttribute("data-article");
   var target = script.getAttribute("data-target") ? document.getElementById(script.getAttribute("data-target")) : null;
   if (!target) { target = el("div", "storycluster-widget"); script.parentNode.insertBefore(target, script.nextSibling); }
