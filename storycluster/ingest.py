@@ -305,11 +305,11 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
     except ValueError:
         return bad(date_field, f"not an ISO-8601 or RFC 2822 date: {values['published']!r}",
                    "use e.g. 2024-09-15T08:30:00Z")
-    url = None
-    if (values["url"] or "").strip():
-        url = web_url(values["url"])
+    url, given = None, values["url"] or ""
+    if given.strip():
+        url = web_url(given)
         if url is None:
-            return bad("url", f"not an http(s) address: {values['url'][:80]!r}",
+            return bad("url", f"not an http(s) address: {given[:80]!r}",
                        "give an absolute http:// or https:// URL, or leave url out")
     lang = (values["lang"] or "").strip().lower() or None
     return Article(id=(values["id"] or "").strip(), title=(values["title"] or "").strip(), text=text,
