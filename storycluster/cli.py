@@ -78,6 +78,8 @@ def command(fn: Callable) -> Callable:
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):  # click's own exits are RuntimeErrors too
+            raise
         except (StoryclusterError, ValueError) as e:
             _fail(str(e))
         except OSError as e:  # a full disk, a permission, a path gone: the file and the reason, one line
@@ -586,6 +588,9 @@ def report(
     typer.echo(f"wrote {out} ({len(html.encode()) / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s", err=True)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
 class BackendKind(StrEnum):
     store = "store"
     pg = "pg"
@@ -603,9 +608,15 @@ def serve(
     = BackendKind.store,
     dsn: Annotated[str | None, typer.Option(help="PostgreSQL connection string for --backend pg.")] = None,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body accepted.")] = 10.0,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        help="Host name the server answers for (repeat; the names a reverse proxy forwards). Default: the loopback "
+             "names and --host; any name when --host is 0.0.0.0 or ::.")] = None,
+    allow_anonymous_writes: Annotated[bool, typer.Option(
+        "--allow-anonymous-writes", help="Accept writes without a token (loopback --host only).")] = False,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
-    """HTTP API: related lists, groups, adds and deletes, an article page and /widget.js (OpenAPI at /docs)."""
+    """HTTP API: related lists, groups, adds and deletes, an article page and /widget.js (routes at /docs).
+    Read-only unless --token-env names the bearer token that writes need."""
     import os
 
     token = None
@@ -613,6 +624,14 @@ def serve(
         token = os.environ.get(token_env)
         if not token:
             _fail(f"--token-env {token_env}: that environment variable is empty or not set", 2)
+    loopback = host in LOOPBACK_HOSTS
+    if allow_anonymous_writes and not loopback:
+        _fail(f"--allow-anonymous-writes is for a loopback server only, not --host {host}; use --token-env", 2)
+    wildcard = host in ("0.0.0.0", "::", "")
+    hosts = allowed_host or (None if wildcard else sorted({*LOOPBACK_HOSTS, host}))
+    if hosts is None:
+        typer.echo(f"warning: --host {host} answers any Host header; name the public host with --allowed-host",
+                   err=True)
     if backend is BackendKind.pg:
         if not dsn:
             _fail("--backend pg needs --dsn (e.g. postgresql://user@127.0.0.1/news)", 2)
@@ -629,9 +648,11 @@ def serve(
 
     from .server import create_app
 
-    app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6))
+    app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
+                      anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts)
+    writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
-               f"(API docs at /docs)", err=True)
+               f"({writes}; routes at /docs)", err=True)
     import faiss
 
     # requests run side by side: one FAISS thread each (an OpenMP team per request oversubscribes the cores, and

@@ -3,6 +3,7 @@ and the article page rendered by headless Chromium (screenshot saved under test-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -25,14 +26,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(seed_store, tmp_path_factory):
-    path = tmp_path_factory.mktemp("live") / "store"
-    shutil.copytree(seed_store, path)
+@contextlib.contextmanager
+def serving(path, *args: str):
+    """`storycluster serve` on a free loopback port (SC_TOKEN=t0k in its environment), until the block ends."""
     port = free_port()
     env = {**os.environ, "SC_TOKEN": "t0k"}
     proc = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(path), "--port", str(port),
-                             "--token-env", "SC_TOKEN"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -45,9 +45,19 @@ def server(seed_store, tmp_path_factory):
             proc.kill()
             raise RuntimeError(f"server did not start: {proc.stderr.read().decode()}")
         time.sleep(0.2)
-    yield base, path
-    proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(seed_store, tmp_path_factory):
+    path = tmp_path_factory.mktemp("live") / "store"
+    shutil.copytree(seed_store, path)
+    with serving(path, "--token-env", "SC_TOKEN") as base:
+        yield base, path
 
 
 def test_real_server_answers_on_loopback(server):
@@ -158,3 +168,37 @@ def test_unsafe_urls_are_refused_at_the_door_and_never_become_links(server, brow
             for article_id in shown:
                 conn.execute("UPDATE articles SET url = NULL WHERE id = ?", (article_id,))
         conn.close()
+
+
+def test_writes_need_a_token_and_requests_are_checked(server, seed_store_copy):
+    """Without a token the server is read-only; with one, writes need it (scheme in any case, never bare) and a
+    401 says how to authenticate; a POST that is not JSON (what a cross-origin no-cors form or fetch can send) is
+    refused before any work; a Host other than the server's names gets 421; answers carry security headers and
+    pages a content security policy; /docs needs no network."""
+    base, _ = server
+    doc = [{"id": "w1", "title": "A title", "text": "Some text about a storm over the Baltic sea."}]
+    r = httpx.post(f"{base}/articles", json=doc)
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.post(f"{base}/articles", json=doc, headers={"Authorization": "t0k"}).status_code == 401
+    assert httpx.post(f"{base}/articles", json=doc, headers={"Authorization": "bearer t0k"}).status_code == 200
+    assert httpx.delete(f"{base}/articles/w1", headers={"Authorization": "BEARER t0k"}).status_code == 200
+    plain = httpx.post(f"{base}/articles", content=json.dumps(doc), headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415 and plain.json()["error"]["status"] == 415
+    assert httpx.post(f"{base}/articles", content=json.dumps(doc), headers={"Authorization": "Bearer t0k",
+                                                                           "Content-Type": ""}).status_code == 415
+    assert httpx.get(f"{base}/health", headers={"Host": "rebound.example"}).status_code == 421
+    assert httpx.get(f"{base}/health", headers={"Host": "localhost:1"}).status_code == 200
+    page = httpx.get(f"{base}/articles/seed-main")
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    docs = httpx.get(f"{base}/docs")
+    assert docs.status_code == 200 and "/articles/{article_id}/related" in docs.text
+    assert "<script" not in docs.text and "cdn" not in docs.text.lower()
+    with serving(seed_store_copy) as ro:
+        r = httpx.post(f"{ro}/articles", json=doc)
+        assert r.status_code == 403 and "read-only" in r.json()["error"]["message"]
+    refused = subprocess.run([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(seed_store_copy),
+                              "--host", "0.0.0.0", "--allow-anonymous-writes"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and "loopback server only" in refused.stderr

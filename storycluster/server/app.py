@@ -2,8 +2,10 @@
 deletes, an article page and an embeddable widget. OpenAPI at ``/docs``.
 
 Errors are JSON: ``{"error": {"status": 404, "message": "...", ...}}``. Limits: request bodies over
-``max_body_bytes`` get 413, ``k`` over ``max_k`` 422. With a token set, writes need
-``Authorization: Bearer TOKEN``.
+``max_body_bytes`` get 413, ``k`` over ``max_k`` 422. Writes need ``Authorization: Bearer TOKEN`` when a token is
+set; without one the API is read-only unless anonymous writes are allowed (a loopback server only, for local
+tools). POST bodies must say ``Content-Type: application/json`` (a browser's cross-origin "simple" request cannot).
+With ``allowed_hosts``, a request naming another ``Host`` gets 421 (DNS rebinding against a loopback server).
 """
 
 
@@ -22,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import InputError, NotFoundError, StoreError
 from ..ranking import RelatedOptions, parse_list
 from .backend import Backend
-from .pages import WIDGET_JS, article_page
+from .pages import WIDGET_JS, api_page, article_page
 
 MAX_K = 100
 MAX_BODY_BYTES = 10_000_000
@@ -107,16 +109,57 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"status": status, "message": message, **extra}}, status_code=status)
 
 
+class HostCheck:
+    """421 for a request whose ``Host`` is not one of the allowed names (any port): a page on another site that
+    resolves its own name to 127.0.0.1 (DNS rebinding) reaches a loopback server only under that name."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]) -> None:
+        self.app, self.allowed = app, {h.lower() for h in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1").lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name not in self.allowed:
+                await _error(421, f"this server does not answer for the host {host[:100]!r}; allow it with "
+                                  "serve --allowed-host")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+#: headers on every answer: no MIME sniffing, no referrer leaks to the linked outlets
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
+#: the article page: its own script and styles only, talks to this server only, framed only by itself
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+               "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+
+
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60) -> FastAPI:
-    """The ASGI app over a backend. ``token``: required (as a bearer token) for writes when set;
+               max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The ASGI app over a backend. ``token``: required (as a bearer token) for writes; without one, writes are
+    refused unless ``anonymous_writes``; ``allowed_hosts``: the ``Host`` names answered (None: any);
     ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that)."""
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
-                  version="1", docs_url="/docs")
+                  version="1", docs_url=None, redoc_url=None)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=allowed_hosts)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Callable) -> Response:
+        if request.method == "POST" and request.headers.get("content-type", "").split(";")[0].strip().lower() \
+                != "application/json":
+            return _error(415, "POST bodies must be JSON: send 'Content-Type: application/json'")
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+        return response
     app.state.backend = backend
 
     @app.exception_handler(NotFoundError)
@@ -125,7 +168,9 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, e: HTTPException) -> JSONResponse:
-        return _error(e.status_code, str(e.detail))
+        response = _error(e.status_code, str(e.detail))
+        response.headers.update(e.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
@@ -150,10 +195,15 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     def writer(authorization: Annotated[str | None, Header()] = None) -> Backend:
         if not backend.writable:
             raise HTTPException(405, "this server answers from a read-only backend; write to the store instead")
-        if token is not None:
-            given = (authorization or "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), token.encode()):
-                raise HTTPException(401, "a valid 'Authorization: Bearer TOKEN' header is needed to write")
+        if token is None:
+            if not anonymous_writes:
+                raise HTTPException(403, "this server is read-only: start it with --token-env VAR to accept "
+                                         "writes with that bearer token")
+            return backend
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "a valid 'Authorization: Bearer TOKEN' header is needed to write",
+                                headers={"WWW-Authenticate": 'Bearer realm="storycluster"'})
         return backend
 
     def options(since: str | None = None,
@@ -231,6 +281,12 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     def page(request: Request, article_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
         """The article and its related list, as a page (right to left for Arabic)."""
         return cached(request, lambda: article_page(backend.article(article_id), k), html=True)
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The API's routes from its OpenAPI description, as a page that needs no network (the full description
+        is at /openapi.json for tools)."""
+        return HTMLResponse(api_page(app.openapi()))
 
     @app.get("/widget.js")
     def widget() -> Response:

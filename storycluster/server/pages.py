@@ -104,6 +104,25 @@ aside { border-top: 1px solid #ddd; margin-top: 2rem; }
 """
 
 
+def api_page(openapi: dict) -> str:
+    """The routes of an OpenAPI description as a self-contained page (what /docs shows: no script, no CDN)."""
+    rows = []
+    for path, methods in openapi.get("paths", {}).items():
+        for method, op in methods.items():
+            params = ", ".join(p["name"] for p in op.get("parameters", []))
+            doc = op.get("description") or op.get("summary") or ""
+            rows.append(f"<tr><td><code>{escape(method.upper())}</code></td><td><code>{escape(path)}</code></td>"
+                        f"<td>{escape(params)}</td><td>{escape(doc.splitlines()[0] if doc else '')}</td></tr>")
+    title = escape(openapi.get("info", {}).get("title", "API"))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} API</title><style>{_STYLE}
+td {{ padding: .2rem .6rem; vertical-align: top; }}</style></head>
+<body><h1>{title} API</h1><p>The machine-readable description: <a href="openapi.json">openapi.json</a>.</p>
+<table><tr><th>method</th><th>path</th><th>parameters</th><th>what it does</th></tr>{"".join(rows)}</table>
+</body></html>
+"""
+
+
 def article_page(article: dict, k: int = 10) -> str:
     """A self-contained HTML page: the article, then its related list rendered by /widget.js."""
     lang = article.get("lang") or ""
