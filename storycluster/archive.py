@@ -146,29 +146,31 @@ class Archive:
     def add_paths(self, paths: Iterable[str | Path], on_error: str = "fail",
                   max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES, progress: Progress | None = None,
                   on_total: Callable[[int], None] | None = None,
-                  on_stage: Callable[[str], None] | None = None) -> AddReport:
-        """Read files or folders and add their articles. In ``fail`` mode the input is checked in full
-        first, so a bad record stops the add before anything is written."""
+                  on_stage: Callable[[str], None] | None = None, atomic: bool = True) -> AddReport:
+        """Read files or folders and add their articles (see :meth:`add`). In ``fail`` mode the input is checked in
+        full first, so a bad record stops the add before anything is written."""
         paths = [Path(p) for p in paths]
         total = check_records(read_paths(paths, max_text_bytes), fail=on_error == "fail")
         if on_total is not None:
             on_total(total)
         notices: list[str] = []
         report = self.add(read_paths(paths, max_text_bytes, notices), on_error=on_error, progress=progress,
-                          on_stage=on_stage)
+                          on_stage=on_stage, atomic=atomic)
         report.notices = notices
         return report
 
     def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None,
-            on_stage: Callable[[str], None] | None = None) -> AddReport:
+            on_stage: Callable[[str], None] | None = None, atomic: bool = True) -> AddReport:
         """Add or update articles. Unchanged articles cost nothing; changed ones are re-embedded (unless
         their normalized text was seen before) and regrouped. Problems raise in ``fail`` mode and are
-        collected in the report in ``skip`` mode. Work is committed in chunks of 256: in ``fail`` mode a
-        list is checked in full before anything is written, a stream up to the bad record. ``on_stage``: told
-        what the add is doing ("adding", "loading the model", "grouping"), for a progress display."""
+        collected in the report in ``skip`` mode; in ``fail`` mode a list is checked in full before anything is
+        written, a stream up to the bad record. ``atomic``: one transaction, regrouping included, so readers see
+        the whole add, grouped, or nothing of it; else commits every 256 records (a crash keeps those).
+        ``on_stage``: told what the add is doing ("adding", "loading the model", "grouping"), for a progress
+        display."""
         self._on_stage = on_stage
         try:
-            return self._writer.add(records, on_error, progress)
+            return self._writer.add(records, on_error, progress, atomic)
         finally:
             self._on_stage = None
 

@@ -140,6 +140,10 @@ def add(
         "--index", help="Vector index: auto (exact under 20,000 articles, then IVF over 8-bit codes), flat, hnsw or ivf "
                         "(store setting; changing it rebuilds the index).")] = None,
     json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    chunked: Annotated[bool, typer.Option(
+        "--chunked", help="Commit every 256 records instead of the whole add at once: a crash keeps what was "
+                          "committed (a re-run skips it), but readers may see the add part by part, before its "
+                          "grouping. For bulk loads nobody reads meanwhile.")] = False,
 ) -> None:
     """Add articles to the store; unchanged ones cost nothing, changed ones are re-embedded and regrouped."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -176,7 +180,7 @@ def add(
     failed = True
     try:
         report = archive.add_paths(paths, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
-                                   progress=advance, on_total=on_total,
+                                   progress=advance, on_total=on_total, atomic=not chunked,
                                    on_stage=lambda stage: progress.update(task, description=stage))
         failed = False
     finally:

@@ -138,8 +138,7 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
     groups = build_groups(rows, labels, scorer, facts, before, reserved)
     after = {r: g.group_id for g in groups for r, *_ in g.members}
     changes = group_changes(before, after, {r: f.id for r, f in facts.items()})
-    db.begin()
-    try:
+    with db.transaction():  # its own, or part of the write's (an add is visible whole, already grouped)
         if whole:
             db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
         else:
@@ -152,10 +151,6 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
         if df is not None:
             db.set_term_df(df, n_articles)
         db.set_meta("groups_generation", str(db.generation))
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
     return RegroupReport(n_articles, int(len(rows)), len(changes), whole)
 
 

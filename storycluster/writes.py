@@ -4,6 +4,7 @@ regrouping and the index saved."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -71,9 +72,14 @@ class Writer:
     def prepare(self, a: Article, boilerplate: set[int]) -> Prepared:
         return prepare_article(a, boilerplate, self.store.config.embed_max_chars)
 
-    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None) -> AddReport:
+    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None,
+            atomic: bool = True) -> AddReport:
         """Add or update articles; problems raise in ``fail`` mode and are collected in ``skip`` mode. A list is
-        checked in full before anything is written, a stream up to the bad record."""
+        checked in full before anything is written, a stream up to the bad record.
+
+        ``atomic``: the whole call is one transaction, its regrouping included, so readers see all of it, already
+        grouped, or none of it (a crash leaves nothing). Otherwise each chunk of :data:`CHUNK` records commits on
+        its own (a crash keeps the chunks committed, and a re-run skips them) and the regrouping follows."""
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         if on_error == "fail" and isinstance(records, list | tuple):
@@ -87,23 +93,24 @@ class Writer:
         with store.write_lock():
             index = store.index
             it = iter(records)
-            while chunk := list(islice(it, CHUNK)):
-                self.db.begin()
-                try:
-                    if self._add_chunk(chunk, report, on_error, seen, index):
-                        changed = True
-                        store.bump_generation()
-                    self.db.commit()
-                    store.index_holds_commit()
-                except BaseException:
-                    self.db.rollback()
-                    store.forget_index()
-                    raise
-                if progress is not None:
-                    progress(len(chunk))
-            if changed or self.db.get_meta("groups_generation") != str(self.db.generation):
-                self.stage("grouping")
-                self.regroup()
+            try:
+                with self.db.transaction() if atomic else contextlib.nullcontext():
+                    while chunk := list(islice(it, CHUNK)):
+                        with self.db.transaction():
+                            if self._add_chunk(chunk, report, on_error, seen, index):
+                                changed = True
+                                store.bump_generation()
+                        store.index_holds_commit()  # the in-memory index holds this chunk's vectors
+                        if progress is not None:
+                            progress(len(chunk))
+                    if changed or self.db.get_meta("groups_generation") != str(self.db.generation):
+                        self.stage("grouping")
+                        self.last_regroup = regroup(self.store)
+            except BaseException:
+                store.forget_index()  # it may hold vectors of rolled-back chunks
+                raise
+            if changed or self.store.config.index_generation != self.db.generation:
+                store.save_index()
         report.seconds = time.perf_counter() - start
         return report
 
@@ -166,15 +173,16 @@ class Writer:
         return True
 
     def remove(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
-        """Remove articles; returns (removed ids, ids that were not in the store)."""
+        """Remove articles, and regroup, in one transaction (readers see the store before or after, whole);
+        returns (removed ids, ids that were not in the store)."""
         removed: list[str] = []
         missing: list[str] = []
         report = AddReport()
         store, db = self.store, self.db
         with store.write_lock():
             index = store.index
-            db.begin()
             try:
+                db.begin()
                 flipped: dict[str, set[int]] = {}
                 rows = []
                 for article_id in ids:
@@ -200,14 +208,15 @@ class Writer:
                     store.bump_generation()
                     db.add_changes(now(), db.generation, [("removed", gid, [], sorted(members))
                                                           for gid, members in sorted(left.items())])
+                    store.index_holds_commit()
+                    self.last_regroup = regroup(store)
                 db.commit()
-                store.index_holds_commit()
             except BaseException:
                 db.rollback()
                 store.forget_index()
                 raise
             if removed:
-                self.regroup()
+                store.save_index()
         return removed, missing
 
     def fill_numbers(self) -> None:

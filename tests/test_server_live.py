@@ -202,3 +202,48 @@ def test_writes_need_a_token_and_requests_are_checked(server, seed_store_copy):
                               "--host", "0.0.0.0", "--allow-anonymous-writes"], capture_output=True, text=True,
                              timeout=60)
     assert refused.returncode == 2 and "loopback server only" in refused.stderr
+
+
+def test_an_add_is_seen_whole_and_already_grouped(server, tmp_path, seed_rows):
+    """Another process adds 300 articles (more than one 256-record chunk), 20 of them near-copies of one story,
+    while readers poll: the article count is the one before or the one after, never between, and the copies
+    are never separate entries of a related list (they are seen only once grouped)."""
+    base, path = server
+    boris = next(r for r in seed_rows if r["id"] == "en-storm-boris")
+    copies = [{**boris, "id": f"copy-{n}", "source": f"copier{n}.example",
+               "text": boris["text"] + f"\nReported by desk {'abcdefghijklmnopqrst'[n]}."} for n in range(20)]
+    filler = [{"id": f"fill-{n}", "title": s.get("title") or "", "lang": s.get("lang"), "source": f"outlet{n % 9}.example",
+               "text": " ".join(s["text"].split()[(n % 5) * 7:][:80]) + f" (ref {'abcdefghij'[n % 10]}{n // 10})"}
+              for n, s in enumerate(seed_rows[i % len(seed_rows)] for i in range(280))]
+    src = write_jsonl(tmp_path / "batch.jsonl", copies + filler)
+    before = httpx.get(f"{base}/health").json()["articles"]
+    adder = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "add", str(src), "--store", str(path),
+                              "--on-error", "skip"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    counts, lists, errors = [], [], []
+
+    def read() -> None:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            while adder.poll() is None:
+                h = c.get("/health")
+                r = c.get("/articles/en-storm-boris/related", params={"k": 10})
+                for resp in (h, r):
+                    if resp.status_code != 200:
+                        errors.append(resp)
+                if h.status_code == 200:
+                    counts.append(h.json()["articles"])
+                if r.status_code == 200:
+                    lists.append(r.json()["related"])
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    assert adder.wait(timeout=600) == 0, adder.stderr.read().decode()
+    for t in readers:
+        t.join()
+    after = httpx.get(f"{base}/health").json()["articles"]
+    assert not errors, [e.text for e in errors[:3]]
+    assert after > before and set(counts) <= {before, after}, sorted(set(counts))
+    assert len(counts) > 3
+    for related in lists:
+        entries_with_copies = [e for e in related if any(x.startswith("copy-") for x in
+                                                         (e["id"], *(o["id"] for o in e["also_in"])))]
+        assert len(entries_with_copies) <= 1, [e["id"] for e in entries_with_copies]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +178,21 @@ class Database:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (committed at the end, rolled back on an error); inside one already open, part of
+        it (the outer one commits)."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
     @property
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
@@ -273,6 +289,8 @@ class Database:
         """(document frequency per hashed term, number of texts) when they are up to date, else None."""
         if not self._df_live():
             return None
+        if self._df_delta is not None and self.conn.in_transaction:  # this transaction's own writes count
+            self._flush_term_df()
         packed = np.frombuffer(self.get_blob("term_df") or b"", dtype=np.uint32)
         df = np.zeros(N_FEATURES, dtype=np.int32)
         half = len(packed) // 2
