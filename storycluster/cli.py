@@ -615,6 +615,9 @@ def serve(
     allowed_host: Annotated[list[str] | None, typer.Option(
         help="Host name the server answers for (repeat; the names a reverse proxy forwards). Default: the loopback "
              "names and --host; any name when --host is 0.0.0.0 or ::.")] = None,
+    rate_limit: Annotated[int, typer.Option(
+        min=0, help="POST requests (posted texts, batches) one client address may make a minute; 0: no limit "
+                    "(behind a reverse proxy, limit there).")] = 60,
     allow_anonymous_writes: Annotated[bool, typer.Option(
         "--allow-anonymous-writes", help="Accept writes without a token (loopback --host only).")] = False,
     store: StoreOpt = Path(DEFAULT_STORE),
@@ -653,7 +656,7 @@ def serve(
     from .server import create_app
 
     app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
-                      anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts)
+                      anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit)
     writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
                f"({writes}; routes at /docs)", err=True)

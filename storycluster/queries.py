@@ -101,6 +101,11 @@ def article(store: Store, article_id: str) -> dict:
 
 
 # -- related ----------------------------------------------------------------------------------------
+#: characters of a query text that are read (its lead is what the model embeds; its words beyond this add little
+#: lexical evidence and would make a huge posted text cost seconds of normalizing and hashing)
+QUERY_MAX_CHARS = 20_000
+
+
 def related(store: Store, article_id: str | None = None, *, text: str | None = None, title: str = "",
             lang: str | None = None, k: int = 10, options: RelatedOptions | None = None, alternates: bool = False,
             embed: Callable[[list[Prepared]], np.ndarray] | None = None) -> Related:
@@ -133,7 +138,8 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
             raise ValueError("give an article id or a non-empty text")
         if embed is None:
             raise ValueError("a text query needs an embedder")
-        p = prepare_article(Article("<query>", title, text or "", lang=lang), set(), store.config.embed_max_chars)
+        cut = (text or "")[:QUERY_MAX_CHARS]
+        p = prepare_article(Article("<query>", title[:1000], cut, lang=lang), set(), store.config.embed_max_chars)
         qvec = embed([p])[0]
         (lex,) = lexical_features([p])
         query = Query(qvec, lex.signature, lex.terms, p.content_hash, p.lang, numbers=lex.numbers)

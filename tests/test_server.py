@@ -149,3 +149,27 @@ def test_etag_revalidation(client):
     assert again.status_code == 304 and not again.content
     other = client.get("/articles/seed-main/related", params={"k": 4}, headers={"If-None-Match": tag})
     assert other.status_code == 200  # another URL, another tag
+
+
+def test_a_huge_posted_text_is_read_only_as_far_as_a_query_needs(seed_store, tmp_path):
+    """A 9 MB posted text answers as the same text cut to QUERY_MAX_CHARS does (nothing beyond is normalized,
+    hashed or embedded); POSTs over the per-client limit get 429 with Retry-After."""
+    from storycluster.queries import QUERY_MAX_CHARS
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = StoreBackend(path, readers=1)
+    lead = "Iraq's prime minister says American forces are no longer needed after the defeat of ISIS. "
+    huge = lead * (9_000_000 // len(lead))
+    try:
+        with TestClient(create_app(backend, post_per_minute=3)) as c:
+            big = c.post("/related", json={"text": huge, "k": 5})
+            cut = c.post("/related", json={"text": huge[:QUERY_MAX_CHARS], "k": 5})
+            assert big.status_code == cut.status_code == 200 and big.json() == cut.json()
+            assert c.post("/related", json={"text": lead, "k": 5}).status_code == 200
+            limited = c.post("/related", json={"text": lead, "k": 5})
+            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+            assert limited.json()["error"]["status"] == 429
+            assert c.get("/articles/seed-main/related").status_code == 200  # reads are not limited
+    finally:
+        backend.close()

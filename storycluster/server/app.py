@@ -127,6 +127,35 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+class RateLimit:
+    """At most ``per_minute`` POST requests a minute from one client address (a token bucket each; 429 with
+    ``Retry-After`` beyond): posted texts and batches are the expensive requests. Behind a reverse proxy every
+    client has the proxy's address, so limit there instead (and turn this off)."""
+
+    def __init__(self, app: ASGIApp, per_minute: int) -> None:
+        self.app, self.rate, self.burst = app, per_minute / 60.0, float(max(1, per_minute))
+        self.buckets: dict[str, tuple[float, float]] = {}  # client → (tokens, at)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            import time
+
+            client = (scope.get("client") or ("?", 0))[0]
+            now = time.monotonic()
+            tokens, at = self.buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            if tokens < 1.0:
+                wait = max(1, int((1.0 - tokens) / self.rate + 0.999))
+                response = _error(429, f"too many requests from this address; retry in {wait} s")
+                response.headers["Retry-After"] = str(wait)
+                await response(scope, receive, send)
+                return
+            self.buckets[client] = (tokens - 1.0, now)
+            if len(self.buckets) > 100_000:  # forget the idle ones (memory stays bounded)
+                self.buckets = {c: v for c, v in self.buckets.items() if now - v[1] < 60}
+        await self.app(scope, receive, send)
+
+
 #: headers on every answer: no MIME sniffing, no referrer leaks to the linked outlets
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
 #: the article page: its own script and styles only, talks to this server only, framed only by itself
@@ -136,9 +165,10 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style
 
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
-               allowed_hosts: list[str] | None = None) -> FastAPI:
+               allowed_hosts: list[str] | None = None, post_per_minute: int = 0) -> FastAPI:
     """The ASGI app over a backend. ``token``: required (as a bearer token) for writes; without one, writes are
     refused unless ``anonymous_writes``; ``allowed_hosts``: the ``Host`` names answered (None: any);
+    ``post_per_minute``: POST requests a client address may make a minute (0: no limit);
     ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that)."""
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
                   version="1", docs_url=None, redoc_url=None)
@@ -146,6 +176,8 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if post_per_minute > 0:
+        app.add_middleware(RateLimit, per_minute=post_per_minute)
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=allowed_hosts)
 
