@@ -173,3 +173,26 @@ def test_a_huge_posted_text_is_read_only_as_far_as_a_query_needs(seed_store, tmp
             assert c.get("/articles/seed-main/related").status_code == 200  # reads are not limited
     finally:
         backend.close()
+
+
+def test_every_error_has_the_api_shape_and_no_server_path(client, seed_store):
+    """Unknown routes, wrong methods, refused preflights and streamed bodies over the cap answer
+    {"error": {"status", "message"}}; HEAD works on GET routes; no answer names the store's folder."""
+    def shape(r, status):
+        assert r.status_code == status and r.headers["content-type"].startswith("application/json"), r.text
+        assert r.json()["error"]["status"] == status and r.json()["error"]["message"]
+        return r.json()["error"]["message"]
+
+    assert "/docs" in shape(client.get("/nope"), 404)
+    shape(client.put("/health"), 405)
+    shape(client.options("/related", headers={"Origin": "https://evil.example",
+                                              "Access-Control-Request-Method": "POST"}), 400)
+    chunks = iter([b'{"text": "' + b"x" * 150_000, b"y" * 150_000 + b'"}'])
+    assert "limit" in shape(client.post("/related", content=chunks, headers={"Content-Type": "application/json"}), 413)
+    head = client.head("/articles/seed-main/related")
+    assert head.status_code == 200 and head.content == b"" and head.headers["etag"]
+    assert client.head("/health").status_code == 200
+    where = str(client.app.state.backend.path)
+    for r in (client.get("/articles/zzz/related"), client.get("/articles/zzz"), client.get("/health"),
+              client.get("/groups/zzz"), client.delete("/articles/zzz", headers={"Authorization": f"Bearer {TOKEN}"})):
+        assert where not in r.text and str(seed_store) not in r.text, r.text

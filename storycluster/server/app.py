@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InputError, NotFoundError, StoreError
@@ -78,27 +80,64 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        if length is not None and length.isdigit():
+            if int(length) > self.max_bytes:
+                await _too_large(self.max_bytes)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # a streamed (chunked) body: read up to the cap first, then hand it on
+        messages: list[Message] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
+            messages.append(message)
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _BodyTooLarge
-            return message
+                await _too_large(self.max_bytes)(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(self.max_bytes)(scope, receive, send)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class HeadAsGet:
+    """HEAD on every GET route: the GET answer's status and headers, without its body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
+
+
+class JsonCors(CORSMiddleware):
+    """CORS whose refused preflight answers in the API's error shape (Starlette's is plain text)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 400:
+            error = _error(400, f"CORS preflight refused: {bytes(response.body).decode(errors='replace')}")
+            return error
+        return response
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -173,11 +212,12 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
                   version="1", docs_url=None, redoc_url=None)
     if cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
+        app.add_middleware(JsonCors, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if post_per_minute > 0:
         app.add_middleware(RateLimit, per_minute=post_per_minute)
+    app.add_middleware(HeadAsGet)
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=allowed_hosts)
 
@@ -198,9 +238,13 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     async def not_found(_: Request, e: NotFoundError) -> JSONResponse:
         return _error(404, str(e))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, e: HTTPException) -> JSONResponse:
-        response = _error(e.status_code, str(e.detail))
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException is one; unknown routes, 405 too
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        message = str(e.detail)
+        if e.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):  # the router's own
+            what = "no such route" if e.status_code == 404 else "method not allowed"
+            message = f"{what}: {request.method} {request.url.path}; the routes are listed at /docs"
+        response = _error(e.status_code, message)
         response.headers.update(e.headers or {})
         return response
 
@@ -218,7 +262,9 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
 
     @app.exception_handler(StoreError)
     async def store_busy(_: Request, e: StoreError) -> JSONResponse:
-        return _error(503, str(e))
+        response = _error(503, str(e))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(ValueError)
     async def bad_value(_: Request, e: ValueError) -> JSONResponse:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from ..archive import Archive
 from ..embed import Embedder
-from ..errors import InputError, Problem
+from ..errors import InputError, NotFoundError, Problem, StoreError
 from ..ingest import to_article
 from ..ranking import RelatedOptions
 from ..results import Group, GroupsPage, Related
@@ -69,10 +69,20 @@ class StoreBackend:
         try:
             if not archive.embedder_loaded:  # the model loads once, for all readers
                 archive.embedder = self._shared_embedder(archive)
-            with archive.reading():
+            with self._no_paths(), archive.reading():
                 yield archive
         finally:
             self._pool.put(archive)
+
+    @contextmanager
+    def _no_paths(self) -> Iterator[None]:
+        """Errors as answers say what is wrong, not where the store lives on the server's disk."""
+        try:
+            yield
+        except (NotFoundError, StoreError) as e:
+            where = str(self.path)
+            message = str(e).replace(f" in {where}", "").replace(f"{where}/", "").replace(where, "the store")
+            raise type(e)(message) from None
 
     def related(self, article_id: str, k: int, options: RelatedOptions) -> Related:
         with self._reader() as a:
@@ -96,7 +106,7 @@ class StoreBackend:
 
     def health(self) -> dict:
         with self._reader() as a:
-            return {"status": "ok", "backend": "store", "store": str(self.path), "articles": a.db.count(),
+            return {"status": "ok", "backend": "store", "articles": a.db.count(),
                     "generation": a.db.generation, "model": a.config.model_id}
 
     def generation(self) -> str:
@@ -119,12 +129,12 @@ class StoreBackend:
                                          "ids must be unique within a batch"))
             seen[result.id] = n
             articles.append(result)
-        with self._write_lock:
+        with self._write_lock, self._no_paths():
             writer = self._get_writer()
             return writer.add(articles).to_dict()
 
     def remove(self, article_id: str) -> bool:
-        with self._write_lock:
+        with self._write_lock, self._no_paths():
             removed, _ = self._get_writer().remove([article_id])
         return bool(removed)
 
