@@ -21,6 +21,10 @@ from .errors import Problem
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
 _HINT_FIX = "fix the record or rerun with --on-error skip"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: control characters an id may not hold (it becomes a path segment, a file name, a database key)
+_ID_CONTROL = re.compile("[\x00-\x1f\x7f]")
+#: the longest id accepted
+MAX_ID_CHARS = 512
 _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
 _DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"}
 
@@ -290,9 +294,17 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
         if lone:
             return bad(date_field if field == "published" else field,
                        f"holds a lone surrogate escape (\\u{ord(lone.group()):04x}), not text")
+        if isinstance(v, str) and "\x00" in v:  # a JSON "\u0000": no text holds one, and databases refuse it
+            return bad(date_field if field == "published" else field, "holds a NUL character (\\u0000), not text")
         values[field] = v
     if not (values["id"] or "").strip():
         return bad("id", "missing or empty", "every article needs a unique id")
+    if control := _ID_CONTROL.search(values["id"] or ""):
+        return bad("id", f"holds a control character (\\x{ord(control.group()):02x})",
+                   "ids are printable text: they become URL path segments and database keys")
+    if len((values["id"] or "").strip()) > MAX_ID_CHARS:
+        return bad("id", f"{len((values['id'] or '').strip())} characters, over the {MAX_ID_CHARS}-character limit",
+                   "use a shorter id (a URL's path, or a hash of it)")
     text = values["text"] or ""
     if not text.strip():
         return bad("text", "missing or empty", "every article needs its body text")

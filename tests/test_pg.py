@@ -74,3 +74,26 @@ def test_export_to_a_bad_dsn_is_a_clear_error(seed_store):
 
     with pytest.raises(StoreError, match="cannot connect"):
         PgBackend("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_export_names_the_article_postgresql_cannot_take(seed_store_copy):
+    """A NUL character (refused at ingest now; a store written before may hold one) fails the export with the
+    article and field named, and the tables already there stay as they were."""
+    import sqlite3
+
+    import psycopg
+
+    def exported() -> int | None:
+        with psycopg.connect(DSN) as pgc:
+            if pgc.execute("SELECT to_regclass('sc_articles')").fetchone()[0] is None:
+                return None
+            return pgc.execute("SELECT count(*) FROM sc_articles").fetchone()[0]
+
+    before = exported()
+    with sqlite3.connect(seed_store_copy / "store.sqlite") as conn:
+        conn.execute("UPDATE articles SET title = 'bad' || char(0) || 'title' WHERE id = 'similar-02'")
+    conn.close()
+    result = CliRunner().invoke(app, ["export-pg", DSN, "-k", "5", "--store", str(seed_store_copy)])
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "article 'similar-02': its title holds a NUL character" in result.stderr
+    assert exported() == before

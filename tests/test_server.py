@@ -196,3 +196,40 @@ def test_every_error_has_the_api_shape_and_no_server_path(client, seed_store):
     for r in (client.get("/articles/zzz/related"), client.get("/articles/zzz"), client.get("/health"),
               client.get("/groups/zzz"), client.delete("/articles/zzz", headers={"Authorization": f"Bearer {TOKEN}"})):
         assert where not in r.text and str(seed_store) not in r.text, r.text
+
+
+def test_any_stored_id_can_be_read_and_deleted_over_http(seed_store, tmp_path):
+    """Ids with "/" (a folder import's), ending in ".json" or "/related", or with spaces and Arabic letters: each
+    is read (JSON, page, related list) and deleted through its percent-encoded path; control characters and
+    over-long ids are refused with the field named."""
+    from urllib.parse import quote
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = StoreBackend(path, readers=1)
+    ids = ["2024/09/story", "notes.json", "desk/related", "خبر عاجل 1"]
+    docs = [{"id": i, "title": f"Storm Boris floods central Europe ({n})",
+             "text": f"Storm Boris brought heavy rain to Poland and Czechia; report number {n}."}
+            for n, i in enumerate(ids)]
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        with TestClient(create_app(backend, token=TOKEN)) as c:
+            assert c.post("/articles", json=docs, headers=auth).status_code == 200
+            for i in ids:
+                enc = quote(i, safe="")
+                assert c.get(f"/articles/{enc}.json").json()["id"] == i
+                page = c.get(f"/articles/{enc}")
+                assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+                assert f'data-article="{i}"' in page.text or i in page.text
+                assert c.get(f"/articles/{enc}/related").json()["query"] == i
+            # the raw forms: an id ending in .json or /related whose shorter form is no id shows its own page
+            assert "text/html" in c.get("/articles/notes.json").headers["content-type"]
+            assert "text/html" in c.get("/articles/desk/related").headers["content-type"]
+            assert 'src="../../../widget.js"' in c.get("/articles/2024/09/story").text
+            for i in ids:
+                assert c.delete(f"/articles/{quote(i, safe='')}", headers=auth).json() == {"removed": i}
+            for bad, field in (("a\x07b", "control character"), ("x" * 600, "512-character limit")):
+                r = c.post("/articles", json=[{"id": bad, "text": "t"}], headers=auth)
+                assert r.status_code == 422 and field in r.json()["error"]["message"]
+    finally:
+        backend.close()

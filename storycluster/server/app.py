@@ -313,11 +313,29 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     def health() -> dict:
         return backend.health()
 
-    @app.get("/articles/{article_id}/related", response_model=RelatedList)
+    def page_of(request: Request, article_id: str, k: int) -> Response:
+        # the page's script is ../widget.js seen from the URL as the browser sent it (an id's "/" may be raw)
+        depth = request.scope.get("raw_path", request.url.path.encode()).split(b"?")[0].count(b"/") - 1
+        return cached(request, lambda: article_page(backend.article(article_id), k, "../" * max(depth, 1)),
+                      html=True)
+
+    def or_page(request: Request, shorter: Callable[[], Response], full_id: str) -> Response:
+        """``shorter()``; when its id is not stored but ``full_id`` (the whole path) is, that article's page."""
+        try:
+            return shorter()
+        except NotFoundError as missing:
+            try:
+                return page_of(request, full_id, 10)
+            except NotFoundError:
+                raise missing from None
+
+    # ids may hold "/" (a folder import's paths): every article route takes the rest of the path as the id
+    @app.get("/articles/{article_id:path}/related", response_model=RelatedList)
     def related(request: Request, article_id: str, opts: Annotated[RelatedOptions, Depends(options)],
                 k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
         """Related articles of a stored article; copies of one story collapse into one entry with ``also_in``."""
-        return cached(request, lambda: backend.related(article_id, k, opts))
+        return or_page(request, lambda: cached(request, lambda: backend.related(article_id, k, opts)),
+                       f"{article_id}/related")
 
     @app.post("/related", response_model=RelatedList)
     def related_text(q: TextQuery) -> Response:
@@ -335,7 +353,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         """Add or update articles; all are checked first, and one bad record rejects the batch (422)."""
         return target.add(rows)
 
-    @app.delete("/articles/{article_id}")
+    @app.delete("/articles/{article_id:path}")
     def delete(article_id: str, target: Annotated[Backend, Depends(writer)]) -> dict:
         if not target.remove(article_id):
             raise NotFoundError(f"no article with id '{article_id}'")
@@ -351,14 +369,15 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     def group(request: Request, group_id: str) -> Response:
         return cached(request, lambda: backend.group(group_id))
 
-    @app.get("/articles/{article_id}.json")
+    @app.get("/articles/{article_id:path}.json")
     def article_json(request: Request, article_id: str) -> Response:
-        return cached(request, lambda: backend.article(article_id))
+        """A stored article as JSON (an id that itself ends in .json, when the shorter one is not an id: its page)."""
+        return or_page(request, lambda: cached(request, lambda: backend.article(article_id)), f"{article_id}.json")
 
-    @app.get("/articles/{article_id}", response_class=HTMLResponse)
+    @app.get("/articles/{article_id:path}", response_class=HTMLResponse)
     def page(request: Request, article_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
         """The article and its related list, as a page (right to left for Arabic)."""
-        return cached(request, lambda: article_page(backend.article(article_id), k), html=True)
+        return page_of(request, article_id, k)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs() -> HTMLResponse:

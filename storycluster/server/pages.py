@@ -123,8 +123,9 @@ td {{ padding: .2rem .6rem; vertical-align: top; }}</style></head>
 """
 
 
-def article_page(article: dict, k: int = 10) -> str:
-    """A self-contained HTML page: the article, then its related list rendered by /widget.js."""
+def article_page(article: dict, k: int = 10, root: str = "../") -> str:
+    """A self-contained HTML page: the article, then its related list rendered by /widget.js (``root``: the
+    server's root relative to the page's URL)."""
     lang = article.get("lang") or ""
     d = direction(lang)
     paragraphs = [p.strip() for p in article.get("text", "").split("\n") if p.strip()]
@@ -139,7 +140,7 @@ def article_page(article: dict, k: int = 10) -> str:
 <body>
 <article dir="{d}"><h1>{title}</h1><div class="meta">{meta}</div><div class="body">{body}</div></article>
 <aside><h2>{heading}</h2><div id="related" data-state="loading"></div>
-<script src="../widget.js" data-article="{escape(article['id'])}" data-k="{int(k)}" data-target="related"></script>
+<script src="{escape(root)}widget.js" data-article="{escape(article['id'])}" data-k="{int(k)}" data-target="related"></script>
 </aside>
 </body>
 </html>

@@ -102,6 +102,12 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
             with cur.copy("COPY sc_articles (id, title, text, url, source, published, published_ts, lang, group_id) "
                           "FROM STDIN") as copy:
                 for a in archive.db.iter_articles():
+                    for name in ("id", "title", "text", "url", "source", "published", "lang"):
+                        if "\x00" in (getattr(a, name) or ""):  # a store written before ingest refused them
+                            shown = a.id.replace("\x00", "\\x00")
+                            raise StoreError(f"article '{shown}': its {name} holds a NUL "
+                                             "character, which PostgreSQL cannot store; fix the record and add it "
+                                             "again (or remove it), then export")
                     copy.write_row((a.id, a.title, a.text, a.url, a.source, a.published, a.published_ts, a.lang,
                                     groups.get(a.id)))
                     ids.append(a.id)
