@@ -112,7 +112,8 @@ def test_article_page_in_headless_chromium(server, browser_page):
         "li.storycluster-item",
         "els => els.map(e => ({id: e.dataset.id, text: e.innerText,"
         " dir: getComputedStyle(e.querySelector('.storycluster-title')).direction,"
-        " also: e.querySelector('.storycluster-also') ? e.querySelector('.storycluster-also').title : ''}))")
+        " also: e.querySelector('.storycluster-also summary') ? e.querySelector('.storycluster-also summary').innerText"
+        " : '', others: e.querySelectorAll('.storycluster-also li').length}))")
     page_dir = page.evaluate("getComputedStyle(document.querySelector('article')).direction")
     heading = page.inner_text("article h1")
     page.screenshot(path=str(ARTIFACTS / "article-page-seed-main.png"), full_page=True)
@@ -123,7 +124,9 @@ def test_article_page_in_headless_chromium(server, browser_page):
               if {a["id"], *(o["id"] for o in a["also_in"])} & set(SUDANI_HEADLINES)]
     assert len(sudani) == 1  # the four reprinted headlines (and the reports that join them) are one item
     n = len(sudani[0][1]["also_in"])
-    assert n >= 3 and (f"+{n} other versions" in sudani[0][0]["text"] or f"also in {n} outlets" in sudani[0][0]["text"])
+    # the page is Arabic: the widget's labels follow its language
+    assert n >= 3 and sudani[0][0]["also"] in (f"+{n} نسخ أخرى", f"أيضًا في {n} وسائل إعلام"), sudani[0][0]
+    assert sudani[0][0]["others"] == n
     arabic = [i for i, a in zip(items, api["related"], strict=True) if a["lang"] == "ar"]
     assert arabic and all(i["dir"] == "rtl" for i in arabic)
     assert (ARTIFACTS / "article-page-seed-main.png").stat().st_size > 10_000
@@ -247,3 +250,44 @@ def test_an_add_is_seen_whole_and_already_grouped(server, tmp_path, seed_rows):
         entries_with_copies = [e for e in related if any(x.startswith("copy-") for x in
                                                          (e["id"], *(o["id"] for o in e["also_in"])))]
         assert len(entries_with_copies) <= 1, [e["id"] for e in entries_with_copies]
+
+
+@needs_chromium
+def test_widget_on_a_left_to_right_and_a_right_to_left_page(server, browser_page):
+    """The widget's default stylesheet, labels and dates in the page's language, a live region that says when it
+    is busy, the other outlets opened with the keyboard, every filter as a data- attribute; screenshots of an
+    English (LTR) and an Arabic (RTL) host page are saved under test-artifacts/."""
+    base, _ = server
+    page = browser_page
+    seen = {}
+    for lang, direction, article in (("en", "ltr", "seed-main"), ("ar", "rtl", "seed-main")):
+        html = (f'<!doctype html><html lang="{lang}" dir="{direction}"><head><meta charset="utf-8"></head><body>'
+                f'<h1>{"Related" if lang == "en" else "مقالات ذات صلة"}</h1><div id="box"></div>'
+                f'<script src="{base}/widget.js" data-article="{article}" data-k="6" data-target="box" '
+                'data-exclude-source="nowhere.example" data-past-only="false"></script></body></html>')
+        def serve_host(body: str):
+            return lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
+
+        page.route(f"{base}/host-{lang}.html", serve_host(html))
+        requests = []
+        page.on("request", lambda r, requests=requests: requests.append(r.url))
+        page.goto(f"{base}/host-{lang}.html")
+        page.wait_for_selector("#box[data-state=ready]", timeout=30_000)
+        box = page.locator("#box")
+        assert box.get_attribute("aria-live") == "polite" and box.get_attribute("aria-busy") == "false"
+        assert page.evaluate("!!document.getElementById('storycluster-style')")
+        summary = page.locator("details.storycluster-also summary").first
+        summary.focus()
+        page.keyboard.press("Enter")
+        assert page.locator("details.storycluster-also").first.get_attribute("open") is not None
+        assert page.locator("details.storycluster-also li a").first.is_visible()
+        seen[lang] = {"summary": summary.inner_text(), "date": page.locator("time.storycluster-date").first.inner_text(),
+                      "margin": page.evaluate("getComputedStyle(document.querySelector('.storycluster-item'))"
+                                              ".marginBottom")}
+        assert any("exclude_source=nowhere.example" in u and "past_only=false" in u for u in requests), requests
+        page.screenshot(path=str(ARTIFACTS / f"widget-{lang}-{direction}.png"), full_page=True)
+    assert seen["en"]["summary"].startswith(("also in", "+")) and seen["ar"]["summary"] != seen["en"]["summary"]
+    assert seen["en"]["date"] != seen["ar"]["date"]  # formatted for each page's locale
+    assert seen["en"]["margin"] != "0px"  # the default stylesheet applies
+    for lang in ("en", "ar"):
+        assert (ARTIFACTS / f"widget-{lang}-{'ltr' if lang == 'en' else 'rtl'}.png").stat().st_size > 5_000

@@ -17,11 +17,47 @@ from ..language import direction
 
 WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{id}/related into a list.
    <script src=".../widget.js" data-article="ID" [data-k="5"] [data-target="element-id"]
-           [data-per-source="1"] [data-max-age-days="30"] [data-link="https://site.example/news/{id}"]></script>
-   Only http(s) URLs become links; an entry without one links to data-link ({id} replaced), else to this server. */
+     filters, as the API's: [data-since="2024-09-01"] [data-max-age-days="30"] [data-past-only="true"]
+       [data-lang="ar"] [data-exclude="id1,id2"] [data-exclude-source="a.example"] [data-per-source="1"]
+       [data-diversity="0.3"]
+     [data-link="https://site.example/news/{id}"]   where an entry without an http(s) url links ({id} filled in)
+     [data-locale="ar"]                               labels and dates (default: the page's lang, else en)
+     [data-label-also-in="..."] [data-label-versions="..."] [data-label-empty="..."] [data-label-error="..."]
+     [data-label-loading="..."]                       own wording ({n}: the count)
+     [data-style="none"]></script>                    no default stylesheet
+   Markup: .storycluster-widget > ol.storycluster-related > li.storycluster-item > a.storycluster-title,
+   span.storycluster-meta (span.storycluster-source, time.storycluster-date), details.storycluster-also
+   (summary, ul > li > a|span); p.storycluster-empty, p.storycluster-error. CSS variables on .storycluster-widget:
+   --sc-font, --sc-text, --sc-muted, --sc-accent, --sc-gap. Only http(s) URLs become links. */
 (function () {
   "use strict";
   var RTL = ["ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"];
+  var LABELS = {
+    en: {alsoIn: "also in {n} outlets", alsoIn1: "also in 1 outlet", versions: "+{n} other versions",
+         versions1: "+1 other version", empty: "No related articles.", error: "Related articles are unavailable.",
+         loading: "Loading related articles…"},
+    fr: {alsoIn: "aussi dans {n} médias", alsoIn1: "aussi dans 1 média", versions: "+{n} autres versions",
+         versions1: "+1 autre version", empty: "Aucun article lié.", error: "Articles liés indisponibles.",
+         loading: "Chargement des articles liés…"},
+    ar: {alsoIn: "أيضًا في {n} وسائل إعلام", alsoIn1: "أيضًا في وسيلة إعلام واحدة", versions: "+{n} نسخ أخرى",
+         versions1: "+1 نسخة أخرى", empty: "لا توجد مقالات ذات صلة.", error: "المقالات ذات الصلة غير متاحة.",
+         loading: "جارٍ تحميل المقالات ذات الصلة…"}
+  };
+  var STYLE = ".storycluster-widget{--sc-font:inherit;--sc-text:inherit;--sc-muted:#666;--sc-accent:#8a4b00;" +
+    "--sc-gap:.6rem;font:var(--sc-font);color:var(--sc-text)}" +
+    ".storycluster-widget ol.storycluster-related{list-style:none;margin:0;padding:0}" +
+    ".storycluster-widget .storycluster-item{margin:0 0 var(--sc-gap);padding:0}" +
+        // inline-block: a title in the other direction keeps its own order but sits at the page's start edge
+    ".storycluster-widget .storycluster-title{display:inline-block;max-width:100%;font-weight:600;" +
+    "unicode-bidi:isolate}" +
+    ".storycluster-widget .storycluster-meta{display:block;color:var(--sc-muted);font-size:.875em}" +
+    ".storycluster-widget .storycluster-meta>*{unicode-bidi:isolate}" +
+    ".storycluster-widget .storycluster-meta>*+*::before{content:' · '}" +
+    ".storycluster-widget details.storycluster-also{font-size:.875em;color:var(--sc-accent)}" +
+    ".storycluster-widget details.storycluster-also summary{cursor:pointer;padding:.2em 0}" +
+    ".storycluster-widget details.storycluster-also ul{margin:.2em 0;padding-inline-start:1.2em}" +
+    ".storycluster-widget details.storycluster-also li{unicode-bidi:isolate}" +
+    ".storycluster-widget .storycluster-empty,.storycluster-widget .storycluster-error{color:var(--sc-muted)}";
   function dirOf(lang) { return lang && RTL.indexOf(String(lang).split("-")[0].toLowerCase()) >= 0 ? "rtl" : "auto"; }
   // a link only to an absolute http(s) address: a stored url is untrusted text (javascript:, data:, ...)
   function webUrl(u) {
@@ -35,7 +71,34 @@ WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{
     if (text != null) e.textContent = text;   // text only: nothing from the API is parsed as HTML
     return e;
   }
-  function render(target, base, data) {
+  var script = document.currentScript;
+  if (!script) return;
+  function attr(name) { return script.getAttribute("data-" + name); }
+  var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
+  var link = attr("link");
+  var locale = attr("locale") || document.documentElement.lang || navigator.language || "en";
+  var words = LABELS[String(locale).split("-")[0].toLowerCase()] || LABELS.en;
+  function label(key, n) {
+    var own = attr("label-" + key.replace(/[A-Z]/g, function (c) { return "-" + c.toLowerCase(); }).replace(/1$/, ""));
+    var text = own || (n === 1 && words[key + "1"]) || words[key];
+    return String(text).split("{n}").join(n == null ? "" : String(n));
+  }
+  var dates;
+  try { dates = new Intl.DateTimeFormat(locale, {year: "numeric", month: "short", day: "numeric"}); }
+  catch (e) { dates = new Intl.DateTimeFormat("en", {year: "numeric", month: "short", day: "numeric"}); }
+  function dateOf(iso) {
+    var t = el("time", "storycluster-date", iso);
+    t.setAttribute("datetime", iso);
+    var d = new Date(iso.length === 10 ? iso + "T00:00:00Z" : iso);
+    if (!isNaN(d.getTime())) t.textContent = dates.format(d);
+    t.dir = "auto";
+    return t;
+  }
+  function hrefOf(id, url) {
+    return webUrl(url) || (link ? link.split("{id}").join(encodeURIComponent(id))
+                                : base + "/articles/" + encodeURIComponent(id));
+  }
+  function render(target, data) {
     var list = el("ol", "storycluster-related");
     data.related.forEach(function (item) {
       var li = el("li", "storycluster-item");
@@ -43,49 +106,66 @@ WIDGET_JS = r"""/* storycluster related-articles widget: renders GET /articles/{
       var a = el("a", "storycluster-title", item.title || item.id);
       if (item.lang) a.lang = item.lang;
       a.dir = dirOf(item.lang);   // the title runs in its own direction; the list follows the page
-      a.href = webUrl(item.url) || (link ? link.split("{id}").join(encodeURIComponent(item.id))
-                                          : base + "/articles/" + encodeURIComponent(item.id));
+      a.href = hrefOf(item.id, item.url);
       li.appendChild(a);
-      var meta = [item.source, item.published].filter(Boolean).join(" · ");
-      if (meta) li.appendChild(el("span", "storycluster-meta", meta));
+      var meta = el("span", "storycluster-meta");
+      if (item.source) { var s = el("span", "storycluster-source", item.source); s.dir = "auto"; meta.appendChild(s); }
+      if (item.published) meta.appendChild(dateOf(item.published));
+      if (meta.childNodes.length) li.appendChild(meta);
       if (item.also_in && item.also_in.length) {
-        var n = item.also_in.length, outlets = {}, named = 0;
-        item.also_in.forEach(function (o) { if (o.source && !outlets[o.source]) { outlets[o.source] = 1; named++; } });
-        var label = named === n ? "also in " + n + (n === 1 ? " outlet" : " outlets")
-                                : "+" + n + (n === 1 ? " other version" : " other versions");
-        var also = el("span", "storycluster-also", label);
-        also.dir = "ltr";
-        also.title = item.also_in.map(function (o) { return o.source || o.id; }).join(", ");
+        var n = item.also_in.length, named = 0, seen = {};
+        item.also_in.forEach(function (o) { if (o.source && !seen[o.source]) { seen[o.source] = 1; named++; } });
+        var also = el("details", "storycluster-also");
+        also.appendChild(el("summary", null, named === n ? label("alsoIn", n) : label("versions", n)));
+        var ul = el("ul");
+        item.also_in.forEach(function (o) {
+          var row = el("li");
+          var other = el("a", null, o.source || o.id);
+          other.href = hrefOf(o.id, o.url);
+          other.dir = "auto";
+          row.appendChild(other);
+          ul.appendChild(row);
+        });
+        also.appendChild(ul);
         li.appendChild(also);
       }
       list.appendChild(li);
     });
-    target.innerHTML = "";
-    if (!data.related.length) target.appendChild(el("p", "storycluster-empty", "No related articles."));
+    target.textContent = "";
+    if (!data.related.length) target.appendChild(el("p", "storycluster-empty", label("empty")));
     else target.appendChild(list);
     target.setAttribute("data-state", "ready");
+    target.setAttribute("aria-busy", "false");
   }
-  var script = document.currentScript;
-  if (!script) return;
-  var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
-  // where an entry without a url of its own links to (the site's page for that id); default: this server's page
-  var link = script.getAttribute("data-link");
-  var id = script.getAttribute("data-article");
-  var target = script.getAttribute("data-target") ? document.getElementById(script.getAttribute("data-target")) : null;
-  if (!target) { target = el("div", "storycluster-widget"); script.parentNode.insertBefore(target, script.nextSibling); }
+  if (attr("style") !== "none" && !document.getElementById("storycluster-style")) {
+    var style = el("style", null, STYLE);
+    style.id = "storycluster-style";
+    (document.head || document.documentElement).appendChild(style);
+  }
+  var id = attr("article");
+  var target = attr("target") ? document.getElementById(attr("target")) : null;
+  if (!target) { target = el("div"); script.parentNode.insertBefore(target, script.nextSibling); }
+  target.classList.add("storycluster-widget");
+  target.setAttribute("aria-live", "polite");
   if (!id) { target.setAttribute("data-state", "error"); return; }
-  var params = ["k=" + encodeURIComponent(script.getAttribute("data-k") || "5")];
-  ["per-source", "max-age-days", "since", "lang", "exclude", "diversity"].forEach(function (name) {
-    var v = script.getAttribute("data-" + name);
-    if (v) params.push(name.replace(/-/g, "_") + "=" + encodeURIComponent(v));
-  });
+  var params = ["k=" + encodeURIComponent(attr("k") || "5")];
+  ["since", "max-age-days", "past-only", "lang", "exclude", "exclude-source", "per-source", "diversity"]
+    .forEach(function (name) {
+      var v = attr(name);
+      if (v) params.push(name.replace(/-/g, "_") + "=" + encodeURIComponent(v));
+    });
   target.setAttribute("data-state", "loading");
+  target.setAttribute("aria-busy", "true");
+  target.textContent = "";
+  target.appendChild(el("p", "storycluster-loading", label("loading")));
   fetch(base + "/articles/" + encodeURIComponent(id) + "/related?" + params.join("&"))
     .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-    .then(function (data) { render(target, base, data); })
-    .catch(function (e) {
+    .then(function (data) { render(target, data); })
+    .catch(function () {
       target.setAttribute("data-state", "error");
-      target.textContent = "Related articles unavailable (" + e.message + ").";
+      target.setAttribute("aria-busy", "false");
+      target.textContent = "";
+      target.appendChild(el("p", "storycluster-error", label("error")));
     });
 })();
 """
@@ -94,13 +174,9 @@ _STYLE = """
 body { font: 16px/1.5 system-ui, 'Noto Naskh Arabic', 'Noto Sans Arabic', sans-serif; margin: 2rem auto;
        max-width: 46rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.6rem; line-height: 1.3; }
-.meta, .storycluster-meta { color: #666; font-size: .9rem; }
-.storycluster-also { color: #8a4b00; font-size: .9rem; }
+.meta { color: #666; font-size: .9rem; }
 .body p { margin: .6rem 0; }
 aside { border-top: 1px solid #ddd; margin-top: 2rem; }
-.storycluster-related li { margin: .5rem 0; }
-.storycluster-title { display: block; }
-.storycluster-title, .storycluster-meta, .storycluster-also { unicode-bidi: isolate; margin-inline-end: .5em; }
 """
 
 
