@@ -153,9 +153,16 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
     wanted = 3 * k if opts.shapes_list else k
     fetch = 2 * k + 16
     via_group: set[int] = set()  # same_story only as a member of the query's group (probability under 0.5)
+    # The ranking score is max(weighted cosine, headline cosine): the index ranks by the first, and the same index
+    # searched with the query's headline half alone ranks by the second, so the two searches together find every
+    # article that can enter the list (the answer does not depend on k or on how deep a caller asks).
+    d = len(qvec) // 2
+    headline_q = np.zeros_like(qvec)
+    headline_q[d:] = qvec[d:] / np.float32(t.title_weight)
+    queries = np.vstack([qvec, headline_q])
     while True:
-        scores, rows = index.search(qvec[None, :], fetch)
-        cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *own] if r >= 0 and r != exclude)),
+        scores, rows = index.search(queries, fetch)
+        cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *rows[1], *own] if r >= 0 and r != exclude)),
                          dtype=np.int64)
         arts = db.articles_by_rowid(cands.tolist())
         keep = np.array([allowed(arts[r]) for r in cands.tolist()], dtype=bool)
@@ -177,16 +184,19 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
             others.setdefault(key, []).append((sim, tier, r))
             if key not in entries or sim > entries[key][0]:
                 entries[key] = (sim, tier, r)
-        # stop when enough entries are found, the index is exhausted, or the ranking has fallen below the
-        # related threshold (what lies further down can only be related through its headline alone)
-        if len(entries) >= wanted or fetch >= len(index) or scores[0, -1] < t.related:
+        # stop when what lies further down in both rankings scores below the list's last place (the related
+        # threshold while the list is short), or the index is exhausted
+        best_scores = sorted((round(s, 4) for s, _, _ in entries.values()), reverse=True)
+        floor = best_scores[wanted - 1] if len(best_scores) >= wanted else t.related
+        if fetch >= len(index) or max(float(scores[0, -1]), float(scores[1, -1])) < floor:
             break
         fetch *= 4
-    ranked = sorted(entries.items(), key=lambda kv: (-kv[1][0], arts[kv[1][2]].id))
+    # ranked as the answer shows the scores (rounded), so that every reader of a stored list agrees on ties
+    ranked = sorted(entries.items(), key=lambda kv: (-round(kv[1][0], 4), arts[kv[1][2]].id))[:wanted]
     if opts.shapes_list:
         rows_ranked = np.array([r for _, (_, _, r) in ranked], dtype=np.int64)
         vecs = store.vectors(rows_ranked) if opts.diversity > 0 and len(rows_ranked) else None
-        picks = select([s for _, (s, _, _) in ranked], [arts[r].source for _, (_, _, r) in ranked], vecs, k,
+        picks = select([round(s, 4) for _, (s, _, _) in ranked], [arts[r].source for _, (_, _, r) in ranked], vecs, k,
                        opts.per_source, opts.diversity)
         best = [ranked[p] for p in picks]
     else:

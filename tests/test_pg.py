@@ -16,7 +16,7 @@ from storycluster.errors import StoreError
 from storycluster.ranking import RelatedOptions
 from storycluster.server import create_app
 
-from .conftest import SUDANI_HEADLINES
+from .conftest import ECB, SUDANI_HEADLINES
 
 DSN = os.environ.get("STORYCLUSTER_TEST_DSN")
 if not DSN and os.environ.get("CI"):
@@ -97,3 +97,42 @@ def test_export_names_the_article_postgresql_cannot_take(seed_store_copy):
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert "article 'similar-02': its title holds a NUL character" in result.stderr
     assert exported() == before
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ECB.exists(), reason=f"ECB+ not found at {ECB}")
+def test_pg_answers_equal_the_store_on_ecbplus(tmp_path):
+    """ECB+ (980 articles in dense topics, so lists reach past the first candidates) exported to a database of its
+    own: for every third id and each documented filter set, `serve --backend pg` gives the store's list."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from storycluster.server.pg import PgBackend
+
+    params = conninfo_to_dict(DSN)
+    name = f"{params.get('dbname', 'postgres')}_ecb"
+    with psycopg.connect(DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = make_conninfo(DSN, dbname=name)
+    store = tmp_path / "ecb"
+    with Archive(store) as a:
+        a.add_paths([ECB], on_error="skip")
+    result = CliRunner().invoke(app, ["export-pg", dsn, "-k", "10", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    backend = PgBackend(dsn)
+    filters = {"defaults": RelatedOptions(), "per_source": RelatedOptions(per_source=1),
+               "diversity": RelatedOptions(diversity=0.5), "lang": RelatedOptions(lang="en"),
+               "exclude_source": RelatedOptions(exclude_sources={"www.examiner.com", "www.huffingtonpost.com"}),
+               "combined": RelatedOptions(per_source=1, diversity=0.3, exclude_sources={"www.examiner.com"})}
+    try:
+        with Archive(store, create=False) as a:
+            ids = sorted(a.db.ids_to_rowids())[::3]
+            for what, options in filters.items():
+                differ = [i for i in ids if a.related(i, k=10, options=options)["related"]
+                          != backend.related(i, 10, options)["related"]]
+                assert not differ, (what, len(differ), differ[:5])
+    finally:
+        backend.close()
+        with psycopg.connect(DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

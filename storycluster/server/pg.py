@@ -219,6 +219,7 @@ class PgBackend:
             kept.append(cast(RelatedEntry, {key: v for key, v in shown.items() if key not in ("alternates", "members")}
                              | {"also_in": also}))
         kept.sort(key=lambda i: (-i["score"], i["id"]))
+        kept = kept[:3 * k if options.shapes_list else k]  # the candidates the store's own answer chooses among
         if options.shapes_list and kept:
             vecs = None
             if options.diversity > 0:
