@@ -3,7 +3,9 @@
 the error count (expected 0). The client sends no If-None-Match, so no answer comes from a cache.
 
 Run: .venv/bin/python bench/serve_load.py [path/to/ecbplus/articles.jsonl] [--requests 1000] [--concurrency 16]
-     [--store DIR]  (an existing ECB+ store; otherwise one is built in a temporary folder, about 30 s)"""
+     [--store DIR]  (an existing ECB+ store; otherwise one is built in a temporary folder, about 30 s)
+     [--soak 20000] (instead: that many reads in rounds of 1,000, a POST of 10 changed articles after every
+                     second round; prints the server's resident memory after each round)"""
 
 from __future__ import annotations
 
@@ -59,6 +61,32 @@ async def load(base: str, ids: list[str], n: int, concurrency: int, k: int) -> t
     return latencies, errors
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def soak(base: str, pid: int, ids: list[str], args: argparse.Namespace) -> None:
+    """Reads in rounds of 1,000 with small adds between; the server's RSS after each round."""
+    rows = []
+    with httpx.Client(base_url=base, timeout=60) as c:
+        for n in range(args.soak // 1000):
+            asyncio.run(load(base, ids, 1000, args.concurrency, args.k))
+            if n % 2 == 1:
+                batch = [{**c.get(f"/articles/{i}.json").json(), "text": f"Soak round {n}. "} for i in ids[n:n + 10]]
+                for b in batch:
+                    b["text"] += c.get(f"/articles/{b['id']}.json").json()["text"]
+                r = c.post("/articles", json=batch, headers={"Authorization": "Bearer soak"})
+                assert r.status_code == 200, r.text
+            rows.append(((n + 1) * 1000, rss_mb(pid)))
+            print(f"{(n + 1) * 1000:>7} reads: RSS {rows[-1][1]:.0f} MB", flush=True)
+    print("\n| reads | server RSS (MB) |\n| --- | --- |")
+    for reads, mb in rows:
+        print(f"| {reads:,} | {mb:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", nargs="?", default=str(ROOT.parent / "shared/data/ecbplus/articles.jsonl"))
@@ -66,6 +94,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--store", type=Path)
+    ap.add_argument("--soak", type=int, default=0)
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory()
     store = args.store or Path(tmp.name) / "store"
@@ -75,9 +104,16 @@ def main() -> None:
                         "--store", str(store)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with Archive(store, create=False) as archive:
         ids = sorted(i for _, i, _, _ in archive.db.facts())  # the stored ones (ECB+ has 2 empty texts)
+    if args.soak:
+        import shutil
+
+        copy = Path(tmp.name) / "soak"
+        shutil.copytree(store, copy, dirs_exist_ok=True)
+        store = copy  # the soak writes
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(store),
-                               "--port", str(port)], stderr=subprocess.PIPE)
+                               "--port", str(port), "--token-env", "SOAK_TOKEN", "--rate-limit", "0"],
+                              stderr=subprocess.PIPE, env={**os.environ, "SOAK_TOKEN": "soak"})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -87,6 +123,9 @@ def main() -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
         asyncio.run(load(base, ids, 50, args.concurrency, args.k))  # warm-up
+        if args.soak:
+            soak(base, server.pid, ids, args)
+            return
         t0 = time.perf_counter()
         lat, errors = asyncio.run(load(base, ids, args.requests, args.concurrency, args.k))
         wall = time.perf_counter() - t0

@@ -626,6 +626,10 @@ def serve(
     Read-only unless --token-env names the bearer token that writes need."""
     import os
 
+    from .memory import limit_malloc_arenas
+
+    limit_malloc_arenas(2)  # before the request threads start: resident memory levels off (bench/serve_load.py)
+
     token = None
     if token_env:
         token = os.environ.get(token_env)

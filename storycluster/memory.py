@@ -23,3 +23,16 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+#: glibc's mallopt parameter for the number of malloc arenas
+_M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(n: int = 2) -> bool:
+    """At most ``n`` malloc arenas for this process's threads (glibc's ``mallopt(M_ARENA_MAX)``; call it before
+    the threads start). A server answering on a pool of threads otherwise gets an arena per thread, each holding
+    on to the pages its requests freed: resident memory creeps up with every burst of requests. Returns whether
+    the allocator took the setting."""
+    libc = _libc()
+    return bool(libc is not None and hasattr(libc, "mallopt") and libc.mallopt(_M_ARENA_MAX, n))
