@@ -615,6 +615,8 @@ def serve(
     allowed_host: Annotated[list[str] | None, typer.Option(
         help="Host name the server answers for (repeat; the names a reverse proxy forwards). Default: the loopback "
              "names and --host; any name when --host is 0.0.0.0 or ::.")] = None,
+    request_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds an answer may take before the client gets 503 (Retry-After).")] = 30.0,
     rate_limit: Annotated[int, typer.Option(
         min=0, help="POST requests (posted texts, batches) one client address may make a minute; 0: no limit "
                     "(behind a reverse proxy, limit there).")] = 60,
@@ -660,7 +662,8 @@ def serve(
     from .server import create_app
 
     app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
-                      anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit)
+                      anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit,
+                      request_seconds=request_timeout)
     writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
                f"({writes}; routes at /docs)", err=True)

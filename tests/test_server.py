@@ -233,3 +233,24 @@ def test_any_stored_id_can_be_read_and_deleted_over_http(seed_store, tmp_path):
                 assert r.status_code == 422 and field in r.json()["error"]["message"]
     finally:
         backend.close()
+
+
+def test_an_answer_past_the_time_limit_is_a_503(seed_store, tmp_path):
+    import time
+
+    class Slow(StoreBackend):
+        def related(self, article_id, k, options):
+            time.sleep(1.0)
+            return super().related(article_id, k, options)
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = Slow(path, readers=1)
+    try:
+        with TestClient(create_app(backend, request_seconds=0.2)) as c:
+            r = c.get("/articles/seed-main/related")
+            assert r.status_code == 503 and r.headers["Retry-After"] and "within 0.2 s" in r.json()["error"]["message"]
+            assert c.get("/health").status_code == 200
+    finally:
+        time.sleep(1.0)  # the slow answer's thread ends before the store closes
+        backend.close()

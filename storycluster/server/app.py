@@ -9,6 +9,7 @@ With ``allowed_hosts``, a request naming another ``Host`` gets 421 (DNS rebindin
 """
 
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -204,10 +205,12 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style
 
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
-               allowed_hosts: list[str] | None = None, post_per_minute: int = 0) -> FastAPI:
+               allowed_hosts: list[str] | None = None, post_per_minute: int = 0,
+               request_seconds: float | None = None) -> FastAPI:
     """The ASGI app over a backend. ``token``: required (as a bearer token) for writes; without one, writes are
     refused unless ``anonymous_writes``; ``allowed_hosts``: the ``Host`` names answered (None: any);
-    ``post_per_minute``: POST requests a client address may make a minute (0: no limit);
+    ``post_per_minute``: POST requests a client address may make a minute (0: no limit); ``request_seconds``: an
+    answer not ready by then is a 503 with ``Retry-After`` (the work itself runs to its end on its thread);
     ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that)."""
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
                   version="1", docs_url=None, redoc_url=None)
@@ -226,7 +229,11 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         if request.method == "POST" and request.headers.get("content-type", "").split(";")[0].strip().lower() \
                 != "application/json":
             return _error(415, "POST bodies must be JSON: send 'Content-Type: application/json'")
-        response = await call_next(request)
+        try:
+            response = await asyncio.wait_for(call_next(request), request_seconds)
+        except TimeoutError:
+            response = _error(503, f"no answer within {request_seconds:g} s; retry later")
+            response.headers["Retry-After"] = "10"
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if response.headers.get("content-type", "").startswith("text/html"):
