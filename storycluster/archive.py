@@ -207,7 +207,7 @@ class Archive:
 
     def calibrate(self, gold: dict[str, str], fitted_on: str = "") -> dict:
         """Refit the same-story model on this store's labelled articles, save it in the store, regroup."""
-        from .calibrate import calibrate_store
+        from .calibrate import calibrate_store, calibration_report
         from .cluster.model import MODEL_FILE
 
         with self.store.write_lock():
@@ -215,12 +215,7 @@ class Archive:
             atomic_write_text(self.path / MODEL_FILE, model.to_json())
             self.store.set_model(model)
             self._writer.regroup(full=True)
-        return {"model": str(self.path / MODEL_FILE), "labelled": labelled,
-                "group_threshold": model.group_threshold, "group_floor": model.group_floor,
-                "regimes_fitted": model.metrics.get("regimes_fitted", []),
-                "regimes": {name: {"coef": dict(zip(model.features, r.coef, strict=True)), "intercept": r.intercept}
-                            for name, r in model.regimes.items()},
-                "in_sample": model.metrics.get("bcubed_in_sample")}
+        return calibration_report(model, labelled, self.path / MODEL_FILE)
 
     def regroup(self, full: bool = True) -> RegroupReport:
         """Regroup now; ``full``: the whole store, which gives exactly the groups of one grouping of every stored
@@ -271,10 +266,6 @@ class Archive:
         self.ensure_groups()
         return queries.group(self.store, group_id)
 
-    def group_dict(self, gid: str, rep: int, members: list[tuple[int, float, str, int | None]]) -> Group:
-        """A group read from the database (``db.groups()``) as ``dedup`` shows it."""
-        return queries.group_dict(self.store, gid, rep, members)
-
     def related(self, article_id: str | None = None, *, text: str | None = None, title: str = "",
                 lang: str | None = None, k: int = 10, options: RelatedOptions | None = None) -> Related:
         """Top-k related articles for a stored article or for a text that is not stored. Never the article
@@ -289,10 +280,6 @@ class Archive:
         members, so that a filter applied later can fall back on them (the PostgreSQL export)."""
         self.ensure_groups()
         return queries.related(self.store, article_id, k=k, alternates=True)
-
-    def vectors(self, rowids, exact: bool = False) -> np.ndarray:
-        """Index-layout vectors of stored articles (:meth:`Store.vectors`)."""
-        return self.store.vectors(rowids, exact=exact)
 
     def compare(self, id1: str, id2: str) -> Comparison:
         """Similarity, tier and the evidence behind them for two stored articles."""
@@ -320,7 +307,3 @@ class Archive:
         """Counts, model, index and sizes on disk."""
         self.ensure_groups()
         return self.store.stats()
-
-    def prepare(self, a, boilerplate: set[int]) -> Prepared:
-        """An article featurized as this store does (:func:`~storycluster.featurize.prepare_article`)."""
-        return self._writer.prepare(a, boilerplate)

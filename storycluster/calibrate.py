@@ -185,3 +185,14 @@ def calibrate_store(store, gold: dict[str, str], fitted_on: str = "") -> tuple[S
     labels = [gold.get(ids[int(r)]) for r in data.rowids]
     scorer, _ = store_scorer(store, data)
     return fit_story_model(scorer, labels, fitted_on or "user labels"), sum(x is not None for x in labels)
+
+
+def calibration_report(model: StoryModel, labelled: int, path) -> dict:
+    """What ``calibrate`` prints: where the model was saved, how many articles were labelled, the grouping
+    threshold and floor, and each regime's weights."""
+    return {"model": str(path), "labelled": labelled,
+            "group_threshold": model.group_threshold, "group_floor": model.group_floor,
+            "regimes_fitted": model.metrics.get("regimes_fitted", []),
+            "regimes": {name: {"coef": dict(zip(model.features, r.coef, strict=True)), "intercept": r.intercept}
+                        for name, r in model.regimes.items()},
+            "in_sample": model.metrics.get("bcubed_in_sample")}

@@ -137,7 +137,7 @@ def _dirty(archive: Archive, state: dict, hashes: dict[str, str], groups: dict[s
         cutoff = min([archive.thresholds.related, *(f for f in floor.values() if f >= 0)])
         d, w = archive.config.dim, archive.thresholds.title_weight
         for article_id in changed:
-            q = archive.vectors([rows[article_id]])[0]
+            q = archive.store.vectors([rows[article_id]])[0]
             fetch = max(4 * k + 16, 64)
             while True:
                 scores, found = index.search(q[None, :], fetch)
@@ -147,7 +147,7 @@ def _dirty(archive: Archive, state: dict, hashes: dict[str, str], groups: dict[s
             found = np.array([r for r in found[0].tolist() if r >= 0 and by_rowid.get(r, article_id) != article_id])
             if found.size == 0:
                 continue
-            v = archive.vectors(found)
+            v = archive.store.vectors(found)
             lead = (v[:, :d] @ q[:d]) / (1.0 - w)
             title = (v[:, d:] @ q[d:]) / w
             for r, sim in zip(found.tolist(), semantic_similarity(lead, title, w).tolist(), strict=True):

@@ -8,6 +8,7 @@ import pytest
 
 from storycluster import Archive
 from storycluster.errors import NotFoundError, StoreError
+from storycluster.featurize import prepare_article
 from storycluster.store.store import Store
 
 from .conftest import HashEmbedder, write_jsonl
@@ -154,9 +155,10 @@ def test_boilerplate_lines_of_a_source_are_found_and_ignored(tmp_path):
         report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", rows[2:])])
         assert len(archive.db.boilerplate_keys("paper", 3)) == 3
         stored = [archive.db.article(f"n{i}") for i in range(4)]
-        plain = archive.prepare(archive_article(rows[0]), set())
+        plain = prepare_article(archive_article(rows[0]), set(), archive.config.embed_max_chars)
         assert stored[0].content_hash != plain.content_hash  # the footer was left out of the content
-        assert archive.prepare(archive_article(rows[0]), archive.db.boilerplate_keys("paper", 3)).content_hash \
+        assert prepare_article(archive_article(rows[0]), archive.db.boilerplate_keys("paper", 3),
+                              archive.config.embed_max_chars).content_hash \
             == stored[0].content_hash
         assert report.refreshed == 2  # the two articles stored before the footer was recognised were re-derived
         assert archive.db.article("n0").text.endswith("Read also:")  # display text untouched

@@ -27,6 +27,7 @@ from ..embed import Embedder
 from ..embed.layout import VectorLayout
 from ..errors import NotFoundError, StoreError
 from ..featurize import prepare_article
+from ..queries import group_dict
 from ..ranking import RelatedOptions, select
 from ..results import Group, GroupsPage, Related, RelatedEntry
 
@@ -120,7 +121,7 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
                         copy.write_row((article_id, _vec(lv), _vec(tv)))
             with cur.copy("COPY sc_groups (group_id, representative, size, body) FROM STDIN") as copy:
                 for gid, rep, members in archive.db.groups():
-                    g = archive.group_dict(gid, rep, members)
+                    g = group_dict(archive.store, gid, rep, members)
                     copy.write_row((gid, g["representative"], g["size"], json.dumps(g, ensure_ascii=False)))
                     counts["groups"] += 1
             with cur.copy("COPY sc_related (article_id, rank, related_id, score, tier, item) FROM STDIN") as copy:
