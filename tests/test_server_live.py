@@ -291,3 +291,38 @@ def test_widget_on_a_left_to_right_and_a_right_to_left_page(server, browser_page
     assert seen["en"]["margin"] != "0px"  # the default stylesheet applies
     for lang in ("en", "ar"):
         assert (ARTIFACTS / f"widget-{lang}-{'ltr' if lang == 'en' else 'rtl'}.png").stat().st_size > 5_000
+
+
+def test_limits_error_shapes_and_ids_over_real_http(server):
+    """Over uvicorn on loopback: a streamed body over the cap is a 413 in the API's shape, unknown routes and HEAD
+    behave, an id holding "/" is added, read through its encoded path and deleted, and a 9 MB posted text
+    answers as its first 20,000 characters do."""
+    from urllib.parse import quote
+
+    from storycluster.queries import QUERY_MAX_CHARS
+
+    base, _ = server
+    auth = {"Authorization": "Bearer t0k"}
+
+    def stream():
+        yield b'{"text": "'
+        for _ in range(12):
+            yield b"x" * 1_000_000
+        yield b'"}'
+
+    r = httpx.post(f"{base}/related", content=stream(), headers={"Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == 413 and r.json()["error"]["status"] == 413
+    assert httpx.get(f"{base}/no/such/route").json()["error"]["status"] == 404
+    head = httpx.head(f"{base}/articles/seed-main/related")
+    assert head.status_code == 200 and head.content == b""
+    doc = {"id": "2024/09/live story", "title": "Storm Boris: rivers rise", "text": "Storm Boris floods towns."}
+    assert httpx.post(f"{base}/articles", json=[doc], headers=auth).status_code == 200
+    enc = quote(doc["id"], safe="")
+    assert httpx.get(f"{base}/articles/{enc}.json").json()["id"] == doc["id"]
+    assert httpx.get(f"{base}/articles/{enc}/related").json()["query"] == doc["id"]
+    assert httpx.delete(f"{base}/articles/{enc}", headers=auth).json() == {"removed": doc["id"]}
+    lead = "Iraq's prime minister says American forces are no longer needed after the defeat of ISIS. "
+    huge = lead * (9_000_000 // len(lead))
+    big = httpx.post(f"{base}/related", json={"text": huge, "k": 5}, timeout=120)
+    cut = httpx.post(f"{base}/related", json={"text": huge[:QUERY_MAX_CHARS], "k": 5}, timeout=60)
+    assert big.status_code == cut.status_code == 200 and big.json() == cut.json()
