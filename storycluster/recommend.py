@@ -43,6 +43,20 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
               progress: Callable[[int], None] | None = None) -> RecommendReport:
     """Write one JSON object per stored article to ``out`` (``{"id", "related": [...]}``), reusing the
     previous run's lists where the neighbourhood did not change (see the module docstring)."""
+    import faiss
+
+    # thousands of two-vector searches: FAISS's OpenMP team costs more than it saves on each (most on a busy
+    # machine), so they run on this thread alone
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return _recommend(archive, out, k, full, progress)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+
+def _recommend(archive: Archive, out: Path, k: int, full: bool,
+               progress: Callable[[int], None] | None) -> RecommendReport:
     import time
 
     start = time.perf_counter()
