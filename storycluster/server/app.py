@@ -309,12 +309,14 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         """A GET answer with an ETag of the data's generation and the URL: a cache or a browser revalidates
         with If-None-Match and gets 304 until an add or a regrouping changes what the API would say.
         The answer is returned as a response directly (the response model documents it, unvalidated)."""
-        key = f"{backend.generation()} {request.url.path}?{request.url.query}"
-        tag = 'W/"' + hashlib.blake2b(key.encode(), digest_size=8).hexdigest() + '"'
-        headers = {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
-        if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-            return Response(status_code=304, headers=headers)
-        return HTMLResponse(compute(), headers=headers) if html else JSONResponse(compute(), headers=headers)
+        with backend.snapshot():  # the tag and the answer from one state, one reader taken
+            key = f"{backend.generation()} {request.url.path}?{request.url.query}"
+            tag = 'W/"' + hashlib.blake2b(key.encode(), digest_size=8).hexdigest() + '"'
+            headers = {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
+            if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+                return Response(status_code=304, headers=headers)
+            body = compute()
+        return HTMLResponse(body, headers=headers) if html else JSONResponse(body, headers=headers)
 
     @app.get("/health")
     def health() -> dict:

@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +29,7 @@ class Backend(Protocol):
     def group(self, group_id: str) -> Group: ...
     def health(self) -> dict: ...
     def generation(self) -> str: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
     def add(self, rows: list[dict]) -> dict: ...
     def remove(self, article_id: str) -> bool: ...
     def close(self) -> None: ...
@@ -55,6 +56,7 @@ class StoreBackend:
             self._pool.put(Archive(self.path, create=False, embedder=embedder))
         self._all = list(self._pool.queue)
         self._writer: Archive | None = None
+        self._local = threading.local()  # the reader a snapshot() holds on this thread
         self._write_lock = threading.Lock()
 
     def _shared_embedder(self, archive: Archive) -> Embedder:
@@ -64,7 +66,22 @@ class StoreBackend:
             return self._embedder
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """The reads of this thread inside the block share one reader and its snapshot (a request's ETag and its
+        answer come from the same state)."""
+        with self._reader() as archive:
+            self._local.archive = archive
+            try:
+                yield
+            finally:
+                self._local.archive = None
+
+    @contextmanager
     def _reader(self) -> Iterator[Archive]:
+        held = getattr(self._local, "archive", None)
+        if held is not None:  # inside snapshot(): the same reader, the same read transaction
+            yield held
+            return
         archive = self._pool.get()
         try:
             if not archive.embedder_loaded:  # the model loads once, for all readers

@@ -13,6 +13,7 @@ evidence alone (``same_story`` at or above the model's semantic centre), as for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -313,6 +314,10 @@ class PgBackend:
 
     def generation(self) -> str:
         return f"pg.{self.meta.get('generation')}"
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """The exported tables change only with the next export: nothing to hold."""
+        return contextlib.nullcontext()
 
     def add(self, rows: list[dict]) -> dict:
         raise StoreError("the PostgreSQL backend is read only; add to the store and run export-pg")
