@@ -34,7 +34,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def load(base: str, ids: list[str], n: int, concurrency: int, k: int) -> tuple[list[float], int]:
+async def load(base: str, ids: list[str], n: int, concurrency: int, k: int,
+               health: bool = False) -> tuple[list[float], int]:
+    """``n`` requests from ``concurrency`` clients: related lists of random stored ids (``health``: GET /health,
+    the HTTP stack's own cost); latencies and the number of failed answers."""
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -48,8 +51,12 @@ async def load(base: str, ids: list[str], n: int, concurrency: int, k: int) -> t
             article_id = queue.get_nowait()
             t0 = time.perf_counter()
             try:
-                r = await client.get(f"/articles/{article_id}/related", params={"k": k})
-                ok = r.status_code == 200 and "related" in r.json()
+                if health:
+                    r = await client.get("/health")
+                    ok = r.status_code == 200
+                else:
+                    r = await client.get(f"/articles/{article_id}/related", params={"k": k})
+                    ok = r.status_code == 200 and "related" in r.json()
             except httpx.HTTPError:
                 ok = False
             latencies.append(time.perf_counter() - t0)
@@ -129,6 +136,9 @@ def main() -> None:
         t0 = time.perf_counter()
         lat, errors = asyncio.run(load(base, ids, args.requests, args.concurrency, args.k))
         wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        health_lat, health_errors = asyncio.run(load(base, ids, args.requests, args.concurrency, args.k, health=True))
+        health_wall = time.perf_counter() - t0
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -139,6 +149,9 @@ def main() -> None:
           f"{np.percentile(ms, 99):.1f} ms |")
     print(f"| throughput | {len(lat) / wall:.0f} requests/s |")
     print(f"| errors | {errors} |")
+    print(f"| GET /health, same server and run | {len(health_lat) / health_wall:.0f} requests/s, p99 "
+          f"{np.percentile(np.array(health_lat) * 1000, 99):.1f} ms, {health_errors} errors |")
+    print(f"| related throughput / health throughput | {(len(lat) / wall) / (len(health_lat) / health_wall):.0%} |")
     print(f"| machine | {os.cpu_count()} CPUs; server: uvicorn, {4 if (os.cpu_count() or 2) >= 4 else os.cpu_count()}"
           " store readers |")
 
