@@ -53,7 +53,7 @@ def related_precision_at_5(archive: Archive, topic: dict[str, str]) -> tuple[flo
     """Share of the top-5 related entries that share the query's topic: all entries, and `related`-tier ones
     (one ECB+ topic holds two stories, so after collapsing at most two entries of a list can share it)."""
     hits = n = hits_rel = n_rel = 0
-    ids = dict(archive.db.conn.execute("SELECT rowid, id FROM articles"))
+    ids = {r: i for i, r in archive.db.ids_to_rowids().items()}
     for _, q in sorted(ids.items()):
         for item in archive.related(q, k=5)["related"]:
             same = topic.get(item["id"]) == topic[q]
