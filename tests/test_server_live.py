@@ -173,6 +173,10 @@ def test_unsafe_urls_are_refused_at_the_door_and_never_become_links(server, brow
         conn.close()
 
 
+def auth_only() -> dict:
+    return {"Authorization": "Bearer t0k"}
+
+
 def test_writes_need_a_token_and_requests_are_checked(server, seed_store_copy):
     """Without a token the server is read-only; with one, writes need it (scheme in any case, never bare) and a
     401 says how to authenticate; a POST that is not JSON (what a cross-origin no-cors form or fetch can send) is
@@ -189,6 +193,9 @@ def test_writes_need_a_token_and_requests_are_checked(server, seed_store_copy):
     assert plain.status_code == 415 and plain.json()["error"]["status"] == 415
     assert httpx.post(f"{base}/articles", content=json.dumps(doc), headers={"Authorization": "Bearer t0k",
                                                                            "Content-Type": ""}).status_code == 415
+    bare = httpx.Request("POST", f"{base}/articles", content=json.dumps(doc).encode(), headers=auth_only())
+    assert "content-type" not in bare.headers  # what a no-cors fetch from another page may send
+    assert httpx.Client().send(bare).status_code == 415
     assert httpx.get(f"{base}/health", headers={"Host": "rebound.example"}).status_code == 421
     assert httpx.get(f"{base}/health", headers={"Host": "localhost:1"}).status_code == 200
     page = httpx.get(f"{base}/articles/seed-main")
