@@ -160,19 +160,26 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
     headline_q = np.zeros_like(qvec)
     headline_q[d:] = qvec[d:] / np.float32(t.title_weight)
     queries = np.vstack([qvec, headline_q])
+    # candidates seen in an earlier, shallower round keep their articles and scores (each is a pair's own)
+    arts: dict[int, StoredArticle] = {}
+    scored: dict[int, tuple[float, str, float]] = {}
+    gof: dict[int, str] = {}
     while True:
         scores, rows = index.search(queries, fetch)
-        cands = np.array(list(dict.fromkeys(int(r) for r in [*rows[0], *rows[1], *own] if r >= 0 and r != exclude)),
-                         dtype=np.int64)
-        arts = db.articles_by_rowid(cands.tolist())
-        keep = np.array([allowed(arts[r]) for r in cands.tolist()], dtype=bool)
-        cands = cands[keep] if cands.size else cands
-        gof = db.groups_of(cands.tolist())
-        sims, tier_of, prob_of = score_many(store, query, cands, arts)
+        found = [r for r in dict.fromkeys(int(r) for r in [*rows[0], *rows[1], *own]) if r >= 0 and r != exclude]
+        new = [r for r in found if r not in arts]
+        arts.update(db.articles_by_rowid(new))
+        fresh = np.array([r for r in new if allowed(arts[r])], dtype=np.int64)
+        gof.update(db.groups_of(fresh.tolist()))
+        sims, tier_of, prob_of = score_many(store, query, fresh, arts)
+        scored.update(zip(fresh.tolist(), zip(sims.tolist(), tier_of.tolist(), prob_of.tolist(), strict=True),
+                          strict=True))
         entries: dict[str, tuple[float, str, int]] = {}
         others: dict[str, list[tuple[float, str, int]]] = {}
-        for r, sim, tier, prob in zip(cands.tolist(), sims.tolist(), tier_of.tolist(), prob_of.tolist(),
-                                      strict=True):
+        for r in found:
+            if r not in scored:
+                continue  # filtered out
+            sim, tier, prob = scored[r]
             gid = gof.get(r)
             in_own = qgroup is not None and gid == qgroup
             if sim < t.related and not in_own:
@@ -202,15 +209,16 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
     else:
         best = ranked[:k]
     items: list[RelatedEntry] = []
+    # the shown entries' groups, their members' articles read once for all of them
+    group_rows = {key: db.group_members(key) for key, _ in best if not key.startswith("\x00")}
+    arts.update(db.articles_by_rowid({m for ms in group_rows.values() for m, *_ in ms} - arts.keys()))
     for key, (sim, tier, r) in best:
         a = arts[r]
         also: list[AlsoIn] = []
         gid = None if key.startswith("\x00") else key
-        members: list[tuple[int, float, str]] = []
-        others_art: dict[int, StoredArticle] = {}
+        members = group_rows.get(key, [])
+        others_art = arts
         if gid is not None:
-            members = db.group_members(gid)
-            others_art = db.articles_by_rowid(m for m, *_ in members)
             also = [AlsoIn(id=o.id, source=o.source, url=o.url)
                     for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
         # a dict literal keeps the documented key order ("via" after "tier")
