@@ -82,9 +82,8 @@ def soak(base: str, pid: int, ids: list[str], args: argparse.Namespace) -> None:
         for n in range(args.soak // 1000):
             asyncio.run(load(base, ids, 1000, args.concurrency, args.k))
             if n % 2 == 1:
-                batch = [{**c.get(f"/articles/{i}.json").json(), "text": f"Soak round {n}. "} for i in ids[n:n + 10]]
-                for b in batch:
-                    b["text"] += c.get(f"/articles/{b['id']}.json").json()["text"]
+                stored = [c.get(f"/articles/{i}.json").json() for i in ids[n:n + 10]]
+                batch = [{**a, "text": f"Soak round {n}. {a['text']}"} for a in stored]
                 r = c.post("/articles", json=batch, headers={"Authorization": "Bearer soak"})
                 assert r.status_code == 200, r.text
             rows.append(((n + 1) * 1000, rss_mb(pid)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,11 @@ from .cluster.linkage import SparseAverageLinkage
 from .cluster.model import FEATURES, REGIMES, Regime, StoryModel
 from .cluster.scoring import pair_logits, semantic_similarity
 from .evaluate import bcubed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .store.store import Store
 
 THRESHOLDS = tuple(float(x) for x in np.arange(-3.0, 1.01, 0.25))  # average-link merge threshold (log-odds)
 FLOOR_GAPS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # the complete-link floor this far below it
@@ -175,7 +181,7 @@ def cluster_dense(logits: np.ndarray, model: StoryModel) -> dict[int, int]:
     return dict(enumerate(labels.tolist()))
 
 
-def calibrate_store(store, gold: dict[str, str], fitted_on: str = "") -> tuple[StoryModel, int]:
+def calibrate_store(store: Store, gold: dict[str, str], fitted_on: str = "") -> tuple[StoryModel, int]:
     """Fit the same-story model on a store's labelled articles (``gold``: id → label; the caller holds the write
     lock, saves the model and regroups). Returns the model and how many stored articles were labelled."""
     from .regroup import store_scorer
@@ -187,7 +193,7 @@ def calibrate_store(store, gold: dict[str, str], fitted_on: str = "") -> tuple[S
     return fit_story_model(scorer, labels, fitted_on or "user labels"), sum(x is not None for x in labels)
 
 
-def calibration_report(model: StoryModel, labelled: int, path) -> dict:
+def calibration_report(model: StoryModel, labelled: int, path: Path) -> dict:
     """What ``calibrate`` prints: where the model was saved, how many articles were labelled, the grouping
     threshold and floor, and each regime's weights."""
     return {"model": str(path), "labelled": labelled,

@@ -217,10 +217,9 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         also: list[AlsoIn] = []
         gid = None if key.startswith("\x00") else key
         members = group_rows.get(key, [])
-        others_art = arts
         if gid is not None:
             also = [AlsoIn(id=o.id, source=o.source, url=o.url)
-                    for m, *_ in members if m not in (r, exclude) and allowed(o := others_art[m])]
+                    for m, *_ in members if m not in (r, exclude) and allowed(o := arts[m])]
         # a dict literal keeps the documented key order ("via" after "tier")
         item = cast(RelatedEntry, {"id": a.id, "score": round(sim, 4), "tier": tier,
                                    **({"via": "group"} if r in via_group else {}), "also_in": also,
@@ -229,7 +228,7 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         items.append(item)
         if alternates:
             # the group's members in also_in order (shown one included), for a later filter's fallback
-            item["members"] = [others_art[m].id for m, *_ in members if m != exclude] if gid else []
+            item["members"] = [arts[m].id for m, *_ in members if m != exclude] if gid else []
             item["alternates"] = [_alternate(arts[o].id, s, ot, o in via_group)
                                        for s, ot, o in sorted(others[key], key=lambda x: (-x[0], arts[x[2]].id))
                                        if o != r]

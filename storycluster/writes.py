@@ -182,37 +182,35 @@ class Writer:
         with store.write_lock():
             index = store.index
             try:
-                db.begin()
-                flipped: dict[str, set[int]] = {}
-                rows = []
-                for article_id in ids:
-                    old = db.delete_article(article_id)
-                    if old is None:
-                        missing.append(article_id)
-                        continue
-                    removed.append(article_id)
-                    rows.append(old.rowid)
-                    if old.source:
-                        self._count_lines(old.source, old.text, -1, flipped)
-                # group → its members removed here, logged as "removed" (membership rows stay until the regrouping)
-                left: dict[str, list[str]] = {}
-                id_of = dict(zip(rows, removed, strict=True))
-                for row, gid in db.groups_of(rows).items():
-                    left.setdefault(gid, []).append(id_of[row])
-                index.remove(np.asarray(rows, dtype=np.int64))
-                # the groups they leave are looked at again (their membership rows go at the regrouping)
-                db.mark_pending(db.group_peers(rows) - set(rows))
-                self._refresh_sources(flipped, set(), report, index)
-                if removed:
-                    db.prune_embeddings()
-                    store.bump_generation()
-                    db.add_changes(now(), db.generation, [("removed", gid, [], sorted(members))
-                                                          for gid, members in sorted(left.items())])
-                    store.index_holds_commit()
-                    self.last_regroup = regroup(store)
-                db.commit()
+                with db.transaction():  # the deletes and their regrouping, seen together
+                    flipped: dict[str, set[int]] = {}
+                    rows = []
+                    for article_id in ids:
+                        old = db.delete_article(article_id)
+                        if old is None:
+                            missing.append(article_id)
+                            continue
+                        removed.append(article_id)
+                        rows.append(old.rowid)
+                        if old.source:
+                            self._count_lines(old.source, old.text, -1, flipped)
+                    # group → its members removed here, logged as "removed" (membership rows stay until the regrouping)
+                    left: dict[str, list[str]] = {}
+                    id_of = dict(zip(rows, removed, strict=True))
+                    for row, gid in db.groups_of(rows).items():
+                        left.setdefault(gid, []).append(id_of[row])
+                    index.remove(np.asarray(rows, dtype=np.int64))
+                    # the groups they leave are looked at again (their membership rows go at the regrouping)
+                    db.mark_pending(db.group_peers(rows) - set(rows))
+                    self._refresh_sources(flipped, set(), report, index)
+                    if removed:
+                        db.prune_embeddings()
+                        store.bump_generation()
+                        db.add_changes(now(), db.generation, [("removed", gid, [], sorted(members))
+                                                              for gid, members in sorted(left.items())])
+                        store.index_holds_commit()
+                        self.last_regroup = regroup(store)
             except BaseException:
-                db.rollback()
                 store.forget_index()
                 raise
             if removed:

@@ -305,3 +305,18 @@ def test_help_shows_value_types_not_python_annotations():
         r = runner.invoke(app, args, terminal_width=120, env={"COLUMNS": "120"})
         assert r.exit_code == 0 and "<bool>" not in r.output and "<list[" not in r.output, r.output
     assert "<path>..." in runner.invoke(app, ["add", "--help"], env={"COLUMNS": "120"}).output
+
+
+def test_the_documented_defaults_of_serve_and_of_a_plain_pytest():
+    """README: POSTs limited to 60 a minute per address and answers to 30 s by default; a plain pytest leaves the
+    slow and the Ray tests out (make test runs them)."""
+    import tomllib
+
+    import typer
+
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    defaults = {p.name: p.default for p in serve.params}
+    assert defaults["rate_limit"] == 60 and defaults["request_timeout"] == 30.0
+    assert defaults["allow_anonymous_writes"] is False and defaults["token_env"] is None  # read-only
+    config = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert config["tool"]["pytest"]["ini_options"]["addopts"] == "-m 'not ray and not slow'"

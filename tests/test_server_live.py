@@ -52,6 +52,16 @@ def serving(path, *args: str):
         proc.wait(timeout=20)
 
 
+def read_while(adder: subprocess.Popen, read, readers: int, timeout: int) -> None:
+    """Run ``read`` (which loops while ``adder`` runs) on ``readers`` threads; the adder must succeed."""
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    assert adder.wait(timeout=timeout) == 0, adder.stderr.read().decode()
+    for t in threads:
+        t.join()
+
+
 @pytest.fixture(scope="module")
 def server(seed_store, tmp_path_factory):
     path = tmp_path_factory.mktemp("live") / "store"
@@ -87,12 +97,7 @@ def test_reads_stay_consistent_during_an_add(server, tmp_path):
                 for q in ("seed-main", "en-storm-boris"):
                     r = c.get(f"/articles/{q}/related", params={"k": 10})
                     (answers if r.status_code == 200 else errors).append(r)
-    readers = [threading.Thread(target=read) for _ in range(3)]
-    for t in readers:
-        t.start()
-    assert adder.wait(timeout=300) == 0, adder.stderr.read().decode()
-    for t in readers:
-        t.join()
+    read_while(adder, read, readers=3, timeout=300)
     assert not errors, [e.text for e in errors[:3]]
     assert answers
     for r in answers:
@@ -243,12 +248,7 @@ def test_an_add_is_seen_whole_and_already_grouped(server, tmp_path, seed_rows):
                     counts.append(h.json()["articles"])
                 if r.status_code == 200:
                     lists.append(r.json()["related"])
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    for t in readers:
-        t.start()
-    assert adder.wait(timeout=600) == 0, adder.stderr.read().decode()
-    for t in readers:
-        t.join()
+    read_while(adder, read, readers=2, timeout=600)
     after = httpx.get(f"{base}/health").json()["articles"]
     assert not errors, [e.text for e in errors[:3]]
     assert after > before and set(counts) <= {before, after}, sorted(set(counts))

@@ -17,7 +17,7 @@ from ..embed.layout import VectorLayout
 from ..errors import StoreError
 from ..language import reads
 from ..lexical import N_FEATURES, document_frequencies, idf_weights, unpack
-from ..results import Stats
+from ..results import IndexStats, Stats
 from .database import Database
 from .folder import DATABASE, INDEX, StoreConfig, WriteLock, checksum_matches, file_checksum
 from .vector_index import VectorIndex, choose_index, sample_ids
@@ -190,17 +190,16 @@ class Store:
         s = self.db.summary()
         n, langs = s["articles"], s["languages"]
         files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
-        return Stats(**{
-            "store": str(self.path), "format_version": self.config.format_version,
-            "articles": n, "groups": s["groups"],
-            "articles_in_groups": s["articles_in_groups"], "singletons": n - s["articles_in_groups"],
-            "sources": s["sources"], "languages": langs, "model": self.config.model_id, "dim": self.config.dim,
-            "model_languages": None if self.languages is None else sorted(self.languages),
-            "not_read": {lang: c for lang, c in langs.items() if lang != "unknown" and not reads(self.languages, lang)},
-            "index": {"setting": self.config.index_type, "type": self.index.index_type, "metric": self.config.metric,
-                      "vectors": len(self.index), "tombstones": self.index.tombstones,
-                      "rebuilt": self.index_rebuilt},
-            "cached_embeddings": s["cached_embeddings"],
-            "thresholds": self.thresholds.to_dict(),
-            "bytes_on_disk": sum(files.values()), "files": files,
-        })
+        return Stats(
+            store=str(self.path), format_version=self.config.format_version,
+            articles=n, groups=s["groups"],
+            articles_in_groups=s["articles_in_groups"], singletons=n - s["articles_in_groups"],
+            sources=s["sources"], languages=langs, model=self.config.model_id, dim=self.config.dim,
+            model_languages=None if self.languages is None else sorted(self.languages),
+            not_read={lang: c for lang, c in langs.items() if lang != "unknown" and not reads(self.languages, lang)},
+            index=IndexStats(setting=self.config.index_type, type=self.index.index_type, metric=self.config.metric,
+                             vectors=len(self.index), tombstones=self.index.tombstones, rebuilt=self.index_rebuilt),
+            cached_embeddings=s["cached_embeddings"],
+            thresholds=self.thresholds.to_dict(),
+            bytes_on_disk=sum(files.values()), files=files,
+        )
