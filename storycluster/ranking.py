@@ -58,6 +58,12 @@ class RelatedOptions:
         """Whether the list needs more candidates than k to choose from."""
         return self.per_source is not None or self.diversity > 0
 
+    @property
+    def filters(self) -> bool:
+        """Whether some candidates may be left out (any filter set)."""
+        return bool(self.since is not None or self.max_age_days is not None or self.past_only or self.lang is not None
+                    or self.exclude_ids or self.exclude_sources)
+
     def earliest(self) -> float | None:
         """The earliest publication timestamp allowed by ``since`` and ``max_age_days``."""
         bounds = []

@@ -24,6 +24,7 @@ from .cluster.groups import group_changes
 from .embed.layout import IndexedVectors
 from .errors import StoreError
 from .lexical import band_partners
+from .related import stored as stored_lists
 from .store.database import GroupingData
 from .store.store import Store
 
@@ -139,6 +140,9 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
     after = {r: g.group_id for g in groups for r, *_ in g.members}
     changes = group_changes(before, after, {r: f.id for r, f in facts.items()})
     with db.transaction():  # its own, or part of the write's (an add is visible whole, already grouped)
+        lists_fresh = stored_lists.fresh(store)
+        pending = db.pending()
+        regrouped = set() if whole else _regrouped(db.members_of(old_ids), groups, pending)
         if whole:
             db.replace_groups((g.group_id, g.representative, g.members) for g in groups)
         else:
@@ -151,7 +155,25 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
         if df is not None:
             db.set_term_df(df, n_articles)
         db.set_meta("groups_generation", str(db.generation))
+        # the related lists change with the groups, in the same transaction
+        stored_lists.refresh(store, lists_fresh, whole, regrouped | pending, pending)
     return RegroupReport(n_articles, int(len(rows)), len(changes), whole)
+
+
+def _regrouped(old: dict[str, list[int]], groups, pending: set[int]) -> set[int]:
+    """Every member of a group that changed (members, their order or the representative), came or went, or
+    holds a pending row: a list naming any of them may change."""
+    new = {g.group_id: (g.representative, [m[0] for m in sorted(g.members, key=lambda m: (-m[1], m[0]))])
+           for g in groups}
+    out: set[int] = set()
+    for gid in set(old) | set(new):
+        before, after = old.get(gid), new.get(gid)
+        members_before = before or []
+        members_after = after[1] if after else []
+        if before is None or after is None or members_before != members_after or \
+                pending & (set(members_before) | set(members_after)):
+            out.update(members_before, members_after)
+    return out
 
 
 def _touched_rows(store: Store, stored: np.ndarray, sigs: np.ndarray, pending: np.ndarray, previous: dict[int, str],

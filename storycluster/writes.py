@@ -201,7 +201,7 @@ class Writer:
                         left.setdefault(gid, []).append(id_of[row])
                     index.remove(np.asarray(rows, dtype=np.int64))
                     # the groups they leave are looked at again (their membership rows go at the regrouping)
-                    db.mark_pending(db.group_peers(rows) - set(rows))
+                    db.mark_pending(db.group_peers(rows) | set(rows))  # removed rows too: lists naming them change
                     self._refresh_sources(flipped, set(), report, index)
                     if removed:
                         db.prune_embeddings()

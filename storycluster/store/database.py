@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -59,6 +60,11 @@ CREATE TABLE IF NOT EXISTS group_changes (
 );
 CREATE INDEX IF NOT EXISTS group_changes_at ON group_changes(at);
 CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);  -- e.g. term document frequencies
+-- each article's related-list plan (storycluster.related.stored), and which articles each plan names
+CREATE TABLE IF NOT EXISTS related_lists (article INTEGER PRIMARY KEY, floor REAL, plan TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS related_refs (
+    ref INTEGER NOT NULL, owner INTEGER NOT NULL, PRIMARY KEY (ref, owner)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS source_lines (
     source TEXT NOT NULL, line_key INTEGER NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (source, line_key)
@@ -80,6 +86,18 @@ def _json_ids(rowids: Iterable[int]) -> str:
 
 ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published", "published_ts", "lang",
                    "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms", "numbers")
+
+
+class Card(NamedTuple):
+    """What a related list shows of an article."""
+
+    id: str
+    title: str
+    url: str | None
+    source: str | None
+    published: str | None
+    published_ts: float | None
+    lang: str | None
 
 
 @dataclass(slots=True)
@@ -531,6 +549,81 @@ class Database:
     def group_members(self, group_id: str) -> list[tuple[int, float, str]]:
         return self.conn.execute("SELECT article, score, tier FROM group_members WHERE group_id = ? "
                                  "ORDER BY score DESC, article", (group_id,)).fetchall()
+
+    def cards(self, rowids: Iterable[int]) -> dict[int, Card]:
+        """What a related list shows of each article (and filters on), by row id."""
+        ids = sorted({int(r) for r in rowids})
+        out: dict[int, Card] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            for row in self.conn.execute("SELECT rowid, id, title, url, source, published, published_ts, lang "
+                                         f"FROM articles WHERE rowid IN ({','.join('?' * len(chunk))})", chunk):
+                out[row[0]] = Card(*row[1:])
+        return out
+
+    # -- stored related lists ----------------------------------------------------------------------
+    def related_plan(self, rowid: int) -> tuple[float | None, str] | None:
+        """(floor, plan JSON) of one article's stored related list."""
+        try:
+            return self.conn.execute("SELECT floor, plan FROM related_lists WHERE article = ?", (rowid,)).fetchone()
+        except sqlite3.OperationalError:  # a store from before stored lists, opened read only
+            return None
+
+    def related_plans(self, rowids: Iterable[int]) -> dict[int, tuple[float | None, str]]:
+        ids = sorted({int(r) for r in rowids})
+        out: dict[int, tuple[float | None, str]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            for r, floor, plan in self.conn.execute("SELECT article, floor, plan FROM related_lists WHERE article "
+                                                    f"IN ({','.join('?' * len(chunk))})", chunk):
+                out[r] = (floor, plan)
+        return out
+
+    def related_floors(self, rowids: Iterable[int]) -> dict[int, float | None]:
+        return {r: floor for r, (floor, _) in self.related_plans(rowids).items()}
+
+    def related_owners(self, refs: Iterable[int]) -> set[int]:
+        """The articles whose stored list names any of ``refs``."""
+        ids = sorted({int(r) for r in refs})
+        out: set[int] = set()
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            out.update(r for (r,) in self.conn.execute(
+                f"SELECT owner FROM related_refs WHERE ref IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def clear_related(self) -> None:
+        self.conn.execute("DELETE FROM related_lists")
+        self.conn.execute("DELETE FROM related_refs")
+
+    def drop_related(self, owners: dict[int, Iterable[int]]) -> None:
+        """Delete the stored lists of ``owners`` (each with the rows its list named)."""
+        self.conn.executemany("DELETE FROM related_refs WHERE ref = ? AND owner = ?",
+                              [(int(ref), int(o)) for o, refs in owners.items() for ref in refs])
+        self.conn.executemany("DELETE FROM related_lists WHERE article = ?", [(int(o),) for o in owners])
+
+    def put_related(self, rows: Iterable[tuple[int, float | None, str, Iterable[int]]]) -> None:
+        """Store lists: (owner, floor, plan JSON, the rows it names)."""
+        for owner, floor, plan, refs in rows:
+            self.conn.execute("INSERT OR REPLACE INTO related_lists VALUES (?, ?, ?)", (owner, floor, plan))
+            self.conn.executemany("INSERT OR IGNORE INTO related_refs VALUES (?, ?)",
+                                  [(int(ref), owner) for ref in refs])
+
+    def min_related_floor(self) -> float | None:
+        row = self.conn.execute("SELECT min(floor) FROM related_lists").fetchone()
+        return None if row is None else row[0]
+
+    def members_of(self, group_ids: Iterable[str]) -> dict[str, list[int]]:
+        """The member row ids of each group, in :meth:`group_members` order."""
+        ids = sorted(set(group_ids))
+        out: dict[str, list[int]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            for gid, art in self.conn.execute(
+                    f"SELECT group_id, article FROM group_members WHERE group_id IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY group_id, score DESC, article", chunk):
+                out.setdefault(gid, []).append(art)
+        return out
 
     def facts(self, rowids: Sequence[int] | None = None) -> list[tuple[int, str, float | None, int]]:
         """(row id, id, published timestamp, text length) of every article (or of ``rowids``)."""

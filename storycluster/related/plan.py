@@ -1,0 +1,283 @@
+"""A related list's plan: the stories that rank first for a query article, each with its scored members, before
+list shaping (and, for a stored list, before any filter).
+
+One query (``related`` on demand) and many at once (the stored lists, :mod:`.stored`) go through :func:`plans`.
+Every pair is scored by the same element-wise arithmetic whichever batch it is in, and candidates are searched
+until nothing further down can enter, so a plan does not depend on how deep it was asked or with which other
+queries it was computed: a stored list equals the one computed on demand.
+
+Ranking: the stories (a group, or a lone article) ordered by the rounded topical score of their best member, ties
+by that member's id; a member joins its story's rows when its score reaches the related threshold (any member of
+the query's own group does, as ``same_story``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..cluster.scoring import pair_logits, semantic_similarity, similarity_from, tiers, topical
+from ..lexical import n_tokens, tfidf_cosines, tfidf_matrix
+from ..store.database import StoredArticle
+from ..store.store import Store
+
+if TYPE_CHECKING:
+    from ..cluster.graph import PairScorer
+
+#: decimals of the scores a list shows, and ranks on
+ROUND = 4
+#: searches go this far below a list's last shown score: past half a rounding step (a candidate left unfound
+#: then scores below every shown one even where its cosine from the index and from scoring differ in the last bits)
+MARGIN = 6e-5
+
+
+@dataclass(slots=True)
+class Query:
+    """What scoring needs of an article that may not be stored."""
+
+    vector: np.ndarray  # index vector (lead and headline halves)
+    signature: np.ndarray
+    terms: np.ndarray
+    content_hash: str
+    lang: str | None
+    published: float | None = None
+    numbers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+
+
+@dataclass(slots=True)
+class Owner:
+    """A query and where it stands in the store: its own row (never a candidate; -1 for a text), its group and
+    that group's members."""
+
+    query: Query
+    exclude: int = -1
+    group: str | None = None
+    own: list[int] = field(default_factory=list)
+
+    @classmethod
+    def stored(cls, a: StoredArticle, vector: np.ndarray, group: str | None, own: list[int]) -> Owner:
+        q = Query(vector, np.frombuffer(a.signature, np.uint32), np.frombuffer(a.terms, np.uint32), a.content_hash,
+                  a.lang, a.published_ts, a.number_codes())
+        return cls(q, a.rowid, group, own)
+
+
+#: (row id, topical score, tier, same story only through the query's own group)
+Row = tuple[int, float, str, bool]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One story of a plan: a group (``key`` its id) or a lone article (``key`` NUL + row id); ``rows`` its
+    scored members, best first (score, then id)."""
+
+    key: str
+    rows: list[Row]
+
+    @property
+    def group(self) -> str | None:
+        return None if self.key.startswith("\x00") else self.key
+
+    @property
+    def score(self) -> float:
+        return self.rows[0][1]
+
+
+@dataclass(slots=True)
+class Plan:
+    """The first ``depth`` stories. ``floor``: the rounded score of the last one when more stories may score at
+    or below it (None: every story at or above the related threshold is here). ``filtered``: computed with the
+    answer's filters (its rows are only those that pass)."""
+
+    entries: list[Entry]
+    floor: float | None
+    filtered: bool = False
+
+
+def headline_query(vector: np.ndarray, title_weight: float) -> np.ndarray:
+    """The index query that ranks by headline cosine alone (the headline half, unweighted)."""
+    d = len(vector) // 2
+    out = np.zeros_like(vector)
+    out[d:] = vector[d:] / np.float32(title_weight)
+    return out
+
+
+def plans(store: Store, owners: Sequence[Owner], depth: int,
+          allowed: Callable[[StoredArticle], bool] | None = None, complete: bool = False,
+          arts: dict[int, StoredArticle] | None = None) -> list[Plan]:
+    """The plan of each owner: its first ``depth`` stories. ``allowed``: only candidates that pass (a filtered
+    answer computed on demand). ``complete``: every member of a planned group is scored, not only those the
+    search met (a stored plan, whose alternates stand in when a filter removes a story's best member).
+    ``arts``: articles already read (filled with the ones read here)."""
+    index, t = store.index, store.thresholds
+    arts = {} if arts is None else arts
+    gof: dict[int, str] = {}
+    grouped: set[int] = set()  # rows whose group was read (into gof when they have one)
+    n = len(owners)
+    found: list[dict[int, None]] = [{} for _ in range(n)]
+    scored: list[dict[int, tuple[float, str, float]]] = [{} for _ in range(n)]
+    refused: list[set[int]] = [set() for _ in range(n)]
+    out: list[Plan | None] = [None] * n
+    ranked_of: list[list[Entry]] = [[] for _ in range(n)]
+    fetch = 2 * depth + 16
+    todo = list(range(n))
+    while todo:
+        qs = np.vstack([v for i in todo for v in (owners[i].query.vector,
+                                                  headline_query(owners[i].query.vector, t.title_weight))])
+        scores, rows = index.search(qs, min(fetch, max(len(index), 1)))
+        for p, i in enumerate(todo):
+            f, o = found[i], owners[i]
+            for r in (*rows[2 * p].tolist(), *rows[2 * p + 1].tolist(), *o.own):
+                if r >= 0 and r != o.exclude:
+                    f[r] = None
+        _read(store, {r for i in todo for r in found[i]}, arts, gof, grouped)
+        pairs: list[tuple[int, int]] = []
+        for i in todo:
+            for r in found[i]:
+                if r in scored[i] or r in refused[i]:
+                    continue
+                if allowed is not None and not allowed(arts[r]):
+                    refused[i].add(r)
+                else:
+                    pairs.append((i, r))
+        _score_into(store, owners, pairs, arts, scored)
+        still = []
+        for p, i in enumerate(todo):
+            ranked = _rank(owners[i], found[i], scored[i], gof, arts, t.related)
+            floor = round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else t.related
+            last = max(float(scores[2 * p, -1]), float(scores[2 * p + 1, -1]))
+            if fetch >= len(index) or last < floor - MARGIN:
+                ranked_of[i] = ranked
+            else:
+                still.append(i)
+        todo = still
+        fetch *= 4
+    if complete:
+        _complete(store, owners, ranked_of, depth, scored, arts, gof, grouped)
+    for i in range(n):
+        ranked = ranked_of[i]
+        # fewer stories than asked: the search went below the related threshold, none is missing
+        bottom: float | None = round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else None
+        out[i] = Plan(ranked[:depth], bottom, allowed is not None)
+    return [p for p in out if p is not None]
+
+
+def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dict[int, str],
+          grouped: set[int]) -> None:
+    """Read the articles and groups of ``rows`` not read yet."""
+    if need := rows - arts.keys():
+        arts.update(store.db.articles_by_rowid(sorted(need)))
+    if need := rows - grouped:
+        gof.update(store.db.groups_of(sorted(need)))
+        grouped.update(need)
+
+
+def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, str, float]], gof: dict[int, str],
+          arts: dict[int, StoredArticle], related: float) -> list[Entry]:
+    """The owner's stories from its scored candidates, in list order."""
+    stories: dict[str, list[Row]] = {}
+    for r in found:
+        got = scored.get(r)
+        if got is None:
+            continue
+        sim, tier, prob = got
+        gid = gof.get(r)
+        in_own = owner.group is not None and gid == owner.group
+        if sim < related and not in_own:
+            continue
+        shown = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
+        stories.setdefault(gid or f"\x00{r}", []).append((r, sim, shown, shown == "same_story" and prob < 0.5))
+    entries = []
+    for key, members in stories.items():
+        members.sort(key=lambda x: (-x[1], arts[x[0]].id))
+        entries.append(Entry(key, members))
+    entries.sort(key=lambda e: (-round(e.score, ROUND), arts[e.rows[0][0]].id))
+    return entries
+
+
+def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]], depth: int,
+              scored: list[dict[int, tuple[float, str, float]]], arts: dict[int, StoredArticle],
+              gof: dict[int, str], grouped: set[int]) -> None:
+    """Score the members of each planned group that the search did not meet, and add those that qualify."""
+    gids = {e.group for ranked in ranked_of for e in ranked[:depth] if e.group is not None}
+    members = store.db.members_of(gids)
+    _read(store, {r for g in gids for r in members.get(g, [])}, arts, gof, grouped)
+    pairs = [(i, r) for i, ranked in enumerate(ranked_of) for e in ranked[:depth] if e.group is not None
+             for r in members.get(e.group, []) if r != owners[i].exclude and r not in scored[i]]
+    if not pairs:
+        return
+    _score_into(store, owners, pairs, arts, scored)
+    t = store.thresholds
+    for i, ranked in enumerate(ranked_of):
+        o = owners[i]
+        for e in ranked[:depth]:
+            if e.group is None:
+                continue
+            have = {r for r, *_ in e.rows}
+            for r in members.get(e.group, []):
+                if r == o.exclude or r in have:
+                    continue
+                sim, tier, prob = scored[i][r]
+                in_own = e.group == o.group
+                if sim < t.related and not in_own:
+                    continue
+                shown = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
+                e.rows.append((r, sim, shown, shown == "same_story" and prob < 0.5))
+            e.rows.sort(key=lambda x: (-x[1], arts[x[0]].id))
+
+
+def _score_into(store: Store, owners: Sequence[Owner], pairs: list[tuple[int, int]],
+                arts: dict[int, StoredArticle], scored: list[dict[int, tuple[float, str, float]]]) -> None:
+    if not pairs:
+        return
+    qi = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+    rows = np.fromiter((r for _, r in pairs), dtype=np.int64, count=len(pairs))
+    sims, tier_of, probs = score_rows(store, [o.query for o in owners], qi, rows, arts)
+    for (i, r), s, tr, pr in zip(pairs, sims.tolist(), tier_of.tolist(), probs.tolist(), strict=True):
+        scored[i][r] = (s, tr, pr)
+
+
+def score_rows(store: Store, queries: Sequence[Query], qi: np.ndarray, rows: np.ndarray,
+               arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Topical similarity (the ranking score), tier and same-story probability of each pair (``queries[qi[t]]``,
+    stored row ``rows[t]``); element-wise, so a pair scores the same in any batch."""
+    if rows.size == 0:
+        return np.zeros(0), np.zeros(0, dtype=str), np.zeros(0)
+    uniq, at = np.unique(rows, return_inverse=True)
+    scorer = pair_scorer(store, uniq.tolist(), arts, queries, terms=False)
+    term_rows = [np.frombuffer(arts[r].terms, np.uint32) for r in uniq.tolist()]
+    qs = list(queries)
+    t = store.thresholds
+    idf, rare_idf = store.idf()
+    tfidf, rare = tfidf_cosines([q.terms for q in qs], qi, [term_rows[a] for a in at.tolist()], idf, rare_idf)
+    f = scorer.features(qi, len(qs) + at, tfidf=tfidf, rare=rare)
+    m = store.model
+    topic = topical(semantic_similarity(f["lead"], f["title"], t.title_weight), f["tfidf"], f["unreadable"])
+    z = pair_logits(**f, t=t, m=m)
+    return topic, tiers(z, topic, f["jaccard"], f["same_content"], t, m), similarity_from(z, f["jaccard"],
+                                                                                         f["same_content"], t)
+
+
+def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], queries: Sequence[Query] = (),
+                exact: bool = False, terms: bool = True) -> PairScorer:
+    """A PairScorer over ``queries`` then some stored articles, with the store's term statistics; vectors from
+    the index (``exact``: from the stored float32 embeddings, see :meth:`Store.vectors`). ``terms=False``: no
+    TF-IDF matrices (the caller gives those cosines to ``features``)."""
+    from ..cluster.graph import PairScorer
+
+    v = store.vectors(rows, exact=exact)
+    if queries:
+        v = np.vstack([np.vstack([q.vector for q in queries]), v])
+    lead, title = store.layout.split(v)
+    stored = [arts[r] for r in rows]
+    sigs = np.vstack([*(q.signature for q in queries), *(np.frombuffer(a.signature, np.uint32) for a in stored)])
+    term_rows = [*(q.terms for q in queries), *(np.frombuffer(a.terms, np.uint32) for a in stored)]
+    published = [*(q.published for q in queries), *(a.published_ts for a in stored)]
+    idf, rare_idf = store.idf()
+    tfidf, rare = (tfidf_matrix(term_rows, idf), tfidf_matrix(term_rows, rare_idf)) if terms else (None, None)
+    return PairScorer(lead, title, sigs, [*(q.content_hash for q in queries), *(a.content_hash for a in stored)],
+                      tfidf, rare, [n_tokens(x) for x in term_rows],
+                      [*(q.lang for q in queries), *(a.lang for a in stored)], store.thresholds, store.model,
+                      np.array([np.nan if p is None else p for p in published], dtype=np.float64),
+                      [*(q.numbers for q in queries), *(a.number_codes() for a in stored)], store.languages)

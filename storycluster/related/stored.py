@@ -1,0 +1,146 @@
+"""Related lists kept in the store: each article's plan (its first :data:`DEPTH` stories, unfiltered, with every
+qualifying member of each), computed in batch and refreshed inside the same transaction as the regrouping that
+follows each write, so readers see lists and groups of one state.
+
+A write refreshes the lists it can change: those of the articles it touched (added, updated, removed, or whose
+group changed: a group's change touches every member), the lists that name a touched article, or any member of a
+touched article's group, and the lists a new or changed article would now enter (it ranks at or above their last
+story, or they hold every story above the related threshold and it reaches that). A full regrouping recomputes
+every list, as does the first regrouping of a store whose lists are missing or older than its groups.
+
+Each list is computed with the term statistics of its time; those drift a little with each write, which can
+move a pair's tier near the 0.5 probability line in a list the write did not touch, until the next full
+regrouping recomputes them all.
+
+Format: ``related_lists.plan`` is JSON ``[[story key, [[row id, score, tier, via group], ...]], ...]``, ``floor``
+the rounded score of the last story when more may follow it (NULL: the list holds every story);
+``related_refs`` maps each row a list names to the lists naming it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from ..store.store import Store
+from .plan import MARGIN, Entry, Owner, Plan, headline_query, plans
+
+#: stories kept per article: the default list's 10 three times over (list shaping chooses among 3k, and filters
+#: can still fill k); deeper answers are computed on demand
+DEPTH = 30
+#: owners computed together (one index search and one scoring call per round)
+BLOCK = 256
+FORMAT_VERSION = 1
+
+
+def encode(plan: Plan) -> str:
+    return json.dumps([[e.key, [[r, s, t, int(v)] for r, s, t, v in e.rows]] for e in plan.entries],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def decode(floor: float | None, text: str) -> Plan:
+    return Plan([Entry(key, [(r, s, t, bool(v)) for r, s, t, v in rows]) for key, rows in json.loads(text)], floor)
+
+
+def fresh(store: Store) -> bool:
+    """Whether the stored lists belong to the current groups."""
+    db = store.db
+    return db.get_meta("related_lists") == f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}"
+
+
+def load_plan(store: Store, rowid: int) -> Plan | None:
+    """An article's stored plan, when the store keeps current ones."""
+    if not fresh(store):
+        return None
+    got = store.db.related_plan(rowid)
+    return None if got is None else decode(*got)
+
+
+def compute(store: Store, rows: Iterable[int], block: int = BLOCK) -> Iterator[tuple[int, Plan]]:
+    """The plans of stored articles, ``block`` at a time."""
+    db = store.db
+    rows = [int(r) for r in rows]
+    for s in range(0, len(rows), block):
+        part = rows[s:s + block]
+        arts = db.articles_by_rowid(part)
+        part = [r for r in part if r in arts]
+        if not part:
+            continue
+        vectors = store.vectors(part)
+        gof = db.groups_of(part)
+        members = db.members_of(set(gof.values()))
+        owners = [Owner.stored(arts[r], vectors[n], gof.get(r), members.get(gof.get(r) or "", []))
+                  for n, r in enumerate(part)]
+        yield from zip(part, plans(store, owners, DEPTH, complete=True, arts=arts), strict=True)
+
+
+def _write(store: Store, computed: Iterable[tuple[int, Plan]]) -> int:
+    n = 0
+    batch: list[tuple[int, float | None, str, set[int]]] = []
+    for r, p in computed:
+        batch.append((r, p.floor, encode(p), {row for e in p.entries for row, *_ in e.rows}))
+        n += 1
+        if len(batch) >= 1024:
+            store.db.put_related(batch)
+            batch = []
+    store.db.put_related(batch)
+    return n
+
+
+def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], changed: set[int]) -> int:
+    """Bring the stored lists to the groups just written (inside the regrouping's transaction); returns how many
+    lists were computed. ``was_fresh``: the lists matched the groups before; ``whole``: a full regrouping;
+    ``touched``: rows added, updated, removed or regrouped; ``changed``: rows whose content may have changed."""
+    db = store.db
+    stored = set(db.rowids().tolist())
+    if whole or not was_fresh:
+        db.clear_related()
+        n = _write(store, compute(store, sorted(stored)))
+    else:
+        live_changed = changed & stored
+        dirty = (touched & stored) | db.related_owners(touched | _group_mates(store, live_changed)) | \
+            _entering(store, live_changed)
+        gone = {o for o in db.related_owners(touched) | touched if o not in stored}
+        old = db.related_plans(dirty | gone)
+        db.drop_related({o: {r for e in decode(*old[o]).entries for r, *_ in e.rows} for o in old})
+        n = _write(store, compute(store, sorted(dirty & stored)))
+    db.set_meta("related_lists", f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}")
+    return n
+
+
+def _group_mates(store: Store, rows: set[int]) -> set[int]:
+    gids = set(store.db.groups_of(rows).values())
+    return {m for ms in store.db.members_of(gids).values() for m in ms}
+
+
+def _entering(store: Store, rows: set[int]) -> set[int]:
+    """Stored articles whose list a changed article could now enter: it ranks at or above the list's last
+    story, or at or above the related threshold when the list holds every story."""
+    if not rows:
+        return set()
+    t, index = store.thresholds, store.index
+    lowest = db_floor if (db_floor := store.db.min_related_floor()) is not None else t.related
+    cutoff = min(lowest, t.related) - MARGIN
+    out: set[int] = set()
+    ordered = sorted(rows)
+    vecs = store.vectors(ordered)
+    for r, v in zip(ordered, vecs, strict=True):
+        qs = np.vstack([v, headline_query(v, t.title_weight)])
+        fetch = 64
+        while True:
+            scores, found = index.search(qs, min(fetch, max(len(index), 1)))
+            if fetch >= len(index) or max(float(scores[0, -1]), float(scores[1, -1])) < cutoff:
+                break
+            fetch *= 4
+        best: dict[int, float] = {}
+        for row_scores, row_found in zip(scores.tolist(), found.tolist(), strict=True):
+            for s, o in zip(row_scores, row_found, strict=True):
+                if o >= 0 and o != r and s >= cutoff:
+                    best[o] = max(s, best.get(o, -1.0))
+        floors = store.db.related_floors(best)
+        for o, s in best.items():
+            floor = floors.get(o)
+            if s >= (t.related if floor is None else floor) - MARGIN:
+                out.add(o)
+    return out
