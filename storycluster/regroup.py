@@ -53,6 +53,8 @@ def regroup(store: Store, full: bool = False) -> RegroupReport:
     from_index = store.index.index_type == "ivf"
     previous = db.group_of()
     live = None if full or not previous else db.term_df()
+    # an incremental regrouping weighs terms as the last full one did (as every answer does until the next)
+    frozen = None if full or not previous else db.scoring_df()
     if live is not None:
         stored, sigs = db.signatures()
         pending, previous = _pending_in(store, stored, previous)
@@ -60,7 +62,7 @@ def regroup(store: Store, full: bool = False) -> RegroupReport:
             rows = _touched_rows(store, stored, sigs, pending, previous)
             del sigs
             data = db.all_for_grouping(store.config.model_id, vectors=not from_index, rowids=rows.tolist())
-            scorer, _ = store_scorer(store, data, *live)
+            scorer, _ = store_scorer(store, data, *(frozen or live))
             facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in db.facts(rows.tolist())}
             return _write_groups(store, data.rowids, scorer, False, facts, previous, len(stored), None, len(pending))
     data = db.all_for_grouping(store.config.model_id, vectors=not from_index)
@@ -154,6 +156,8 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
         db.clear_pending()
         if df is not None:
             db.set_term_df(df, n_articles)
+            if whole:
+                db.set_scoring_df(df, n_articles)
         db.set_meta("groups_generation", str(db.generation))
         # the related lists change with the groups, in the same transaction
         stored_lists.refresh(store, lists_fresh, whole, regrouped | pending, pending)

@@ -8,9 +8,8 @@ touched article's group, and the lists a new or changed article would now enter 
 story, or they hold every story above the related threshold and it reaches that). A full regrouping recomputes
 every list, as does the first regrouping of a store whose lists are missing or older than its groups.
 
-Each list is computed with the term statistics of its time; those drift a little with each write, which can
-move a pair's tier near the 0.5 probability line in a list the write did not touch, until the next full
-regrouping recomputes them all.
+Pairs are scored with the term statistics of the last full regrouping (:meth:`Store.idf`), so a list that no
+write touched still equals the one computed now.
 
 Format: ``related_lists.plan`` is JSON ``[[story key, [[row id, score, tier, via group], ...]], ...]``, ``floor``
 the rounded score of the last story when more may follow it (NULL: the list holds every story);

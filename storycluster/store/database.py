@@ -315,6 +315,23 @@ class Database:
         df[packed[:half]] = packed[half:]
         return df, int(self.get_meta("term_df_docs", "0") or 0)
 
+    def scoring_df(self) -> tuple[np.ndarray, int] | None:
+        """The document frequencies of the last full regrouping (what every pair score weighs terms by until the
+        next one), or None in a store written before they were kept."""
+        blob = self.get_blob("term_df_full")
+        if blob is None:
+            return None
+        packed = np.frombuffer(blob, dtype=np.uint32)
+        df = np.zeros(N_FEATURES, dtype=np.int32)
+        half = len(packed) // 2
+        df[packed[:half]] = packed[half:]
+        return df, int(self.get_meta("term_df_full_docs", "0") or 0)
+
+    def set_scoring_df(self, df: np.ndarray, n_docs: int) -> None:
+        nz = np.flatnonzero(df)
+        self.set_blob("term_df_full", np.concatenate([nz, df[nz]]).astype(np.uint32).tobytes())
+        self.set_meta("term_df_full_docs", str(int(n_docs)))
+
     def set_term_df(self, df: np.ndarray, n_docs: int) -> None:
         """Document frequencies computed from every article (inside the caller's transaction)."""
         nz = np.flatnonzero(df)

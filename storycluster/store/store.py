@@ -169,11 +169,15 @@ class Store:
         return self.index.vectors_of(np.asarray(rowids, dtype=np.int64))
 
     def idf(self) -> tuple[np.ndarray, np.ndarray]:
-        """IDF weights (all terms, rare terms) from the document frequencies of the last grouping; cached."""
+        """IDF weights (all terms, rare terms) from the document frequencies of the last full regrouping (so that
+        a pair scores the same between two full regroupings, in every answer and every stored list); cached."""
         gen = self.db.get_meta("groups_generation")
         if self._idf_cache is None or self._idf_generation != gen:
+            frozen = self.db.scoring_df()
             blob = self.db.get_blob("term_df")
-            if blob is None:
+            if frozen is not None:
+                df, n = frozen
+            elif blob is None:
                 df = document_frequencies(list(self.db.all_terms()))
                 n = self.db.count()
             else:
