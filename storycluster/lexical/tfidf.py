@@ -114,46 +114,19 @@ def idf_weights(df: np.ndarray, n_docs: int, max_df: float | None = None) -> np.
     return idf
 
 
-def tfidf_cosines(queries: Sequence[np.ndarray], qi: np.ndarray, others: Sequence[np.ndarray],
-                  *idfs: np.ndarray) -> list[np.ndarray]:
-    """TF-IDF cosines of pairs (``queries[qi[t]]``, ``others[t]``) of packed term vectors, one array per IDF
-    weighting given: the inner products of :func:`tfidf_matrix` rows, without building it (``related`` scores
-    queries against their candidates this way: a tenth of the time). Each pair's value is computed by the same
-    arithmetic whatever else is in the call, so one query alone and many at once give the same numbers."""
-    out = [np.zeros(len(others)) for _ in idfs]
-    if len(others) == 0:
+def tfidf_cosines(term_rows: Sequence[np.ndarray], i: np.ndarray, j: np.ndarray, *idfs: np.ndarray,
+                  chunk: int = 20_000) -> list[np.ndarray]:
+    """TF-IDF cosines of pairs of packed term vectors (``term_rows[i[t]]``, ``term_rows[j[t]]``), one array per
+    IDF weighting given: row-wise inner products of :func:`tfidf_matrices` rows, the arithmetic grouping and
+    ``compare`` use. Each row is weighted and normalized on its own and each pair multiplied on its own, so a
+    pair's value does not depend on the other rows or pairs of the call."""
+    out = [np.zeros(len(i)) for _ in idfs]
+    if len(i) == 0:
         return out
-    qi = np.asarray(qi, dtype=np.int64)
-    q_terms, q_tf, q_len = [], [], []
-    for q in queries:
-        qt, qc = unpack(q)
-        order = np.argsort(qt)
-        q_terms.append(qt[order].astype(np.int64))
-        q_tf.append(1.0 + np.log(np.maximum(qc[order], 1).astype(np.float64)))
-        q_len.append(len(qt))
-    q_bounds = np.concatenate([[0], np.cumsum(q_len)])
-    # each query's sorted terms keyed by its position: one search finds every pair's shared terms
-    q_key = np.concatenate([q_terms[n] + (n << 32) for n in range(len(queries))]) if queries else np.zeros(0, np.int64)
-    all_tf = np.concatenate(q_tf) if queries else np.zeros(0)
-    all_terms = np.concatenate(q_terms) if queries else np.zeros(0, np.int64)
-    parts = [unpack(v) for v in others]
-    lengths = np.fromiter((len(t) for t, _ in parts), dtype=np.int64, count=len(parts))
-    flat = np.concatenate([t for t, _ in parts]).astype(np.int64)
-    tf = 1.0 + np.log(np.maximum(np.concatenate([c for _, c in parts]), 1).astype(np.float64))
-    row = np.repeat(np.arange(len(parts)), lengths)
-    key = flat + (qi[row] << 32)
-    pos = np.minimum(np.searchsorted(q_key, key), max(len(q_key) - 1, 0))
-    hit = q_key[pos] == key if len(q_key) else np.zeros(len(key), dtype=bool)
-    hit_rows = row[hit]
-    for res, idf in zip(out, idfs, strict=True):
-        qw = all_tf * idf[all_terms]
-        qn = np.array([np.sqrt((qw[a:b] * qw[a:b]).sum()) for a, b in zip(q_bounds[:-1], q_bounds[1:], strict=True)])
-        w = tf * idf[flat]
-        norms = np.sqrt(np.bincount(row, weights=w * w, minlength=len(parts)))
-        pair_qn = qn[qi[hit_rows]]
-        safe = np.where(pair_qn > 0, pair_qn, 1.0)
-        dots = np.bincount(hit_rows, weights=w[hit] * qw[pos[hit]] / safe, minlength=len(parts))
-        np.divide(dots, norms, out=res, where=(norms > 0) & (qn[qi] > 0))
+    for res, matrix in zip(out, tfidf_matrices(term_rows, idfs), strict=True):
+        for s in range(0, len(i), chunk):
+            a, b = matrix[i[s:s + chunk]], matrix[j[s:s + chunk]]
+            res[s:s + chunk] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
     return out
 
 

@@ -22,16 +22,21 @@ def wanted(k: int, options: RelatedOptions) -> int:
 
 
 def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: int = -1,
-           query_ts: float | None = None, alternates: bool = False) -> list[RelatedEntry] | None:
+           query_ts: float | None = None, alternates: bool = False, cards: dict[int, Card] | None = None,
+           members: dict[str, list[int]] | None = None) -> list[RelatedEntry] | None:
     """The entries of the answer, or None when this plan cannot give it exactly (see the module docstring).
     ``alternates``: each entry also lists the group's members and its other scored members, for a filter
-    applied later (the PostgreSQL export)."""
+    applied later (the PostgreSQL export). ``cards``, ``members``: articles and group members already read
+    (many answers at once), read here when missing."""
     want = wanted(k, options)
     filtering = options.filters and not plan.filtered
     if plan.floor is not None and len(plan.entries) < want:
         return None
     db = store.db
-    cards = db.cards({r for e in plan.entries for r, *_ in e.rows})
+    cards = {} if cards is None else cards
+    # the rows a filter may choose among, or only the first ones shown
+    looked = [r for e in plan.entries for r, *_ in e.rows] if filtering else [e.rows[0][0] for e in plan.entries[:want]]
+    cards.update(db.cards(set(looked) - cards.keys()))
     earliest = options.earliest()
 
     def ok(c: Card) -> bool:
@@ -55,8 +60,10 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
         best = [kept[p] for p in picks]
     else:
         best = kept[:k]
-    members = db.members_of(e.group for e, _ in best if e.group is not None)
-    cards.update(db.cards({m for ms in members.values() for m in ms} - cards.keys()))
+    members = {} if members is None else members
+    members.update(db.members_of({e.group for e, _ in best if e.group is not None} - members.keys()))
+    cards.update(db.cards({m for e, _ in best if e.group is not None for m in members.get(e.group, [])}
+                          - cards.keys()))
     items: list[RelatedEntry] = []
     for e, (r, sim, tier, via) in best:
         c = cards[r]
@@ -69,6 +76,7 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
                                    "source": c.source, "url": c.url, "published": c.published, "lang": c.lang,
                                    "group": e.group})
         if alternates:
+            cards.update(db.cards({o for o, *_ in e.rows} - cards.keys()))
             item["members"] = [cards[m].id for m in group if m != exclude]
             item["alternates"] = [_alternate(cards[o].id, s, ot, v) for o, s, ot, v in e.rows
                                   if o != r and (not filtering or ok(cards[o]))]

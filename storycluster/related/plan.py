@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cluster.scoring import pair_logits, semantic_similarity, similarity_from, tiers, topical
+from ..cluster.scoring import pair_logits, semantic_similarity, tiers, topical
 from ..lexical import n_tokens, tfidf_cosines, tfidf_matrix
 from ..store.database import StoredArticle
 from ..store.store import Store
@@ -116,7 +116,7 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
     grouped: set[int] = set()  # rows whose group was read (into gof when they have one)
     n = len(owners)
     found: list[dict[int, None]] = [{} for _ in range(n)]
-    scored: list[dict[int, tuple[float, str, float]]] = [{} for _ in range(n)]
+    scored: list[dict[int, tuple[float, str]]] = [{} for _ in range(n)]
     refused: list[set[int]] = [set() for _ in range(n)]
     out: list[Plan | None] = [None] * n
     ranked_of: list[list[Entry]] = [[] for _ in range(n)]
@@ -155,6 +155,7 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
         fetch *= 4
     if complete:
         _complete(store, owners, ranked_of, depth, scored, arts, gof, grouped)
+    _settle(store, owners, [r[:depth] for r in ranked_of], scored, arts)
     for i in range(n):
         ranked = ranked_of[i]
         # fewer stories than asked: the search went below the related threshold, none is missing
@@ -173,7 +174,7 @@ def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dic
         grouped.update(need)
 
 
-def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, str, float]], gof: dict[int, str],
+def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, str]], gof: dict[int, str],
           arts: dict[int, StoredArticle], related: float) -> list[Entry]:
     """The owner's stories from its scored candidates, in list order."""
     stories: dict[str, list[Row]] = {}
@@ -181,13 +182,12 @@ def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, s
         got = scored.get(r)
         if got is None:
             continue
-        sim, tier, prob = got
+        sim, tier = got
         gid = gof.get(r)
         in_own = owner.group is not None and gid == owner.group
         if sim < related and not in_own:
             continue
-        shown = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
-        stories.setdefault(gid or f"\x00{r}", []).append((r, sim, shown, shown == "same_story" and prob < 0.5))
+        stories.setdefault(gid or f"\x00{r}", []).append(_row(r, sim, tier, in_own))
     entries = []
     for key, members in stories.items():
         members.sort(key=lambda x: (-x[1], arts[x[0]].id))
@@ -196,8 +196,27 @@ def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, s
     return entries
 
 
+def _row(r: int, sim: float, tier: str, in_own: bool) -> Row:
+    """A candidate as a plan row: same story by its own evidence (a copy, or a probability of at least 0.5), or
+    only as a member of the query's own group (``via`` group), else related."""
+    own_evidence = tier in ("duplicate", "same_story")
+    return r, sim, "same_story" if own_evidence or in_own else "related", in_own and not own_evidence
+
+
+def _settle(store: Store, owners: Sequence[Owner], planned: list[list[Entry]],
+            scored: list[dict[int, tuple[float, str]]], arts: dict[int, StoredArticle]) -> None:
+    """Exact tiers for the planned rows whose tier turns on their TF-IDF cosines (left open while ranking,
+    which does not read them)."""
+    pairs = [(i, r) for i, entries in enumerate(planned) for e in entries for r, *_ in e.rows if not scored[i][r][1]]
+    _score_into(store, owners, pairs, arts, scored, exact=True)
+    for i, entries in enumerate(planned):
+        o = owners[i]
+        for e in entries:
+            e.rows = [_row(r, sim, scored[i][r][1], o.group is not None and e.key == o.group) for r, sim, *_ in e.rows]
+
+
 def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]], depth: int,
-              scored: list[dict[int, tuple[float, str, float]]], arts: dict[int, StoredArticle],
+              scored: list[dict[int, tuple[float, str]]], arts: dict[int, StoredArticle],
               gof: dict[int, str], grouped: set[int]) -> None:
     """Score the members of each planned group that the search did not meet, and add those that qualify."""
     gids = {e.group for ranked in ranked_of for e in ranked[:depth] if e.group is not None}
@@ -218,45 +237,60 @@ def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]
             for r in members.get(e.group, []):
                 if r == o.exclude or r in have:
                     continue
-                sim, tier, prob = scored[i][r]
+                sim, tier = scored[i][r]
                 in_own = e.group == o.group
                 if sim < t.related and not in_own:
                     continue
-                shown = "same_story" if tier in ("duplicate", "same_story") or in_own else "related"
-                e.rows.append((r, sim, shown, shown == "same_story" and prob < 0.5))
+                e.rows.append(_row(r, sim, tier, in_own))
             e.rows.sort(key=lambda x: (-x[1], arts[x[0]].id))
 
 
 def _score_into(store: Store, owners: Sequence[Owner], pairs: list[tuple[int, int]],
-                arts: dict[int, StoredArticle], scored: list[dict[int, tuple[float, str, float]]]) -> None:
+                arts: dict[int, StoredArticle], scored: list[dict[int, tuple[float, str]]], exact: bool = False) -> None:
     if not pairs:
         return
     qi = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
     rows = np.fromiter((r for _, r in pairs), dtype=np.int64, count=len(pairs))
-    sims, tier_of, probs = score_rows(store, [o.query for o in owners], qi, rows, arts)
-    for (i, r), s, tr, pr in zip(pairs, sims.tolist(), tier_of.tolist(), probs.tolist(), strict=True):
-        scored[i][r] = (s, tr, pr)
+    sims, tier_of = score_rows(store, [o.query for o in owners], qi, rows, arts, exact)
+    for (i, r), s, tr in zip(pairs, sims.tolist(), tier_of.tolist(), strict=True):
+        scored[i][r] = (s, tr)
 
 
 def score_rows(store: Store, queries: Sequence[Query], qi: np.ndarray, rows: np.ndarray,
-               arts: dict[int, StoredArticle]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Topical similarity (the ranking score), tier and same-story probability of each pair (``queries[qi[t]]``,
-    stored row ``rows[t]``); element-wise, so a pair scores the same in any batch."""
+               arts: dict[int, StoredArticle], exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Topical similarity (the ranking score) and tier of each pair (``queries[qi[t]]``, stored row ``rows[t]``);
+    element-wise, so a pair scores the same in any batch.
+
+    The TF-IDF cosines (the costly evidence: every term of both texts) are computed only where they can change
+    the answer: where the tier turns on them (the log-odds, linear in each cosine, fall on both sides of 0 as the
+    cosines range over [0, 1]) or where they are the topical score (a language the model does not read).
+    ``exact=False``: the tier of a pair that turns on them is left empty (ranking does not read tiers)."""
     if rows.size == 0:
-        return np.zeros(0), np.zeros(0, dtype=str), np.zeros(0)
+        return np.zeros(0), np.zeros(0, dtype=str)
     uniq, at = np.unique(rows, return_inverse=True)
     scorer = pair_scorer(store, uniq.tolist(), arts, queries, terms=False)
-    term_rows = [np.frombuffer(arts[r].terms, np.uint32) for r in uniq.tolist()]
     qs = list(queries)
-    t = store.thresholds
-    idf, rare_idf = store.idf()
-    tfidf, rare = tfidf_cosines([q.terms for q in qs], qi, [term_rows[a] for a in at.tolist()], idf, rare_idf)
-    f = scorer.features(qi, len(qs) + at, tfidf=tfidf, rare=rare)
-    m = store.model
+    t, m = store.thresholds, store.model
+    zero = np.zeros(len(rows))
+    f = scorer.features(qi, len(qs) + at, tfidf=zero, rare=zero)
+    corners = [pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=t, m=m) for x in (0.0, 1.0)
+               for y in (0.0, 1.0)]
+    low, high = np.min(corners, axis=0), np.max(corners, axis=0)
+    open_ = (low < 0) & (high >= 0)
+    need = np.flatnonzero(f["unreadable"] | open_ if exact else f["unreadable"])
+    f["tfidf"], f["rare"] = zero.copy(), zero.copy()
+    if need.size:
+        idf, rare_idf = store.idf()
+        some, where = np.unique(rows[need], return_inverse=True)
+        terms = [*(q.terms for q in qs), *(np.frombuffer(arts[r].terms, np.uint32) for r in some.tolist())]
+        f["tfidf"][need], f["rare"][need] = tfidf_cosines(terms, qi[need], len(qs) + where, idf, rare_idf)
     topic = topical(semantic_similarity(f["lead"], f["title"], t.title_weight), f["tfidf"], f["unreadable"])
-    z = pair_logits(**f, t=t, m=m)
-    return topic, tiers(z, topic, f["jaccard"], f["same_content"], t, m), similarity_from(z, f["jaccard"],
-                                                                                         f["same_content"], t)
+    # where the cosines were left at 0 the log-odds keep their sign: the tier is exact
+    tier = tiers(pair_logits(**f, t=t, m=m), topic, f["jaccard"], f["same_content"], t, m)
+    if not exact:
+        dup = f["same_content"] | (f["jaccard"] >= t.duplicate_jaccard)
+        tier = np.where(open_ & ~f["unreadable"] & ~dup, "", tier)
+    return topic, tier
 
 
 def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], queries: Sequence[Query] = (),

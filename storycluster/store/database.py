@@ -61,7 +61,10 @@ CREATE TABLE IF NOT EXISTS group_changes (
 CREATE INDEX IF NOT EXISTS group_changes_at ON group_changes(at);
 CREATE TABLE IF NOT EXISTS blobs (name TEXT PRIMARY KEY, value BLOB NOT NULL);  -- e.g. term document frequencies
 -- each article's related-list plan (storycluster.related.stored), and which articles each plan names
-CREATE TABLE IF NOT EXISTS related_lists (article INTEGER PRIMARY KEY, floor REAL, plan TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS related_lists (
+    article INTEGER PRIMARY KEY, floor REAL, plan TEXT NOT NULL,
+    generation INTEGER NOT NULL           -- the store's generation when the list was computed
+);
 CREATE TABLE IF NOT EXISTS related_refs (
     ref INTEGER NOT NULL, owner INTEGER NOT NULL, PRIMARY KEY (ref, owner)
 ) WITHOUT ROWID;
@@ -596,6 +599,11 @@ class Database:
                 out[r] = (floor, plan)
         return out
 
+    def related_since(self, generation: int) -> set[int]:
+        """Articles whose stored list was computed after ``generation``."""
+        return {r for (r,) in self.conn.execute("SELECT article FROM related_lists WHERE generation > ?",
+                                                (generation,))}
+
     def related_floors(self, rowids: Iterable[int]) -> dict[int, float | None]:
         return {r: floor for r, (floor, _) in self.related_plans(rowids).items()}
 
@@ -620,9 +628,10 @@ class Database:
         self.conn.executemany("DELETE FROM related_lists WHERE article = ?", [(int(o),) for o in owners])
 
     def put_related(self, rows: Iterable[tuple[int, float | None, str, Iterable[int]]]) -> None:
-        """Store lists: (owner, floor, plan JSON, the rows it names)."""
+        """Store lists: (owner, floor, plan JSON, the rows it names), computed at the current generation."""
+        gen = self.generation
         for owner, floor, plan, refs in rows:
-            self.conn.execute("INSERT OR REPLACE INTO related_lists VALUES (?, ?, ?)", (owner, floor, plan))
+            self.conn.execute("INSERT OR REPLACE INTO related_lists VALUES (?, ?, ?, ?)", (owner, floor, plan, gen))
             self.conn.executemany("INSERT OR IGNORE INTO related_refs VALUES (?, ?)",
                                   [(int(ref), owner) for ref in refs])
 
