@@ -1,0 +1,158 @@
+"""Stored related lists: each article's plan kept in the store, refreshed inside every write's transaction, and
+equal to the list computed on demand (real model, FAISS and SQLite)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+
+import numpy as np
+import pytest
+
+from storycluster import Archive, queries
+from storycluster.ingest import read_path, to_article
+from storycluster.ranking import RelatedOptions
+from storycluster.recommend import recommend
+from storycluster.related import answer, load_plan
+from storycluster.related.plan import Owner, score_rows
+from storycluster.related.stored import fresh
+
+from .conftest import ECB
+
+
+def option_sets(archive: Archive) -> dict[str, RelatedOptions]:
+    """The filter sets the README documents, with values that remove stories from most lists."""
+    ids = sorted(archive.db.ids_to_rowids())
+    sources = collections.Counter(a.source for a in archive.db.iter_articles() if a.source)
+    top = frozenset(s for s, _ in sources.most_common(20))
+    some = frozenset(random.Random(1).sample(ids, max(1, len(ids) // 10)))
+    return {"defaults": RelatedOptions(), "per_source": RelatedOptions(per_source=1),
+            "diversity": RelatedOptions(diversity=0.5), "lang": RelatedOptions(lang="en"),
+            "exclude_sources": RelatedOptions(exclude_sources=top), "exclude_ids": RelatedOptions(exclude_ids=some),
+            "since": RelatedOptions(since="2024-06-01"),
+            "combined": RelatedOptions(exclude_sources=frozenset(list(top)[:5]), exclude_ids=some, per_source=2,
+                                       diversity=0.3)}
+
+
+def differing(archive: Archive, options: RelatedOptions, k: int = 10) -> list[str]:
+    """Ids whose stored answer differs from the one computed on demand."""
+    s = archive.store
+    return [i for i in sorted(archive.db.ids_to_rowids())
+            if queries.related(s, i, k=k, options=options) != queries.related(s, i, k=k, options=options, stored=False)]
+
+
+def stored_count(archive: Archive) -> int:
+    return archive.db.conn.execute("SELECT count(*) FROM related_lists").fetchone()[0]
+
+
+def test_stored_lists_follow_every_write(seed_store_copy):
+    with Archive(seed_store_copy) as a:
+        a.ensure_groups()
+        assert fresh(a.store) and stored_count(a) == a.db.count()
+        for name, opts in option_sets(a).items():
+            assert differing(a, opts, k=5) == [], name
+        a.add([to_article({"id": "en-boris-copy", "title": "Storm Boris: floods hit Poland and Czechia",
+                           "text": "Storm Boris brought days of heavy rain to central Europe. Rivers burst their "
+                                   "banks in Poland and Czechia, towns were evacuated and several people died.",
+                           "source": "third-wire.example", "published": "2024-09-16", "lang": "en"})])
+        assert fresh(a.store) and stored_count(a) == a.db.count()
+        assert differing(a, RelatedOptions()) == []
+        # the new article is in its story's lists at once (the same transaction as its group)
+        boris = queries.related(a.store, "en-storm-boris", k=10)["related"]
+        assert any("en-boris-copy" in {e["id"], *(o["id"] for o in e["also_in"])} for e in boris)
+        old = a.article("fr-sudani-bloomberg")
+        a.add([to_article({**{k: v for k, v in old.items() if k != "text"},
+                           "text": old["text"] + "\nMis à jour : le Premier ministre a précisé le calendrier."})])
+        a.remove(["masalla-heat"])
+        assert fresh(a.store) and stored_count(a) == a.db.count()
+        rows = a.db.ids_to_rowids()
+        assert a.db.related_owners([rows["en-storm-boris"]])  # lists name it, and say so
+        for name, opts in option_sets(a).items():
+            assert differing(a, opts) == [], name
+        named = {x for i in rows for e in queries.related(a.store, i, k=10)["related"]
+                 for x in (e["id"], *(o["id"] for o in e["also_in"]))}
+        assert "masalla-heat" not in named
+
+
+def test_lists_older_than_the_groups_are_not_read(seed_store_copy):
+    """Lists written for other groups (a writer that did not refresh them) are ignored until the next
+    regrouping recomputes them all."""
+    with Archive(seed_store_copy) as a:
+        a.ensure_groups()
+        row = a.db.ids_to_rowids()["seed-main"]
+        with a.db.transaction():
+            a.db.set_meta("related_lists", "1:30:-1")
+            a.db.conn.execute("UPDATE related_lists SET plan = '[]' WHERE article = ?", (row,))
+        assert not fresh(a.store) and load_plan(a.store, row) is None
+        assert queries.related(a.store, "seed-main", k=5) == queries.related(a.store, "seed-main", k=5, stored=False)
+        assert queries.related(a.store, "seed-main", k=5)["related"]
+        a.regroup()
+        assert fresh(a.store) and load_plan(a.store, row).entries
+
+
+def test_a_filter_that_empties_the_stored_list_is_computed_on_demand(seed_store):
+    with Archive(seed_store, create=False) as a:
+        row = a.db.ids_to_rowids()["seed-main"]
+        plan = load_plan(a.store, row)
+        shown = {a.db.cards([r for r, *_ in e.rows])[e.rows[0][0]].source for e in plan.entries}
+        opts = RelatedOptions(exclude_sources=frozenset(s for s in shown if s))
+        got = queries.related(a.store, "seed-main", k=5, options=opts)
+        assert got == queries.related(a.store, "seed-main", k=5, options=opts, stored=False)
+        assert all(e["source"] not in opts.exclude_sources for e in got["related"])
+        # k deeper than the stored lists: computed
+        assert answer(a.store, plan, 40, RelatedOptions(), row) is None or plan.floor is None
+        assert queries.related(a.store, "seed-main", k=40) == queries.related(a.store, "seed-main", k=40, stored=False)
+
+
+def test_a_pair_scores_the_same_in_any_batch(seed_store):
+    with Archive(seed_store, create=False) as a:
+        s = a.store
+        rows = sorted(a.db.rowids().tolist())
+        arts = a.db.articles_by_rowid(rows)
+        vecs = s.vectors(rows)
+        owners = [Owner.stored(arts[r], vecs[n], None, []) for n, r in enumerate(rows)]
+        qi = np.repeat(np.arange(len(rows)), len(rows))
+        cand = np.tile(np.array(rows), len(rows))
+        topic, tier = score_rows(s, [o.query for o in owners], qi, cand, arts)
+        for q in (0, 7, len(rows) - 1):
+            one_topic, one_tier = score_rows(s, [owners[q].query], np.zeros(len(rows), dtype=np.int64),
+                                             np.array(rows), arts)
+            sel = qi == q
+            assert np.array_equal(one_topic, topic[sel]) and list(one_tier) == list(tier[sel])
+
+
+def test_recommend_writes_the_stored_lists(seed_store_copy, tmp_path):
+    out = tmp_path / "related.jsonl"
+    with Archive(seed_store_copy) as a:
+        first = recommend(a, out, k=5)
+        rows = {r["id"]: r["related"] for r in map(json.loads, out.open(encoding="utf-8"))}
+        assert first.recomputed == len(rows) == a.db.count()
+        assert all(rows[i] == queries.related(a.store, i, k=5, stored=False)["related"] for i in rows)
+        a.remove(["masalla-heat"])
+        again = recommend(a, out, k=5)
+        assert again.removed == 1 and again.reused > 0 and again.recomputed < again.articles
+        rows = {r["id"]: r["related"] for r in map(json.loads, out.open(encoding="utf-8"))}
+        assert all(rows[i] == queries.related(a.store, i, k=5, stored=False)["related"] for i in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ECB.exists(), reason=f"ECB+ not found at {ECB}")
+def test_stored_lists_equal_on_demand_on_ecbplus(tmp_path):
+    """Every ECB+ article under every documented filter set, after one add and after small writes (incremental
+    refreshes: 40 added, 15 removed, 5 changed)."""
+    records = [r for r in read_path(ECB) if hasattr(r, "id")]
+    random.Random(3).shuffle(records)
+    with Archive(tmp_path / "ecb") as a:
+        a.add(records[:900])
+        for name, opts in option_sets(a).items():
+            assert differing(a, opts) == [], name
+        a.add(records[900:940])
+        a.remove([r.id for r in records[:15]])
+        from dataclasses import replace
+
+        a.add([replace(r, text=r.text + "\nUpdated: the court ruled on 12 May.") for r in records[20:25]])
+        assert a._writer.last_regroup is not None and not a._writer.last_regroup.full
+        assert fresh(a.store)
+        for name in ("defaults", "exclude_ids", "combined"):
+            assert differing(a, option_sets(a)[name]) == [], name
