@@ -40,6 +40,7 @@ class RegroupReport:
     reclustered: int
     changes: int
     full: bool = False
+    lists: int = 0  # related lists computed
 
 
 def regroup(store: Store, full: bool = False) -> RegroupReport:
@@ -160,8 +161,8 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
                 db.set_scoring_df(df, n_articles)
         db.set_meta("groups_generation", str(db.generation))
         # the related lists change with the groups, in the same transaction
-        stored_lists.refresh(store, lists_fresh, whole, regrouped | pending, pending)
-    return RegroupReport(n_articles, int(len(rows)), len(changes), whole)
+        lists = stored_lists.refresh(store, lists_fresh, whole, regrouped | pending, pending)
+    return RegroupReport(n_articles, int(len(rows)), len(changes), whole, lists)
 
 
 def _regrouped(old: dict[str, list[int]], groups, pending: set[int]) -> set[int]:

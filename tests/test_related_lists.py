@@ -91,6 +91,23 @@ def test_lists_older_than_the_groups_are_not_read(seed_store_copy):
         assert fresh(a.store) and load_plan(a.store, row).entries
 
 
+def test_a_store_over_the_limit_keeps_no_lists(seed_store_copy):
+    """Above ``related_lists_max`` articles the lists go (their full recomputation would cost every large
+    regrouping) and every answer is computed, the same answers."""
+    from storycluster.store.folder import StoreConfig
+
+    config = StoreConfig.read(seed_store_copy)
+    assert config is not None and config.related_lists_max == 50_000
+    config.related_lists_max = 10
+    config.write(seed_store_copy)
+    with Archive(seed_store_copy) as a:
+        a.regroup()
+        assert not fresh(a.store) and stored_count(a) == 0
+        assert a._writer.last_regroup is not None and a._writer.last_regroup.lists == 0
+        assert queries.related(a.store, "seed-main", k=5)["related"]
+        assert differing(a, RelatedOptions(), k=5) == []
+
+
 def test_a_filter_that_empties_the_stored_list_is_computed_on_demand(seed_store):
     with Archive(seed_store, create=False) as a:
         row = a.db.ids_to_rowids()["seed-main"]

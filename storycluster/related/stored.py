@@ -2,6 +2,10 @@
 qualifying member of each), computed in batch and refreshed inside the same transaction as the regrouping that
 follows each write, so readers see lists and groups of one state.
 
+A store keeps lists while it holds at most ``related_lists_max`` articles (config.json, default 50,000): a full
+regrouping recomputes every list, a cost a larger store would pay on every tenth of growth (docs/performance.md).
+Above it, or in a store whose lists are not current, ``related`` computes each answer on demand, the same answer.
+
 A write refreshes the lists it can change: those of the articles it touched (added, updated, removed, or whose
 group changed: a group's change touches every member), the lists that name a touched article, or any member of a
 touched article's group, and the lists a new or changed article would now enter (it ranks at or above their last
@@ -93,6 +97,11 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
     ``touched``: rows added, updated, removed or regrouped; ``changed``: rows whose content may have changed."""
     db = store.db
     stored = set(db.rowids().tolist())
+    if len(stored) > store.config.related_lists_max:
+        if db.get_meta("related_lists") != "off":
+            db.clear_related()
+        db.set_meta("related_lists", "off")  # related computes every answer
+        return 0
     if whole or not was_fresh:
         db.clear_related()
         n = _write(store, compute(store, sorted(stored)))

@@ -40,6 +40,9 @@ class StoreConfig:
     #: languages a sentence-transformers model reads, as declared at creation (None: every language); the
     #: bundled model's own are known (``embed.model_languages``)
     model_languages: list[str] | None = None
+    #: the store keeps every article's related list while it holds at most this many articles (0: never); a
+    #: full regrouping recomputes them all, which a larger store would pay for on every tenth of growth
+    related_lists_max: int = 50_000
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -92,6 +95,8 @@ _CHECKS = (
     ("index_checksum", lambda v: isinstance(v, str), "a string"),
     ("thresholds", lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
      "an object of numbers (duplicate_jaccard, related, title_weight, window_days)"),
+    ("related_lists_max", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+     "an integer, 0 or more"),
     ("model_languages", lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
      "null or a list of language codes"),
 )
