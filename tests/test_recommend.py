@@ -64,7 +64,9 @@ def test_incremental_equals_full_on_ecbplus_after_removals_and_adds(tmp_path):
         a.remove(sorted(gone))
         inc = recommend(a, out, k=10)
         recommend(a, full_out, k=10, full=True)
-        assert inc.removed == 20 and inc.reused > 0
+        # 20 removals touch their groups' members too: past a tenth of the store the regrouping is a full one,
+        # which recomputes every stored list (so every line is rewritten); the output still equals a full run's
+        assert inc.removed == 20
         assert read(out) == read(full_out)
         changed = [replace_text(r) for r in rng.sample([r for r in records if r.id not in gone], 40)]
         a.add([r for r in records if r.id in gone] + changed)
