@@ -497,6 +497,9 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
                f"{s['index']['vectors']} vectors{tomb}")
     if s["index"]["rebuilt"]:
         typer.echo(f"             rebuilt from the database: {s['index']['rebuilt']}; the next write saves it")
+    lists = s["related_lists"]
+    typer.echo(f"related      {lists['stored']} stored lists" + (" (current)" if lists["current"] else
+               f" (not current: answers computed; kept up to {lists['max_articles']:,} articles)"))
     typer.echo(f"on disk      {_size(s['bytes_on_disk'])}: "
                + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
 

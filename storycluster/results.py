@@ -130,6 +130,12 @@ class IndexStats(TypedDict):
     rebuilt: str | None
 
 
+class RelatedListsStats(TypedDict):
+    stored: int
+    current: bool
+    max_articles: int
+
+
 class Stats(TypedDict):
     store: str
     format_version: int
@@ -145,6 +151,8 @@ class Stats(TypedDict):
     not_read: dict[str, int]
     index: IndexStats
     cached_embeddings: int
+    #: stored related lists: how many, whether they belong to the current groups, the store's limit
+    related_lists: RelatedListsStats
     thresholds: dict[str, float]
     bytes_on_disk: int
     files: dict[str, int]

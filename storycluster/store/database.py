@@ -635,6 +635,12 @@ class Database:
             self.conn.executemany("INSERT OR IGNORE INTO related_refs VALUES (?, ?)",
                                   [(int(ref), owner) for ref in refs])
 
+    def related_count(self) -> int:
+        try:
+            return self.conn.execute("SELECT count(*) FROM related_lists").fetchone()[0]
+        except sqlite3.OperationalError:  # a store from before stored lists, opened read only
+            return 0
+
     def min_related_floor(self) -> float | None:
         row = self.conn.execute("SELECT min(floor) FROM related_lists").fetchone()
         return None if row is None else row[0]

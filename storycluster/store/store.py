@@ -17,7 +17,7 @@ from ..embed.layout import VectorLayout
 from ..errors import StoreError
 from ..language import reads
 from ..lexical import N_FEATURES, document_frequencies, idf_weights, unpack
-from ..results import IndexStats, Stats
+from ..results import IndexStats, RelatedListsStats, Stats
 from .database import Database
 from .folder import DATABASE, INDEX, StoreConfig, WriteLock, checksum_matches, file_checksum
 from .vector_index import VectorIndex, choose_index, sample_ids
@@ -191,6 +191,8 @@ class Store:
 
     def stats(self) -> Stats:
         """Counts, model, index and sizes on disk."""
+        from ..related.stored import fresh as stored_lists_current
+
         s = self.db.summary()
         n, langs = s["articles"], s["languages"]
         files = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
@@ -204,6 +206,8 @@ class Store:
             index=IndexStats(setting=self.config.index_type, type=self.index.index_type, metric=self.config.metric,
                              vectors=len(self.index), tombstones=self.index.tombstones, rebuilt=self.index_rebuilt),
             cached_embeddings=s["cached_embeddings"],
+            related_lists=RelatedListsStats(stored=self.db.related_count(), current=stored_lists_current(self),
+                                            max_articles=self.config.related_lists_max),
             thresholds=self.thresholds.to_dict(),
             bytes_on_disk=sum(files.values()), files=files,
         )
