@@ -1,9 +1,10 @@
 """Related lists for every article: ``storycluster recommend --out related.jsonl`` (static sites, CMS
 imports).
 
-The lists come from the ones the store keeps (:mod:`storycluster.related.stored`), read and shaped in blocks;
-an article without a current stored list (a store written by an earlier version, or a ``k`` deeper than the
-stored lists) gets its list computed as ``related`` would.
+The lists come from the ones the store keeps (:mod:`storycluster.related.stored`), read and shaped in blocks.
+A store without current lists (one over ``related_lists_max`` articles, or written by an earlier version) has
+them computed here in blocks of neighbouring articles, not kept, and written in that order; a ``k`` deeper than
+the stored lists gets each list computed as ``related`` computes it. Every way gives ``related``'s answer.
 
 Incremental: the output file keeps a sidecar state (``<out>.state.json``: k, the store generation of the
 export and the exported ids). A later run rewrites only the lists the store recomputed since (each stored
@@ -19,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from .archive import Archive
 from .ranking import RelatedOptions
 from .related import answer
-from .related.stored import DEPTH, decode, fresh
+from .related.stored import DEPTH, compute, decode, fresh, locality
 from .store.folder import atomic_write_text
 
 STATE_VERSION = 3  # 3: the export's generation; lists carry theirs in the store
@@ -63,7 +65,9 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
         ids = sorted(rowids)
         tmp = out.with_name(out.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
-            for s in range(0, len(ids), BLOCK):
+            if not stored and k <= DEPTH:  # computed in blocks of neighbours, written in that order
+                _write_computed(archive, fh, rowids, k, report, progress)
+            for s in range(0, len(ids) if stored or k > DEPTH else 0, BLOCK):
                 block = ids[s:s + BLOCK]
                 todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
                 lists = _lists(archive, todo, k) if stored else {}
@@ -106,6 +110,26 @@ def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
         if items is not None:
             out[r] = items
     return out
+
+
+def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int, report: RecommendReport,
+                    progress: Callable[[int], None] | None) -> None:
+    """Every article's default answer from plans computed now (not kept), in blocks of neighbours."""
+    store, db = archive.store, archive.db
+    order = locality(store, rowids.values())
+    for s in range(0, len(order), BLOCK):
+        part = order[s:s + BLOCK]
+        cards = db.cards(part)
+        members: dict[str, list[int]] = {}
+        for r, plan in compute(store, part, block=len(part)):
+            items = answer(store, plan, k, RelatedOptions(), r, cards[r].published_ts, cards=cards, members=members)
+            if items is None:  # not reached: a plan as deep as the stored ones holds k <= DEPTH
+                items = archive.related(cards[r].id, k=k)["related"]
+            fh.write(json.dumps({"id": cards[r].id, "related": items}, ensure_ascii=False) + "\n")
+            report.recomputed += 1
+            report.articles += 1
+        if progress is not None:
+            progress(len(part))
 
 
 def _read_state(path: Path, out: Path, k: int) -> dict | None:

@@ -106,6 +106,11 @@ def test_a_store_over_the_limit_keeps_no_lists(seed_store_copy):
         assert a._writer.last_regroup is not None and a._writer.last_regroup.lists == 0
         assert queries.related(a.store, "seed-main", k=5)["related"]
         assert differing(a, RelatedOptions(), k=5) == []
+        # recommend computes the lists in blocks of neighbours: related's answers
+        report = recommend(a, seed_store_copy.parent / "r.jsonl", k=5)
+        rows = {r["id"]: r["related"] for r in map(json.loads, (seed_store_copy.parent / "r.jsonl").open())}
+        assert report.recomputed == len(rows) == a.db.count()
+        assert all(rows[i] == queries.related(a.store, i, k=5)["related"] for i in rows)
 
 
 def test_a_filter_that_empties_the_stored_list_is_computed_on_demand(seed_store):

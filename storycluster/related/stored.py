@@ -78,6 +78,19 @@ def compute(store: Store, rows: Iterable[int], block: int = BLOCK) -> Iterator[t
         yield from zip(part, plans(store, owners, DEPTH, complete=True, arts=arts), strict=True)
 
 
+def locality(store: Store, rows: Iterable[int]) -> list[int]:
+    """``rows`` in an order that keeps neighbours together (an IVF index's lists, one after another; else
+    ascending): the blocks of :func:`compute` then share most of their candidates."""
+    wanted = {int(r) for r in rows}
+    index = store.index
+    if not index.nlist:
+        return sorted(wanted)
+    labels = index.slot_ids()
+    out = [int(r) for lst in range(index.nlist) for r in labels[index.list_slots(lst)].tolist() if r in wanted]
+    seen = set(out)
+    return out + sorted(wanted - seen)
+
+
 def _write(store: Store, computed: Iterable[tuple[int, Plan]]) -> int:
     n = 0
     batch: list[tuple[int, float | None, str, set[int]]] = []
