@@ -24,7 +24,7 @@ from typing import TextIO
 
 from .archive import Archive
 from .ranking import RelatedOptions
-from .related import answer
+from .related import Plan, answer
 from .related.stored import DEPTH, compute, decode, fresh, locality
 from .store.folder import atomic_write_text
 
@@ -98,15 +98,21 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
 
 def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
     """The default answers of ``rows`` from their stored plans (articles and groups read once for the block)."""
-    db, store = archive.db, archive.store
-    plans = {r: decode(*got) for r, got in db.related_plans(rows).items()}
-    shown = [e for p in plans.values() for e in p.entries[:k]]
+    plans = [(r, decode(*got)) for r, got in archive.db.related_plans(rows).items()]
+    return _answers(archive, rows, plans, k)
+
+
+def _answers(archive: Archive, rows: list[int], plans: list[tuple[int, Plan]], k: int) -> dict[int, list]:
+    """The default answer of each (row, plan), the articles and groups they show read once for all; the rows
+    without one (``answer`` gives None: not reached while k <= DEPTH) are left out."""
+    db = archive.db
+    shown = [e for _, p in plans for e in p.entries[:k]]
     members = db.members_of({e.group for e in shown if e.group is not None})
     cards = db.cards({*rows, *(e.rows[0][0] for e in shown), *(m for ms in members.values() for m in ms)})
-    options = RelatedOptions()
     out: dict[int, list] = {}
-    for r, plan in plans.items():
-        items = answer(store, plan, k, options, r, cards[r].published_ts, cards=cards, members=members)
+    for r, plan in plans:
+        items = answer(archive.store, plan, k, RelatedOptions(), r, cards[r].published_ts, cards=cards,
+                       members=members)
         if items is not None:
             out[r] = items
     return out
@@ -115,17 +121,14 @@ def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
 def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int, report: RecommendReport,
                     progress: Callable[[int], None] | None) -> None:
     """Every article's default answer from plans computed now (not kept), in blocks of neighbours."""
-    store, db = archive.store, archive.db
-    order = locality(store, rowids.values())
+    ids = {r: i for i, r in rowids.items()}
+    order = locality(archive.store, rowids.values())
     for s in range(0, len(order), BLOCK):
         part = order[s:s + BLOCK]
-        cards = db.cards(part)
-        members: dict[str, list[int]] = {}
-        for r, plan in compute(store, part, block=len(part)):
-            items = answer(store, plan, k, RelatedOptions(), r, cards[r].published_ts, cards=cards, members=members)
-            if items is None:  # not reached: a plan as deep as the stored ones holds k <= DEPTH
-                items = archive.related(cards[r].id, k=k)["related"]
-            fh.write(json.dumps({"id": cards[r].id, "related": items}, ensure_ascii=False) + "\n")
+        lists = _answers(archive, part, list(compute(archive.store, part, block=len(part))), k)
+        for r in part:
+            items = lists[r] if r in lists else archive.related(ids[r], k=k)["related"]
+            fh.write(json.dumps({"id": ids[r], "related": items}, ensure_ascii=False) + "\n")
             report.recomputed += 1
             report.articles += 1
         if progress is not None:

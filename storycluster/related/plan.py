@@ -118,7 +118,6 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
     found: list[dict[int, None]] = [{} for _ in range(n)]
     scored: list[dict[int, tuple[float, str]]] = [{} for _ in range(n)]
     refused: list[set[int]] = [set() for _ in range(n)]
-    out: list[Plan | None] = [None] * n
     ranked_of: list[list[Entry]] = [[] for _ in range(n)]
     fetch = 2 * depth + 16
     todo = list(range(n))
@@ -156,12 +155,9 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
     if complete:
         _complete(store, owners, ranked_of, depth, scored, arts, gof, grouped)
     _settle(store, owners, [r[:depth] for r in ranked_of], scored, arts)
-    for i in range(n):
-        ranked = ranked_of[i]
-        # fewer stories than asked: the search went below the related threshold, none is missing
-        bottom: float | None = round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else None
-        out[i] = Plan(ranked[:depth], bottom, allowed is not None)
-    return [p for p in out if p is not None]
+    # fewer stories than asked: the search went below the related threshold, none is missing
+    return [Plan(ranked[:depth], round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else None,
+                 allowed is not None) for ranked in ranked_of]
 
 
 def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dict[int, str],
@@ -182,18 +178,23 @@ def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, s
         got = scored.get(r)
         if got is None:
             continue
-        sim, tier = got
         gid = gof.get(r)
-        in_own = owner.group is not None and gid == owner.group
-        if sim < related and not in_own:
-            continue
-        stories.setdefault(gid or f"\x00{r}", []).append(_row(r, sim, tier, in_own))
+        row = _member(r, got, owner.group is not None and gid == owner.group, related)
+        if row is not None:
+            stories.setdefault(gid or f"\x00{r}", []).append(row)
     entries = []
     for key, members in stories.items():
         members.sort(key=lambda x: (-x[1], arts[x[0]].id))
         entries.append(Entry(key, members))
     entries.sort(key=lambda e: (-round(e.score, ROUND), arts[e.rows[0][0]].id))
     return entries
+
+
+def _member(r: int, got: tuple[float, str], in_own: bool, related: float) -> Row | None:
+    """A scored candidate as a row of its story, when it qualifies: at the related threshold, or a member of the
+    query's own group."""
+    sim, tier = got
+    return _row(r, sim, tier, in_own) if sim >= related or in_own else None
 
 
 def _row(r: int, sim: float, tier: str, in_own: bool) -> Row:
@@ -235,13 +236,9 @@ def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]
                 continue
             have = {r for r, *_ in e.rows}
             for r in members.get(e.group, []):
-                if r == o.exclude or r in have:
-                    continue
-                sim, tier = scored[i][r]
-                in_own = e.group == o.group
-                if sim < t.related and not in_own:
-                    continue
-                e.rows.append(_row(r, sim, tier, in_own))
+                if r != o.exclude and r not in have and (row := _member(r, scored[i][r], e.group == o.group,
+                                                                        t.related)) is not None:
+                    e.rows.append(row)
             e.rows.sort(key=lambda x: (-x[1], arts[x[0]].id))
 
 

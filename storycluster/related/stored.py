@@ -109,12 +109,12 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
     lists were computed. ``was_fresh``: the lists matched the groups before; ``whole``: a full regrouping;
     ``touched``: rows added, updated, removed or regrouped; ``changed``: rows whose content may have changed."""
     db = store.db
-    stored = set(db.rowids().tolist())
-    if len(stored) > store.config.related_lists_max:
+    if db.count() > store.config.related_lists_max:
         if db.get_meta("related_lists") != "off":
             db.clear_related()
         db.set_meta("related_lists", "off")  # related computes every answer
         return 0
+    stored = set(db.rowids().tolist())
     if whole or not was_fresh:
         db.clear_related()
         n = _write(store, compute(store, sorted(stored)))
