@@ -11,6 +11,7 @@ import numpy as np
 from ..embed.layout import IndexedVectors, VectorLayout
 from ..language import reads
 from ..lexical import (
+    PackedNumbers,
     PackedTerms,
     candidate_pairs,
     document_frequencies,
@@ -38,15 +39,18 @@ class PairScorer:
     language is scored on lexical evidence only (:class:`StoryModel`)."""
 
     def __init__(self, lead: np.ndarray | IndexedVectors, title: np.ndarray | IndexedVectors, sigs: np.ndarray,
-                 content_hashes: Sequence[str], tfidf, rare, n_tokens: np.ndarray | Sequence[int],
+                 content_hashes: Sequence[str] | np.ndarray, tfidf, rare, n_tokens: np.ndarray | Sequence[int],
                  langs: Sequence[str | None], thresholds: Thresholds,
                  model: StoryModel, published: np.ndarray | None = None,
-                 numbers: Sequence[np.ndarray] | None = None, languages: frozenset[str] | None = None) -> None:
+                 numbers: Sequence[np.ndarray] | PackedNumbers | None = None,
+                 languages: frozenset[str] | None = None) -> None:
         self.lead, self.title, self.sigs, self.tfidf, self.rare = lead, title, sigs, tfidf, rare
         empty = np.zeros(0, dtype=np.uint64)
         self.years, self.others = number_matrices([empty] * len(lead) if numbers is None else numbers)
         self.n_years, self.n_others = np.diff(self.years.indptr), np.diff(self.others.indptr)
-        self.codes = _codes(content_hashes)
+        # content hashes, or codes of them (equal codes: equal hashes) as a store's read gives them
+        given = content_hashes if isinstance(content_hashes, np.ndarray) and content_hashes.dtype.kind == "i" else None
+        self.codes = given.astype(np.int64, copy=False) if given is not None else _codes(content_hashes)
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         # language codes, -1 where unknown
         self.langs = np.where([not lang for lang in langs], -1, _codes([lang or "?" for lang in langs]))

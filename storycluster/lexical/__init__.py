@@ -13,7 +13,7 @@ from .minhash import (
     shingles,
     signatures,
 )
-from .numbers import YEAR_CODES, is_year, number_codes, number_matrices, number_text
+from .numbers import YEAR_CODES, PackedNumbers, is_year, number_codes, number_matrices, number_text
 from .tfidf import (
     N_FEATURES,
     PackedTerms,
@@ -28,7 +28,8 @@ from .tfidf import (
     unpack,
 )
 
-__all__ = ["BANDS", "EMPTY", "N_FEATURES", "NUM_PERM", "YEAR_CODES", "PackedTerms", "band_keys", "band_partners",
+__all__ = ["BANDS", "EMPTY", "N_FEATURES", "NUM_PERM", "YEAR_CODES", "PackedNumbers", "PackedTerms", "band_keys",
+           "band_partners",
            "candidate_pairs", "document_frequencies", "idf_weights", "is_year", "jaccard", "n_tokens",
            "number_codes", "number_matrices", "number_text", "rows_csr", "shared_key_pairs", "shingles",
            "signatures", "term_vectors", "tfidf_cosines", "tfidf_matrices", "tfidf_matrix", "unpack"]

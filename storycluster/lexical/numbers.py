@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,12 +45,45 @@ def number_text(code: int) -> str:
     return str(code)[1:] if code < 1 << 63 else "…"
 
 
-def number_matrices(codes: Sequence[np.ndarray]):
+@dataclass(slots=True)
+class PackedNumbers:
+    """Many texts' number codes in two flat arrays: text ``r`` writes ``codes[offsets[r]:offsets[r + 1]]`` (a
+    million texts' numbers as a million small arrays took a tenth of a gigabyte more)."""
+
+    codes: np.ndarray  # uint64
+    offsets: np.ndarray  # int64, one more than there are texts
+
+    @classmethod
+    def from_blobs(cls, blobs: Sequence[bytes | None]) -> PackedNumbers:
+        """From stored codes (the ``numbers`` column; None or empty: none)."""
+        size = np.fromiter((len(b or b"") // 8 for b in blobs), dtype=np.int64, count=len(blobs))
+        offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+        np.cumsum(size, out=offsets[1:])
+        return cls(np.frombuffer(b"".join(b or b"" for b in blobs), dtype=np.uint64).copy(), offsets)
+
+    @classmethod
+    def concat(cls, parts: Sequence[PackedNumbers], n: int = 0) -> PackedNumbers:
+        """The texts of ``parts`` one after another (``n``: how many, for no parts)."""
+        if not parts:
+            return cls(np.zeros(0, dtype=np.uint64), np.zeros(n + 1, dtype=np.int64))
+        shift = np.cumsum([0, *(len(p.codes) for p in parts[:-1])])
+        offsets = np.concatenate([[0], *(p.offsets[1:] + s for p, s in zip(parts, shift, strict=True))])
+        return cls(np.concatenate([p.codes for p in parts]), offsets.astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+
+def number_matrices(codes: Sequence[np.ndarray] | PackedNumbers):
     """Two binary CSR matrices over the texts: the years each writes, and its other numbers (columns: the
     distinct codes); a row inner product counts shared numbers."""
     n = len(codes)
-    flat = np.concatenate(codes) if n else np.zeros(0, dtype=np.uint64)
-    row = np.repeat(np.arange(n), [len(c) for c in codes])
+    if isinstance(codes, PackedNumbers):
+        flat, lengths = codes.codes, np.diff(codes.offsets)
+    else:
+        flat = np.concatenate(codes) if n else np.zeros(0, dtype=np.uint64)
+        lengths = np.array([len(c) for c in codes], dtype=np.int64)
+    row = np.repeat(np.arange(n), lengths)
     vocab, cols = np.unique(flat, return_inverse=True)
     years, others = (rows_csr(np.ones(int(keep.sum())), cols.ravel()[keep], row[keep], n, max(len(vocab), 1))
                      for keep in (is_year(flat), ~is_year(flat)))

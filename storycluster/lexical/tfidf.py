@@ -136,7 +136,7 @@ def tfidf_matrix(vectors: Sequence[np.ndarray] | PackedTerms, idf: np.ndarray):
     return tfidf_matrices(vectors, [idf])[0]
 
 
-def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[np.ndarray], chunk: int = 65_536,
+def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[np.ndarray], chunk: int = 16_384,
                    consume: bool = False):
     """One :func:`tfidf_matrix` per IDF weighting, built together in chunks of rows (float32 values, int32
     columns: a whole archive's transient arrays stay a chunk's size). Columns are the terms that occur

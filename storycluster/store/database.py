@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import StoreError
-from ..lexical import N_FEATURES, PackedTerms
+from ..lexical import N_FEATURES, PackedNumbers, PackedTerms
 from ..results import Change
 
 SCHEMA_VERSION = 1
@@ -138,11 +138,11 @@ class GroupingData:
     rowids: np.ndarray
     lead: np.ndarray
     title: np.ndarray
-    content_hashes: list[str]
+    content_hashes: np.ndarray  # int64 codes: equal for equal content hashes
     sigs: np.ndarray
     terms: PackedTerms  # indexing gives one text's packed vector
-    numbers: list[np.ndarray]
-    langs: list[str | None]
+    numbers: PackedNumbers
+    langs: list[str | None]  # one string object per distinct language
     published: np.ndarray  # timestamps, NaN when unknown
 
 
@@ -430,9 +430,13 @@ class Database:
         published = np.empty(n, dtype=np.float64)
         terms = PackedTerms(np.empty(n_terms, np.uint32), np.empty(n_terms, np.uint32), np.zeros(n + 1, np.int64))
         wide: dict[int, np.ndarray] = {}  # column → (n, width) array: lead, title, signature
-        hashes: list[str] = []
+        # no Python object per article beyond one list slot: a million articles' hashes, languages and number
+        # arrays as objects took half a gigabyte
+        hashes = np.empty(n, dtype=np.int64)
+        hash_code: dict[str, int] = {}
         langs: list[str | None] = []
-        numbers: list[np.ndarray] = []
+        lang_of: dict[str | None, str | None] = {}
+        number_blobs: list[PackedNumbers] = []  # one per chunk, joined once read
         at = 0
         while rows := cur.fetchmany(chunk):
             end = at + len(rows)
@@ -448,17 +452,18 @@ class Database:
             terms.terms[lo:lo + len(part.terms)] = part.terms
             terms.counts[lo:lo + len(part.counts)] = part.counts
             terms.offsets[at + 1:end + 1] = part.offsets[1:] + lo
-            hashes += [r[3] for r in rows]
-            langs += [r[6] for r in rows]
+            hashes[at:end] = [hash_code.setdefault(r[3], len(hash_code)) for r in rows]
+            langs += [lang_of.setdefault(r[6], r[6]) for r in rows]
             published[at:end] = [np.nan if r[7] is None else r[7] for r in rows]
-            numbers += [np.frombuffer(r[8] or b"", dtype=np.uint64) for r in rows]
+            number_blobs.append(PackedNumbers.from_blobs([r[8] for r in rows]))
             at = end
         if at != n:
             raise StoreError("the store changed while its articles were read for grouping; run it again")
         empty = {1: np.zeros((0, 0), np.float32), 2: np.zeros((0, 0), np.float32), 4: np.zeros((0, 0), np.uint32)}
         lead, title, sigs = (wide.get(c, empty[c]) for c in (1, 2, 4))
+        del hash_code
         return GroupingData(rowids=ids, lead=lead, title=title, content_hashes=hashes, sigs=sigs, terms=terms,
-                            numbers=numbers, langs=langs, published=published)
+                            numbers=PackedNumbers.concat(number_blobs, n), langs=langs, published=published)
 
     def vectors_by_rowid(self, rowids: Sequence[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(lead, title) float32 embeddings of some articles, in the order given (the exact stored vectors:
