@@ -149,7 +149,7 @@ class PairScorer:
         return [(x, y) for x in values("tfidf_cosine") for y in values("rare_terms_cosine")]
 
     def pairs(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None, title: np.ndarray | None = None,
-              chunk: int = 100_000, at_least: float | None = None, threads: int | None = None) -> np.ndarray:
+              chunk: int = 32_768, at_least: float | None = None, threads: int | None = None) -> np.ndarray:
         """Log-odds of each pair (i[t], j[t]), in chunks (the gathered vectors of millions of pairs would
         not fit) on ``threads`` threads (default: every core); ``lead``/``title``: the pairs' cosines when
         already known (from the neighbour graph).
