@@ -127,3 +127,24 @@ def test_band_keys_do_not_depend_on_the_row_chunks():
     assert np.array_equal(band_keys(sigs, chunk=77), keys) and keys.shape == (1000, 32)
     assert (keys[5] == 0).all() and (np.delete(keys, 5, axis=0) != 0).all()
     assert band_keys(sigs[:0]).shape == (0, 32)
+
+
+def test_packed_numbers_give_the_same_matrices_as_per_text_arrays():
+    import numpy as np
+
+    from storycluster.lexical import PackedNumbers, number_codes, number_matrices
+
+    texts = ["in 2013 the 33 year old", "", "2013 and 15 and 2024", "no numbers here", "15"]
+    per_text = [number_codes(t) for t in texts]
+    blobs = [c.tobytes() or None for c in per_text]
+    # read in two chunks, as a store's read does, then joined
+    packed = PackedNumbers.concat([PackedNumbers.from_blobs(blobs[:2]), PackedNumbers.from_blobs(blobs[2:])])
+    assert len(packed) == len(texts)
+    for r, codes in enumerate(per_text):
+        assert packed.codes[packed.offsets[r]:packed.offsets[r + 1]].tolist() == codes.tolist()
+    for ours, want in zip(number_matrices(packed), number_matrices(per_text), strict=True):
+        assert (ours @ ours.T).toarray().tolist() == (want @ want.T).toarray().tolist()
+    years, others = number_matrices(packed)
+    assert (years @ years.T).toarray()[0, 2] == 1  # 2013 shared
+    assert (others @ others.T).toarray()[2, 4] == 1  # 15 shared
+    assert len(PackedNumbers.concat([], 3)) == 3 and np.diff(PackedNumbers.concat([], 3).offsets).sum() == 0

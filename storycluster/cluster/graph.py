@@ -49,8 +49,10 @@ class PairScorer:
         self.years, self.others = number_matrices([empty] * len(lead) if numbers is None else numbers)
         self.n_years, self.n_others = np.diff(self.years.indptr), np.diff(self.others.indptr)
         # content hashes, or codes of them (equal codes: equal hashes) as a store's read gives them
-        given = content_hashes if isinstance(content_hashes, np.ndarray) and content_hashes.dtype.kind == "i" else None
-        self.codes = given.astype(np.int64, copy=False) if given is not None else _codes(content_hashes)
+        if isinstance(content_hashes, np.ndarray) and content_hashes.dtype.kind == "i":
+            self.codes = content_hashes.astype(np.int64, copy=False)
+        else:
+            self.codes = _codes(list(content_hashes))
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
         # language codes, -1 where unknown
         self.langs = np.where([not lang for lang in langs], -1, _codes([lang or "?" for lang in langs]))
