@@ -30,6 +30,9 @@ from .store.store import Store
 
 #: a regrouping is a full one once the articles touched since the last full one reach this share of the store
 FULL_REGROUP_SHARE = 0.1
+#: a full regrouping of at least this many articles keeps the term lists and TF-IDF rows in mapped files beside
+#: the store (:class:`~.store.spill.Spill`) instead of in memory: 1.9 GB at a million articles
+SPILL_FROM = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +68,17 @@ def regroup(store: Store, full: bool = False) -> RegroupReport:
             data = db.all_for_grouping(store.config.model_id, vectors=not from_index, rowids=rows.tolist())
             scorer, _ = store_scorer(store, data, *(frozen or live))
             return _write_groups(store, data.rowids, scorer, False, previous, len(stored), None, len(pending))
-    data = db.all_for_grouping(store.config.model_id, vectors=not from_index)
-    scorer, df = store_scorer(store, data)
+    with _spill(store) as spill:
+        return _full_or_from_all(store, full, previous, from_index, spill)
+
+
+def _full_or_from_all(store: Store, full: bool, previous: dict[int, str], from_index: bool, spill) -> RegroupReport:
+    """A regrouping that reads every article: a full one, or an incremental one of a store that does not keep its
+    term statistics yet (the scorer over every article, then the touched rows' part of it)."""
+    db = store.db
+    data = db.all_for_grouping(store.config.model_id, vectors=not from_index,
+                               alloc=np.empty if spill is None else spill.empty)
+    scorer, df = store_scorer(store, data, spill=spill)
     stored = data.rowids
     del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
     pending, previous = _pending_in(store, stored, previous)
@@ -75,6 +87,21 @@ def regroup(store: Store, full: bool = False) -> RegroupReport:
     rows = _touched_rows(store, stored, scorer.sigs, pending, previous)
     sub = scorer.subset(np.searchsorted(stored, rows))
     return _write_groups(store, rows, sub, False, previous, len(stored), df, len(pending))
+
+
+def _spill(store: Store):
+    """A :class:`~.store.spill.Spill` beside the store for a regrouping that reads every article of a large one, else
+    a context of None."""
+    from contextlib import nullcontext
+
+    from .store.spill import Spill
+
+    if store.db.count() < SPILL_FROM:
+        return nullcontext()
+    try:
+        return Spill(store.path)
+    except OSError:  # no room or no write access beside the store: in memory, as for a smaller one
+        return nullcontext()
 
 
 def ensure_groups(store: Store) -> None:
@@ -96,7 +123,7 @@ def ensure_groups(store: Store) -> None:
 
 
 def store_scorer(store: Store, data: GroupingData, df: np.ndarray | None = None,
-                 n_docs: int | None = None) -> tuple[PairScorer, np.ndarray]:
+                 n_docs: int | None = None, spill=None) -> tuple[PairScorer, np.ndarray]:
     """A PairScorer over the articles of ``data``, and the term document frequencies it used (``df`` and
     ``n_docs``: the store's, when ``data`` holds only some of its articles). ``data.terms`` is spent (its arrays
     become the TF-IDF matrix); the callers use only the rest of ``data`` afterwards."""
@@ -107,7 +134,7 @@ def store_scorer(store: Store, data: GroupingData, df: np.ndarray | None = None,
         title = store.layout.half(store.index, data.rowids, "title")
     return grouping_scorer(lead, title, data.sigs, data.content_hashes, data.terms, data.langs,
                            data.published, store.thresholds, store.model, data.numbers, df, n_docs,
-                           consume_terms=True, languages=store.languages)
+                           consume_terms=True, languages=store.languages, spill=spill)
 
 
 def _due_full(store: Store, pending: int, stored: int) -> bool:

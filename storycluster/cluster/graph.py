@@ -4,7 +4,7 @@ collisions (lexical duplicates that the embedding might rank low, e.g. long text
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -65,16 +65,52 @@ class PairScorer:
         self.thresholds, self.model = thresholds, model
         # publication timestamps (NaN when unknown): same_story needs them within the time window
         self.published = np.full(len(lead), np.nan) if published is None else np.asarray(published, dtype=np.float64)
+        # TF-IDF rows mapped from files (a large store's regrouping, see grouping_scorer): pages read are dropped
+        # after each thousand rows gathered, since each row read at random maps its neighbourhood too (the
+        # kernel's fault-around: 64 KB a row)
+        self.release: Callable[[], None] | None = None
+        self._gathered = 0
+
+    def _read_rows(self, n: int, every: int = 1024) -> None:
+        """Count ``n`` TF-IDF rows gathered; release the mapped pages every ``every``."""
+        if self.release is None:
+            return
+        self._gathered += n
+        if self._gathered >= every:
+            self._gathered = 0
+            self.release()
 
     def _cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # an unknown language counts as the same: lexical evidence is then used if the texts are long enough
         la, lb = self.langs[a], self.langs[b]
         return (la != lb) & (la >= 0) & (lb >= 0)
 
+    def _copied_rows(self, matrix, rows: np.ndarray, batch: int = 512):
+        """``matrix[rows]`` as a matrix in memory, read from mapped rows a batch at a time (pages released after
+        each): a large component's block would otherwise map every page near each of its rows at once."""
+        from scipy.sparse import vstack
+
+        parts = []
+        for s in range(0, len(rows), batch):
+            parts.append(matrix[rows[s:s + batch]])
+            if self.release is not None:
+                self.release()
+        return vstack(parts, format="csr") if len(parts) != 1 else parts[0]
+
+    def _term_blocks(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (len(a), len(b)) TF-IDF cosine matrices, all terms and rare ones."""
+        if self.release is None or len(a) == 0 or len(b) == 0:
+            return _block_dot(self.tfidf, a, b), _block_dot(self.rare, a, b)
+        rows = np.concatenate([a, b])
+        left, right = np.arange(len(a)), np.arange(len(a), len(rows))
+        return (_block_dot(self._copied_rows(self.tfidf, rows), left, right),
+                _block_dot(self._copied_rows(self.rare, rows), left, right))
+
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(len(a), len(b)) log-odds matrix, computed block-wise (one sparse product per TF-IDF matrix)."""
+        tfidf, rare = self._term_blocks(a, b)
         f = {"lead": self.lead[a] @ self.lead[b].T, "title": self.title[a] @ self.title[b].T,
-             "tfidf": _block_dot(self.tfidf, a, b), "rare": _block_dot(self.rare, a, b),
+             "tfidf": tfidf, "rare": rare,
              "min_tokens": np.minimum.outer(self.n_tokens[a], self.n_tokens[b]),
              "cross_lingual": self._cross(a[:, None], b[None, :]),
              "unreadable": self.unread[a][:, None] | self.unread[b][None, :],
@@ -97,6 +133,7 @@ class PairScorer:
         for name in ("lead", "title", "sigs", "tfidf", "rare", "codes", "n_tokens", "langs", "unread",
                      "published", "years", "others", "n_years", "n_others"):
             setattr(sub, name, getattr(self, name)[idx])
+        sub.release = None  # its rows are copies in memory
         return sub
 
     def features(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None = None,
@@ -114,19 +151,48 @@ class PairScorer:
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
-    def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000) -> np.ndarray:
+    def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int | None = None,
+                      count: bool = True) -> np.ndarray:
         """Row-wise inner products of pairs of rows of a CSR matrix; pairs with an empty row are 0 without
-        gathering them (most articles write no year, say)."""
+        gathering them (most articles write no year, say). ``count``: the rows count towards releasing mapped
+        pages (see :meth:`_read_rows`)."""
         out = np.zeros(len(i), dtype=np.float64)
         filled = self._filled(matrix)
         if not filled.any():
             return out
         both = np.flatnonzero(filled[i] & filled[j])
+        chunk = chunk or (20_000 if self.release is None else 512)
         for s in range(0, len(both), chunk):
             sel = both[s:s + chunk]
             a, b = matrix[i[sel]], matrix[j[sel]]
             out[sel] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+            if count:
+                self._read_rows(2 * len(sel))
         return out
+
+    def _blocked_cosines(self, i: np.ndarray, j: np.ndarray, block: int = 32_768,
+                         threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Both TF-IDF cosines of the pairs (i[t], j[t]) from mapped rows, the pairs taken by the row blocks of
+        their two rows (``block`` rows each): each step reads rows of two blocks only, whose pages are released
+        after it, so the pages in memory stay a few blocks' worth whatever the order of the pairs."""
+        tfidf, rare = np.zeros(len(i)), np.zeros(len(i))
+        if len(i) == 0:
+            return tfidf, rare
+        nb = np.int64(int(max(i.max(), j.max())) // block + 1)
+        key = (i // block).astype(np.int64) * nb + j // block
+        order = np.argsort(key, kind="stable")
+        cuts = np.flatnonzero(np.diff(key[order])) + 1
+        groups = np.split(order, cuts)
+
+        def one(sel: np.ndarray) -> None:
+            a, b = i[sel], j[sel]
+            tfidf[sel] = self._sparse_pairs(self.tfidf, a, b, chunk=20_000, count=False)
+            rare[sel] = self._sparse_pairs(self.rare, a, b, chunk=20_000, count=False)
+            if self.release is not None:
+                self.release()
+
+        thread_map(one, groups, threads, one_blas_thread=True)
+        return tfidf, rare
 
     def _filled(self, matrix) -> np.ndarray:
         """Which rows of one of the scorer's CSR matrices hold anything (kept per matrix: a million-row
@@ -162,6 +228,8 @@ class PairScorer:
         favours: the log-odds are linear in them) reach ``at_least``; the linkage drops every edge below
         its threshold, so for most neighbour pairs of a large archive they are never needed."""
         out = np.empty(len(i), dtype=np.float64)
+        if self.release is not None and at_least is not None:  # mapped rows: read block by block
+            return self._pairs_blocked(i, j, lead, title, chunk, at_least, threads)
 
         def one(s: int) -> None:
             part = slice(s, s + chunk)
@@ -184,24 +252,62 @@ class PairScorer:
         thread_map(one, range(0, len(i), chunk), threads, one_blas_thread=True)
         return out
 
+    def _pairs_blocked(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None, title: np.ndarray | None,
+                       chunk: int, at_least: float, threads: int | None) -> np.ndarray:
+        """:meth:`pairs` over mapped TF-IDF rows, the same values: which pairs need their cosines (a first pass
+        over the other evidence), those cosines by row blocks (:meth:`_blocked_cosines`), then the log-odds."""
+        need = np.zeros(len(i), dtype=bool)
+        spans = range(0, len(i), chunk)
+
+        def features(s: int) -> dict[str, np.ndarray]:
+            part = slice(s, s + chunk)
+            zero = np.zeros(len(i[part]))
+            return self.features(i[part], j[part], lead=None if lead is None else lead[part],
+                                 title=None if title is None else title[part], tfidf=zero, rare=zero)
+
+        def first(s: int) -> None:
+            f = features(s)
+            zero = np.zeros(len(f["lead"]))
+            need[s:s + chunk] = np.max([pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=self.thresholds,
+                                                    m=self.model) for x, y in self._best_corners()], axis=0) >= at_least
+
+        thread_map(first, spans, threads, one_blas_thread=True)
+        which = np.flatnonzero(need)
+        tfidf, rare = np.zeros(len(i)), np.zeros(len(i))
+        tfidf[which], rare[which] = self._blocked_cosines(i[which], j[which], threads=threads)
+        del which
+        out = np.empty(len(i), dtype=np.float64)
+
+        def second(s: int) -> None:
+            f = features(s)
+            f["tfidf"], f["rare"] = tfidf[s:s + chunk], rare[s:s + chunk]
+            out[s:s + chunk] = pair_logits(**f, t=self.thresholds, m=self.model)
+
+        thread_map(second, spans, threads, one_blas_thread=True)
+        return out
+
 
 def grouping_scorer(lead, title, sigs: np.ndarray, content_hashes, terms, langs, published,
                     thresholds: Thresholds, model: StoryModel, numbers, df: np.ndarray | None = None,
                     n_docs: int | None = None, consume_terms: bool = False,
-                    languages: frozenset[str] | None = None) -> tuple[PairScorer, np.ndarray]:
+                    languages: frozenset[str] | None = None, spill=None) -> tuple[PairScorer, np.ndarray]:
     """The PairScorer grouping uses over a whole archive (TF-IDF weights from the archive's own document
     frequencies), and those frequencies. The store and the distributed pipeline both build it here. ``df`` and
     ``n_docs``: the archive's frequencies when these are only some of its articles. ``consume_terms``: a
-    :class:`PackedTerms` given is spent (its arrays become the TF-IDF matrix: see :func:`tfidf_matrices`)."""
+    :class:`PackedTerms` given is spent (its arrays become the TF-IDF matrix: see :func:`tfidf_matrices`);
+    ``spill``: a :class:`~..store.spill.Spill` that holds the term lists given and the TF-IDF rows (a large
+    store's regrouping)."""
     terms = PackedTerms.of(terms)
     if df is None:
         df, n_docs = document_frequencies(terms), len(terms)
     n = len(terms) if n_docs is None else n_docs
     n_tokens = terms.n_tokens()  # before the counts may be overwritten
     tfidf, rare = tfidf_matrices(terms, [idf_weights(df, n), idf_weights(df, n, model.rare_df)],
-                                 consume=consume_terms)
+                                 consume=consume_terms, alloc=np.empty if spill is None else spill.empty)
     scorer = PairScorer(lead, title, sigs, content_hashes, tfidf, rare, n_tokens, langs, thresholds, model,
                         published, numbers, languages)
+    if spill is not None:
+        scorer.release = spill.release
     return scorer, df
 
 

@@ -137,7 +137,7 @@ def tfidf_matrix(vectors: Sequence[np.ndarray] | PackedTerms, idf: np.ndarray):
 
 
 def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[np.ndarray], chunk: int = 16_384,
-                   consume: bool = False):
+                   consume: bool = False, alloc=np.empty):
     """One :func:`tfidf_matrix` per IDF weighting, built together in chunks of rows (float32 values, int32
     columns: a whole archive's transient arrays stay a chunk's size). Columns are the terms that occur
     (renumbered, so products stay cheap) up to ``RENUMBER_MAX`` rows, the hashed ids above that.
@@ -145,7 +145,8 @@ def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[n
     ``consume``: the packed terms' own arrays become the first matrix's columns and values (its weights
     overwrite the counts, chunk by chunk, after they are read) when that matrix keeps every entry (an IDF
     weight above 0 for every term: the smoothed IDF of all terms) and its columns are the hashed ids; the
-    packed terms must not be used afterwards. That saves a copy of the archive's term lists."""
+    packed terms must not be used afterwards. That saves a copy of the archive's term lists. ``alloc(n, dtype)``:
+    where the other matrices' values and columns go (a large store's regrouping maps them from a file)."""
     from scipy.sparse import csr_matrix
 
     packed = PackedTerms.of(vectors)
@@ -159,9 +160,9 @@ def tfidf_matrices(vectors: Sequence[np.ndarray] | PackedTerms, idfs: Sequence[n
     kept = [np.array([np.count_nonzero(idf[packed.terms[packed.offsets[s]:packed.offsets[e]]] > 0)
                       for s, e in spans], dtype=np.int64) for idf in weights]
     at = [np.cumsum(k) - k for k in kept]
-    data = [packed.counts.view(np.float32) if in_place and k == 0 else np.empty(int(m.sum()), dtype=np.float32)
+    data = [packed.counts.view(np.float32) if in_place and k == 0 else alloc(int(m.sum()), np.float32)
             for k, m in enumerate(kept)]
-    columns = [packed.terms.view(np.int32) if in_place and k == 0 else np.empty(int(m.sum()), dtype=np.int32)
+    columns = [packed.terms.view(np.int32) if in_place and k == 0 else alloc(int(m.sum()), np.int32)
                for k, m in enumerate(kept)]
     indptr = [np.zeros(n + 1, dtype=np.int64) for _ in weights]
 

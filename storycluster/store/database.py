@@ -411,11 +411,12 @@ class Database:
                            dtype=np.int64)
 
     def all_for_grouping(self, model_id: str, vectors: bool = True, chunk: int = 50_000,
-                         rowids: Sequence[int] | None = None) -> GroupingData:
+                         rowids: Sequence[int] | None = None, alloc=np.empty) -> GroupingData:
         """Row ids, lead and title vectors, content hashes and signatures of all articles (or of ``rowids``),
         in rowid order. ``vectors=False``: no embeddings (``lead``/``title`` are empty; a caller reads them
         from the index). Rows are read in chunks into arrays allocated once (term lists as
-        :class:`~..lexical.PackedTerms`): a million rows as Python tuples took gigabytes."""
+        :class:`~..lexical.PackedTerms`, allocated by ``alloc(n, dtype)``: a :class:`~.spill.Spill`'s for a large
+        store): a million rows as Python tuples took gigabytes."""
         source = _WITH_VECTORS if vectors else "FROM articles a"
         params: tuple = (model_id,) if vectors else ()
         if rowids is not None:
@@ -428,7 +429,7 @@ class Database:
                                 f"a.published_ts, a.numbers {source} ORDER BY a.rowid", params)
         ids = np.empty(n, dtype=np.int64)
         published = np.empty(n, dtype=np.float64)
-        terms = PackedTerms(np.empty(n_terms, np.uint32), np.empty(n_terms, np.uint32), np.zeros(n + 1, np.int64))
+        terms = PackedTerms(alloc(n_terms, np.uint32), alloc(n_terms, np.uint32), np.zeros(n + 1, np.int64))
         wide: dict[int, np.ndarray] = {}  # column → (n, width) array: lead, title, signature
         # no Python object per article beyond one list slot: a million articles' hashes, languages and number
         # arrays as objects took half a gigabyte
