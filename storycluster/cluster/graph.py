@@ -170,7 +170,7 @@ class PairScorer:
                 self._read_rows(2 * len(sel))
         return out
 
-    def _blocked_cosines(self, i: np.ndarray, j: np.ndarray, block: int = 32_768,
+    def _blocked_cosines(self, i: np.ndarray, j: np.ndarray, block: int = 16_384,
                          threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Both TF-IDF cosines of the pairs (i[t], j[t]) from mapped rows, the pairs taken by the row blocks of
         their two rows (``block`` rows each): each step reads rows of two blocks only, whose pages are released
@@ -272,15 +272,15 @@ class PairScorer:
                                                     m=self.model) for x, y in self._best_corners()], axis=0) >= at_least
 
         thread_map(first, spans, threads, one_blas_thread=True)
-        which = np.flatnonzero(need)
-        tfidf, rare = np.zeros(len(i)), np.zeros(len(i))
-        tfidf[which], rare[which] = self._blocked_cosines(i[which], j[which], threads=threads)
-        del which
+        which = np.flatnonzero(need)  # ascending
+        tfidf, rare = self._blocked_cosines(i[which], j[which], threads=threads)
         out = np.empty(len(i), dtype=np.float64)
 
         def second(s: int) -> None:
             f = features(s)
-            f["tfidf"], f["rare"] = tfidf[s:s + chunk], rare[s:s + chunk]
+            lo, hi = np.searchsorted(which, [s, s + chunk])
+            f["tfidf"], f["rare"] = np.zeros(len(f["lead"])), np.zeros(len(f["lead"]))
+            f["tfidf"][which[lo:hi] - s], f["rare"][which[lo:hi] - s] = tfidf[lo:hi], rare[lo:hi]
             out[s:s + chunk] = pair_logits(**f, t=self.thresholds, m=self.model)
 
         thread_map(second, spans, threads, one_blas_thread=True)
