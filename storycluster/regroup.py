@@ -30,9 +30,6 @@ from .store.store import Store
 
 #: a regrouping is a full one once the articles touched since the last full one reach this share of the store
 FULL_REGROUP_SHARE = 0.1
-#: a full regrouping of at least this many articles keeps the term lists and TF-IDF rows in mapped files beside
-#: the store (:class:`~.store.spill.Spill`) instead of in memory: 1.9 GB at a million articles
-SPILL_FROM = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +93,8 @@ def _spill(store: Store):
 
     from .store.spill import Spill
 
-    if store.db.count() < SPILL_FROM:
+    # from config.json's regroup_spill_from articles: the term lists and TF-IDF rows (1.9 GB at a million) in files
+    if store.db.count() < store.config.regroup_spill_from:
         return nullcontext()
     try:
         return Spill(store.path)

@@ -1,16 +1,17 @@
 """A large store's full regrouping keeps its term lists and TF-IDF rows in mapped files beside the store
 (storycluster.store.spill): the same groups and member scores as in memory, the files gone afterwards, and the
-pages read released as it goes. Real model, FAISS and SQLite; the size at which a store spills is lowered."""
+pages read released as it goes. Real model, FAISS and SQLite; the size at which a store spills
+(``regroup_spill_from`` in its config.json) set to 0."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import storycluster.regroup as regroup_module
 from storycluster import Archive
 from storycluster.store.spill import Spill
 
@@ -37,7 +38,8 @@ def regroup_spilled(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, in
         made["releases"] += 1
         release(self)
 
-    monkeypatch.setattr(regroup_module, "SPILL_FROM", 0)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    (path / "config.json").write_text(json.dumps({**config, "regroup_spill_from": 0}), encoding="utf-8")
     monkeypatch.setattr(Spill, "empty", counted_empty)
     monkeypatch.setattr(Spill, "release", counted_release)
     with Archive(path, create=False) as a:

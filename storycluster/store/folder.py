@@ -43,6 +43,9 @@ class StoreConfig:
     #: the store keeps every article's related list while it holds at most this many articles (0: never); a
     #: full regrouping recomputes them all, which a larger store would pay for on every tenth of growth
     related_lists_max: int = 50_000
+    #: a full regrouping of at least this many articles keeps the term lists and TF-IDF rows in temporary files
+    #: beside the store instead of in memory (:mod:`.spill`): less memory, more time (0: always)
+    regroup_spill_from: int = 200_000
     format_version: int = FORMAT_VERSION
 
     @classmethod
@@ -96,6 +99,8 @@ _CHECKS = (
     ("thresholds", lambda v: isinstance(v, dict) and all(isinstance(k, str) and _number(x) for k, x in v.items()),
      "an object of numbers (duplicate_jaccard, related, title_weight, window_days)"),
     ("related_lists_max", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+     "an integer, 0 or more"),
+    ("regroup_spill_from", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
      "an integer, 0 or more"),
     ("model_languages", lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
      "null or a list of language codes"),
