@@ -254,36 +254,33 @@ class PairScorer:
 
     def _pairs_blocked(self, i: np.ndarray, j: np.ndarray, lead: np.ndarray | None, title: np.ndarray | None,
                        chunk: int, at_least: float, threads: int | None) -> np.ndarray:
-        """:meth:`pairs` over mapped TF-IDF rows, the same values: which pairs need their cosines (a first pass
-        over the other evidence), those cosines by row blocks (:meth:`_blocked_cosines`), then the log-odds."""
+        """:meth:`pairs` over mapped TF-IDF rows, the same values (every step is element-wise): each pair's
+        log-odds without its cosines and whether they can matter (a pass over the other evidence), then those
+        cosines by row blocks (:meth:`_blocked_cosines`) and the log-odds of the pairs that need them."""
         need = np.zeros(len(i), dtype=bool)
-        spans = range(0, len(i), chunk)
-
-        def features(s: int) -> dict[str, np.ndarray]:
-            part = slice(s, s + chunk)
-            zero = np.zeros(len(i[part]))
-            return self.features(i[part], j[part], lead=None if lead is None else lead[part],
-                                 title=None if title is None else title[part], tfidf=zero, rare=zero)
-
-        def first(s: int) -> None:
-            f = features(s)
-            zero = np.zeros(len(f["lead"]))
-            need[s:s + chunk] = np.max([pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=self.thresholds,
-                                                    m=self.model) for x, y in self._best_corners()], axis=0) >= at_least
-
-        thread_map(first, spans, threads, one_blas_thread=True)
-        which = np.flatnonzero(need)  # ascending
-        tfidf, rare = self._blocked_cosines(i[which], j[which], threads=threads)
         out = np.empty(len(i), dtype=np.float64)
 
-        def second(s: int) -> None:
-            f = features(s)
-            lo, hi = np.searchsorted(which, [s, s + chunk])
-            f["tfidf"], f["rare"] = np.zeros(len(f["lead"])), np.zeros(len(f["lead"]))
-            f["tfidf"][which[lo:hi] - s], f["rare"][which[lo:hi] - s] = tfidf[lo:hi], rare[lo:hi]
-            out[s:s + chunk] = pair_logits(**f, t=self.thresholds, m=self.model)
+        def first(s: int) -> None:
+            part = slice(s, s + chunk)
+            zero = np.zeros(len(i[part]))
+            f = self.features(i[part], j[part], lead=None if lead is None else lead[part],
+                              title=None if title is None else title[part], tfidf=zero, rare=zero)
+            need[part] = np.max([pair_logits(**{**f, "tfidf": zero + x, "rare": zero + y}, t=self.thresholds,
+                                             m=self.model) for x, y in self._best_corners()], axis=0) >= at_least
+            out[part] = pair_logits(**f, t=self.thresholds, m=self.model)
 
-        thread_map(second, spans, threads, one_blas_thread=True)
+        thread_map(first, range(0, len(i), chunk), threads, one_blas_thread=True)
+        which = np.flatnonzero(need)
+        tfidf, rare = self._blocked_cosines(i[which], j[which], threads=threads)
+
+        def second(s: int) -> None:
+            part = which[s:s + chunk]
+            f = self.features(i[part], j[part], lead=None if lead is None else lead[part],
+                              title=None if title is None else title[part], tfidf=tfidf[s:s + chunk],
+                              rare=rare[s:s + chunk])
+            out[part] = pair_logits(**f, t=self.thresholds, m=self.model)
+
+        thread_map(second, range(0, len(which), chunk), threads, one_blas_thread=True)
         return out
 
 
