@@ -24,6 +24,7 @@ from .cluster.groups import group_changes
 from .embed.layout import IndexedVectors
 from .errors import StoreError
 from .lexical import band_partners
+from .memory import release_free_memory
 from .related import stored as stored_lists
 from .store.database import GroupingData
 from .store.store import Store
@@ -75,9 +76,11 @@ def _full_or_from_all(store: Store, full: bool, previous: dict[int, str], from_i
     db = store.db
     data = db.all_for_grouping(store.config.model_id, vectors=not from_index,
                                alloc=np.empty if spill is None else spill.empty)
+    release_free_memory()  # the rows read in chunks: freed, but kept by the allocator
     scorer, df = store_scorer(store, data, spill=spill)
     stored = data.rowids
     del data  # the term lists: the scorer holds what it needs (a million articles' lists are gigabytes)
+    release_free_memory()
     pending, previous = _pending_in(store, stored, previous)
     if full or not previous or _due_full(store, len(pending), len(stored)):
         return _write_groups(store, stored, scorer, True, previous, len(stored), df, len(pending))

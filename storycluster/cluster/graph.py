@@ -65,27 +65,16 @@ class PairScorer:
         self.thresholds, self.model = thresholds, model
         # publication timestamps (NaN when unknown): same_story needs them within the time window
         self.published = np.full(len(lead), np.nan) if published is None else np.asarray(published, dtype=np.float64)
-        # TF-IDF rows mapped from files (a large store's regrouping, see grouping_scorer): pages read are dropped
-        # after each thousand rows gathered, since each row read at random maps its neighbourhood too (the
-        # kernel's fault-around: 64 KB a row)
+        # TF-IDF rows mapped from files (a large store's regrouping, see grouping_scorer): read by row blocks,
+        # the pages dropped after each (see _by_blocks)
         self.release: Callable[[], None] | None = None
-        self._gathered = 0
-
-    def _read_rows(self, n: int, every: int = 1024) -> None:
-        """Count ``n`` TF-IDF rows gathered; release the mapped pages every ``every``."""
-        if self.release is None:
-            return
-        self._gathered += n
-        if self._gathered >= every:
-            self._gathered = 0
-            self.release()
 
     def _cross(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # an unknown language counts as the same: lexical evidence is then used if the texts are long enough
         la, lb = self.langs[a], self.langs[b]
         return (la != lb) & (la >= 0) & (lb >= 0)
 
-    def _copied_rows(self, matrix, rows: np.ndarray, batch: int = 512):
+    def _copied_rows(self, matrix, rows: np.ndarray, batch: int = 64):
         """``matrix[rows]`` as a matrix in memory, read from mapped rows a batch at a time (pages released after
         each): a large component's block would otherwise map every page near each of its rows at once."""
         from scipy.sparse import vstack
@@ -152,23 +141,39 @@ class PairScorer:
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
     def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int | None = None,
-                      count: bool = True) -> np.ndarray:
+                      by_blocks: bool = True) -> np.ndarray:
         """Row-wise inner products of pairs of rows of a CSR matrix; pairs with an empty row are 0 without
-        gathering them (most articles write no year, say). ``count``: the rows count towards releasing mapped
-        pages (see :meth:`_read_rows`)."""
+        gathering them (most articles write no year, say). Mapped TF-IDF rows are read by row blocks
+        (:meth:`_by_blocks`) unless ``by_blocks`` is False (the caller does that)."""
         out = np.zeros(len(i), dtype=np.float64)
         filled = self._filled(matrix)
         if not filled.any():
             return out
         both = np.flatnonzero(filled[i] & filled[j])
-        chunk = chunk or (20_000 if self.release is None else 512)
+        if by_blocks and self.release is not None and (matrix is self.tfidf or matrix is self.rare):
+            # mapped rows: by row blocks, released after each
+            for sel in self._by_blocks(i[both], j[both]):
+                out[both[sel]] = self._sparse_pairs(matrix, i[both[sel]], j[both[sel]], by_blocks=False)
+                self.release()
+            return out
+        chunk = chunk or 20_000
         for s in range(0, len(both), chunk):
             sel = both[s:s + chunk]
             a, b = matrix[i[sel]], matrix[j[sel]]
             out[sel] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
-            if count:
-                self._read_rows(2 * len(sel))
         return out
+
+    @staticmethod
+    def _by_blocks(i: np.ndarray, j: np.ndarray, block: int = 16_384) -> list[np.ndarray]:
+        """Positions of the pairs (i[t], j[t]) grouped by the row blocks (``block`` rows each) of their two rows:
+        a group reads rows of two blocks only. Rows read at random from a mapped file each bring in their
+        neighbourhood (the kernel maps whole folios of the page cache: up to megabytes a row)."""
+        if len(i) == 0:
+            return []
+        nb = np.int64(int(max(i.max(), j.max())) // block + 1)
+        key = (i // block).astype(np.int64) * nb + j // block
+        order = np.argsort(key, kind="stable")
+        return np.split(order, np.flatnonzero(np.diff(key[order])) + 1)
 
     def _blocked_cosines(self, i: np.ndarray, j: np.ndarray, block: int = 16_384,
                          threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -176,18 +181,12 @@ class PairScorer:
         their two rows (``block`` rows each): each step reads rows of two blocks only, whose pages are released
         after it, so the pages in memory stay a few blocks' worth whatever the order of the pairs."""
         tfidf, rare = np.zeros(len(i)), np.zeros(len(i))
-        if len(i) == 0:
-            return tfidf, rare
-        nb = np.int64(int(max(i.max(), j.max())) // block + 1)
-        key = (i // block).astype(np.int64) * nb + j // block
-        order = np.argsort(key, kind="stable")
-        cuts = np.flatnonzero(np.diff(key[order])) + 1
-        groups = np.split(order, cuts)
+        groups = self._by_blocks(i, j, block)
 
         def one(sel: np.ndarray) -> None:
             a, b = i[sel], j[sel]
-            tfidf[sel] = self._sparse_pairs(self.tfidf, a, b, chunk=20_000, count=False)
-            rare[sel] = self._sparse_pairs(self.rare, a, b, chunk=20_000, count=False)
+            tfidf[sel] = self._sparse_pairs(self.tfidf, a, b, chunk=20_000, by_blocks=False)
+            rare[sel] = self._sparse_pairs(self.rare, a, b, chunk=20_000, by_blocks=False)
             if self.release is not None:
                 self.release()
 

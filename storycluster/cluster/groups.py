@@ -11,6 +11,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from ..lexical import jaccard
+from ..memory import release_free_memory
 from ..results import Group as GroupRecord
 from ..results import Member, Tier
 from .graph import PairScorer, candidate_edges
@@ -51,6 +52,7 @@ def cluster_labels(scorer: PairScorer, k: int = 20, random_state: int = 0, index
     linkage = SparseAverageLinkage(threshold=m.group_threshold, floor=m.group_floor, random_state=random_state)
     edges, weights = candidate_edges(scorer, k=k, index=index, rowids=rowids, neighbours=neighbours, lexical=lexical,
                                      at_least=linkage.edge_threshold)
+    release_free_memory()  # the edge scoring's chunks, freed on worker threads
     return linkage.fit(n, edges, weights, scorer).labels_
 
 
