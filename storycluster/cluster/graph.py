@@ -229,6 +229,8 @@ class PairScorer:
         out = np.empty(len(i), dtype=np.float64)
         if self.release is not None and at_least is not None:  # mapped rows: read block by block
             return self._pairs_blocked(i, j, lead, title, chunk, at_least, threads)
+        if lead is None:  # each chunk gathers both rows' vectors
+            chunk = min(chunk, 8192)
 
         def one(s: int) -> None:
             part = slice(s, s + chunk)
@@ -432,11 +434,14 @@ def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndar
     ``neighbours``: the result of :func:`neighbour_edges`, ``lexical``: of :func:`~..lexical.candidate_pairs`, when
     already computed (the distributed pipeline computes both in its own stages). ``at_least``: edges below
     it may carry any value below it instead of their exact log-odds (see :meth:`PairScorer.pairs`)."""
-    near, lead, title = neighbour_edges(scorer, k, index, rowids) if neighbours is None else neighbours
+    # the band collisions first: their keys (a quarter of a gigabyte at a million) are gone before the graph
     lexical = candidate_pairs(scorer.sigs) if lexical is None else lexical
+    near, lead, title = neighbour_edges(scorer, k, index, rowids) if neighbours is None else neighbours
     if len(lexical):  # band collisions that are not vector neighbours: their cosines are computed here
         extra = np.unique(lexical[~_pairs_among(lexical, near, len(scorer.lead))], axis=0)
-        near = np.concatenate([near.astype(np.int64), extra])
+        # row positions stay int32 where they fit (half the memory of a million articles' edges)
+        wide = near.dtype if len(scorer.lead) <= np.iinfo(near.dtype).max else np.int64
+        near = np.concatenate([near.astype(wide, copy=False), extra.astype(wide)])
         lead = np.concatenate([lead, _row_dots(scorer.lead, extra)])
         title = np.concatenate([title, _row_dots(scorer.title, extra)])
     if len(near) == 0:
