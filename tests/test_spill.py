@@ -84,3 +84,33 @@ def test_released_pages_leave_the_values(tmp_path: Path) -> None:
         assert len(list(spill.folder.iterdir())) == 1
         folder = spill.folder
     assert not folder.exists()
+
+
+def test_no_room_for_the_files_is_one_clear_error(seed_store: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk without room for the files stops the regrouping with a message (a mapped file that cannot grow
+    would kill the process at the write), and the store keeps its groups."""
+    import errno
+    import os
+
+    from typer.testing import CliRunner
+
+    from storycluster.cli import app
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    before = groups_of(path)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    (path / "config.json").write_text(json.dumps({**config, "regroup_spill_from": 0}), encoding="utf-8")
+
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    r = CliRunner().invoke(app, ["dedup", "--full-regroup", "--store", str(path)])
+    assert r.exit_code != 0
+    assert "no room for the regrouping's temporary files" in r.output and "regroup_spill_from" in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    assert not list(path.glob(".spill-*"))
+    monkeypatch.undo()
+    assert groups_of(path) == before

@@ -8,12 +8,15 @@ they live changes."""
 from __future__ import annotations
 
 import mmap
+import os
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import StoreError
 
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
@@ -36,7 +39,14 @@ class Spill:
         size = n * np.dtype(dtype).itemsize
         with self._lock:
             with open(self.folder / f"{len(self._maps)}.bin", "w+b") as fh:
-                fh.truncate(size)
+                # the disk space taken now: a mapped file that cannot grow kills the process at the write (SIGBUS)
+                try:
+                    os.posix_fallocate(fh.fileno(), 0, size)
+                except OSError as e:
+                    raise StoreError(
+                        f"{self.folder.parent}: no room for the regrouping's temporary files ({size / 1e9:.1f} GB "
+                        f"more: {e.strerror}); free disk space there, or set regroup_spill_from in config.json "
+                        f"above the store's article count to regroup in memory") from e
                 m = mmap.mmap(fh.fileno(), size)
             self._maps.append(m)
         return np.frombuffer(m, dtype=dtype)
