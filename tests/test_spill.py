@@ -114,3 +114,21 @@ def test_no_room_for_the_files_is_one_clear_error(seed_store: Path, tmp_path: Pa
     assert not list(path.glob(".spill-*"))
     monkeypatch.undo()
     assert groups_of(path) == before
+
+
+def test_a_store_spills_from_regroup_spill_from_articles(seed_store: Path) -> None:
+    """The default (200,000 articles) and the setting decide; the seeds' 25 articles stay in memory by default."""
+    from storycluster.regroup import _spill
+
+    with Archive(seed_store, create=False) as a:
+        store = a.store
+        assert store.config.regroup_spill_from == 200_000
+        with _spill(store) as spill:
+            assert spill is None
+        n = store.db.count()
+        for setting, spills in ((n, True), (n + 1, False), (0, True)):
+            store.config.regroup_spill_from = setting
+            with _spill(store) as spill:
+                assert (spill is not None) == spills
+                if spill is not None:
+                    assert spill.folder.parent == store.path
