@@ -163,8 +163,8 @@ def _write_groups(store: Store, rows: np.ndarray, scorer: PairScorer, whole: boo
     labels = (cluster_labels(scorer, index=store.index if whole else None, rowids=rows) if len(rows)
               else np.zeros(0, dtype=np.int64))
     before = {int(r): previous[int(r)] for r in rows if int(r) in previous}
-    # ids and dates only of the rows that are or were in a group (a million articles' facts as objects: a
-    # quarter of a gigabyte, for a fifth of them)
+    # ids and dates only of the rows that are or were in a group (a million articles' facts as objects were a
+    # quarter of a gigabyte)
     in_multi = np.bincount(labels, minlength=len(rows))[labels] > 1 if len(rows) else np.zeros(0, dtype=bool)
     wanted = sorted(set(rows[in_multi].tolist()) | before.keys())
     facts = {r: ArticleFacts(i, ts, n) for r, i, ts, n in db.facts(wanted)} if wanted else {}

@@ -140,7 +140,7 @@ class PairScorer:
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
-    def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int | None = None,
+    def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000,
                       by_blocks: bool = True) -> np.ndarray:
         """Row-wise inner products of pairs of rows of a CSR matrix; pairs with an empty row are 0 without
         gathering them (most articles write no year, say). Mapped TF-IDF rows are read by row blocks
@@ -151,12 +151,8 @@ class PairScorer:
             return out
         both = np.flatnonzero(filled[i] & filled[j])
         if by_blocks and self.release is not None and (matrix is self.tfidf or matrix is self.rare):
-            # mapped rows: by row blocks, released after each
-            for sel in self._by_blocks(i[both], j[both]):
-                out[both[sel]] = self._sparse_pairs(matrix, i[both[sel]], j[both[sel]], by_blocks=False)
-                self.release()
+            out[both] = self._cosines_by_blocks([matrix], i[both], j[both], threads=1)[0]
             return out
-        chunk = chunk or 20_000
         for s in range(0, len(both), chunk):
             sel = both[s:s + chunk]
             a, b = matrix[i[sel]], matrix[j[sel]]
@@ -175,23 +171,21 @@ class PairScorer:
         order = np.argsort(key, kind="stable")
         return np.split(order, np.flatnonzero(np.diff(key[order])) + 1)
 
-    def _blocked_cosines(self, i: np.ndarray, j: np.ndarray, block: int = 16_384,
-                         threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Both TF-IDF cosines of the pairs (i[t], j[t]) from mapped rows, the pairs taken by the row blocks of
-        their two rows (``block`` rows each): each step reads rows of two blocks only, whose pages are released
-        after it, so the pages in memory stay a few blocks' worth whatever the order of the pairs."""
-        tfidf, rare = np.zeros(len(i)), np.zeros(len(i))
-        groups = self._by_blocks(i, j, block)
+    def _cosines_by_blocks(self, matrices: list, i: np.ndarray, j: np.ndarray,
+                           threads: int | None = None) -> list[np.ndarray]:
+        """The cosines of the pairs (i[t], j[t]) in each of the mapped ``matrices``, the pairs taken by the row
+        blocks of their two rows (:meth:`_by_blocks`): each step reads rows of two blocks only, whose pages are
+        released after it, so the pages in memory stay a few blocks' worth whatever the order of the pairs."""
+        out = [np.zeros(len(i)) for _ in matrices]
 
         def one(sel: np.ndarray) -> None:
-            a, b = i[sel], j[sel]
-            tfidf[sel] = self._sparse_pairs(self.tfidf, a, b, chunk=20_000, by_blocks=False)
-            rare[sel] = self._sparse_pairs(self.rare, a, b, chunk=20_000, by_blocks=False)
+            for res, matrix in zip(out, matrices, strict=True):
+                res[sel] = self._sparse_pairs(matrix, i[sel], j[sel], by_blocks=False)
             if self.release is not None:
                 self.release()
 
-        thread_map(one, groups, threads, one_blas_thread=True)
-        return tfidf, rare
+        thread_map(one, self._by_blocks(i, j), threads, one_blas_thread=True)
+        return out
 
     def _filled(self, matrix) -> np.ndarray:
         """Which rows of one of the scorer's CSR matrices hold anything (kept per matrix: a million-row
@@ -226,11 +220,11 @@ class PairScorer:
         when the log-odds with their most favourable values (each cosine 0 or 1, whichever its weight
         favours: the log-odds are linear in them) reach ``at_least``; the linkage drops every edge below
         its threshold, so for most neighbour pairs of a large archive they are never needed."""
-        out = np.empty(len(i), dtype=np.float64)
         if self.release is not None and at_least is not None:  # mapped rows: read block by block
             return self._pairs_blocked(i, j, lead, title, chunk, at_least, threads)
         if lead is None:  # each chunk gathers both rows' vectors
             chunk = min(chunk, 8192)
+        out = np.empty(len(i), dtype=np.float64)
 
         def one(s: int) -> None:
             part = slice(s, s + chunk)
@@ -257,7 +251,7 @@ class PairScorer:
                        chunk: int, at_least: float, threads: int | None) -> np.ndarray:
         """:meth:`pairs` over mapped TF-IDF rows, the same values (every step is element-wise): each pair's
         log-odds without its cosines and whether they can matter (a pass over the other evidence), then those
-        cosines by row blocks (:meth:`_blocked_cosines`) and the log-odds of the pairs that need them."""
+        cosines by row blocks (:meth:`_cosines_by_blocks`) and the log-odds of the pairs that need them."""
         need = np.zeros(len(i), dtype=bool)
         out = np.empty(len(i), dtype=np.float64)
 
@@ -272,7 +266,7 @@ class PairScorer:
 
         thread_map(first, range(0, len(i), chunk), threads, one_blas_thread=True)
         which = np.flatnonzero(need)
-        tfidf, rare = self._blocked_cosines(i[which], j[which], threads=threads)
+        tfidf, rare = self._cosines_by_blocks([self.tfidf, self.rare], i[which], j[which], threads)
 
         def second(s: int) -> None:
             part = which[s:s + chunk]

@@ -41,7 +41,10 @@ class Spill:
             with open(self.folder / f"{len(self._maps)}.bin", "w+b") as fh:
                 # the disk space taken now: a mapped file that cannot grow kills the process at the write (SIGBUS)
                 try:
-                    os.posix_fallocate(fh.fileno(), 0, size)
+                    if hasattr(os, "posix_fallocate"):  # not on macOS: the file grows as written there
+                        os.posix_fallocate(fh.fileno(), 0, size)
+                    else:
+                        fh.truncate(size)
                 except OSError as e:
                     raise StoreError(
                         f"{self.folder.parent}: no room for the regrouping's temporary files ({size / 1e9:.1f} GB "
