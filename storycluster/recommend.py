@@ -29,7 +29,7 @@ from .related.stored import DEPTH, compute, decode, fresh, locality
 from .store.folder import atomic_write_text
 
 STATE_VERSION = 3  # 3: the export's generation; lists carry theirs in the store
-BLOCK = 1024
+BLOCK = 4096
 
 
 @dataclass(slots=True)

@@ -152,3 +152,36 @@ def test_ivf_list_vectors_decode_like_reconstruct_and_check_their_output(tmp_pat
     w = VectorIndex.load(tmp_path / "old.faiss")
     rows = np.concatenate([w.list_slots(lst) for lst in range(w.nlist)])
     assert np.array_equal(np.vstack([w.list_vectors(lst) for lst in range(w.nlist)]), x[rows])
+
+
+def test_many_queries_search_the_ivf_as_faiss_does():
+    """From IVF_BATCH_SEARCH queries an IVF is searched by dense products over the lists each query probes:
+    the same lists, scores and ids as FAISS's own search (a few queries at a time), tombstones skipped, queries
+    zero over the lower half (headline-only) included, and -1 past the candidates a query's lists hold."""
+    x = clustered(6000)
+    ids = np.arange(len(x), dtype=np.int64) + 7
+    v = VectorIndex(64, "ivf")
+    v.add(ids, x)
+    v.remove(ids[::5])  # tombstones
+    v.add(ids[1:50:5], x[1000:1010])  # updates: new slots, old ones tombstoned
+    q = np.vstack([x[::37], x[1000:1010]])
+    half = q.copy()
+    half[:, :32] = 0
+    q = np.vstack([q, half])
+    assert len(q) >= vx.IVF_BATCH_SEARCH
+    probed = int(v._inner.nprobe) * max(v._inner.invlists.list_size(i) for i in range(v.nlist))
+    for k in (10, 200, probed + 50):
+        s, found = v.search(q, k)
+        parts = [v.search(q[i:i + 4], k) for i in range(0, len(q), 4)]  # FAISS's own search
+        rs, rf = np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+        assert s.shape == rs.shape == (len(q), k)
+        assert ((found >= 0) == (rf >= 0)).all()
+        hit = found >= 0
+        assert np.allclose(s[hit], rs[hit], atol=1e-5)
+        assert not set(found[hit].tolist()) & set(ids[::5].tolist())
+        for row, mine, ref, sc in zip(found, s, rf, rs, strict=True):
+            # the same ids, apart from ties at the last score (either side may cut one of them)
+            last = sc[ref >= 0].min() if (ref >= 0).any() else np.inf
+            assert set(ref[sc > last + 1e-5].tolist()) <= set(row.tolist())
+            assert (mine[(row >= 0) & ~np.isin(row, ref)] <= last + 1e-5).all()
+    assert (found[:, -1] == -1).any()  # k beyond what the probed lists hold

@@ -130,12 +130,12 @@ class PairScorer:
                  rare: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The evidence of each pair (i[t], j[t]), as arrays; ``lead``/``title``/``tfidf``/``rare``: those
         cosines when already known."""
-        return {"lead": np.einsum("ij,ij->i", self.lead[i], self.lead[j]) if lead is None else lead,
-                "title": np.einsum("ij,ij->i", self.title[i], self.title[j]) if title is None else title,
+        return {"lead": _row_dots(self.lead, i, j) if lead is None else lead,
+                "title": _row_dots(self.title, i, j) if title is None else title,
                 "tfidf": self._sparse_pairs(self.tfidf, i, j) if tfidf is None else tfidf,
                 "rare": self._sparse_pairs(self.rare, i, j) if rare is None else rare,
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
-                "unreadable": self.unread[i] | self.unread[j], "jaccard": jaccard(self.sigs[i], self.sigs[j]),
+                "unreadable": self.unread[i] | self.unread[j], "jaccard": _row_pairs(jaccard, self.sigs, i, j, np.float64),
                 "same_content": self.codes[i] == self.codes[j],
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
@@ -389,14 +389,24 @@ def graph_edges(g, rowids: np.ndarray, title_weight: float) -> tuple[np.ndarray,
     return edges, lead, title
 
 
-def _row_dots(x, pairs: np.ndarray, chunk: int = 100_000) -> np.ndarray:
-    """Inner products of the row pairs, gathered in chunks (millions of band collisions would otherwise gather
-    gigabytes of vectors at once)."""
-    out = np.empty(len(pairs), dtype=np.float32)
-    for s in range(0, len(pairs), chunk):
-        p = pairs[s:s + chunk]
-        out[s:s + chunk] = np.einsum("ij,ij->i", x[p[:, 0]], x[p[:, 1]])
+def _row_pairs(fn: Callable[[np.ndarray, np.ndarray], np.ndarray | float], x: np.ndarray | IndexedVectors,
+               i: np.ndarray, j: np.ndarray, dtype, chunk: int = 4096) -> np.ndarray:
+    """``fn(x[i], x[j])`` (row-wise), the rows gathered ``chunk`` pairs at a time: the same element-wise results
+    as one gather of every pair, without gigabytes of gathered rows at once (nor first touching hundreds of
+    megabytes of fresh pages, which made one gather of 130,000 pairs' vectors 7 times slower than chunks)."""
+    out = np.empty(len(i), dtype=dtype)
+    for s in range(0, len(i), chunk):
+        out[s:s + chunk] = fn(x[i[s:s + chunk]], x[j[s:s + chunk]])
     return out
+
+
+def _row_dots(x: np.ndarray | IndexedVectors, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """``x[i[t]] · x[j[t]]`` for each pair (see :func:`_row_pairs`)."""
+    return _row_pairs(_dots, x, i, j, getattr(x, "dtype", np.float32))  # IndexedVectors: float32 rows
+
+
+def _dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", a, b)
 
 
 def _pairs_among(pairs: np.ndarray, others: np.ndarray, n: int, chunk: int = 1 << 20) -> np.ndarray:
@@ -436,8 +446,8 @@ def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndar
         # row positions stay int32 where they fit (half the memory of a million articles' edges)
         wide = near.dtype if len(scorer.lead) <= np.iinfo(near.dtype).max else np.int64
         near = np.concatenate([near.astype(wide, copy=False), extra.astype(wide)])
-        lead = np.concatenate([lead, _row_dots(scorer.lead, extra)])
-        title = np.concatenate([title, _row_dots(scorer.title, extra)])
+        lead = np.concatenate([lead, _row_dots(scorer.lead, extra[:, 0], extra[:, 1])])
+        title = np.concatenate([title, _row_dots(scorer.title, extra[:, 0], extra[:, 1])])
     if len(near) == 0:
         return near.reshape(0, 2), np.zeros(0)
     return near, scorer.pairs(near[:, 0], near[:, 1], lead=lead, title=title, at_least=at_least)

@@ -13,7 +13,7 @@ from ..ranking import RelatedOptions, select
 from ..results import AlsoIn, Alternate, RelatedEntry, Tier
 from ..store.database import Card
 from ..store.store import Store
-from .plan import ROUND, Entry, Plan, Row
+from .plan import ROUND, Entry, Plan, Row, missing
 
 
 def wanted(k: int, options: RelatedOptions) -> int:
@@ -36,7 +36,7 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
     cards = {} if cards is None else cards
     # the rows a filter may choose among, or only the first ones shown
     looked = [r for e in plan.entries for r, *_ in e.rows] if filtering else [e.rows[0][0] for e in plan.entries[:want]]
-    cards.update(db.cards(set(looked) - cards.keys()))
+    cards.update(db.cards(missing(looked, cards)))
     earliest = options.earliest()
 
     def ok(c: Card) -> bool:
@@ -61,9 +61,9 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
     else:
         best = kept[:k]
     members = {} if members is None else members
-    members.update(db.members_of({e.group for e, _ in best if e.group is not None} - members.keys()))
-    cards.update(db.cards({m for e, _ in best if e.group is not None for m in members.get(e.group, [])}
-                          - cards.keys()))
+    members.update(db.members_of(missing((e.group for e, _ in best if e.group is not None), members)))
+    cards.update(db.cards(missing((m for e, _ in best if e.group is not None for m in members.get(e.group, [])),
+                                  cards)))
     items: list[RelatedEntry] = []
     for e, (r, sim, tier, via) in best:
         c = cards[r]
@@ -76,7 +76,7 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
                                    "source": c.source, "url": c.url, "published": c.published, "lang": c.lang,
                                    "group": e.group})
         if alternates:
-            cards.update(db.cards({o for o, *_ in e.rows} - cards.keys()))
+            cards.update(db.cards(missing((o for o, *_ in e.rows), cards)))
             item["members"] = [cards[m].id for m in group if m != exclude]
             item["alternates"] = [_alternate(cards[o].id, s, ot, v) for o, s, ot, v in e.rows
                                   if o != r and (not filtering or ok(cards[o]))]

@@ -12,9 +12,10 @@ the query's own group does, as ``same_story``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from ..store.store import Store
 
 if TYPE_CHECKING:
     from ..cluster.graph import PairScorer
+
+K = TypeVar("K")
 
 #: decimals of the scores a list shows, and ranks on
 ROUND = 4
@@ -95,6 +98,12 @@ class Plan:
     filtered: bool = False
 
 
+def missing(rows: Iterable[K], have: Mapping[K, object]) -> set[K]:
+    """The rows not in ``have`` yet (``set - dict.keys()`` walks every key of the dict: a block's hundred
+    thousand articles for each list's thirty rows)."""
+    return {r for r in rows if r not in have}
+
+
 def headline_query(vector: np.ndarray, title_weight: float) -> np.ndarray:
     """The index query that ranks by headline cosine alone (the headline half, unweighted)."""
     d = len(vector) // 2
@@ -143,7 +152,7 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
         _score_into(store, owners, pairs, arts, scored)
         still = []
         for p, i in enumerate(todo):
-            ranked = _rank(owners[i], found[i], scored[i], gof, arts, t.related)
+            ranked = _rank(owners[i], found[i], scored[i], gof, arts, t.related, depth)
             floor = round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else t.related
             last = max(float(scores[2 * p, -1]), float(scores[2 * p + 1, -1]))
             if fetch >= len(index) or last < floor - MARGIN:
@@ -163,7 +172,7 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
 def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dict[int, str],
           grouped: set[int]) -> None:
     """Read the articles and groups of ``rows`` not read yet."""
-    if need := rows - arts.keys():
+    if need := missing(rows, arts):
         arts.update(store.db.articles_by_rowid(sorted(need)))
     if need := rows - grouped:
         gof.update(store.db.groups_of(sorted(need)))
@@ -171,22 +180,32 @@ def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dic
 
 
 def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, str]], gof: dict[int, str],
-          arts: dict[int, StoredArticle], related: float) -> list[Entry]:
-    """The owner's stories from its scored candidates, in list order."""
-    stories: dict[str, list[Row]] = {}
+          arts: dict[int, StoredArticle], related: float, depth: int) -> list[Entry]:
+    """The owner's first ``depth`` stories from its scored candidates, in list order (only those stories'
+    members are sorted and made rows: a block ranks a hundred thousand candidates)."""
+    mine = owner.group
+    stories: dict[str, list[tuple[int, float, str, bool]]] = {}
     for r in found:
         got = scored.get(r)
         if got is None:
             continue
         gid = gof.get(r)
-        row = _member(r, got, owner.group is not None and gid == owner.group, related)
-        if row is not None:
-            stories.setdefault(gid or f"\x00{r}", []).append(row)
-    entries = []
+        own = mine is not None and gid == mine
+        if got[0] >= related or own:  # a member of a story: at the related threshold, or of the query's group
+            stories.setdefault(gid or f"\x00{r}", []).append((r, got[0], got[1], own))
+
+    def order(x: tuple[int, float, str, bool]) -> tuple[float, str]:
+        return -x[1], arts[x[0]].id
+
+    heads = []
     for key, members in stories.items():
-        members.sort(key=lambda x: (-x[1], arts[x[0]].id))
-        entries.append(Entry(key, members))
-    entries.sort(key=lambda e: (-round(e.score, ROUND), arts[e.rows[0][0]].id))
+        best = members[0] if len(members) == 1 else min(members, key=order)
+        heads.append((-round(best[1], ROUND), arts[best[0]].id, key))
+    entries = []
+    for *_, key in heapq.nsmallest(depth, heads):
+        members = stories[key]
+        members.sort(key=order)
+        entries.append(Entry(key, [_row(*m) for m in members]))
     return entries
 
 

@@ -37,6 +37,11 @@ INDEX_TYPES = ("flat", "hnsw", "ivf")
 ANN_THRESHOLD = 20_000
 
 
+#: from this many queries at once an IVF search runs as dense products over the probed lists
+#: (:meth:`VectorIndex._search_by_lists`); fewer are searched by FAISS itself
+IVF_BATCH_SEARCH = 64
+
+
 def choose_index(setting: str, n: int) -> str:
     """The index kind for ``n`` vectors under a store's setting (``auto`` or a kind)."""
     if setting == "auto":
@@ -244,6 +249,8 @@ class VectorIndex:
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
         k = max(1, min(k, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.index_type == "ivf" and n >= IVF_BATCH_SEARCH:
+            return self._search_by_lists(queries, k)
         if self.index_type == "ivf":  # one query: split its lists over the threads; many: one query per thread
             self._inner.parallel_mode = 1 if n < 4 else 0
         if not self._dead:
@@ -262,6 +269,71 @@ class VectorIndex:
         scores, slots = self._inner.search(queries, k, params=params)
         ids = np.where(slots >= 0, labels[np.maximum(slots, 0)], -1)
         return scores, ids
+
+    def _search_by_lists(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """An IVF search of many queries as dense matrix products: each query probes the lists FAISS's own
+        search would (its quantizer, ``nprobe``), and each probed list is decoded once per ``chunk`` of
+        queries and multiplied with all of that chunk's queries that probe it. FAISS scores one query against
+        one list at a time without BLAS; on 2,048 queries over a million vectors this is about a tenth of the
+        time. Scores equal FAISS's up to float rounding (a different order of the same sums), so the order
+        of candidates whose scores tie to the last bits may differ."""
+        import faiss
+
+        omp = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # its OpenMP team would spin against numpy's BLAS threads between lists
+        try:
+            return self._by_lists(queries, k)
+        finally:
+            faiss.omp_set_num_threads(omp)
+
+    def _by_lists(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        from ..parallel import thread_map
+
+        n, nprobe = len(queries), int(self._inner.nprobe)
+        _, probe = self._inner.quantizer.search(queries, nprobe)
+        labels = self._labels()
+        h = self.dim // 2
+        lower_zero = np.logical_not(queries[:, :h].any(axis=1))
+        val, ids = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
+        heaps = _heaps(val, ids)
+        lock = threading.Lock()
+        # the queries probing each list: (list, query) pairs sorted by list
+        flat = probe.ravel()
+        order = np.argsort(flat, kind="stable")
+        lists, asking = flat[order], order // nprobe
+        cuts = np.flatnonzero(np.diff(lists)) + 1
+        parts = [(int(lists[a]), asking[a:b]) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(lists)],
+                                                                 strict=True) if lists[a] >= 0]
+
+        def one(part: tuple[int, np.ndarray]) -> None:
+            lst, rows = part
+            lab = labels[self.list_slots(lst)]
+            if len(lab) == 0:
+                return
+            vec = self.list_vectors(lst)
+            scores = np.empty((len(rows), len(lab)), dtype=np.float32)
+            half = lower_zero[rows]  # zero over the lower half (headline-only queries): the upper half's product
+            scores[~half] = queries[rows[~half]] @ vec.T
+            scores[half] = queries[rows[half], h:] @ vec[:, h:].T
+            scores[:, lab < 0] = -np.finfo(np.float32).max  # tombstones never enter a heap
+            kk = min(k, len(lab))
+            bv, bi = np.empty((len(rows), kk), dtype=np.float32), np.empty((len(rows), kk), dtype=np.int64)
+            block = _heaps(bv, bi)
+            # each block heap starts at its query's k-th best so far: most scores fail one comparison. The
+            # heaps only rise, so a value read while another thread merges is a lower, still valid, bound
+            bv[:] = val[rows, 0][:, None]
+            lab = np.ascontiguousarray(lab)
+            block.addn_with_ids(len(lab), faiss.swig_ptr(scores), faiss.swig_ptr(lab), 0)  # one id row for all
+            rows = np.ascontiguousarray(rows, dtype=np.int64)
+            with lock:
+                heaps.addn_query_subset_with_ids(len(rows), faiss.swig_ptr(rows), kk, faiss.swig_ptr(bv),
+                                                 faiss.swig_ptr(bi), kk)
+
+        thread_map(one, parts, one_blas_thread=True)
+        heaps.reorder()  # best first
+        return val, ids
 
     def vector(self, item_id: int) -> np.ndarray:
         """The stored vector of one id (a RuntimeError from FAISS when absent)."""
@@ -409,6 +481,18 @@ class VectorIndex:
             self._second = _load_side(_second_path(path), int(self._index.ntotal), np.int32)
             self._margin = _load_side(_margin_path(path), int(self._index.ntotal), np.float16)
         return self
+
+
+def _heaps(val: np.ndarray, ids: np.ndarray):
+    """FAISS's min-heaps (one per row: the row's largest values) over ``val`` and ``ids``, emptied."""
+    import faiss
+
+    heaps = faiss.float_minheap_array_t()
+    heaps.nh, heaps.k = val.shape
+    heaps.val, heaps.ids = faiss.swig_ptr(val), faiss.swig_ptr(ids)
+    val.fill(-np.finfo(np.float32).max)  # an empty heap (what heapify writes, without its thread start-up)
+    ids.fill(-1)
+    return heaps
 
 
 def _appended(kept: np.ndarray | None, start: int, new: np.ndarray, unknown) -> np.ndarray:
