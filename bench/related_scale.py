@@ -10,14 +10,19 @@ ECB+ article (so rows are real-sized and the TF-IDF and number work per candidat
 MinHash signature, one of 500 sources and a date within a year. The index is the store's `auto` kind for N (IVF
 from 100,000), trained on a sample and fed in chunks as `add` would.
 
+With ``--recommend N``, also ``storycluster recommend`` over the store's first N lists: the time per list and
+what it puts on the whole store, and the peak memory.
+
 With ``--regroup``, also a full regrouping of that store (vectors from the IVF index; term lists, TF-IDF, band
 collisions, linkage and groups written), its time and peak memory.
 
-Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500] [--regroup]"""
+Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500] [--regroup]
+     [--recommend 32768]"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -177,6 +182,42 @@ def regroup(path: Path) -> dict:
             **asdict(report)}
 
 
+class _Enough(Exception):
+    pass
+
+
+def recommend_sample(path: Path, n: int) -> dict:
+    """``storycluster recommend`` over the store, stopped after about ``n`` lists (whole blocks, in the order
+    it writes them): the start (store and index opened, articles put in neighbour order), the time per list
+    after the first block, what that puts on the whole store, and the peak RSS so far."""
+    import resource
+
+    from storycluster import Archive
+    from storycluster.recommend import recommend
+
+    marks: list[tuple[float, int]] = []
+    done = 0
+    t0 = time.perf_counter()
+
+    def progress(k: int) -> None:
+        nonlocal done
+        done += k
+        marks.append((time.perf_counter() - t0, done))
+        if done >= n:
+            raise _Enough
+
+    with Archive(path, create=False) as a, tempfile.TemporaryDirectory() as tmp:
+        total = a.db.count()
+        with contextlib.suppress(_Enough):
+            recommend(a, Path(tmp) / "related.jsonl", k=10, full=True, progress=progress)
+    (t1, n1), (t2, n2) = marks[0], marks[-1]
+    per = (t2 - t1) / max(n2 - n1, 1)
+    start = t1 - per * n1
+    return {"articles": total, "lists": n2, "start_s": start, "ms_per_list": per * 1000,
+            "whole_store_min": (start + per * total) / 60,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--store", type=Path, required=True, help="an ECB+ store (real embeddings and terms)")
@@ -187,11 +228,17 @@ def main() -> None:
                     help="the store's SQLite file out of the OS page cache, read into it first, or both in turn")
     ap.add_argument("--regroup", action="store_true",
                     help="also time a full regrouping of the store (and its peak memory), in a fresh process")
-    ap.add_argument("--measure", choices=["cold", "warm", "regroup"], help=argparse.SUPPRESS)
+    ap.add_argument("--recommend", type=int, metavar="N", default=0,
+                    help="also time `recommend` over the store for its first N lists (and its peak memory), in a "
+                         "fresh process, and what that puts on the whole store")
+    ap.add_argument("--measure", choices=["cold", "warm", "regroup", "recommend"], help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure == "regroup":
         print(json.dumps(regroup(args.out)))
+        return
+    if args.measure == "recommend":
+        print(json.dumps(recommend_sample(args.out, args.recommend)))
         return
     if args.measure:  # the child process of one measurement
         print(json.dumps(measure(args.out, args.queries, args.measure, 100 + args.seed)))
@@ -226,6 +273,15 @@ def main() -> None:
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(json.dumps(r))
             print(f"\nfull regrouping: {r['regroup_s']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB")
+        if args.recommend:
+            child = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--out", str(out),
+                                    "--measure", "recommend", "--recommend", str(args.recommend)],
+                                   capture_output=True, text=True, check=True)
+            r = json.loads(child.stdout.strip().splitlines()[-1])
+            print(json.dumps(r))
+            print(f"\nrecommend: {r['lists']:,} lists after a start of {r['start_s']:.0f} s, {r['ms_per_list']:.2f} ms a "
+                  f"list: about {r['whole_store_min']:.0f} min for the {r['articles']:,} articles; peak RSS "
+                  f"{r['peak_rss_mb']:,.0f} MB")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -246,10 +246,15 @@ def test_an_answer_past_the_time_limit_is_a_503(seed_store, tmp_path):
     path = tmp_path / "store"
     shutil.copytree(seed_store, path)
     backend = Slow(path, readers=1)
+    backend.health()  # the reader ready (the model loaded) before the clock starts
     try:
         with TestClient(create_app(backend, request_seconds=0.2)) as c:
+            t0 = time.perf_counter()
             r = c.get("/articles/seed-main/related")
             assert r.status_code == 503 and r.headers["Retry-After"] and "within 0.2 s" in r.json()["error"]["message"]
+            assert time.perf_counter() - t0 < 0.9  # when the limit passes, not when the slow work ends
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+            time.sleep(1.5)  # the slow work ends on its thread and gives its reader back
             assert c.get("/health").status_code == 200
     finally:
         time.sleep(1.0)  # the slow answer's thread ends before the store closes

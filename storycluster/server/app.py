@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -203,6 +203,51 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style
                "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 
 
+class Guard:
+    """What every answer gets, as plain ASGI (Starlette's ``BaseHTTPMiddleware`` costs more per request than
+    answering ``/health``): the security headers (and the page policy on HTML), a 415 for a POST body that is
+    not JSON, and a 503 with ``Retry-After`` when the answer has not come within ``request_seconds`` (the
+    work itself runs on to its end on its thread)."""
+
+    def __init__(self, app: ASGIApp, request_seconds: float | None = None) -> None:
+        self.app, self.request_seconds = app, request_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+            await send(message)
+
+        if scope.get("method") == "POST":
+            kind = dict(scope.get("headers") or []).get(b"content-type", b"").decode("latin-1")
+            if kind.split(";")[0].strip().lower() != "application/json":
+                await _error(415, "POST bodies must be JSON: send 'Content-Type: application/json'")(
+                    scope, receive, with_headers)
+                return
+        if self.request_seconds is None:
+            await self.app(scope, receive, with_headers)
+            return
+        try:
+            await asyncio.wait_for(self.app(scope, receive, with_headers), self.request_seconds)
+        except TimeoutError:
+            if started:  # the answer has begun: it cannot become a 503
+                raise
+            response = _error(503, f"no answer within {self.request_seconds:g} s; retry later")
+            response.headers["Retry-After"] = "10"
+            await response(scope, receive, with_headers)
+
+
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
                allowed_hosts: list[str] | None = None, post_per_minute: int = 0,
@@ -224,21 +269,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     if allowed_hosts is not None:
         app.add_middleware(HostCheck, allowed=allowed_hosts)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Callable) -> Response:
-        if request.method == "POST" and request.headers.get("content-type", "").split(";")[0].strip().lower() \
-                != "application/json":
-            return _error(415, "POST bodies must be JSON: send 'Content-Type: application/json'")
-        try:
-            response = await asyncio.wait_for(call_next(request), request_seconds)
-        except TimeoutError:
-            response = _error(503, f"no answer within {request_seconds:g} s; retry later")
-            response.headers["Retry-After"] = "10"
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-        return response
+    app.add_middleware(Guard, request_seconds=request_seconds)  # outermost: every answer gets its headers
     app.state.backend = backend
 
     @app.exception_handler(NotFoundError)
@@ -291,14 +322,14 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
                                 headers={"WWW-Authenticate": 'Bearer realm="storycluster"'})
         return backend
 
-    def options(since: str | None = None,
-                max_age_days: Annotated[float | None, Query(ge=0)] = None,
-                past_only: bool = False,
-                lang: str | None = None,
-                exclude: Annotated[list[str] | None, Query(description="ids, repeated or comma-separated")] = None,
-                exclude_source: Annotated[list[str] | None, Query()] = None,
-                per_source: Annotated[int | None, Query(ge=1)] = None,
-                diversity: Annotated[float, Query(ge=0, le=1)] = 0.0) -> RelatedOptions:
+    async def options(since: str | None = None,  # async: parsed on the event loop, not on a worker thread
+                      max_age_days: Annotated[float | None, Query(ge=0)] = None,
+                      past_only: bool = False,
+                      lang: str | None = None,
+                      exclude: Annotated[list[str] | None, Query(description="ids, repeated or comma-separated")] = None,
+                      exclude_source: Annotated[list[str] | None, Query()] = None,
+                      per_source: Annotated[int | None, Query(ge=1)] = None,
+                      diversity: Annotated[float, Query(ge=0, le=1)] = 0.0) -> RelatedOptions:
         options = RelatedOptions(since=since, max_age_days=max_age_days, past_only=past_only, lang=lang,
                                  exclude_ids=parse_list(exclude), exclude_sources=parse_list(exclude_source),
                                  per_source=per_source, diversity=diversity)
