@@ -625,6 +625,9 @@ def serve(
                     "(behind a reverse proxy, limit there).")] = 60,
     allow_anonymous_writes: Annotated[bool, typer.Option(
         "--allow-anonymous-writes", help="Accept writes without a token (loopback --host only).")] = False,
+    threads: Annotated[int, typer.Option(
+        min=1, max=64, help="Threads answering reads (writes have their own). One answers stored lists fastest; "
+                            "more can help where answers wait on PostgreSQL.")] = 1,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """HTTP API: related lists, groups, adds and deletes, an article page and /widget.js (routes at /docs).
@@ -666,14 +669,14 @@ def serve(
 
     app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
                       anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit,
-                      request_seconds=request_timeout)
+                      request_seconds=request_timeout, read_threads=threads)
     writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
                f"({writes}; routes at /docs)", err=True)
     import faiss
 
-    # requests run side by side: one FAISS thread each (an OpenMP team per request oversubscribes the cores, and
-    # the tail latency grows several-fold when another process is busy; docs/performance.md)
+    # one FAISS thread per request (an OpenMP team per request oversubscribes the cores when requests run side by
+    # side, and the tail latency grows several-fold when another process is busy; docs/performance.md)
     faiss.omp_set_num_threads(1)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning")

@@ -259,3 +259,42 @@ def test_an_answer_past_the_time_limit_is_a_503(seed_store, tmp_path):
     finally:
         time.sleep(1.0)  # the slow answer's thread ends before the store closes
         backend.close()
+
+
+def test_reads_are_answered_while_a_long_write_runs(seed_store, tmp_path):
+    """Reads run on their own thread (one by default) and writes on another: a read is answered while an add
+    is still running, and the add's answer comes after it."""
+    import threading
+    import time
+
+    class SlowWrites(StoreBackend):
+        def add(self, rows):
+            time.sleep(1.5)
+            return super().add(rows)
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = SlowWrites(path)
+    backend.health()  # the model loaded before the clock starts
+    try:
+        with TestClient(create_app(backend, token="t")) as c:
+            article = c.get("/articles/seed-main.json").json()
+            done: dict[str, float] = {}
+
+            def write() -> None:
+                r = c.post("/articles", json=[{**article, "text": "Changed. " + article["text"]}],
+                           headers={"Authorization": "Bearer t"})
+                assert r.status_code == 200
+                done["write"] = time.perf_counter()
+
+            t0 = time.perf_counter()
+            writer = threading.Thread(target=write)
+            writer.start()
+            time.sleep(0.3)  # the add is running
+            assert c.get("/articles/seed-main/related").status_code == 200
+            assert c.get("/health").status_code == 200
+            read_at = time.perf_counter()
+            writer.join()
+            assert read_at - t0 < 1.2 < done["write"] - t0
+    finally:
+        backend.close()

@@ -12,9 +12,13 @@ With ``allowed_hosts``, a request naming another ``Host`` gets 421 (DNS rebindin
 import asyncio
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -251,14 +255,26 @@ class Guard:
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
                allowed_hosts: list[str] | None = None, post_per_minute: int = 0,
-               request_seconds: float | None = None) -> FastAPI:
+               request_seconds: float | None = None, read_threads: int = 1) -> FastAPI:
     """The ASGI app over a backend. ``token``: required (as a bearer token) for writes; without one, writes are
     refused unless ``anonymous_writes``; ``allowed_hosts``: the ``Host`` names answered (None: any);
     ``post_per_minute``: POST requests a client address may make a minute (0: no limit); ``request_seconds``: an
     answer not ready by then is a 503 with ``Retry-After`` (the work itself runs to its end on its thread);
-    ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that)."""
+    ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that);
+    ``read_threads``: threads answering reads (writes run on one of their own)."""
+    lanes: dict[str, anyio.CapacityLimiter] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # reads (every sync route) share ``read_threads`` threads: an answer from stored lists is Python work
+        # under the GIL, and more threads taking turns at it answered fewer requests, later (docs/performance.md).
+        # Writes have their own thread, so a long add never holds the reads up.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = read_threads
+        lanes["write"] = anyio.CapacityLimiter(1)
+        yield
+
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
-                  version="1", docs_url=None, redoc_url=None)
+                  version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
     if cors_origins:
         app.add_middleware(JsonCors, allow_origins=cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
@@ -308,7 +324,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     async def bad_value(_: Request, e: ValueError) -> JSONResponse:
         return _error(422, str(e))
 
-    def writer(authorization: Annotated[str | None, Header()] = None) -> Backend:
+    async def writer(authorization: Annotated[str | None, Header()] = None) -> Backend:
         if not backend.writable:
             raise HTTPException(405, "this server answers from a read-only backend; write to the store instead")
         if token is None:
@@ -387,15 +403,15 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         return JSONResponse(backend.related_text(q.title, q.text, q.lang, q.k, opts))
 
     @app.post("/articles")
-    def add(rows: Annotated[list[Any], Body(description="a list of article objects (id, title, text, url, "
-                                                        "source, published, lang)")],
-            target: Annotated[Backend, Depends(writer)]) -> dict:
+    async def add(rows: Annotated[list[Any], Body(description="a list of article objects (id, title, text, url, "
+                                                              "source, published, lang)")],
+                  target: Annotated[Backend, Depends(writer)]) -> dict:
         """Add or update articles; all are checked first, and one bad record rejects the batch (422)."""
-        return target.add(rows)
+        return await anyio.to_thread.run_sync(partial(target.add, rows), limiter=lanes["write"])
 
     @app.delete("/articles/{article_id:path}")
-    def delete(article_id: str, target: Annotated[Backend, Depends(writer)]) -> dict:
-        if not target.remove(article_id):
+    async def delete(article_id: str, target: Annotated[Backend, Depends(writer)]) -> dict:
+        if not await anyio.to_thread.run_sync(partial(target.remove, article_id), limiter=lanes["write"]):
             raise NotFoundError(f"no article with id '{article_id}'")
         return {"removed": article_id}
 

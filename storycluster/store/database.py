@@ -154,6 +154,7 @@ class Database:
         could not create the WAL index file beside it)."""
         self._df_delta: np.ndarray | None = None  # term document frequencies changed by this transaction
         self._docs_delta = 0
+        self._meta: dict[str, str] | None = None  # the meta table as a read transaction's snapshot sees it
         wal = Path(f"{path}-wal")
         pending = wal.exists() and wal.stat().st_size > 0  # committed pages not yet in the file: read them too
         uri = (f"file:{path}?mode=ro" + ("" if pending else "&immutable=1")) if readonly else f"file:{path}"
@@ -188,13 +189,16 @@ class Database:
 
     # -- transactions -------------------------------------------------------------------------
     def begin(self) -> None:
+        self._meta = None
         self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        self._meta = None
         self._flush_term_df()
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._meta = None
         self._df_delta, self._docs_delta = None, 0
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
@@ -219,16 +223,21 @@ class Database:
         return self.conn.in_transaction
 
     def begin_read(self) -> None:
-        """A read transaction: every read until :meth:`rollback` sees one snapshot (WAL)."""
+        """A read transaction: every read until :meth:`rollback` sees one snapshot (WAL). Its first read, which
+        fixes the snapshot, is the whole meta table (a dozen rows), so the settings and generations a request
+        checks are then no query each."""
         self.conn.execute("BEGIN DEFERRED")
-        self.get_meta("generation")  # the first read fixes the snapshot
+        self._meta = dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
+        if self._meta is not None and self.conn.in_transaction:
+            return self._meta.get(key, default)
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
+        self._meta = None
         self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                           (key, value))
 
@@ -395,6 +404,7 @@ class Database:
     def set_numbers(self, rows: Iterable[tuple[int, bytes]]) -> None:
         """Store derived numbers; the store is then marked complete (no scan for missing ones at the next open)."""
         self.conn.executemany("UPDATE articles SET numbers = ? WHERE rowid = ?", ((b, r) for r, b in rows))
+        self._meta = None
         self.conn.execute("DELETE FROM meta WHERE key = 'numbers_missing'")
 
     def delete_article(self, article_id: str) -> StoredArticle | None:
