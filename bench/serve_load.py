@@ -157,24 +157,14 @@ def main() -> None:
         copy = Path(tmp.name) / "soak"
         shutil.copytree(store, copy, dirs_exist_ok=True)
         store = copy  # the soak writes
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(store),
-                               "--port", str(port), "--token-env", "SOAK_TOKEN", "--rate-limit", "0"],
-                              stderr=subprocess.PIPE, env={**os.environ, "SOAK_TOKEN": "soak"})
-    base = f"http://127.0.0.1:{port}"
+    server, base = start(store)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         asyncio.run(load(base, ids, 50, args.concurrency, args.k))  # warm-up
         if args.soak:
             soak(base, server.pid, ids, args)
             return
         if args.client == "wrk":
-            wrk_report(base, ids, fallback, args)
+            wrk_report(base, store, ids, fallback, args)
             return
         t0 = time.perf_counter()
         lat, errors = asyncio.run(load(base, ids, args.requests, args.concurrency, args.k))
@@ -205,7 +195,26 @@ def main() -> None:
           " store readers |")
 
 
-def wrk_report(base: str, ids: list[str], fallback: dict, args: argparse.Namespace) -> None:
+def start(store: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """``storycluster serve`` on a free loopback port, once it answers /health."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "storycluster.cli", "serve", "--store", str(store),
+                               "--port", str(port), "--token-env", "SOAK_TOKEN", "--rate-limit", "0", *extra],
+                              stderr=subprocess.PIPE, env={**os.environ, "SOAK_TOKEN": "soak"})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return server, base
+
+
+def wrk_report(base: str, store: Path, ids: list[str], fallback: dict, args: argparse.Namespace) -> None:
+    """Related lists, /health and filtered lists on the default server (rendered answers kept: after the first
+    request for an id, its answer comes from memory), then related lists on a server that keeps none
+    (``--cache-mb 0``: every answer read from the stored lists and rendered)."""
     order = random.Random(0).sample(ids, len(ids))
     quoted = [urllib.parse.quote(i, safe="") for i in order]
     query = urllib.parse.urlencode({"k": args.k})
@@ -213,6 +222,13 @@ def wrk_report(base: str, ids: list[str], fallback: dict, args: argparse.Namespa
     health = wrk_load(base, ["/health"], args.seconds, args.concurrency)
     filtered = urllib.parse.urlencode({"k": args.k, **fallback}, doseq=True)
     slow = wrk_load(base, [f"/articles/{i}/related?{filtered}" for i in quoted], args.seconds, args.concurrency)
+    server, bare = start(store, "--cache-mb", "0")
+    try:
+        uncached = wrk_load(bare, [f"/articles/{i}/related?{query}" for i in quoted], args.seconds, args.concurrency)
+        uncached_health = wrk_load(bare, ["/health"], args.seconds, args.concurrency)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
     def rate(r: dict) -> float:
         return r["requests"] / r["seconds"]
@@ -220,9 +236,12 @@ def wrk_report(base: str, ids: list[str], fallback: dict, args: argparse.Namespa
     print(f"\n| client: wrk, concurrency {args.concurrency}, {args.seconds} s each | requests/s | p50 | p90 | p99 | errors |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in (("GET /articles/{id}/related?k=10", related), ("GET /health", health),
-                    ("related with filters (25 sources excluded, 1 per source)", slow)):
+                    ("related with filters (25 sources excluded, 1 per source)", slow),
+                    ("related, no answers kept (--cache-mb 0)", uncached),
+                    ("GET /health, that server", uncached_health)):
         print(f"| {name} | {rate(r):.0f} | {r['p50']:.1f} ms | {r['p90']:.1f} ms | {r['p99']:.1f} ms | {r['errors']} |")
     print(f"| related / health throughput | {rate(related) / rate(health):.0%} | | | | |")
+    print(f"| the same, no answers kept | {rate(uncached) / rate(uncached_health):.0%} | | | | |")
 
 
 if __name__ == "__main__":

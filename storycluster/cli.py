@@ -628,6 +628,8 @@ def serve(
     threads: Annotated[int, typer.Option(
         min=1, max=64, help="Threads answering reads (writes have their own). One answers stored lists fastest; "
                             "more can help where answers wait on PostgreSQL.")] = 1,
+    cache_mb: Annotated[float, typer.Option(
+        min=0, help="Memory for rendered answers, reused until the data changes (0: none).")] = 64.0,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """HTTP API: related lists, groups, adds and deletes, an article page and /widget.js (routes at /docs).
@@ -669,7 +671,8 @@ def serve(
 
     app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
                       anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit,
-                      request_seconds=request_timeout, read_threads=threads)
+                      request_seconds=request_timeout, read_threads=threads,
+                      cache_mb=cache_mb)
     writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
                f"({writes}; routes at /docs)", err=True)

@@ -298,3 +298,42 @@ def test_reads_are_answered_while_a_long_write_runs(seed_store, tmp_path):
             assert read_at - t0 < 1.2 < done["write"] - t0
     finally:
         backend.close()
+
+
+def test_rendered_answers_are_reused_until_the_data_changes(seed_store, tmp_path):
+    """A GET answer is kept by its ETag key: asked again, the same bytes come back without computing it; a
+    write changes the generation, and the next answer is computed from the new data. ``cache_mb=0``: always
+    computed."""
+    calls = []
+
+    class Counting(StoreBackend):
+        def related(self, article_id, k, options):
+            calls.append(article_id)
+            return super().related(article_id, k, options)
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = Counting(path)
+    try:
+        with TestClient(create_app(backend, token="t")) as c:
+            first = c.get("/articles/seed-main/related?k=3")
+            again = c.get("/articles/seed-main/related?k=3")
+            assert first.status_code == again.status_code == 200 and calls == ["seed-main"]
+            assert again.content == first.content and again.headers["ETag"] == first.headers["ETag"]
+            assert again.headers["content-type"] == first.headers["content-type"] == "application/json"
+            assert again.headers["X-Content-Type-Options"] == "nosniff"
+            c.get("/articles/seed-main/related?k=4")  # another query: another answer
+            assert calls == ["seed-main", "seed-main"]
+            shown = first.json()["related"][0]
+            stored = c.get(f"/articles/{shown['id']}.json").json()
+            r = c.post("/articles", json=[{**stored, "title": "A new headline"}], headers={"Authorization": "Bearer t"})
+            assert r.status_code == 200
+            after = c.get("/articles/seed-main/related?k=3")
+            assert len(calls) == 3 and after.headers["ETag"] != first.headers["ETag"]
+            assert "A new headline" in {e["title"] for e in after.json()["related"]}
+        with TestClient(create_app(backend, cache_mb=0)) as c:
+            c.get("/articles/seed-main/related?k=3")
+            c.get("/articles/seed-main/related?k=3")
+            assert len(calls) == 5
+    finally:
+        backend.close()

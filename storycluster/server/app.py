@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InputError, NotFoundError, StoreError
 from ..ranking import RelatedOptions, parse_list
+from .answer_cache import AnswerCache
 from .backend import Backend
 from .pages import WIDGET_JS, api_page, article_page
 
@@ -255,14 +256,16 @@ class Guard:
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
                allowed_hosts: list[str] | None = None, post_per_minute: int = 0,
-               request_seconds: float | None = None, read_threads: int = 1) -> FastAPI:
+               request_seconds: float | None = None, read_threads: int = 1, cache_mb: float = 64) -> FastAPI:
     """The ASGI app over a backend. ``token``: required (as a bearer token) for writes; without one, writes are
     refused unless ``anonymous_writes``; ``allowed_hosts``: the ``Host`` names answered (None: any);
     ``post_per_minute``: POST requests a client address may make a minute (0: no limit); ``request_seconds``: an
     answer not ready by then is a 503 with ``Retry-After`` (the work itself runs to its end on its thread);
     ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that);
-    ``read_threads``: threads answering reads (writes run on one of their own)."""
+    ``read_threads``: threads answering reads (writes run on one of their own); ``cache_mb``: rendered GET
+    answers kept in memory by ETag key (:mod:`.answer_cache`; 0: none)."""
     lanes: dict[str, anyio.CapacityLimiter] = {}
+    answers = AnswerCache(int(cache_mb * 1e6))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -287,6 +290,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
 
     app.add_middleware(Guard, request_seconds=request_seconds)  # outermost: every answer gets its headers
     app.state.backend = backend
+    app.state.answers = answers
 
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, e: NotFoundError) -> JSONResponse:
@@ -362,8 +366,14 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
             headers = {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
             if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
                 return Response(status_code=304, headers=headers)
+            # the path as sent: a page's relative links depend on it (an id's "/" raw or percent-encoded)
+            memo = f"{key} {request.scope.get('raw_path', b'').decode('latin-1')}"
+            if (kept := answers.get(memo)) is not None:
+                return Response(kept[0], media_type=kept[1], headers=headers)
             body = compute()
-        return HTMLResponse(body, headers=headers) if html else JSONResponse(body, headers=headers)
+        response = HTMLResponse(body, headers=headers) if html else JSONResponse(body, headers=headers)
+        answers.put(memo, bytes(response.body), response.media_type or "application/json")
+        return response
 
     @app.get("/health")
     def health() -> dict:
