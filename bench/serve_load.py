@@ -140,6 +140,7 @@ def main() -> None:
     ap.add_argument("--client", choices=["httpx", "wrk"], default="wrk" if shutil.which("wrk") else "httpx",
                     help="load generator: wrk (C; apt-get install wrk) when on PATH, else Python's httpx")
     ap.add_argument("--seconds", type=int, default=15, help="length of each wrk run")
+    ap.add_argument("--cache-mb", type=float, help="the server's --cache-mb (default: its own default)")
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory()
     store = args.store or Path(tmp.name) / "store"
@@ -157,7 +158,7 @@ def main() -> None:
         copy = Path(tmp.name) / "soak"
         shutil.copytree(store, copy, dirs_exist_ok=True)
         store = copy  # the soak writes
-    server, base = start(store)
+    server, base = start(store, *(["--cache-mb", str(args.cache_mb)] if args.cache_mb is not None else []))
     try:
         asyncio.run(load(base, ids, 50, args.concurrency, args.k))  # warm-up
         if args.soak:

@@ -331,6 +331,8 @@ def test_rendered_answers_are_reused_until_the_data_changes(seed_store, tmp_path
             after = c.get("/articles/seed-main/related?k=3")
             assert len(calls) == 3 and after.headers["ETag"] != first.headers["ETag"]
             assert "A new headline" in {e["title"] for e in after.json()["related"]}
+            # the older generation's answers are dropped, not kept beside the new ones
+            assert len(c.app.state.answers) == 1
         with TestClient(create_app(backend, cache_mb=0)) as c:
             c.get("/articles/seed-main/related?k=3")
             c.get("/articles/seed-main/related?k=3")

@@ -1,7 +1,7 @@
 """Rendered GET answers kept in memory, keyed as their ETags are (the data's generation, the path and the
-query): an answer is the same bytes until an add or a regrouping changes the generation, so a hit is exact and a
-write needs no invalidation (its new generation makes new keys; the old ones age out). Least recently used out
-first, within a byte budget."""
+query): an answer is the same bytes until an add or a regrouping changes the generation, so a hit is exact. The
+answers of an older generation can never be asked for again: the first answer of a new one drops them. Least
+recently used out first, within a byte budget."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class AnswerCache:
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._bytes = 0
+        self._generation: str | None = None
         self._lock = threading.Lock()  # reads may run on several threads (serve --threads)
         self.hits = self.misses = 0
 
@@ -29,10 +30,15 @@ class AnswerCache:
             self.hits += 1
             return got
 
-    def put(self, key: str, body: bytes, media_type: str) -> None:
+    def put(self, generation: str, key: str, body: bytes, media_type: str) -> None:
+        """Keep ``body`` under ``key`` (which names ``generation``)."""
         if len(body) > self.max_bytes:
             return
         with self._lock:
+            if generation != self._generation:
+                self._items.clear()
+                self._bytes = 0
+                self._generation = generation
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= len(old[0])

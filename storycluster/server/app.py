@@ -361,7 +361,8 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         with If-None-Match and gets 304 until an add or a regrouping changes what the API would say.
         The answer is returned as a response directly (the response model documents it, unvalidated)."""
         with backend.snapshot():  # the tag and the answer from one state, one reader taken
-            key = f"{backend.generation()} {request.url.path}?{request.url.query}"
+            generation = backend.generation()
+            key = f"{generation} {request.url.path}?{request.url.query}"
             tag = 'W/"' + hashlib.blake2b(key.encode(), digest_size=8).hexdigest() + '"'
             headers = {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
             if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
@@ -372,7 +373,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
                 return Response(kept[0], media_type=kept[1], headers=headers)
             body = compute()
         response = HTMLResponse(body, headers=headers) if html else JSONResponse(body, headers=headers)
-        answers.put(memo, bytes(response.body), response.media_type or "application/json")
+        answers.put(generation, memo, bytes(response.body), response.media_type or "application/json")
         return response
 
     @app.get("/health")
