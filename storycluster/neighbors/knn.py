@@ -28,6 +28,7 @@ from ..memory import release_free_memory
 from ..parallel import cores, thread_map
 from ..store.vector_index import VectorIndex
 from .assign import nearest_columns
+from .heaps import topk_heaps
 
 #: below this many vectors the graph is exact (≈ n² inner products)
 EXACT_GRAPH = 20_000
@@ -71,18 +72,7 @@ class _TopK:
         self._lock = threading.Lock()  # blocks are scored on several threads; the heaps take one at a time
         self.val = np.empty((n, k), dtype=np.float32)
         self.ids = np.empty((n, k), dtype=np.int64)
-        self.heaps = self._heaps(self.val, self.ids)
-
-    @staticmethod
-    def _heaps(val: np.ndarray, ids: np.ndarray):
-        import faiss
-
-        heaps = faiss.float_minheap_array_t()  # a min-heap keeps the largest values
-        heaps.nh, heaps.k = val.shape
-        heaps.val, heaps.ids = faiss.swig_ptr(val), faiss.swig_ptr(ids)
-        val.fill(-np.finfo(np.float32).max)  # an empty heap (what heapify writes, without its thread start-up)
-        ids.fill(-1)
-        return heaps
+        self.heaps = topk_heaps(self.val, self.ids)
 
     def add_block(self, rows: np.ndarray, s: np.ndarray, head: np.ndarray, cand: np.ndarray) -> None:
         """Scores ``s`` (and head scores) of queries ``rows`` against candidates ``cand`` (rows too)."""
@@ -91,7 +81,7 @@ class _TopK:
         q, m = s.shape
         kk = min(self.k, m)
         bv, bi = np.empty((q, kk), dtype=np.float32), np.empty((q, kk), dtype=np.int64)
-        block = self._heaps(bv, bi)
+        block = topk_heaps(bv, bi)
         # each row's block heap starts at what the row's heap already holds (its k-th best so far, or just
         # under the floor): most scores then fail one comparison instead of being pushed and popped. The
         # heaps only rise, so a value read while another thread merges is a lower, still valid, bound.

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..neighbors.assign import ListAssigner
+from ..neighbors.heaps import topk_heaps
 
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 #: ``auto`` (a store setting): exact search below this many vectors, IVF from there. One exact search reads
@@ -297,7 +298,7 @@ class VectorIndex:
         h = self.dim // 2
         lower_zero = np.logical_not(queries[:, :h].any(axis=1))
         val, ids = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
-        heaps = _heaps(val, ids)
+        heaps = topk_heaps(val, ids)
         lock = threading.Lock()
         # the queries probing each list: (list, query) pairs sorted by list
         flat = probe.ravel()
@@ -320,7 +321,7 @@ class VectorIndex:
             scores[:, lab < 0] = -np.finfo(np.float32).max  # tombstones never enter a heap
             kk = min(k, len(lab))
             bv, bi = np.empty((len(rows), kk), dtype=np.float32), np.empty((len(rows), kk), dtype=np.int64)
-            block = _heaps(bv, bi)
+            block = topk_heaps(bv, bi)
             # each block heap starts at its query's k-th best so far: most scores fail one comparison. The
             # heaps only rise, so a value read while another thread merges is a lower, still valid, bound
             bv[:] = val[rows, 0][:, None]
@@ -481,18 +482,6 @@ class VectorIndex:
             self._second = _load_side(_second_path(path), int(self._index.ntotal), np.int32)
             self._margin = _load_side(_margin_path(path), int(self._index.ntotal), np.float16)
         return self
-
-
-def _heaps(val: np.ndarray, ids: np.ndarray):
-    """FAISS's min-heaps (one per row: the row's largest values) over ``val`` and ``ids``, emptied."""
-    import faiss
-
-    heaps = faiss.float_minheap_array_t()
-    heaps.nh, heaps.k = val.shape
-    heaps.val, heaps.ids = faiss.swig_ptr(val), faiss.swig_ptr(ids)
-    val.fill(-np.finfo(np.float32).max)  # an empty heap (what heapify writes, without its thread start-up)
-    ids.fill(-1)
-    return heaps
 
 
 def _appended(kept: np.ndarray | None, start: int, new: np.ndarray, unknown) -> np.ndarray:
