@@ -59,6 +59,7 @@ bench: quality
 	$(PY) bench/representation.py
 	$(PY) bench/title_weight.py
 	$(PY) bench/serve_load.py
+	$(PY) bench/recommend.py
 	$(PY) bench/embed.py
 	$(PY) bench/lexical.py
 	$(PY) bench/incremental.py
