@@ -625,9 +625,10 @@ def serve(
                     "(behind a reverse proxy, limit there).")] = 60,
     allow_anonymous_writes: Annotated[bool, typer.Option(
         "--allow-anonymous-writes", help="Accept writes without a token (loopback --host only).")] = False,
-    threads: Annotated[int, typer.Option(
-        min=1, max=64, help="Threads answering reads (writes have their own). One answers stored lists fastest; "
-                            "more can help where answers wait on PostgreSQL.")] = 1,
+    threads: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Threads answering reads (writes have their own). Default: one where the store keeps "
+                            "related lists (fastest there), else one per core (computed answers and PostgreSQL "
+                            "wait outside Python).")] = None,
     cache_mb: Annotated[float, typer.Option(
         min=0, help="Memory for rendered answers, reused until the data changes (0: none).")] = 64.0,
     store: StoreOpt = Path(DEFAULT_STORE),
@@ -665,6 +666,8 @@ def serve(
         with _open(store):  # a clear error when there is no store
             pass
         source = StoreBackend(store)
+    if threads is None:
+        threads = _read_threads(None if backend is BackendKind.pg else store)
     import uvicorn
 
     from .server import create_app
@@ -685,6 +688,18 @@ def serve(
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
         source.close()
+
+
+def _read_threads(store: Path | None) -> int:
+    """``serve``'s read threads when not given: one for a store that keeps related lists (answers are then Python
+    under the GIL), else one per core (computed answers and PostgreSQL's wait outside Python)."""
+    from .parallel import cores
+
+    if store is not None:
+        with _open(store) as a:
+            if a.db.count() <= a.config.related_lists_max:
+                return 1
+    return cores()
 
 
 def _size(n: int) -> str:

@@ -94,12 +94,16 @@ def test_lists_older_than_the_groups_are_not_read(seed_store_copy):
 def test_a_store_over_the_limit_keeps_no_lists(seed_store_copy):
     """Above ``related_lists_max`` articles the lists go (their full recomputation would cost every large
     regrouping) and every answer is computed, the same answers."""
+    from storycluster.cli import _read_threads
+    from storycluster.parallel import cores
     from storycluster.store.folder import StoreConfig
 
     config = StoreConfig.read(seed_store_copy)
     assert config is not None and config.related_lists_max == 50_000
+    assert _read_threads(seed_store_copy) == 1  # serve's default: one read thread where lists are kept
     config.related_lists_max = 10
     config.write(seed_store_copy)
+    assert _read_threads(seed_store_copy) == cores()  # one per core where answers are computed
     with Archive(seed_store_copy) as a:
         a.regroup()
         assert not fresh(a.store) and stored_count(a) == 0

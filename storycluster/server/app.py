@@ -269,9 +269,10 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # reads (every sync route) share ``read_threads`` threads: an answer from stored lists is Python work
-        # under the GIL, and more threads taking turns at it answered fewer requests, later (docs/performance.md).
-        # Writes have their own thread, so a long add never holds the reads up.
+        # reads (every sync route) share ``read_threads`` threads (serve: one where answers come from stored
+        # lists, Python under the GIL, where more threads taking turns answered fewer requests, later; one per
+        # core where they are computed; docs/performance.md). Writes have their own thread, so a long add never
+        # holds the reads up.
         anyio.to_thread.current_default_thread_limiter().total_tokens = read_threads
         lanes["write"] = anyio.CapacityLimiter(1)
         yield
