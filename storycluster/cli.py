@@ -629,8 +629,9 @@ def serve(
         min=1, max=64, help="Threads answering reads (writes have their own). Default: one where the store keeps "
                             "related lists (fastest there), else one per core (computed answers and PostgreSQL "
                             "wait outside Python).")] = None,
-    cache_mb: Annotated[float, typer.Option(
-        min=0, help="Memory for rendered answers, reused until the data changes (0: none).")] = 64.0,
+    cache_mb: Annotated[float | None, typer.Option(
+        min=0, help="Memory for rendered answers, reused until the data changes (0: none). Default: 64 for a "
+                    "store; 0 for --backend pg (its tables may be exported again under a running server).")] = None,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """HTTP API: related lists, groups, adds and deletes, an article page and /widget.js (routes at /docs).
@@ -675,7 +676,7 @@ def serve(
     app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
                       anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit,
                       request_seconds=request_timeout, read_threads=threads,
-                      cache_mb=cache_mb)
+                      cache_mb=cache_mb if cache_mb is not None else 0.0 if backend is BackendKind.pg else 64.0)
     writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
                f"({writes}; routes at /docs)", err=True)
