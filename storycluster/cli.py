@@ -676,7 +676,7 @@ def serve(
     app_ = create_app(source, token=token, cors_origins=cors_origin or None, max_body_bytes=int(max_body_mb * 1e6),
                       anonymous_writes=allow_anonymous_writes, allowed_hosts=hosts, post_per_minute=rate_limit,
                       request_seconds=request_timeout, read_threads=threads,
-                      cache_mb=cache_mb if cache_mb is not None else 0.0 if backend is BackendKind.pg else 64.0)
+                      cache_mb=_cache_mb(cache_mb, backend))
     writes = "writes with the bearer token" if token else ("anonymous writes" if allow_anonymous_writes else "read-only")
     typer.echo(f"serving {'PostgreSQL' if backend is BackendKind.pg else store} on http://{host}:{port} "
                f"({writes}; routes at /docs)", err=True)
@@ -689,6 +689,14 @@ def serve(
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
         source.close()
+
+
+def _cache_mb(given: float | None, backend: BackendKind) -> float:
+    """``serve``'s memory for rendered answers: as given, else 64 MB for a store and none for PostgreSQL (whose
+    tables an export may replace under a running server, unseen by its generation)."""
+    if given is not None:
+        return given
+    return 0.0 if backend is BackendKind.pg else 64.0
 
 
 def _read_threads(store: Path | None) -> int:

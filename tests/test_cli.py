@@ -321,3 +321,11 @@ def test_the_documented_defaults_of_serve_and_of_a_plain_pytest():
     assert defaults["allow_anonymous_writes"] is False and defaults["token_env"] is None  # read-only
     config = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert config["tool"]["pytest"]["ini_options"]["addopts"] == "-m 'not ray and not slow'"
+
+
+def test_serve_keeps_rendered_answers_for_a_store_and_not_for_postgresql_unless_asked():
+    from storycluster.cli import BackendKind, _cache_mb
+
+    assert _cache_mb(None, BackendKind.store) == 64.0
+    assert _cache_mb(None, BackendKind.pg) == 0.0
+    assert _cache_mb(16.0, BackendKind.pg) == 16.0 and _cache_mb(0.0, BackendKind.store) == 0.0
