@@ -319,6 +319,7 @@ def test_the_documented_defaults_of_serve_and_of_a_plain_pytest():
     defaults = {p.name: p.default for p in serve.params}
     assert defaults["rate_limit"] == 60 and defaults["request_timeout"] == 30.0
     assert defaults["allow_anonymous_writes"] is False and defaults["token_env"] is None  # read-only
+    assert defaults["threads"] is None and defaults["cache_mb"] is None  # chosen per backend and store (below)
     config = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert config["tool"]["pytest"]["ini_options"]["addopts"] == "-m 'not ray and not slow'"
 
