@@ -209,8 +209,8 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style
 
 
 class Guard:
-    """What every answer gets, as plain ASGI (Starlette's ``BaseHTTPMiddleware`` costs more per request than
-    answering ``/health``): the security headers (and the page policy on HTML), a 415 for a POST body that is
+    """What every answer gets, as plain ASGI (Starlette's ``BaseHTTPMiddleware`` adds a task and a stream to
+    every request): the security headers (and the page policy on HTML), a 415 for a POST body that is
     not JSON, and a 503 with ``Retry-After`` when the answer has not come within ``request_seconds`` (the
     work itself runs on to its end on its thread)."""
 

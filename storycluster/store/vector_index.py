@@ -38,8 +38,8 @@ INDEX_TYPES = ("flat", "hnsw", "ivf")
 ANN_THRESHOLD = 20_000
 
 
-#: from this many queries at once an IVF search runs as dense products over the probed lists
-#: (:meth:`VectorIndex._search_by_lists`); fewer are searched by FAISS itself
+#: from this many queries at once an IVF search may run as dense products over the probed lists (when the
+#: queries share lists: :meth:`VectorIndex._search_by_lists`); fewer are searched by FAISS itself
 IVF_BATCH_SEARCH = 64
 
 
@@ -250,7 +250,8 @@ class VectorIndex:
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
         k = max(1, min(k, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if self.index_type == "ivf" and n >= IVF_BATCH_SEARCH and (found := self._search_by_lists(queries, k)):
+        if self.index_type == "ivf" and n >= IVF_BATCH_SEARCH and \
+                (found := self._search_by_lists(queries, k)) is not None:
             return found
         if self.index_type == "ivf":  # one query: split its lists over the threads; many: one query per thread
             self._inner.parallel_mode = 1 if n < 4 else 0
