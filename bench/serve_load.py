@@ -159,9 +159,7 @@ def main() -> None:
         copy = Path(tmp.name) / "soak"
         shutil.copytree(store, copy, dirs_exist_ok=True)
         store = copy  # the soak writes
-    extra = [*(["--cache-mb", str(args.cache_mb)] if args.cache_mb is not None else []),
-             *(["--threads", str(args.threads)] if args.threads is not None else [])]
-    server, base = start(store, *extra)
+    server, base = start(store, *serve_options(args))
     try:
         asyncio.run(load(base, ids, 50, args.concurrency, args.k))  # warm-up
         if args.soak:
@@ -199,6 +197,13 @@ def main() -> None:
           " store readers |")
 
 
+def serve_options(args: argparse.Namespace, cache_mb: float | None = None) -> list[str]:
+    """The server's --cache-mb and --threads as this run asks (``cache_mb``: that budget instead)."""
+    cache_mb = args.cache_mb if cache_mb is None else cache_mb
+    return [*(["--cache-mb", str(cache_mb)] if cache_mb is not None else []),
+            *(["--threads", str(args.threads)] if args.threads is not None else [])]
+
+
 def start(store: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     """``storycluster serve`` on a free loopback port, once it answers /health."""
     port = free_port()
@@ -226,7 +231,7 @@ def wrk_report(base: str, store: Path, ids: list[str], fallback: dict, args: arg
     health = wrk_load(base, ["/health"], args.seconds, args.concurrency)
     filtered = urllib.parse.urlencode({"k": args.k, **fallback}, doseq=True)
     slow = wrk_load(base, [f"/articles/{i}/related?{filtered}" for i in quoted], args.seconds, args.concurrency)
-    server, bare = start(store, "--cache-mb", "0", *(["--threads", str(args.threads)] if args.threads else []))
+    server, bare = start(store, *serve_options(args, cache_mb=0))
     try:
         uncached = wrk_load(bare, [f"/articles/{i}/related?{query}" for i in quoted], args.seconds, args.concurrency)
         uncached_health = wrk_load(bare, ["/health"], args.seconds, args.concurrency)

@@ -661,14 +661,13 @@ def serve(
         from .server.pg import PgBackend
 
         source: PgBackend | StoreBackend = PgBackend(dsn)
+        fitting = _read_threads(None)
     else:
         from .server import StoreBackend
 
-        with _open(store):  # a clear error when there is no store
-            pass
+        fitting = _read_threads(store)  # opens the store first: a clear error when there is none
         source = StoreBackend(store)
-    if threads is None:
-        threads = _read_threads(None if backend is BackendKind.pg else store)
+    threads = fitting if threads is None else threads
     import uvicorn
 
     from .server import create_app
