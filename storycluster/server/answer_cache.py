@@ -18,16 +18,12 @@ class AnswerCache:
         self._bytes = 0
         self._generation: str | None = None
         self._lock = threading.Lock()  # reads may run on several threads (serve --threads)
-        self.hits = self.misses = 0
 
     def get(self, key: str) -> tuple[bytes, str] | None:
         with self._lock:
             got = self._items.get(key)
-            if got is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
+            if got is not None:
+                self._items.move_to_end(key)
             return got
 
     def put(self, generation: str, key: str, body: bytes, media_type: str) -> None:
