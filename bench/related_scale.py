@@ -234,6 +234,10 @@ def main() -> None:
     ap.add_argument("--measure", choices=["cold", "warm", "regroup", "recommend"], help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:  # as the storycluster command runs
+        from storycluster.memory import numpy_huge_pages
+
+        numpy_huge_pages(False)
     if args.measure == "regroup":
         print(json.dumps(regroup(args.out)))
         return

@@ -726,7 +726,14 @@ def _stderr_console():
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. Large batches run without numpy's huge-page requests (see
+    :func:`~storycluster.memory.numpy_huge_pages`) unless ``NUMPY_MADVISE_HUGEPAGE`` says otherwise."""
+    import os
+
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        from .memory import numpy_huge_pages
+
+        numpy_huge_pages(False)
     app()
 
 

@@ -36,3 +36,15 @@ def limit_malloc_arenas(n: int = 2) -> bool:
     the allocator took the setting."""
     libc = _libc()
     return bool(libc is not None and hasattr(libc, "mallopt") and libc.mallopt(_M_ARENA_MAX, n))
+
+
+def numpy_huge_pages(enabled: bool) -> bool | None:
+    """Whether numpy asks the kernel for transparent huge pages for its large arrays (``madvise``), as
+    ``NUMPY_MADVISE_HUGEPAGE`` does at import; returns the previous setting (None where this numpy has no
+    switch). On a kernel that grants them on request (``defrag`` = ``madvise``), every large array a batch
+    allocates first waits for the kernel to assemble and zero 2 MB pages: the million-article regrouping and
+    ``recommend`` spent a third of their time in the kernel with them (docs/performance.md)."""
+    import numpy as np
+
+    switch = getattr(getattr(np, "_core", np).multiarray, "_set_madvise_hugepage", None)
+    return None if switch is None else bool(switch(enabled))

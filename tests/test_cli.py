@@ -149,6 +149,19 @@ def test_help_does_not_import_heavy_modules(args):
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize("env, asked", [(None, False), ("1", True)])
+def test_the_command_runs_without_numpys_huge_pages_unless_the_environment_asks(env, asked):
+    # the switch's previous value is what the command left; a second set returns what the first put
+    code = ("import sys\nfrom storycluster.cli import main\nfrom storycluster.memory import numpy_huge_pages\n"
+            "sys.argv = ['storycluster', '--version']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(numpy_huge_pages(True))")
+    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if env is not None:
+        environ["NUMPY_MADVISE_HUGEPAGE"] = env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=environ)
+    assert out.stdout.strip().splitlines()[-1] == str(asked)
+
+
 BAD_INPUTS = {
     "malformed JSON": (b'{"id": "a", "text": "x"}\n{oops\n', "bad.jsonl:2: invalid JSON"),
     "missing id": (b'{"title": "t", "text": "x"}\n', "bad.jsonl:1: field 'id': missing or empty"),
