@@ -30,6 +30,8 @@ from .store.folder import atomic_write_text
 
 STATE_VERSION = 3  # 3: the export's generation; lists carry theirs in the store
 BLOCK = 4096
+#: lists whose first index searches run as one when computed (see related.plan.first_search)
+SEARCH = 4 * BLOCK
 
 
 @dataclass(slots=True)
@@ -123,16 +125,18 @@ def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int
     """Every article's default answer from plans computed now (not kept), in blocks of neighbours."""
     ids = {r: i for i, r in rowids.items()}
     order = locality(archive.store, rowids.values())
-    for s in range(0, len(order), BLOCK):
-        part = order[s:s + BLOCK]
-        lists = _answers(archive, part, list(compute(archive.store, part, block=len(part))), k)
-        for r in part:
-            items = lists[r] if r in lists else archive.related(ids[r], k=k)["related"]
-            fh.write(json.dumps({"id": ids[r], "related": items}, ensure_ascii=False) + "\n")
-            report.recomputed += 1
-            report.articles += 1
-        if progress is not None:
-            progress(len(part))
+    for s in range(0, len(order), SEARCH):
+        computed = dict(compute(archive.store, order[s:s + SEARCH], block=BLOCK, search=SEARCH))
+        for b in range(s, min(s + SEARCH, len(order)), BLOCK):
+            part = order[b:b + BLOCK]
+            lists = _answers(archive, part, [(r, computed[r]) for r in part if r in computed], k)
+            for r in part:
+                items = lists[r] if r in lists else archive.related(ids[r], k=k)["related"]
+                fh.write(json.dumps({"id": ids[r], "related": items}, ensure_ascii=False) + "\n")
+                report.recomputed += 1
+                report.articles += 1
+            if progress is not None:
+                progress(len(part))
 
 
 def _read_state(path: Path, out: Path, k: int) -> dict | None:

@@ -182,3 +182,32 @@ def test_stored_lists_equal_on_demand_on_ecbplus(tmp_path):
         assert fresh(a.store)
         for name in ("defaults", "exclude_ids", "combined"):
             assert differing(a, option_sets(a)[name]) == [], name
+
+
+def test_plans_do_not_depend_on_how_their_first_searches_were_batched(tmp_path, hash_embedder, monkeypatch):
+    """``compute`` searches many owners at once and plans them a block at a time: the same plans as one owner at
+    a time, and no more searching (a block that read other owners' rows of the first search would find their
+    neighbours, not its own, and search again). 300 articles: more than one search's depth."""
+    from storycluster import Article
+    from storycluster.related.stored import compute
+    from storycluster.store.vector_index import VectorIndex
+
+    rng = random.Random(5)
+    arts = []
+    for story in range(60):  # 60 stories of 5 articles, each story with words of its own
+        vocab = [f"s{story}w{i}" for i in range(15)]
+        arts += [Article(f"a{story:02d}-{n}", " ".join(rng.sample(vocab, 6)), " ".join(rng.choices(vocab, k=60)),
+                         lang="en") for n in range(5)]
+    searched: list[int] = []
+    search = VectorIndex.search
+    monkeypatch.setattr(VectorIndex, "search", lambda self, q, k: searched.append(len(q)) or search(self, q, k))
+    with Archive(tmp_path / "s", embedder=hash_embedder) as a:
+        a.add(arts)
+        rows = sorted(a.db.ids_to_rowids().values())
+        searched.clear()
+        alone = dict(compute(a.store, rows, block=1))
+        queries_alone, searched[:] = sum(searched), []
+        together = dict(compute(a.store, rows, block=16, search=64))
+        assert len(alone) == 300 and together == alone
+        assert sum(len(p.entries) for p in alone.values()) > 300  # lists with stories in them
+        assert sum(searched) == queries_alone < 2 * 2 * 300  # most owners searched once

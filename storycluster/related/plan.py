@@ -112,13 +112,32 @@ def headline_query(vector: np.ndarray, title_weight: float) -> np.ndarray:
     return out
 
 
+def search_queries(owners: Sequence[Owner], title_weight: float) -> np.ndarray:
+    """The two index queries of each owner, one after the other: its index vector and its headline alone."""
+    return np.vstack([v for o in owners for v in (o.query.vector, headline_query(o.query.vector, title_weight))])
+
+
+def first_search(store: Store, owners: Sequence[Owner], depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """The index search that :func:`plans` starts with, of many owners at once (a many-query IVF search costs
+    less per query the more queries share its lists); rows ``2i`` and ``2i + 1`` are owner ``i``'s."""
+    index = store.index
+    return index.search(search_queries(owners, store.thresholds.title_weight),
+                        min(_first_fetch(depth), max(len(index), 1)))
+
+
+def _first_fetch(depth: int) -> int:
+    return 2 * depth + 16
+
+
 def plans(store: Store, owners: Sequence[Owner], depth: int,
           allowed: Callable[[StoredArticle], bool] | None = None, complete: bool = False,
-          arts: dict[int, StoredArticle] | None = None) -> list[Plan]:
+          arts: dict[int, StoredArticle] | None = None,
+          first: tuple[np.ndarray, np.ndarray] | None = None) -> list[Plan]:
     """The plan of each owner: its first ``depth`` stories. ``allowed``: only candidates that pass (a filtered
     answer computed on demand). ``complete``: every member of a planned group is scored, not only those the
     search met (a stored plan, whose alternates stand in when a filter removes a story's best member).
-    ``arts``: articles already read (filled with the ones read here)."""
+    ``arts``: articles already read (filled with the ones read here). ``first``: these owners' rows of a
+    :func:`first_search` made with more owners (a plan does not depend on which queries searched with it)."""
     index, t = store.index, store.thresholds
     arts = {} if arts is None else arts
     gof: dict[int, str] = {}
@@ -128,12 +147,14 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
     scored: list[dict[int, tuple[float, str]]] = [{} for _ in range(n)]
     refused: list[set[int]] = [set() for _ in range(n)]
     ranked_of: list[list[Entry]] = [[] for _ in range(n)]
-    fetch = 2 * depth + 16
+    fetch = _first_fetch(depth)
     todo = list(range(n))
     while todo:
-        qs = np.vstack([v for i in todo for v in (owners[i].query.vector,
-                                                  headline_query(owners[i].query.vector, t.title_weight))])
-        scores, rows = index.search(qs, min(fetch, max(len(index), 1)))
+        if first is not None:
+            (scores, rows), first = first, None
+        else:
+            scores, rows = index.search(search_queries([owners[i] for i in todo], t.title_weight),
+                                        min(fetch, max(len(index), 1)))
         for p, i in enumerate(todo):
             f, o = found[i], owners[i]
             for r in (*rows[2 * p].tolist(), *rows[2 * p + 1].tolist(), *o.own):
@@ -316,12 +337,15 @@ def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], q
     TF-IDF matrices (the caller gives those cosines to ``features``)."""
     from ..cluster.graph import PairScorer
 
-    v = store.vectors(rows, exact=exact)
-    if queries:
-        v = np.vstack([np.vstack([q.vector for q in queries]), v])
+    nq = len(queries)
+    v = np.empty((nq + len(rows), store.index.dim), dtype=np.float32)  # queries, then the rows
+    for p, q in enumerate(queries):
+        v[p] = q.vector
+    store.vectors(rows, exact=exact, out=v[nq:])
     lead, title = store.layout.split(v)
     stored = [arts[r] for r in rows]
-    sigs = np.vstack([*(q.signature for q in queries), *(np.frombuffer(a.signature, np.uint32) for a in stored)])
+    sigs = np.frombuffer(b"".join([*(np.ascontiguousarray(q.signature, dtype=np.uint32).tobytes() for q in queries),
+                                   *(a.signature for a in stored)]), dtype=np.uint32).reshape(len(v), -1)
     term_rows = [*(q.terms for q in queries), *(np.frombuffer(a.terms, np.uint32) for a in stored)]
     published = [*(q.published for q in queries), *(a.published_ts for a in stored)]
     idf, rare_idf = store.idf()

@@ -27,13 +27,15 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from ..store.store import Store
-from .plan import MARGIN, Entry, Owner, Plan, headline_query, plans
+from .plan import MARGIN, Entry, Owner, Plan, first_search, headline_query, plans
 
 #: stories kept per article: the default list's 10 three times over (list shaping chooses among 3k, and filters
 #: can still fill k); deeper answers are computed on demand
 DEPTH = 30
 #: owners computed together (one index search and one scoring call per round)
 BLOCK = 256
+#: owners whose first index search runs as one, a full recomputation's (see plan.first_search)
+SEARCH = 4 * BLOCK
 FORMAT_VERSION = 1
 
 
@@ -60,12 +62,14 @@ def load_plan(store: Store, rowid: int) -> Plan | None:
     return None if got is None else decode(*got)
 
 
-def compute(store: Store, rows: Iterable[int], block: int = BLOCK) -> Iterator[tuple[int, Plan]]:
-    """The plans of stored articles, ``block`` at a time."""
+def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int | None = None
+            ) -> Iterator[tuple[int, Plan]]:
+    """The plans of stored articles, ``block`` at a time; ``search``: how many owners' first index search runs
+    as one (a multiple of ``block``; default ``block``)."""
     db = store.db
     rows = [int(r) for r in rows]
-    for s in range(0, len(rows), block):
-        part = rows[s:s + block]
+    for s in range(0, len(rows), search or block):
+        part = rows[s:s + (search or block)]
         arts = db.articles_by_rowid(part)
         part = [r for r in part if r in arts]
         if not part:
@@ -75,7 +79,13 @@ def compute(store: Store, rows: Iterable[int], block: int = BLOCK) -> Iterator[t
         members = db.members_of(set(gof.values()))
         owners = [Owner.stored(arts[r], vectors[n], gof.get(r), members.get(gof.get(r) or "", []))
                   for n, r in enumerate(part)]
-        yield from zip(part, plans(store, owners, DEPTH, complete=True, arts=arts), strict=True)
+        scores, found = first_search(store, owners, DEPTH)
+        for b in range(0, len(part), block):
+            some = part[b:b + block]
+            yield from zip(some, plans(store, owners[b:b + block], DEPTH, complete=True,
+                                       arts={r: arts[r] for r in some},
+                                       first=(scores[2 * b:2 * (b + block)], found[2 * b:2 * (b + block)])),
+                           strict=True)
 
 
 def locality(store: Store, rows: Iterable[int]) -> list[int]:
@@ -117,7 +127,7 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
     stored = set(db.rowids().tolist())
     if whole or not was_fresh:
         db.clear_related()
-        n = _write(store, compute(store, sorted(stored)))
+        n = _write(store, compute(store, sorted(stored), search=SEARCH))
     else:
         live_changed = changed & stored
         dirty = (touched & stored) | db.related_owners(touched | _group_mates(store, live_changed)) | \

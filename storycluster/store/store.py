@@ -159,14 +159,19 @@ class Store:
         self._index_checked = True
         return self.config.index_generation != self.db.generation or not (self.path / INDEX).exists()
 
-    def vectors(self, rowids, exact: bool = False) -> np.ndarray:
+    def vectors(self, rowids, exact: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """Index-layout vectors of stored articles, from the index: exact for the flat and HNSW kinds, 8-bit
         codes (inner products within about ±0.002) for IVF, which queries accept for speed. ``exact``: from the
-        stored float32 embeddings whatever the index (``compare``)."""
+        stored float32 embeddings whatever the index (``compare``). ``out``: written into that (len(rowids),
+        dim) float32 array, which is returned."""
         if exact:
             lead, title = self.db.vectors_by_rowid([int(r) for r in rowids], self.config.model_id)
-            return self.layout.combine(lead, title)
-        return self.index.vectors_of(np.asarray(rowids, dtype=np.int64))
+            v = self.layout.combine(lead, title)
+            if out is None:
+                return v
+            out[:] = v
+            return out
+        return self.index.vectors_of(np.asarray(rowids, dtype=np.int64), out=out)
 
     def idf(self) -> tuple[np.ndarray, np.ndarray]:
         """IDF weights (all terms, rare terms) from the document frequencies of the last full regrouping (so that

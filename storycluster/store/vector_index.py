@@ -347,13 +347,14 @@ class VectorIndex:
         self._rev_map()
         return self._index.reconstruct(int(item_id))
 
-    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        """Stored vectors of several ids, shape (len(ids), dim)."""
+    def vectors_of(self, ids: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Stored vectors of several ids, shape (len(ids), dim) (into ``out``, a C-contiguous float32 array of
+        that shape, when given)."""
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if ids.size == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32) if out is None else out
         self._rev_map()
-        return self._index.reconstruct_batch(ids)
+        return self._index.reconstruct_batch(ids, out)
 
     def ids(self) -> np.ndarray:
         """Ids of every live entry, in slot order."""
