@@ -342,7 +342,7 @@ def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], q
     for p, q in enumerate(queries):
         v[p] = q.vector
     store.vectors(rows, exact=exact, out=v[nq:])
-    lead, title = store.layout.split(v)
+    lead, title = store.layout.split_in_place(v)
     stored = [arts[r] for r in rows]
     sigs = np.frombuffer(b"".join([*(np.ascontiguousarray(q.signature, dtype=np.uint32).tobytes() for q in queries),
                                    *(a.signature for a in stored)]), dtype=np.uint32).reshape(len(v), -1)
