@@ -203,7 +203,8 @@ def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dic
 def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, str]], gof: dict[int, str],
           arts: dict[int, StoredArticle], related: float, depth: int) -> list[Entry]:
     """The owner's first ``depth`` stories from its scored candidates, in list order (only those stories'
-    members are sorted and made rows: a block ranks a hundred thousand candidates)."""
+    members are sorted, and their ids read: a block ranks a hundred thousand candidates). Their rows are
+    ``(row, score, tier, member of the query's group)`` until :func:`_settle` makes them plan rows."""
     mine = owner.group
     stories: dict[str, list[tuple[int, float, str, bool]]] = {}
     for r in found:
@@ -218,15 +219,24 @@ def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, s
     def order(x: tuple[int, float, str, bool]) -> tuple[float, str]:
         return -x[1], arts[x[0]].id
 
-    heads = []
+    heads = []  # (minus the best member's rounded score, that member, story)
     for key, members in stories.items():
-        best = members[0] if len(members) == 1 else min(members, key=order)
-        heads.append((-round(best[1], ROUND), arts[best[0]].id, key))
+        if len(members) == 1:
+            best = members[0]
+        else:
+            top = max(m[1] for m in members)
+            best = min((m for m in members if m[1] == top), key=order)
+        heads.append((-round(best[1], ROUND), best[0], key))
+    if len(heads) > depth:  # the stories that can be among the first depth: at or above the depth-th score
+        cut = heapq.nsmallest(depth, (h[0] for h in heads))[-1]
+        heads = [h for h in heads if h[0] <= cut]
+    heads.sort(key=lambda h: (h[0], arts[h[1]].id))
     entries = []
-    for *_, key in heapq.nsmallest(depth, heads):
+    for *_, key in heads[:depth]:
         members = stories[key]
-        members.sort(key=order)
-        entries.append(Entry(key, [_row(*m) for m in members]))
+        if len(members) > 1:
+            members.sort(key=order)
+        entries.append(Entry(key, members))
     return entries
 
 
