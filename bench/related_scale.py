@@ -188,15 +188,17 @@ class _Enough(Exception):
 
 def recommend_sample(path: Path, n: int) -> dict:
     """``storycluster recommend`` over the store, stopped after about ``n`` lists (whole blocks, in the order
-    it writes them): the start (store and index opened, articles put in neighbour order), the time per list
-    after the first block, what that puts on the whole store, and the peak RSS so far."""
+    it writes them; at least two of its index searches, ``2 * SEARCH``): the start (store and index opened,
+    articles put in neighbour order), the time per list after the first search's lists, what that puts on the
+    whole store, and the peak RSS so far."""
     import resource
 
     from storycluster import Archive
-    from storycluster.recommend import recommend
+    from storycluster.recommend import SEARCH, recommend
 
     marks: list[tuple[float, int]] = []
     done = 0
+    n = max(n, 2 * SEARCH)
     t0 = time.perf_counter()
 
     def progress(k: int) -> None:
@@ -210,7 +212,8 @@ def recommend_sample(path: Path, n: int) -> dict:
         total = a.db.count()
         with contextlib.suppress(_Enough):
             recommend(a, Path(tmp) / "related.jsonl", k=10, full=True, progress=progress)
-    (t1, n1), (t2, n2) = marks[0], marks[-1]
+    # from the end of the first index search's lists (see recommend.SEARCH) to the last whole search's end
+    (t1, n1), (t2, n2) = next(m for m in marks if m[1] >= SEARCH), marks[-1]
     per = (t2 - t1) / max(n2 - n1, 1)
     start = t1 - per * n1
     return {"articles": total, "lists": n2, "start_s": start, "ms_per_list": per * 1000,

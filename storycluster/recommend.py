@@ -125,18 +125,32 @@ def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int
     """Every article's default answer from plans computed now (not kept), in blocks of neighbours."""
     ids = {r: i for i, r in rowids.items()}
     order = locality(archive.store, rowids.values())
-    for s in range(0, len(order), SEARCH):
-        computed = dict(compute(archive.store, order[s:s + SEARCH], block=BLOCK, search=SEARCH))
-        for b in range(s, min(s + SEARCH, len(order)), BLOCK):
-            part = order[b:b + BLOCK]
-            lists = _answers(archive, part, [(r, computed[r]) for r in part if r in computed], k)
-            for r in part:
-                items = lists[r] if r in lists else archive.related(ids[r], k=k)["related"]
-                fh.write(json.dumps({"id": ids[r], "related": items}, ensure_ascii=False) + "\n")
-                report.recomputed += 1
-                report.articles += 1
-            if progress is not None:
-                progress(len(part))
+
+    def flush(part: list[int], got: list[tuple[int, Plan]]) -> None:
+        lists = _answers(archive, part, got, k)
+        for r in part:
+            items = lists[r] if r in lists else archive.related(ids[r], k=k)["related"]
+            fh.write(json.dumps({"id": ids[r], "related": items}, ensure_ascii=False) + "\n")
+            report.recomputed += 1
+            report.articles += 1
+        if progress is not None:
+            progress(len(part))
+
+    rest = iter(order)
+    part: list[int] = []
+    got: list[tuple[int, Plan]] = []
+    for r, plan in compute(archive.store, order, block=BLOCK, search=SEARCH):
+        for q in rest:  # in order; a row compute did not plan is answered as related answers it
+            part.append(q)
+            if q == r:
+                break
+        got.append((r, plan))
+        if len(part) >= BLOCK:
+            flush(part, got)
+            part, got = [], []
+    part.extend(rest)
+    if part:
+        flush(part, got)
 
 
 def _read_state(path: Path, out: Path, k: int) -> dict | None:
