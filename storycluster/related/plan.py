@@ -348,10 +348,15 @@ def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], q
     from ..cluster.graph import PairScorer
 
     nq = len(queries)
-    v = np.empty((nq + len(rows), store.index.dim), dtype=np.float32)  # queries, then the rows
+    exact_rows = store.vectors(rows, exact=True) if exact else None  # from SQLite: the index is not opened
+    dim = store.index.dim if exact_rows is None else exact_rows.shape[1]
+    v = np.empty((nq + len(rows), dim), dtype=np.float32)  # queries, then the rows
     for p, q in enumerate(queries):
         v[p] = q.vector
-    store.vectors(rows, exact=exact, out=v[nq:])
+    if exact_rows is None:
+        store.vectors(rows, out=v[nq:])
+    else:
+        v[nq:] = exact_rows
     lead, title = store.layout.split_in_place(v)
     stored = [arts[r] for r in rows]
     sigs = np.frombuffer(b"".join([*(np.ascontiguousarray(q.signature, dtype=np.uint32).tobytes() for q in queries),

@@ -162,15 +162,11 @@ class Store:
     def vectors(self, rowids, exact: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """Index-layout vectors of stored articles, from the index: exact for the flat and HNSW kinds, 8-bit
         codes (inner products within about ±0.002) for IVF, which queries accept for speed. ``exact``: from the
-        stored float32 embeddings whatever the index (``compare``). ``out``: written into that (len(rowids),
-        dim) float32 array, which is returned."""
+        stored float32 embeddings whatever the index (``compare``). ``out``: the index's vectors written into
+        that (len(rowids), dim) float32 array, which is returned."""
         if exact:
             lead, title = self.db.vectors_by_rowid([int(r) for r in rowids], self.config.model_id)
-            v = self.layout.combine(lead, title)
-            if out is None:
-                return v
-            out[:] = v
-            return out
+            return self.layout.combine(lead, title)
         return self.index.vectors_of(np.asarray(rowids, dtype=np.int64), out=out)
 
     def idf(self) -> tuple[np.ndarray, np.ndarray]:
