@@ -115,8 +115,13 @@ class Writer:
         return report
 
     def regroup(self, full: bool = False) -> None:
-        """Regroup and save the index (the caller holds the write lock)."""
-        self.last_regroup = regroup(self.store, full=full)
+        """Regroup and save the index (the caller holds the write lock). A new generation, in the regrouping's
+        transaction: its groups and related lists can differ from the last ones without any article changing
+        (new thresholds, a calibrated model), and what reads the generation (ETags, ``recommend``'s incremental
+        export) must see that."""
+        with self.db.transaction():
+            self.store.bump_generation()
+            self.last_regroup = regroup(self.store, full=full)
         self.store.save_index()
 
     def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: dict[str, str],

@@ -90,3 +90,23 @@ def test_recommend_cli(seed_store, tmp_path):
     rows = read(out)
     assert len(rows) == sum(1 for _ in SEEDS.open()) and all(len(r["related"]) <= 3 for r in rows.values())
     assert "25 articles written" in result.stderr
+
+
+def test_a_regrouping_with_new_thresholds_is_seen_by_the_next_incremental_run(seed_store_copy, tmp_path):
+    """No article changes, but the lists do: the regrouping is a new generation, and the incremental run rewrites
+    them (it reused every list of the last run, which said what the old thresholds gave)."""
+    from storycluster.store.folder import StoreConfig
+
+    out, full_out = tmp_path / "related.jsonl", tmp_path / "full.jsonl"
+    with Archive(seed_store_copy) as a:
+        recommend(a, out, k=5)
+        before = read(out)
+    config = StoreConfig.read(seed_store_copy)
+    assert config is not None
+    config.thresholds = {**config.thresholds, "related": 0.6}
+    config.write(seed_store_copy)
+    with Archive(seed_store_copy) as a:
+        a.regroup(full=True)
+        again = recommend(a, out, k=5)
+        recommend(a, full_out, k=5, full=True)
+    assert again.recomputed == again.articles and read(out) == read(full_out) != before
