@@ -99,7 +99,7 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
     lists the group's other scored candidates (``{id, score, tier}``, best first), so that a filter applied
     later can fall back on them (the PostgreSQL export). A stored article's answer comes from its stored list
     (:mod:`storycluster.related.stored`) when that holds it exactly; ``stored=False`` computes it anyway."""
-    from .related import Owner, Query, answer, load_plan, plans, wanted
+    from .related import Owner, Query, answer, plans, wanted
 
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
@@ -110,12 +110,8 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         if q is None:
             raise NotFoundError(f"no article with id '{article_id}' in {store.path}; "
                                 "list ids with 'storycluster dedup --all'")
-        if stored:
-            plan = load_plan(store, q.rowid)
-            if plan is not None:
-                items = answer(store, plan, k, opts, q.rowid, q.published_ts, alternates)
-                if items is not None:
-                    return Related(query=article_id, related=items)
+        if stored and (listed := _from_list(store, q, k, opts, alternates)) is not None:
+            return listed
         qgroup = db.groups_of([q.rowid]).get(q.rowid)
         own = [m for m, *_ in db.group_members(qgroup)] if qgroup else []
         owner = Owner.stored(q, store.vectors([q.rowid])[0], qgroup, own)
@@ -139,6 +135,36 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
     items = answer(store, plan, k, opts, owner.exclude, query_ts, alternates)
     assert items is not None  # a plan as deep as the answer, with its filters: exact
     return Related(query=article_id, related=items)
+
+
+def list_version(store: Store, article_id: str) -> int | None:
+    """The generation of a stored article's current related list (None: the store keeps no current list for
+    it). The list's answers change only with it: a write recomputes every list whose answer it can change (the
+    lists that name an article it touched, or a member of that article's group, and those it would enter)."""
+    from .related.stored import fresh
+
+    q = store.db.article(article_id)
+    return None if q is None or not fresh(store) else store.db.related_generation(q.rowid)
+
+
+def related_listed(store: Store, article_id: str, k: int = 10, options: RelatedOptions | None = None
+                   ) -> Related | None:
+    """:func:`related`'s answer when it comes from the article's stored list alone; None when it does not (no
+    current list, a ``k`` deeper than the list, filters that leave it short: :func:`related` computes those)."""
+    q = store.db.article(article_id)
+    if q is None:
+        raise NotFoundError(f"no article with id '{article_id}' in {store.path}; "
+                            "list ids with 'storycluster dedup --all'")
+    return _from_list(store, q, k, options or RelatedOptions())
+
+
+def _from_list(store: Store, q: StoredArticle, k: int, opts: RelatedOptions, alternates: bool = False
+               ) -> Related | None:
+    from .related import answer, load_plan
+
+    plan = load_plan(store, q.rowid)
+    items = None if plan is None else answer(store, plan, k, opts, q.rowid, q.published_ts, alternates)
+    return None if items is None else Related(query=q.id, related=items)
 
 
 # -- pairs ----------------------------------------------------------------------------------------

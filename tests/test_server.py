@@ -239,9 +239,9 @@ def test_an_answer_past_the_time_limit_is_a_503(seed_store, tmp_path):
     import time
 
     class Slow(StoreBackend):
-        def related(self, article_id, k, options):
+        def related_listed(self, article_id, k, options):  # the seed store's lists answer
             time.sleep(1.0)
-            return super().related(article_id, k, options)
+            return super().related_listed(article_id, k, options)
 
     path = tmp_path / "store"
     shutil.copytree(seed_store, path)
@@ -311,6 +311,10 @@ def test_rendered_answers_are_reused_until_the_data_changes(seed_store, tmp_path
             calls.append(article_id)
             return super().related(article_id, k, options)
 
+        def related_listed(self, article_id, k, options):
+            calls.append(article_id)
+            return super().related_listed(article_id, k, options)
+
     path = tmp_path / "store"
     shutil.copytree(seed_store, path)
     backend = Counting(path)
@@ -324,6 +328,7 @@ def test_rendered_answers_are_reused_until_the_data_changes(seed_store, tmp_path
             assert again.headers["X-Content-Type-Options"] == "nosniff"
             c.get("/articles/seed-main/related?k=4")  # another query: another answer
             assert calls == ["seed-main", "seed-main"]
+            assert c.get("/groups?limit=5").status_code == 200 and len(c.app.state.answers) == 3
             shown = first.json()["related"][0]
             stored = c.get(f"/articles/{shown['id']}.json").json()
             r = c.post("/articles", json=[{**stored, "title": "A new headline"}], headers={"Authorization": "Bearer t"})
@@ -331,11 +336,62 @@ def test_rendered_answers_are_reused_until_the_data_changes(seed_store, tmp_path
             after = c.get("/articles/seed-main/related?k=3")
             assert len(calls) == 3 and after.headers["ETag"] != first.headers["ETag"]
             assert "A new headline" in {e["title"] for e in after.json()["related"]}
-            # the older generation's answers are dropped, not kept beside the new ones
-            assert len(c.app.state.answers) == 1
+            # answers of the data's generation: a new one drops the older generation's (/groups?limit=5 here);
+            # the answers from seed-main's list stay (k=3 replaced by its new version, k=4 at its old one)
+            assert c.get("/groups").status_code == 200
+            assert len(c.app.state.answers) == 3
         with TestClient(create_app(backend, cache_mb=0)) as c:
             c.get("/articles/seed-main/related?k=3")
             c.get("/articles/seed-main/related?k=3")
             assert len(calls) == 5
+    finally:
+        backend.close()
+
+
+def test_an_answer_from_a_stored_list_keeps_its_tag_and_bytes_across_writes_that_leave_the_list(seed_store,
+                                                                                                  tmp_path):
+    """A related list's tag names the list's version, not the store's: an add that does not reach the list
+    leaves the tag (a browser's If-None-Match still gets 304) and the kept answer (not computed again); an add
+    that enters the list changes both. An answer the list cannot give (filters that leave it short; here k=7
+    stands for one) is computed and tagged with the store's generation, which every add changes."""
+    calls = []
+
+    class Counting(StoreBackend):
+        def related(self, article_id, k, options):
+            calls.append(k)
+            return super().related(article_id, k, options)
+
+        def related_listed(self, article_id, k, options):
+            calls.append(k)
+            return None if k == 7 else super().related_listed(article_id, k, options)
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = Counting(path)
+    auth = {"Authorization": "Bearer t"}
+    try:
+        with TestClient(create_app(backend, token="t")) as c:
+            first, deep = c.get("/articles/seed-main/related?k=5"), c.get("/articles/seed-main/related?k=7")
+            assert first.status_code == deep.status_code == 200 and calls == [5, 7, 7]  # 7: the list, then computed
+            far = {"id": "far-1", "title": "Slow-cooked lentil soup with cumin",
+                   "text": "Rinse the lentils, soften an onion in olive oil, add cumin and simmer for forty minutes "
+                           "with stock. Season with lemon juice and serve with flat bread. " * 3}
+            assert c.post("/articles", json=[far], headers=auth).status_code == 200
+            calls.clear()
+            again = c.get("/articles/seed-main/related?k=5")
+            assert again.headers["ETag"] == first.headers["ETag"] and again.content == first.content
+            assert calls == []  # kept
+            assert c.get("/articles/seed-main/related?k=5",
+                         headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+            assert c.get("/articles/seed-main/related?k=7").headers["ETag"] != deep.headers["ETag"]
+            # a report of the same story enters the list: a new version, a new answer
+            main = c.get("/articles/seed-main.json").json()
+            near = {"id": "near-1", "title": main["title"], "text": main["text"] + "\nUpdated with reactions.",
+                    "source": "another-outlet.example"}
+            assert c.post("/articles", json=[near], headers=auth).status_code == 200
+            after = c.get("/articles/seed-main/related?k=5")
+            assert after.headers["ETag"] != first.headers["ETag"]
+            assert "near-1" in {x for e in after.json()["related"]
+                                 for x in (e["id"], *(m["id"] for m in e.get("also_in", [])))}
     finally:
         backend.close()

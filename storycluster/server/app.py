@@ -357,24 +357,43 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         options.earliest()  # a bad date is a 422 here, not later
         return options
 
-    def cached(request: Request, compute: Callable[[], Any], html: bool = False) -> Response:
+    def cached(request: Request, compute: Callable[[], Any], html: bool = False,
+               listed: tuple[str, Callable[[], Any]] | None = None) -> Response:
         """A GET answer with an ETag of the data's generation and the URL: a cache or a browser revalidates
         with If-None-Match and gets 304 until an add or a regrouping changes what the API would say.
+        ``listed``: (an article's stored list version, the answer from that list or None): when the list
+        answers, the tag names the list's version instead, which only the writes that change the list change.
         The answer is returned as a response directly (the response model documents it, unvalidated)."""
-        with backend.snapshot():  # the tag and the answer from one state, one reader taken
-            generation = backend.generation()
-            key = f"{generation} {request.url.path}?{request.url.query}"
+        asked = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+        # the path as sent: a page's relative links depend on it (an id's "/" raw or percent-encoded)
+        memo = f"{request.url.path}?{request.url.query} {request.scope.get('raw_path', b'').decode('latin-1')}"
+
+        def tagged(version: str) -> dict[str, str]:
+            key = f"{version} {request.url.path}?{request.url.query}"
             tag = 'W/"' + hashlib.blake2b(key.encode(), digest_size=8).hexdigest() + '"'
-            headers = {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
-            if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return {"ETag": tag, "Cache-Control": f"public, max-age={cache_seconds}"}
+
+        with backend.snapshot():  # the tag and the answer from one state, one reader taken
+            if listed is not None:
+                version = f"list {listed[0]}"
+                headers = tagged(version)
+                if headers["ETag"] in asked:
+                    return Response(status_code=304, headers=headers)
+                if (kept := answers.get(f"list {memo}", version)) is not None:
+                    return Response(kept[0], media_type=kept[1], headers=headers)
+                if (got := listed[1]()) is not None:
+                    rendered = JSONResponse(got, headers=headers)
+                    answers.put(f"list {memo}", version, bytes(rendered.body), "application/json", generation=False)
+                    return rendered
+            generation = backend.generation()
+            headers = tagged(generation)
+            if headers["ETag"] in asked:
                 return Response(status_code=304, headers=headers)
-            # the path as sent: a page's relative links depend on it (an id's "/" raw or percent-encoded)
-            memo = f"{key} {request.scope.get('raw_path', b'').decode('latin-1')}"
-            if (kept := answers.get(memo)) is not None:
+            if (kept := answers.get(memo, generation)) is not None:
                 return Response(kept[0], media_type=kept[1], headers=headers)
             body = compute()
         response = HTMLResponse(body, headers=headers) if html else JSONResponse(body, headers=headers)
-        answers.put(generation, memo, bytes(response.body), response.media_type or "application/json")
+        answers.put(memo, generation, bytes(response.body), response.media_type or "application/json")
         return response
 
     @app.get("/health")
@@ -402,8 +421,13 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
     def related(request: Request, article_id: str, opts: Annotated[RelatedOptions, Depends(options)],
                 k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> Response:
         """Related articles of a stored article; copies of one story collapse into one entry with ``also_in``."""
-        return or_page(request, lambda: cached(request, lambda: backend.related(article_id, k, opts)),
-                       f"{article_id}/related")
+        def answer() -> Response:
+            with backend.snapshot():  # the list's version and its answer from one state
+                version = backend.list_version(article_id)
+                listed = None if version is None else (version, lambda: backend.related_listed(article_id, k, opts))
+                return cached(request, lambda: backend.related(article_id, k, opts), listed=listed)
+
+        return or_page(request, answer, f"{article_id}/related")
 
     @app.post("/related", response_model=RelatedList)
     def related_text(q: TextQuery) -> Response:

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from .. import queries
 from ..archive import Archive
 from ..embed import Embedder
 from ..errors import InputError, NotFoundError, Problem, StoreError
@@ -23,6 +24,8 @@ class Backend(Protocol):
     writable: bool
 
     def related(self, article_id: str, k: int, options: RelatedOptions) -> Related: ...
+    def list_version(self, article_id: str) -> str | None: ...
+    def related_listed(self, article_id: str, k: int, options: RelatedOptions) -> Related | None: ...
     def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> Related: ...
     def article(self, article_id: str) -> dict: ...
     def groups(self, limit: int, offset: int) -> GroupsPage: ...
@@ -68,7 +71,10 @@ class StoreBackend:
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """The reads of this thread inside the block share one reader and its snapshot (a request's ETag and its
-        answer come from the same state)."""
+        answer come from the same state); inside another snapshot, that one's."""
+        if getattr(self._local, "archive", None) is not None:
+            yield
+            return
         with self._reader() as archive:
             self._local.archive = archive
             try:
@@ -104,6 +110,18 @@ class StoreBackend:
     def related(self, article_id: str, k: int, options: RelatedOptions) -> Related:
         with self._reader() as a:
             return a.related(article_id, k=k, options=options)
+
+    def list_version(self, article_id: str) -> str | None:
+        """Changes whenever the answers of an article's stored related list may change (for their ETags: an add
+        elsewhere in the store leaves them); None where the store keeps no current list for it."""
+        with self._reader() as a:
+            gen = queries.list_version(a.store, article_id)
+            return None if gen is None else f"{gen}.{a.model.fitted_at}"
+
+    def related_listed(self, article_id: str, k: int, options: RelatedOptions) -> Related | None:
+        """:meth:`related` when the stored list alone answers it, else None."""
+        with self._reader() as a:
+            return queries.related_listed(a.store, article_id, k, options)
 
     def related_text(self, title: str, text: str, lang: str | None, k: int, options: RelatedOptions) -> Related:
         with self._reader() as a:

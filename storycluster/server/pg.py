@@ -190,6 +190,13 @@ class PgBackend:
             items = [r[0] for r in cur.fetchall()]
             return {"query": article_id, "related": self._shape(cur, items, k, options, row[0])}
 
+    def list_version(self, article_id: str) -> str | None:
+        """None: every answer is tagged with the export's generation."""
+        return None
+
+    def related_listed(self, article_id: str, k: int, options: RelatedOptions) -> Related | None:
+        return None
+
     def _shape(self, cur, items: list[dict], k: int, options: RelatedOptions, query_ts: float | None) -> list[RelatedEntry]:
         earliest = options.earliest()
         every = {x for item in items for x in (item["id"], *item.get("members", []))}

@@ -605,6 +605,14 @@ class Database:
         except sqlite3.OperationalError:  # a store from before stored lists, opened read only
             return None
 
+    def related_generation(self, rowid: int) -> int | None:
+        """The store generation at which one article's stored related list was computed (None: no list)."""
+        try:
+            got = self.conn.execute("SELECT generation FROM related_lists WHERE article = ?", (rowid,)).fetchone()
+        except sqlite3.OperationalError:  # a store from before stored lists, opened read only
+            return None
+        return None if got is None else int(got[0])
+
     def related_plans(self, rowids: Iterable[int]) -> dict[int, tuple[float | None, str]]:
         ids = sorted({int(r) for r in rowids})
         out: dict[int, tuple[float | None, str]] = {}
