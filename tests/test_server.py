@@ -393,3 +393,26 @@ def test_an_answer_from_a_stored_list_keeps_its_tag_and_bytes_across_writes_that
                                  for x in (e["id"], *(m["id"] for m in e.get("also_in", [])))}
     finally:
         backend.close()
+
+
+def test_an_answer_that_ages_with_the_clock_is_not_kept_past_its_minute(seed_store, tmp_path, monkeypatch):
+    """``max_age_days`` counts back from now: its answer is neither tagged by the stored list's version nor kept
+    across minutes, even when nothing is written."""
+    import storycluster.server.app as app_module
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = Counting(path)
+    minute = [1_000_000.0]
+    monkeypatch.setattr(app_module.time, "time", lambda: minute[0])
+    try:
+        with TestClient(create_app(backend)) as c:
+            url = "/articles/seed-main/related?k=5&max_age_days=100000"
+            first, again = c.get(url), c.get(url)
+            assert first.status_code == 200 and again.headers["ETag"] == first.headers["ETag"]
+            assert backend.calls == [5]  # computed (not from the list), then kept within the minute
+            minute[0] += 60
+            later = c.get(url)
+            assert later.headers["ETag"] != first.headers["ETag"] and backend.calls == [5, 5]
+    finally:
+        backend.close()

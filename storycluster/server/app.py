@@ -12,6 +12,7 @@ With ``allowed_hosts``, a request naming another ``Host`` gets 421 (DNS rebindin
 import asyncio
 import hashlib
 import hmac
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -183,8 +184,6 @@ class RateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("method") == "POST":
-            import time
-
             client = (scope.get("client") or ("?", 0))[0]
             now = time.monotonic()
             tokens, at = self.buckets.get(client, (self.burst, now))
@@ -358,11 +357,13 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         return options
 
     def cached(request: Request, compute: Callable[[], Any], html: bool = False,
-               listed: tuple[str, Callable[[], Any]] | None = None) -> Response:
+               listed: tuple[str, Callable[[], Any]] | None = None, clock: bool = False) -> Response:
         """A GET answer with an ETag of the data's generation and the URL: a cache or a browser revalidates
         with If-None-Match and gets 304 until an add or a regrouping changes what the API would say.
         ``listed``: (an article's stored list version, the answer from that list or None): when the list
         answers, the tag names the list's version instead, which only the writes that change the list change.
+        ``clock``: the answer also depends on the time (``max_age_days``): the tag names the minute too (as
+        stale as ``Cache-Control`` allows, not until the next write).
         The answer is returned as a response directly (the response model documents it, unvalidated)."""
         asked = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
         # the path as sent: a page's relative links depend on it (an id's "/" raw or percent-encoded)
@@ -385,7 +386,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
                     rendered = JSONResponse(got, headers=headers)
                     answers.put(f"list {memo}", version, bytes(rendered.body), "application/json", generation=False)
                     return rendered
-            generation = backend.generation()
+            generation = backend.generation() + (f" @{int(time.time() // 60)}" if clock else "")
             headers = tagged(generation)
             if headers["ETag"] in asked:
                 return Response(status_code=304, headers=headers)
@@ -423,9 +424,10 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         """Related articles of a stored article; copies of one story collapse into one entry with ``also_in``."""
         def answer() -> Response:
             with backend.snapshot():  # the list's version and its answer from one state
-                version = backend.list_version(article_id)
+                clock = opts.max_age_days is not None  # answers that age with the time: not by the list's version
+                version = None if clock else backend.list_version(article_id)
                 listed = None if version is None else (version, lambda: backend.related_listed(article_id, k, opts))
-                return cached(request, lambda: backend.related(article_id, k, opts), listed=listed)
+                return cached(request, lambda: backend.related(article_id, k, opts), listed=listed, clock=clock)
 
         return or_page(request, answer, f"{article_id}/related")
 
