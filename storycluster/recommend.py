@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import TextIO
 
 from .archive import Archive
+from .memory import release_free_memory
 from .ranking import RelatedOptions
 from .related import Plan, answer
 from .related.stored import DEPTH, compute, decode, fresh, locality
 from .store.folder import atomic_write_text
 
 STATE_VERSION = 3  # 3: the export's generation; lists carry theirs in the store
-BLOCK = 4096
+BLOCK = 2048
 #: lists whose first index searches run as one when computed (see related.plan.first_search)
 SEARCH = 4 * BLOCK
 
@@ -148,6 +149,8 @@ def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int
         if len(part) >= BLOCK:
             flush(part, got)
             part, got = [], []
+            if report.articles % SEARCH < BLOCK:  # a search's lists done: its arrays' pages back to the system
+                release_free_memory()
     part.extend(rest)
     if part:
         flush(part, got)
