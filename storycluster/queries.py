@@ -143,8 +143,7 @@ def list_version(store: Store, article_id: str) -> int | None:
     lists that name an article it touched, or a member of that article's group, and those it would enter)."""
     from .related.stored import fresh
 
-    q = store.db.article(article_id)
-    return None if q is None or not fresh(store) else store.db.related_generation(q.rowid)
+    return store.db.related_generation(article_id) if fresh(store) else None
 
 
 def related_listed(store: Store, article_id: str, k: int = 10, options: RelatedOptions | None = None

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TextIO
 
 from .archive import Archive
-from .memory import release_free_memory
 from .ranking import RelatedOptions
 from .related import Plan, answer
 from .related.stored import DEPTH, compute, decode, fresh, locality
@@ -149,8 +148,6 @@ def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int
         if len(part) >= BLOCK:
             flush(part, got)
             part, got = [], []
-            if report.articles % SEARCH < BLOCK:  # a search's lists done: its arrays' pages back to the system
-                release_free_memory()
     part.extend(rest)
     if part:
         flush(part, got)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from ..memory import release_free_memory
 from ..store.store import Store
 from .plan import MARGIN, Entry, Owner, Plan, first_search, headline_query, plans
 
@@ -65,7 +66,7 @@ def load_plan(store: Store, rowid: int) -> Plan | None:
 def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int | None = None
             ) -> Iterator[tuple[int, Plan]]:
     """The plans of stored articles, ``block`` at a time; ``search``: how many owners' first index search runs
-    as one (a multiple of ``block``; default ``block``)."""
+    as one (a multiple of ``block``; default ``block``), the C allocator's free pages handed back after each."""
     db = store.db
     rows = [int(r) for r in rows]
     for s in range(0, len(rows), search or block):
@@ -86,6 +87,8 @@ def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int |
                                        arts={r: arts[r] for r in some},
                                        first=(scores[2 * b:2 * (b + block)], found[2 * b:2 * (b + block)])),
                            strict=True)
+        if search:  # a search's plans all taken: the pages their arrays freed back to the system
+            release_free_memory()
 
 
 def locality(store: Store, rows: Iterable[int]) -> list[int]:

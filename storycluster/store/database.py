@@ -605,10 +605,12 @@ class Database:
         except sqlite3.OperationalError:  # a store from before stored lists, opened read only
             return None
 
-    def related_generation(self, rowid: int) -> int | None:
-        """The store generation at which one article's stored related list was computed (None: no list)."""
+    def related_generation(self, article_id: str) -> int | None:
+        """The store generation at which an article's stored related list was computed (None: no such article,
+        or no list)."""
         try:
-            got = self.conn.execute("SELECT generation FROM related_lists WHERE article = ?", (rowid,)).fetchone()
+            got = self.conn.execute("SELECT l.generation FROM articles a JOIN related_lists l ON l.article = a.rowid "
+                                    "WHERE a.id = ?", (article_id,)).fetchone()
         except sqlite3.OperationalError:  # a store from before stored lists, opened read only
             return None
         return None if got is None else int(got[0])
