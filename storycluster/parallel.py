@@ -5,8 +5,9 @@ products. Where the work holds matrix products, each thread runs a one-thread BL
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -34,3 +35,16 @@ def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = N
     limits = threadpool_limits(1, user_api="blas") if one_blas_thread else nullcontext()
     with limits, ThreadPoolExecutor(threads, thread_name_prefix="storycluster") as pool:
         return list(pool.map(fn, items))
+
+
+@contextmanager
+def quick_switches(seconds: float = 1e-4) -> Iterator[None]:
+    """The interpreter hands the GIL between threads every ``seconds`` meanwhile (default 5 ms). A thread
+    that needs the GIL only briefly between long calls outside it (a FAISS search's Python between its matrix
+    products) otherwise waits up to the full interval for each turn while another thread runs Python."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import collections
 import json
 import random
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -211,3 +213,12 @@ def test_plans_do_not_depend_on_how_their_first_searches_were_batched(tmp_path, 
         assert len(alone) == 300 and together == alone
         assert sum(len(p.entries) for p in alone.values()) > 300  # lists with stories in them
         assert sum(searched) == queries_alone < 2 * 2 * 300  # most owners searched once
+        # the next search runs beside a part's plans, the interpreter switching threads quickly meanwhile: a
+        # caller that stops early gets its switch interval back, and no search is left running
+        interval = sys.getswitchinterval()
+        plans_of = compute(a.store, rows, block=16, search=64)
+        first = next(plans_of)
+        assert first == (rows[0], alone[rows[0]]) and sys.getswitchinterval() < interval
+        plans_of.close()
+        assert sys.getswitchinterval() == interval
+        assert not [t for t in threading.enumerate() if t.name.startswith("storycluster-search")]

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 
 from ..memory import release_free_memory
+from ..parallel import quick_switches
+from ..store.database import StoredArticle
 from ..store.store import Store
 from .plan import MARGIN, Entry, Owner, Plan, first_search, headline_query, plans
 
@@ -66,13 +70,38 @@ def load_plan(store: Store, rowid: int) -> Plan | None:
 def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int | None = None
             ) -> Iterator[tuple[int, Plan]]:
     """The plans of stored articles, ``block`` at a time; ``search``: how many owners' first index search runs
-    as one (a multiple of ``block``; default ``block``), the C allocator's free pages handed back after each."""
-    db = store.db
+    as one (a multiple of ``block``; default ``block``), the C allocator's free pages handed back after each.
+
+    With several searches, the next one runs on a second thread while this one's plans are made: the search
+    is FAISS and BLAS work outside the GIL, the plans mostly Python, so the two share the cores."""
     rows = [int(r) for r in rows]
-    for s in range(0, len(rows), search or block):
-        part = rows[s:s + (search or block)]
-        arts = db.articles_by_rowid(part)
-        part = [r for r in part if r in arts]
+    step = search or block
+    parts = iter(range(0, len(rows), step))
+    with ThreadPoolExecutor(1, thread_name_prefix="storycluster-search") as pool, \
+            quick_switches() if len(rows) > step else nullcontext():
+        ahead = _owners(store, rows, parts, step, pool)
+        while ahead is not None:
+            part, arts, owners, searching = ahead
+            ahead = _owners(store, rows, parts, step, pool)  # the next search starts before these plans
+            scores, found = searching.result()
+            for b in range(0, len(part), block):
+                some = part[b:b + block]
+                yield from zip(some, plans(store, owners[b:b + block], DEPTH, complete=True,
+                                           arts={r: arts[r] for r in some},
+                                           first=(scores[2 * b:2 * (b + block)], found[2 * b:2 * (b + block)])),
+                               strict=True)
+            if search:  # a search's plans all taken: the pages their arrays freed back to the system
+                release_free_memory()
+
+
+def _owners(store: Store, rows: list[int], parts: Iterator[int], step: int, pool: ThreadPoolExecutor
+            ) -> tuple[list[int], dict[int, StoredArticle], list[Owner], Future] | None:
+    """The next part of ``step`` rows that holds stored articles: the rows, articles, owners, and their first
+    search started on ``pool``; None when every part is taken."""
+    db = store.db
+    for s in parts:
+        arts = db.articles_by_rowid(rows[s:s + step])
+        part = [r for r in rows[s:s + step] if r in arts]
         if not part:
             continue
         vectors = store.vectors(part)
@@ -80,15 +109,8 @@ def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int |
         members = db.members_of(set(gof.values()))
         owners = [Owner.stored(arts[r], vectors[n], gof.get(r), members.get(gof.get(r) or "", []))
                   for n, r in enumerate(part)]
-        scores, found = first_search(store, owners, DEPTH)
-        for b in range(0, len(part), block):
-            some = part[b:b + block]
-            yield from zip(some, plans(store, owners[b:b + block], DEPTH, complete=True,
-                                       arts={r: arts[r] for r in some},
-                                       first=(scores[2 * b:2 * (b + block)], found[2 * b:2 * (b + block)])),
-                           strict=True)
-        if search:  # a search's plans all taken: the pages their arrays freed back to the system
-            release_free_memory()
+        return part, arts, owners, pool.submit(first_search, store, owners, DEPTH)
+    return None
 
 
 def locality(store: Store, rows: Iterable[int]) -> list[int]:
