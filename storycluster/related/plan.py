@@ -12,7 +12,6 @@ the query's own group does, as ``same_story``)."""
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -137,16 +136,19 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
     answer computed on demand). ``complete``: every member of a planned group is scored, not only those the
     search met (a stored plan, whose alternates stand in when a filter removes a story's best member).
     ``arts``: articles already read (filled with the ones read here). ``first``: these owners' rows of a
-    :func:`first_search` made with more owners (a plan does not depend on which queries searched with it)."""
+    :func:`first_search` made with more owners (a plan does not depend on which queries searched with it).
+
+    The candidates of all owners are scored and ranked as arrays (owner, row, score, tier), one round per
+    search; an owner whose search may have missed a story that would rank searches again, four times deeper."""
     index, t = store.index, store.thresholds
     arts = {} if arts is None else arts
     gof: dict[int, str] = {}
     grouped: set[int] = set()  # rows whose group was read (into gof when they have one)
     n = len(owners)
-    found: list[dict[int, None]] = [{} for _ in range(n)]
-    scored: list[dict[int, tuple[float, str]]] = [{} for _ in range(n)]
-    refused: list[set[int]] = [set() for _ in range(n)]
+    took = _Pairs()  # every pair scored so far
+    refused: set[tuple[int, int]] = set()
     ranked_of: list[list[Entry]] = [[] for _ in range(n)]
+    unsettled: list[list[Entry]] = [[] for _ in range(n)]  # stories with a row whose tier is left open
     fetch = _first_fetch(depth)
     todo = list(range(n))
     while todo:
@@ -155,39 +157,85 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
         else:
             scores, rows = index.search(search_queries([owners[i] for i in todo], t.title_weight),
                                         min(fetch, max(len(index), 1)))
-        for p, i in enumerate(todo):
-            f, o = found[i], owners[i]
-            for r in (*rows[2 * p].tolist(), *rows[2 * p + 1].tolist(), *o.own):
-                if r >= 0 and r != o.exclude:
-                    f[r] = None
-        _read(store, {r for i in todo for r in found[i]}, arts, gof, grouped)
-        pairs: list[tuple[int, int]] = []
-        for i in todo:
-            for r in found[i]:
-                if r in scored[i] or r in refused[i]:
-                    continue
-                if allowed is not None and not allowed(arts[r]):
-                    refused[i].add(r)
-                else:
-                    pairs.append((i, r))
-        _score_into(store, owners, pairs, arts, scored)
+        qi, rs = _candidates(owners, todo, rows)
+        if len(took):  # a deeper search: only the pairs not scored or refused yet
+            done = {*zip(took.qi.tolist(), took.rows.tolist(), strict=True), *refused}
+            new = np.fromiter(((q, r) not in done for q, r in zip(qi.tolist(), rs.tolist(), strict=True)),
+                              dtype=bool, count=len(qi))
+            qi, rs = qi[new], rs[new]
+        _read(store, set(rs.tolist()), arts, gof, grouped)
+        if allowed is not None:
+            passes = {r: allowed(arts[r]) for r in set(rs.tolist())}
+            ok = np.fromiter((passes[r] for r in rs.tolist()), dtype=bool, count=len(rs))
+            refused.update(zip(qi[~ok].tolist(), rs[~ok].tolist(), strict=True))
+            qi, rs = qi[ok], rs[ok]
+        sims, tiers = score_rows(store, [o.query for o in owners], qi, rs, arts, exact=False)
+        took.add(qi, rs, sims, tiers)
+        ranked, opened = _rank(owners, took.of(todo, n), gof, arts, t.related, depth)
         still = []
         for p, i in enumerate(todo):
-            ranked = _rank(owners[i], found[i], scored[i], gof, arts, t.related, depth)
-            floor = round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else t.related
+            ranked_of[i], unsettled[i] = ranked.get(i, []), opened.get(i, [])
+            floor = round(ranked_of[i][depth - 1].score, ROUND) if len(ranked_of[i]) >= depth else t.related
             last = max(float(scores[2 * p, -1]), float(scores[2 * p + 1, -1]))
-            if fetch >= len(index) or last < floor - MARGIN:
-                ranked_of[i] = ranked
-            else:
+            if fetch < len(index) and last >= floor - MARGIN:
                 still.append(i)
         todo = still
         fetch *= 4
     if complete:
-        _complete(store, owners, ranked_of, depth, scored, arts, gof, grouped)
-    _settle(store, owners, [r[:depth] for r in ranked_of], scored, arts)
+        _complete(store, owners, ranked_of, unsettled, arts, gof, grouped)
+    _settle(store, owners, unsettled, arts)
     # fewer stories than asked: the search went below the related threshold, none is missing
-    return [Plan(ranked[:depth], round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else None,
+    return [Plan(ranked, round(ranked[depth - 1].score, ROUND) if len(ranked) >= depth else None,
                  allowed is not None) for ranked in ranked_of]
+
+
+@dataclass(slots=True)
+class _Pairs:
+    """Scored pairs as arrays: owner index, stored row, topical score, tier (empty: left open, see
+    :func:`score_rows`)."""
+
+    qi: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sims: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tiers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<U10"))
+
+    def __len__(self) -> int:
+        return len(self.qi)
+
+    def add(self, qi: np.ndarray, rows: np.ndarray, sims: np.ndarray, tiers: np.ndarray) -> None:
+        if not len(self):
+            self.qi, self.rows, self.sims, self.tiers = qi, rows, sims, tiers
+        elif len(qi):
+            self.qi, self.rows = np.concatenate([self.qi, qi]), np.concatenate([self.rows, rows])
+            self.sims, self.tiers = np.concatenate([self.sims, sims]), np.concatenate([self.tiers, tiers])
+
+    def of(self, owners: list[int], n: int) -> _Pairs:
+        """The pairs of these owners (of ``n``)."""
+        if len(owners) == n:
+            return self
+        mask = np.zeros(n, dtype=bool)
+        mask[owners] = True
+        keep = mask[self.qi]
+        return _Pairs(self.qi[keep], self.rows[keep], self.sims[keep], self.tiers[keep])
+
+
+def _candidates(owners: Sequence[Owner], todo: list[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner index, row) of each candidate once: the rows of its two searches (``rows[2p]``, ``rows[2p + 1]``
+    for ``todo[p]``) and its own group's members, never itself nor an empty slot."""
+    found = rows.reshape(len(todo), -1)
+    qi = np.repeat(np.asarray(todo, dtype=np.int64), found.shape[1])
+    rs = found.ravel().astype(np.int64, copy=False)
+    own = [(i, r) for i in todo for r in owners[i].own]
+    if own:
+        qi = np.concatenate([qi, np.fromiter((i for i, _ in own), dtype=np.int64, count=len(own))])
+        rs = np.concatenate([rs, np.fromiter((r for _, r in own), dtype=np.int64, count=len(own))])
+    exclude = np.fromiter((o.exclude for o in owners), dtype=np.int64, count=len(owners))
+    keep = (rs >= 0) & (rs != exclude[qi])
+    qi, rs = qi[keep], rs[keep]
+    order = np.lexsort((rs, qi))
+    qi, rs = qi[order], rs[order]
+    first = np.r_[True, (qi[1:] != qi[:-1]) | (rs[1:] != rs[:-1])] if len(qi) else np.zeros(0, dtype=bool)
+    return qi[first], rs[first]
 
 
 def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dict[int, str],
@@ -200,51 +248,77 @@ def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dic
         grouped.update(need)
 
 
-def _rank(owner: Owner, found: dict[int, None], scored: dict[int, tuple[float, str]], gof: dict[int, str],
-          arts: dict[int, StoredArticle], related: float, depth: int) -> list[Entry]:
-    """The owner's first ``depth`` stories from its scored candidates, in list order (only those stories'
-    members are sorted, and their ids read: a block ranks a hundred thousand candidates). Their rows are
-    ``(row, score, tier, member of the query's group)`` until :func:`_settle` makes them plan rows."""
-    mine = owner.group
-    stories: dict[str, list[tuple[int, float, str, bool]]] = {}
-    for r in found:
-        got = scored.get(r)
-        if got is None:
-            continue
-        gid = gof.get(r)
-        own = mine is not None and gid == mine
-        if got[0] >= related or own:  # a member of a story: at the related threshold, or of the query's group
-            stories.setdefault(gid or f"\x00{r}", []).append((r, got[0], got[1], own))
-
-    def order(x: tuple[int, float, str, bool]) -> tuple[float, str]:
-        return -x[1], arts[x[0]].id
-
-    heads = []  # (minus the best member's rounded score, that member, story)
-    for key, members in stories.items():
-        if len(members) == 1:
-            best = members[0]
-        else:
-            top = max(m[1] for m in members)
-            best = min((m for m in members if m[1] == top), key=order)
-        heads.append((-round(best[1], ROUND), best[0], key))
-    if len(heads) > depth:  # the stories that can be among the first depth: at or above the depth-th score
-        cut = heapq.nsmallest(depth, (h[0] for h in heads))[-1]
-        heads = [h for h in heads if h[0] <= cut]
-    heads.sort(key=lambda h: (h[0], arts[h[1]].id))
-    entries = []
-    for *_, key in heads[:depth]:
-        members = stories[key]
-        if len(members) > 1:
-            members.sort(key=order)
-        entries.append(Entry(key, members))
-    return entries
+def rounded(x: np.ndarray) -> np.ndarray:
+    """``round(v, ROUND)`` of each value, as Python rounds (the decimal nearest the exact binary value):
+    numpy's ``round`` multiplies first, which can cross a half step within a rounding error of it."""
+    scale = 10.0 ** ROUND
+    out = np.round(x, ROUND)
+    y = np.abs(x) * scale
+    near = np.flatnonzero(np.abs(y - np.floor(y) - 0.5) < 1e-6)
+    if near.size:
+        out[near] = [round(v, ROUND) for v in x[near].tolist()]
+    return out
 
 
-def _member(r: int, got: tuple[float, str], in_own: bool, related: float) -> Row | None:
-    """A scored candidate as a row of its story, when it qualifies: at the related threshold, or a member of the
-    query's own group."""
-    sim, tier = got
-    return _row(r, sim, tier, in_own) if sim >= related or in_own else None
+def _rank(owners: Sequence[Owner], got: _Pairs, gof: dict[int, str], arts: dict[int, StoredArticle],
+          related: float, depth: int) -> tuple[dict[int, list[Entry]], dict[int, list[Entry]]]:
+    """Each owner's first ``depth`` stories from its scored candidates, in list order, and those of its
+    stories with a row left open: a row whose tier turns on the TF-IDF cosines is ``(row, score, "", member
+    of the query's group)`` until :func:`_settle` gives its tier.
+
+    A candidate joins its story (its group, else itself) at the related threshold, or as a member of the
+    owner's own group; a story ranks by its best member (score, then article id), stories by that member's
+    rounded score, then its id."""
+    if not len(got):
+        return {}, {}
+    uniq, at = np.unique(got.rows, return_inverse=True)
+    codes: dict[str, int] = {}
+    gcode = np.fromiter((codes.setdefault(g, len(codes)) if (g := gof.get(r)) is not None else -1
+                         for r in uniq.tolist()), dtype=np.int64, count=len(uniq))[at]
+    mine = np.fromiter((codes.get(o.group, -2) if o.group is not None else -2 for o in owners), dtype=np.int64,
+                       count=len(owners))  # -2: never a candidate's code
+    own = gcode == mine[got.qi]
+    keep = np.flatnonzero((got.sims >= related) | own)
+    qi, at, sims, gcode, own = got.qi[keep], at[keep], got.sims[keep], gcode[keep], own[keep]
+    # each row's place among the candidates' article ids (ties are broken by id)
+    ids = [arts[r].id for r in uniq.tolist()]
+    idrank = np.empty(len(uniq), dtype=np.int64)
+    idrank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    idr = idrank[at]
+    story = np.where(gcode >= 0, gcode, len(codes) + at)
+    # pairs by owner, story, then best member first: each run is a story's members in list order
+    order = np.lexsort((idr, -sims, story, qi))
+    qo, so = qi[order], story[order]
+    starts = np.flatnonzero(np.r_[True, (qo[1:] != qo[:-1]) | (so[1:] != so[:-1])]) if len(order) else \
+        np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(order)]
+    heads = order[starts]
+    # stories by owner, then rounded score of the best member, then its id; the first depth of each owner
+    by = np.lexsort((idr[heads], -rounded(sims[heads]), qi[heads]))
+    hq = qi[heads][by]
+    place = np.arange(len(by)) - np.searchsorted(hq, hq)  # a story's place in its owner's list
+    chosen = by[place < depth]
+    names = {c: g for g, c in codes.items()}
+    # the chosen stories' members, as plan rows: a tier left open keeps its row open ("") for _settle
+    lengths = ends[chosen] - starts[chosen]
+    at_run = np.cumsum(np.r_[0, lengths])
+    taken = order[np.repeat(starts[chosen] - at_run[:-1], lengths) + np.arange(int(at_run[-1]))]
+    tier = got.tiers[keep][taken]
+    evidence = (tier == "duplicate") | (tier == "same_story")
+    shown = np.where(tier == "", "", np.where(evidence | own[taken], "same_story", "related"))
+    rows = list(zip(uniq[at[taken]].tolist(), sims[taken].tolist(), shown.tolist(),
+                    (own[taken] & ~evidence).tolist(), strict=True))
+    unsettled = np.add.reduceat(tier == "", at_run[:-1]) > 0 if len(taken) else np.zeros(0, dtype=bool)
+    out: dict[int, list[Entry]] = {}
+    opened: dict[int, list[Entry]] = {}
+    for q, code, a, s, e, u in zip(qi[heads][chosen].tolist(), story[heads][chosen].tolist(),
+                                   uniq[at[heads]][chosen].tolist(), at_run[:-1].tolist(), at_run[1:].tolist(),
+                                   unsettled.tolist(), strict=True):
+        entry = Entry(names[code] if code < len(codes) else f"\x00{a}", rows[s:e])
+        out.setdefault(q, []).append(entry)
+        if u:
+            opened.setdefault(q, []).append(entry)
+    return out, opened
 
 
 def _row(r: int, sim: float, tier: str, in_own: bool) -> Row:
@@ -254,53 +328,58 @@ def _row(r: int, sim: float, tier: str, in_own: bool) -> Row:
     return r, sim, "same_story" if own_evidence or in_own else "related", in_own and not own_evidence
 
 
-def _settle(store: Store, owners: Sequence[Owner], planned: list[list[Entry]],
-            scored: list[dict[int, tuple[float, str]]], arts: dict[int, StoredArticle]) -> None:
-    """Exact tiers for the planned rows whose tier turns on their TF-IDF cosines (left open while ranking,
-    which does not read them)."""
-    pairs = [(i, r) for i, entries in enumerate(planned) for e in entries for r, *_ in e.rows if not scored[i][r][1]]
-    _score_into(store, owners, pairs, arts, scored, exact=True)
-    for i, entries in enumerate(planned):
-        o = owners[i]
+def _settle(store: Store, owners: Sequence[Owner], unsettled: list[list[Entry]],
+            arts: dict[int, StoredArticle]) -> None:
+    """The tiers left open while ranking (they turn on the TF-IDF cosines, which ranking does not read), in the
+    stories that hold such rows."""
+    pairs = [(i, r) for i, entries in enumerate(unsettled) for e in entries for r, _, tier, _ in e.rows if not tier]
+    exact = dict(zip(pairs, _score_pairs(store, owners, pairs, arts, exact=True)[1].tolist(), strict=True))
+    for i, entries in enumerate(unsettled):
         for e in entries:
-            e.rows = [_row(r, sim, scored[i][r][1], o.group is not None and e.key == o.group) for r, sim, *_ in e.rows]
+            e.rows = [row if row[2] else _row(row[0], row[1], exact[i, row[0]], row[3]) for row in e.rows]
 
 
-def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]], depth: int,
-              scored: list[dict[int, tuple[float, str]]], arts: dict[int, StoredArticle],
-              gof: dict[int, str], grouped: set[int]) -> None:
-    """Score the members of each planned group that the search did not meet, and add those that qualify."""
-    gids = {e.group for ranked in ranked_of for e in ranked[:depth] if e.group is not None}
+def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]], unsettled: list[list[Entry]],
+              arts: dict[int, StoredArticle], gof: dict[int, str], grouped: set[int]) -> None:
+    """Score the members of each planned group that its rows do not hold, and add those that qualify (a
+    member scored before and left out scores the same again, and stays out); a story given a row whose tier
+    is left open joins ``unsettled``."""
+    gids = {e.group for ranked in ranked_of for e in ranked if e.group is not None}
     members = store.db.members_of(gids)
     _read(store, {r for g in gids for r in members.get(g, [])}, arts, gof, grouped)
-    pairs = [(i, r) for i, ranked in enumerate(ranked_of) for e in ranked[:depth] if e.group is not None
-             for r in members.get(e.group, []) if r != owners[i].exclude and r not in scored[i]]
+    pairs = []
+    for i, ranked in enumerate(ranked_of):
+        for e in ranked:
+            if e.group is not None and len(group := members.get(e.group, [])) > len(e.rows):
+                have = {r for r, *_ in e.rows}
+                pairs += [(i, r) for r in group if r != owners[i].exclude and r not in have]
     if not pairs:
         return
-    _score_into(store, owners, pairs, arts, scored)
-    t = store.thresholds
+    sims, tiers = _score_pairs(store, owners, pairs, arts)
+    related = store.thresholds.related
+    added: dict[tuple[int, str], list[tuple[int, float, str]]] = {}
+    for (i, r), s, tr in zip(pairs, sims.tolist(), tiers.tolist(), strict=True):
+        added.setdefault((i, gof[r]), []).append((r, s, tr))
     for i, ranked in enumerate(ranked_of):
         o = owners[i]
-        for e in ranked[:depth]:
-            if e.group is None:
-                continue
-            have = {r for r, *_ in e.rows}
-            for r in members.get(e.group, []):
-                if r != o.exclude and r not in have and (row := _member(r, scored[i][r], e.group == o.group,
-                                                                        t.related)) is not None:
-                    e.rows.append(row)
-            e.rows.sort(key=lambda x: (-x[1], arts[x[0]].id))
+        for e in ranked:
+            more = added.get((i, e.key)) if e.group is not None else None
+            if more:
+                in_own = e.group == o.group
+                rows = [_row(r, s, tr, in_own) if tr else (r, s, tr, in_own) for r, s, tr in more
+                        if s >= related or in_own]
+                if rows:
+                    if any(not tr for _, _, tr, _ in rows) and all(e is not u for u in unsettled[i]):
+                        unsettled[i].append(e)
+                    e.rows += rows
+                    e.rows.sort(key=lambda x: (-x[1], arts[x[0]].id))
 
 
-def _score_into(store: Store, owners: Sequence[Owner], pairs: list[tuple[int, int]],
-                arts: dict[int, StoredArticle], scored: list[dict[int, tuple[float, str]]], exact: bool = False) -> None:
-    if not pairs:
-        return
+def _score_pairs(store: Store, owners: Sequence[Owner], pairs: list[tuple[int, int]],
+                 arts: dict[int, StoredArticle], exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     qi = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
     rows = np.fromiter((r for _, r in pairs), dtype=np.int64, count=len(pairs))
-    sims, tier_of = score_rows(store, [o.query for o in owners], qi, rows, arts, exact)
-    for (i, r), s, tr in zip(pairs, sims.tolist(), tier_of.tolist(), strict=True):
-        scored[i][r] = (s, tr)
+    return score_rows(store, [o.query for o in owners], qi, rows, arts, exact)
 
 
 def score_rows(store: Store, queries: Sequence[Query], qi: np.ndarray, rows: np.ndarray,
