@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ..cluster.scoring import pair_logits, semantic_similarity, tiers, topical
-from ..lexical import n_tokens, tfidf_cosines, tfidf_matrix
+from ..lexical import PackedNumbers, PackedTerms, tfidf_cosines, tfidf_matrix
 from ..store.database import StoredArticle
 from ..store.store import Store
 
@@ -440,12 +440,16 @@ def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], q
     stored = [arts[r] for r in rows]
     sigs = np.frombuffer(b"".join([*(np.ascontiguousarray(q.signature, dtype=np.uint32).tobytes() for q in queries),
                                    *(a.signature for a in stored)]), dtype=np.uint32).reshape(len(v), -1)
-    term_rows = [*(q.terms for q in queries), *(np.frombuffer(a.terms, np.uint32) for a in stored)]
+    # as packed arrays: one join of the stored blobs, not an array per article
+    packed = PackedTerms.from_blobs([*(np.ascontiguousarray(q.terms, dtype=np.uint32).tobytes() for q in queries),
+                                     *(a.terms for a in stored)])
     published = [*(q.published for q in queries), *(a.published_ts for a in stored)]
     idf, rare_idf = store.idf()
-    tfidf, rare = (tfidf_matrix(term_rows, idf), tfidf_matrix(term_rows, rare_idf)) if terms else (None, None)
+    tfidf, rare = (tfidf_matrix(packed, idf), tfidf_matrix(packed, rare_idf)) if terms else (None, None)
+    numbers = PackedNumbers.from_blobs([*(np.ascontiguousarray(q.numbers, dtype=np.uint64).tobytes() for q in queries),
+                                        *(a.numbers for a in stored)])
     return PairScorer(lead, title, sigs, [*(q.content_hash for q in queries), *(a.content_hash for a in stored)],
-                      tfidf, rare, [n_tokens(x) for x in term_rows],
+                      tfidf, rare, packed.n_tokens(),
                       [*(q.lang for q in queries), *(a.lang for a in stored)], store.thresholds, store.model,
                       np.array([np.nan if p is None else p for p in published], dtype=np.float64),
-                      [*(q.numbers for q in queries), *(a.number_codes() for a in stored)], store.languages)
+                      numbers, store.languages)
