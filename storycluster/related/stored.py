@@ -37,10 +37,12 @@ from .plan import MARGIN, Entry, Owner, Plan, first_search, headline_query, plan
 #: stories kept per article: the default list's 10 three times over (list shaping chooses among 3k, and filters
 #: can still fill k); deeper answers are computed on demand
 DEPTH = 30
-#: owners computed together (one index search and one scoring call per round)
+#: owners computed together (one index search and one scoring call per round): a write's lists
 BLOCK = 256
-#: owners whose first index search runs as one, a full recomputation's (see plan.first_search)
-SEARCH = 4 * BLOCK
+#: a full recomputation's blocks, of neighbouring articles (see :func:`locality`), and how many owners' first
+#: index search runs as one (see plan.first_search)
+FULL_BLOCK = 1024
+SEARCH = 4 * FULL_BLOCK
 FORMAT_VERSION = 1
 
 
@@ -152,7 +154,7 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
     stored = set(db.rowids().tolist())
     if whole or not was_fresh:
         db.clear_related()
-        n = _write(store, compute(store, sorted(stored), search=SEARCH))
+        n = _write(store, compute(store, locality(store, stored), block=FULL_BLOCK, search=SEARCH))
     else:
         live_changed = changed & stored
         dirty = (touched & stored) | db.related_owners(touched | _group_mates(store, live_changed)) | \
@@ -160,7 +162,7 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
         gone = {o for o in db.related_owners(touched) | touched if o not in stored}
         old = db.related_plans(dirty | gone)
         db.drop_related({o: {r for e in decode(*old[o]).entries for r, *_ in e.rows} for o in old})
-        n = _write(store, compute(store, sorted(dirty & stored)))
+        n = _write(store, compute(store, locality(store, dirty & stored)))
     db.set_meta("related_lists", f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}")
     return n
 
