@@ -194,8 +194,9 @@ class Archive:
         return True
 
     def set_index(self, index_type: str) -> bool:
-        """Change the store's index setting (``auto``, ``flat``, ``hnsw``, ``ivf``) and rebuild the index now.
-        Returns whether the setting changed."""
+        """Change the store's index setting (``auto``, ``flat``, ``hnsw``, ``ivf``), rebuild the index and
+        regroup now (scores read the index's vectors, 8-bit codes in an IVF index, and the related lists kept in
+        the store were computed with the old ones). Returns whether the setting changed."""
         choose_index(index_type, 0)
         if index_type == self.config.index_type:
             return False
@@ -203,6 +204,7 @@ class Archive:
             self.config.index_type = index_type
             self.config.write(self.path)
             self.store.save_index()
+            self._writer.regroup(full=True)
         return True
 
     def calibrate(self, gold: dict[str, str], fitted_on: str = "") -> dict:

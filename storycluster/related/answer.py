@@ -44,7 +44,7 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
 
     kept: list[tuple[Entry, Row]] = []
     for e in plan.entries:
-        shown = next((row for row in e.rows if ok(cards[row[0]])), None) if filtering else e.rows[0]
+        shown = next((row for row in e.found_rows if ok(cards[row[0]])), None) if filtering else e.rows[0]
         if shown is not None:
             kept.append((e, shown))
     if filtering:

@@ -30,6 +30,8 @@ K = TypeVar("K")
 
 #: decimals of the scores a list shows, and ranks on
 ROUND = 4
+#: stories a stored list keeps (see :mod:`.stored`): every plan's first search reaches this deep
+STORED_DEPTH = 30
 #: searches go this far below a list's last shown score: past half a rounding step (a candidate left unfound
 #: then scores below every shown one even where its cosine from the index and from scoring differ in the last bits)
 MARGIN = 6e-5
@@ -72,10 +74,17 @@ Row = tuple[int, float, str, bool]
 @dataclass(slots=True)
 class Entry:
     """One story of a plan: a group (``key`` its id) or a lone article (``key`` NUL + row id); ``rows`` its
-    scored members, best first (score, then id)."""
+    scored members, best first (score, then id): the first ``found`` (None: all) the search found, then those
+    a completed plan added (see :func:`_complete`)."""
 
     key: str
     rows: list[Row]
+    found: int | None = None
+
+    @property
+    def found_rows(self) -> list[Row]:
+        """The rows the search found: those a filtered answer may show (as one computed on demand would)."""
+        return self.rows if self.found is None else self.rows[:self.found]
 
     @property
     def group(self) -> str | None:
@@ -125,7 +134,12 @@ def first_search(store: Store, owners: Sequence[Owner], depth: int) -> tuple[np.
 
 
 def _first_fetch(depth: int) -> int:
-    return 2 * depth + 16
+    """How many results each of a plan's first two searches asks for: as many as a stored list's plan asks for,
+    at any depth up to it. With an IVF index a candidate's score can exceed its search score (found by the
+    weighted query, while its headline is near the query's but in a list the headline query did not probe), so
+    a plan searched less deeply would miss what a stored list holds: the answer computed on demand and the one
+    from the list (or `recommend`) would differ."""
+    return 2 * max(depth, STORED_DEPTH) + 16
 
 
 def plans(store: Store, owners: Sequence[Owner], depth: int,
@@ -341,9 +355,14 @@ def _settle(store: Store, owners: Sequence[Owner], unsettled: list[list[Entry]],
 
 def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]], unsettled: list[list[Entry]],
               arts: dict[int, StoredArticle], gof: dict[int, str], grouped: set[int]) -> None:
-    """Score the members of each planned group that its rows do not hold, and add those that qualify (a
-    member scored before and left out scores the same again, and stays out); a story given a row whose tier
-    is left open joins ``unsettled``."""
+    """Score the members of each planned group that its rows do not hold, and add those that qualify after the
+    rows the search found (a member scored before and left out scores the same again, and stays out); a story
+    given a row whose tier is left open joins ``unsettled``.
+
+    After them, not among them: the found rows alone rank the story and give its shown member, as in a plan
+    that is not completed. With an exact index a member the search did not find scores below every planned
+    story anyway; with an IVF index it can score higher (its list was not probed), and sorted in it would
+    change the story's member and place in a stored list only."""
     gids = {e.group for ranked in ranked_of for e in ranked if e.group is not None}
     members = store.db.members_of(gids)
     _read(store, {r for g in gids for r in members.get(g, [])}, arts, gof, grouped)
@@ -371,8 +390,8 @@ def _complete(store: Store, owners: Sequence[Owner], ranked_of: list[list[Entry]
                 if rows:
                     if any(not tr for _, _, tr, _ in rows) and all(e is not u for u in unsettled[i]):
                         unsettled[i].append(e)
-                    e.rows += rows
-                    e.rows.sort(key=lambda x: (-x[1], arts[x[0]].id))
+                    e.found = len(e.rows)
+                    e.rows += sorted(rows, key=lambda x: (-x[1], arts[x[0]].id))
 
 
 def _score_pairs(store: Store, owners: Sequence[Owner], pairs: list[tuple[int, int]],

@@ -15,7 +15,8 @@ every list, as does the first regrouping of a store whose lists are missing or o
 Pairs are scored with the term statistics of the last full regrouping (:meth:`Store.idf`), so a list that no
 write touched still equals the one computed now.
 
-Format: ``related_lists.plan`` is JSON ``[[story key, [[row id, score, tier, via group], ...]], ...]``, ``floor``
+Format: ``related_lists.plan`` is JSON ``[[story key, [[row id, score, tier, via group], ...], found?], ...]``
+(``found``: how many of the rows the search found, when the plan's completion added more), ``floor``
 the rounded score of the last story when more may follow it (NULL: the list holds every story);
 ``related_refs`` maps each row a list names to the lists naming it."""
 
@@ -32,27 +33,28 @@ from ..memory import release_free_memory
 from ..parallel import quick_switches
 from ..store.database import StoredArticle
 from ..store.store import Store
-from .plan import MARGIN, Entry, Owner, Plan, first_search, headline_query, plans
+from .plan import MARGIN, STORED_DEPTH, Entry, Owner, Plan, first_search, headline_query, plans
 
 #: stories kept per article: the default list's 10 three times over (list shaping chooses among 3k, and filters
 #: can still fill k); deeper answers are computed on demand
-DEPTH = 30
+DEPTH = STORED_DEPTH
 #: owners computed together (one index search and one scoring call per round): a write's lists
 BLOCK = 256
 #: a full recomputation's blocks, of neighbouring articles (see :func:`locality`), and how many owners' first
 #: index search runs as one (see plan.first_search)
 FULL_BLOCK = 1024
 SEARCH = 4 * FULL_BLOCK
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an entry's rows found by the search, when a completed plan added more
 
 
 def encode(plan: Plan) -> str:
-    return json.dumps([[e.key, [[r, s, t, int(v)] for r, s, t, v in e.rows]] for e in plan.entries],
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps([[e.key, [[r, s, t, int(v)] for r, s, t, v in e.rows], *([] if e.found is None else [e.found])]
+                       for e in plan.entries], ensure_ascii=False, separators=(",", ":"))
 
 
 def decode(floor: float | None, text: str) -> Plan:
-    return Plan([Entry(key, [(r, s, t, bool(v)) for r, s, t, v in rows]) for key, rows in json.loads(text)], floor)
+    return Plan([Entry(key, [(r, s, t, bool(v)) for r, s, t, v in rows], *found)
+                 for key, rows, *found in json.loads(text)], floor)
 
 
 def fresh(store: Store) -> bool:
