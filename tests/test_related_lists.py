@@ -254,3 +254,17 @@ def test_an_answer_computed_on_demand_equals_the_stored_lists_under_an_ivf_index
             differ = [i for i in ids[::2] if queries.related(a.store, i, k=10, options=opts)["related"]
                       != queries.related(a.store, i, k=10, options=opts, stored=False)["related"]]
             assert differ == [], name
+
+
+def test_ranked_scores_round_as_python_rounds():
+    """Stories rank on their best member's score rounded to 4 places, as the answers show it (Python's round:
+    the decimal nearest the exact binary value); numpy's round multiplies first, which crosses a half step for
+    values within a rounding error of one."""
+    from storycluster.related.plan import rounded
+
+    rng = np.random.default_rng(3)
+    halves = (np.arange(10_000) + 0.5) / 10_000  # k + 0.5 steps, and their neighbours in binary
+    x = np.concatenate([rng.uniform(-1, 1, 20_000), halves, np.nextafter(halves, 2), np.nextafter(halves, -2),
+                        -halves])
+    assert rounded(x).tolist() == [round(v, 4) for v in x.tolist()]
+    assert np.round(x, 4).tolist() != [round(v, 4) for v in x.tolist()]  # the case it guards against exists
