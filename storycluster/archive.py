@@ -203,7 +203,7 @@ class Archive:
         with self.store.write_lock():
             self.config.index_type = index_type
             self.config.write(self.path)
-            self.store.save_index()
+            self.store.rebuild_index()  # of the new kind, which the regrouping reads, then saves
             self._writer.regroup(full=True)
         return True
 

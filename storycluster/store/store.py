@@ -141,15 +141,21 @@ class Store:
     def save_index(self) -> None:
         """Write the index (compacted or of another kind when due) and record its generation and checksum."""
         gen = self.db.generation
-        index = self.index
-        kind = choose_index(self.config.index_type, len(index))
-        if kind != index.index_type or index.needs_rebuild():  # grew past the ANN size, or tombstones/IVF lists
-            self._index = index = index.compacted(kind)
+        index = self.rebuild_index()
         index.save(self.path / INDEX)
         self.config.index_generation = gen
         self.config.index_checksum = file_checksum(self.path / INDEX)
         self.config.write(self.path)
         self.index_rebuilt = None
+
+    def rebuild_index(self) -> VectorIndex:
+        """The index, compacted or rebuilt as the configured kind when due (it grew past the ANN size, holds
+        tombstones, or its IVF lists drifted); not saved."""
+        index = self.index
+        kind = choose_index(self.config.index_type, len(index))
+        if kind != index.index_type or index.needs_rebuild():
+            self._index = index = index.compacted(kind)
+        return index
 
     def index_stale(self) -> bool:
         """The saved index is missing or older than the database: checked at this instance's first read only (a
