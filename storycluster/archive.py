@@ -17,7 +17,7 @@ from .embed import Embedder, get_embedder, model_id_for
 from .featurize import Prepared
 from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
 from .ranking import RelatedOptions
-from .regroup import RegroupReport, ensure_groups
+from .regroup import RegroupReport, ensure_groups, needs_repair
 from .results import Change, Comparison, Dedup, Group, GroupsPage, Related, ScoredPair, Stats
 from .store import Database, StoreConfig, VectorIndex
 from .store.folder import atomic_write_text
@@ -232,6 +232,10 @@ class Archive:
         """Make the groups and the saved index current (after a write that stopped half-way); a no-op when they
         are, or while another process writes (readers then use what it last committed)."""
         ensure_groups(self.store)
+
+    def ready_to_read(self) -> bool:
+        """Whether :meth:`reading` would read at once (no repair of a write that stopped half-way first)."""
+        return self.db.in_transaction or not needs_repair(self.store)
 
     @contextmanager
     def reading(self) -> Iterator[Archive]:

@@ -699,14 +699,23 @@ def _cache_mb(given: float | None, backend: BackendKind) -> float:
 
 
 def _read_threads(store: Path | None) -> int:
-    """``serve``'s read threads when not given: one for a store that keeps related lists (answers are then Python
-    under the GIL), else one per core (computed answers and PostgreSQL's wait outside Python)."""
+    """``serve``'s read threads when not given: one for a store whose related lists are current (answers are then
+    Python under the GIL), else one per core (computed answers and PostgreSQL's wait outside Python). Warns when
+    a store that should keep lists has none current (written by an older version): every answer is computed."""
     from .parallel import cores
+    from .related.stored import fresh
 
     if store is not None:
         with _open(store) as a:
-            if a.db.count() <= a.config.related_lists_max:
+            if a.db.count() > a.config.related_lists_max:  # lists go at the next write, if not gone yet
+                return cores()
+            if fresh(a.store):
                 return 1
+            if a.db.count():
+                typer.echo(f"warning: {store}'s stored related lists are not current (an older version wrote them, "
+                           "or related_lists_max was raised): "
+                           "every answer is computed, several times slower, until the next write; rebuild them now "
+                           f"with 'storycluster dedup --full-regroup --store {store}'", err=True)
     return cores()
 
 

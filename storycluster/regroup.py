@@ -112,7 +112,7 @@ def ensure_groups(store: Store) -> None:
     instead of waiting; inside a read transaction nothing is written."""
     if store.db.in_transaction:
         return
-    stale_groups = store.db.get_meta("groups_generation") != str(store.db.generation)
+    stale_groups = _stale_groups(store)
     if stale_groups or store.index_stale():
         try:
             with store.write_lock():
@@ -121,6 +121,15 @@ def ensure_groups(store: Store) -> None:
                 store.save_index()
         except StoreError:
             return
+
+
+def _stale_groups(store: Store) -> bool:
+    return store.db.get_meta("groups_generation") != str(store.db.generation)
+
+
+def needs_repair(store: Store) -> bool:
+    """Whether :func:`ensure_groups` has work to do (a read, outside a transaction, would first repair)."""
+    return _stale_groups(store) or store.index_stale(peek=True)
 
 
 def store_scorer(store: Store, data: GroupingData, df: np.ndarray | None = None,

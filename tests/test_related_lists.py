@@ -77,9 +77,14 @@ def test_stored_lists_follow_every_write(seed_store_copy):
         assert "masalla-heat" not in named
 
 
-def test_lists_older_than_the_groups_are_not_read(seed_store_copy):
+def test_lists_older_than_the_groups_are_not_read(seed_store_copy, capsys):
     """Lists written for other groups (a writer that did not refresh them) are ignored until the next
-    regrouping recomputes them all."""
+    regrouping recomputes them all; ``serve`` says so at its start (every answer computed) and how to rebuild
+    them."""
+    from storycluster.cli import _read_threads
+    from storycluster.parallel import cores
+
+    assert _read_threads(seed_store_copy) == 1 and capsys.readouterr().err == ""
     with Archive(seed_store_copy) as a:
         a.ensure_groups()
         row = a.db.ids_to_rowids()["seed-main"]
@@ -89,6 +94,8 @@ def test_lists_older_than_the_groups_are_not_read(seed_store_copy):
         assert not fresh(a.store) and load_plan(a.store, row) is None
         assert queries.related(a.store, "seed-main", k=5) == queries.related(a.store, "seed-main", k=5, stored=False)
         assert queries.related(a.store, "seed-main", k=5)["related"]
+        assert _read_threads(seed_store_copy) == cores()
+        assert f"storycluster dedup --full-regroup --store {seed_store_copy}" in capsys.readouterr().err
         a.regroup()
         assert fresh(a.store) and load_plan(a.store, row).entries
 
@@ -268,3 +275,37 @@ def test_ranked_scores_round_as_python_rounds():
                         -halves])
     assert rounded(x).tolist() == [round(v, 4) for v in x.tolist()]
     assert np.round(x, 4).tolist() != [round(v, 4) for v in x.tolist()]  # the case it guards against exists
+
+
+def test_a_readers_kept_group_members_follow_every_write(seed_store_copy, monkeypatch):
+    """Inside read snapshots of one generation a reader reads a group's members and their cards once; a write
+    (here an update of a member's source, by another connection) makes a new generation and the next snapshot
+    reads them again; past the row budget the kept ones are dropped, not answered stale."""
+    from storycluster.store import database
+
+    with Archive(seed_store_copy, create=False) as reader, Archive(seed_store_copy, create=False) as writer:
+        gid, members = max(reader.db.members_of(reader.db.groups_of(reader.db.rowids().tolist()).values()).items(),
+                           key=lambda gm: len(gm[1]))
+        sql: list[str] = []
+        reader.db.conn.set_trace_callback(sql.append)
+
+        def read() -> tuple[list[int], dict]:
+            with reader.reading():
+                cards: dict = {}
+                return reader.db.members_with_cards([gid], cards), cards
+
+        first, cards = read()
+        assert first == {gid: members} and set(cards) == set(members)
+        sql.clear()
+        assert read() == (first, cards)
+        assert not any("group_members" in s for s in sql)  # kept
+        member = cards[members[-1]]
+        stored = writer.article(member.id)
+        writer.add([to_article({**stored, "source": "moved.example"}, "test")])
+        _, after = read()
+        assert after[members[-1]].source == "moved.example"
+        monkeypatch.setattr(database, "KEPT_MEMBER_ROWS", 0)
+        sql.clear()
+        read()
+        read()
+        assert sum("group_members" in s for s in sql) == 2  # over the budget: read each time

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
 
+from storycluster import Archive
 from storycluster.server import StoreBackend, create_app
 
 from .conftest import SUDANI_HEADLINES
@@ -236,12 +238,17 @@ def test_any_stored_id_can_be_read_and_deleted_over_http(seed_store, tmp_path):
 
 
 def test_an_answer_past_the_time_limit_is_a_503(seed_store, tmp_path):
+    """A computed answer (on a read thread) not ready within the limit is a 503 when the limit passes. (An answer
+    from a stored list is a few reads made on the event loop: the limit cannot cut those short.)"""
     import time
 
     class Slow(StoreBackend):
-        def related_listed(self, article_id, k, options):  # the seed store's lists answer
+        def related_listed(self, article_id, k, options):  # as when filters leave the stored list short
+            return None
+
+        def related(self, article_id, k, options):
             time.sleep(1.0)
-            return super().related_listed(article_id, k, options)
+            return super().related(article_id, k, options)
 
     path = tmp_path / "store"
     shutil.copytree(seed_store, path)
@@ -414,5 +421,59 @@ def test_an_answer_that_ages_with_the_clock_is_not_kept_past_its_minute(seed_sto
             minute[0] += 60
             later = c.get(url)
             assert later.headers["ETag"] != first.headers["ETag"] and backend.calls == [5, 5]
+    finally:
+        backend.close()
+
+
+class Watched(StoreBackend):
+    """A store backend that records, per request, whether the event loop answered from the stored list
+    (``inline=False``: it never may, every answer goes to a read thread)."""
+
+    def __init__(self, path, inline=True):
+        super().__init__(path)
+        self.inline, self.ready = inline, []
+
+    @contextmanager
+    def quick_snapshot(self):
+        if not self.inline:
+            self.ready.append(False)
+            yield False
+            return
+        with super().quick_snapshot() as ready:
+            self.ready.append(ready)
+            yield ready
+
+
+def test_answers_from_stored_lists_on_the_event_loop_equal_those_of_a_read_thread(seed_store, tmp_path):
+    """An answer from a stored list is made on the event loop when a reader is free at once and the store needs no
+    repair; otherwise on a read thread: the same bytes and tags either way, with and without filters. A store left
+    by a write that stopped before its regrouping is repaired first, on a thread, and then answered on the loop."""
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    queries = ["/articles/seed-main/related?k=5", "/articles/seed-main/related?k=10&per_source=1",
+               "/articles/en-sudani-bloomberg/related?k=3&exclude_source=alsumaria.tv",
+               "/articles/similar-04/related?k=8&lang=ar", "/articles/seed-main/related?k=50"]
+    answers = {}
+    for inline in (True, False):
+        backend = Watched(path, inline=inline)
+        try:
+            with TestClient(create_app(backend, cache_mb=0)) as c:
+                answers[inline] = [(r.status_code, r.headers["ETag"], r.content) for r in map(c.get, queries)]
+                for q in queries[:2]:  # the If-None-Match answer on the loop too
+                    assert c.get(q, headers={"If-None-Match": c.get(q).headers["ETag"]}).status_code == 304
+        finally:
+            backend.close()
+        assert backend.ready[:len(queries)] == [inline] * len(queries)
+    assert answers[True] == answers[False] and all(s == 200 for s, *_ in answers[True])
+    assert b'"related":[{' in answers[True][0][2]
+
+    with Archive(path, create=False) as a, a.db.transaction():
+        a.db.set_meta("groups_generation", "0")  # as if a write had stopped before its regrouping
+    backend = Watched(path)
+    try:
+        with TestClient(create_app(backend, cache_mb=0)) as c:
+            repaired = [c.get(q) for q in queries[:2]]
+        assert backend.ready[:2] == [False, True]  # the first repairs on a thread; the second on the loop
+        assert [r.content for r in repaired] == [content for *_, content in answers[True][:2]]
     finally:
         backend.close()

@@ -42,6 +42,7 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
     def ok(c: Card) -> bool:
         return options.allows(c.id, c.source, c.lang, c.published_ts, query_ts, earliest)
 
+    any_filter = options.filters
     kept: list[tuple[Entry, Row]] = []
     for e in plan.entries:
         shown = next((row for row in e.found_rows if ok(cards[row[0]])), None) if filtering else e.rows[0]
@@ -61,15 +62,18 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
     else:
         best = kept[:k]
     members = {} if members is None else members
-    members.update(db.members_of(missing((e.group for e, _ in best if e.group is not None), members)))
+    members.update(db.members_with_cards(missing((e.group for e, _ in best if e.group is not None), members),
+                                         cards))
     cards.update(db.cards(missing((m for e, _ in best if e.group is not None for m in members.get(e.group, [])),
-                                  cards)))
+                                  cards)))  # members given by the caller, without their cards
     items: list[RelatedEntry] = []
     for e, (r, sim, tier, via) in best:
         c = cards[r]
         group = members.get(e.group, []) if e.group is not None else []
-        also = [AlsoIn(id=o.id, source=o.source, url=o.url)
-                for m in group if m not in (r, exclude) and ok(o := cards[m])]
+        # literal dicts (an answer of large groups lists a hundred of them), the filters only where set
+        others = (cards[m] for m in group if m != r and m != exclude)
+        also: list[AlsoIn] = [{"id": o.id, "source": o.source, "url": o.url} for o in others
+                              if not any_filter or ok(o)]
         # a dict literal keeps the documented key order ("via" after "tier")
         item = cast(RelatedEntry, {"id": c.id, "score": round(sim, ROUND), "tier": tier,
                                    **({"via": "group"} if via else {}), "also_in": also, "title": c.title,

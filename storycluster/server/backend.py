@@ -33,6 +33,7 @@ class Backend(Protocol):
     def health(self) -> dict: ...
     def generation(self) -> str: ...
     def snapshot(self) -> AbstractContextManager[None]: ...
+    def quick_snapshot(self) -> AbstractContextManager[bool]: ...
     def add(self, rows: list[dict]) -> dict: ...
     def remove(self, article_id: str) -> bool: ...
     def close(self) -> None: ...
@@ -81,6 +82,29 @@ class StoreBackend:
                 yield
             finally:
                 self._local.archive = None
+
+    @contextmanager
+    def quick_snapshot(self) -> Iterator[bool]:
+        """:meth:`snapshot` for an answer made on the event loop, which must not wait: True inside a snapshot when
+        a reader is free now and the store needs no repair before reading (a write that stopped half-way), else
+        False and nothing held (the caller answers on a thread)."""
+        try:
+            archive = self._pool.get_nowait()
+        except queue.Empty:
+            yield False
+            return
+        try:
+            if not archive.ready_to_read():
+                yield False
+                return
+            with self._no_paths(), archive.reading():
+                self._local.archive = archive
+                try:
+                    yield True
+                finally:
+                    self._local.archive = None
+        finally:
+            self._pool.put(archive)
 
     @contextmanager
     def _reader(self) -> Iterator[Archive]:

@@ -326,6 +326,11 @@ class PgBackend:
         """The exported tables change only with the next export: nothing to hold."""
         return contextlib.nullcontext()
 
+    @contextmanager
+    def quick_snapshot(self) -> Iterator[bool]:
+        """Never: every answer waits on the database server, so none is made on the event loop."""
+        yield False
+
     def add(self, rows: list[dict]) -> dict:
         raise StoreError("the PostgreSQL backend is read only; add to the store and run export-pg")
 

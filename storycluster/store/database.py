@@ -91,6 +91,10 @@ ARTICLE_COLUMNS = ("rowid", "id", "title", "text", "url", "source", "published",
                    "record_hash", "content_hash", "embed_hash", "title_hash", "signature", "terms", "numbers")
 
 
+#: group members (with their cards) a reader keeps for the snapshots of one generation: about 10 MB
+KEPT_MEMBER_ROWS = 20_000
+
+
 class Card(NamedTuple):
     """What a related list shows of an article."""
 
@@ -155,6 +159,9 @@ class Database:
         self._df_delta: np.ndarray | None = None  # term document frequencies changed by this transaction
         self._docs_delta = 0
         self._meta: dict[str, str] | None = None  # the meta table as a read transaction's snapshot sees it
+        # groups' members with their cards, read in snapshots of one generation (members_with_cards)
+        self._kept_members: tuple[str | None, dict[str, list[tuple[int, Card]]]] = (None, {})
+        self._kept_rows = 0
         wal = Path(f"{path}-wal")
         pending = wal.exists() and wal.stat().st_size > 0  # committed pages not yet in the file: read them too
         uri = (f"file:{path}?mode=ro" + ("" if pending else "&immutable=1")) if readonly else f"file:{path}"
@@ -689,6 +696,45 @@ class Database:
                     "ORDER BY group_id, score DESC, article", chunk):
                 out.setdefault(gid, []).append(art)
         return out
+
+    def members_with_cards(self, group_ids: Iterable[str], cards: dict[int, Card]) -> dict[str, list[int]]:
+        """:meth:`members_of`, and each member's card added to ``cards`` (one query for both). Inside a read
+        transaction (:meth:`begin_read`) the groups read are kept for the next ones of the same generation (every
+        write that changes a group or an article makes a new one), up to :data:`KEPT_MEMBER_ROWS` members."""
+        ids = sorted(set(group_ids))
+        kept = self._members_kept()
+        out: dict[str, list[int]] = {}
+        for gid in ids:
+            if kept is not None and (got := kept.get(gid)) is not None:
+                out[gid] = [r for r, _ in got]
+                cards.update(got)
+        ids = [gid for gid in ids if gid not in out]
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            rows: dict[str, list[tuple[int, Card]]] = {}
+            for gid, art, *card in self.conn.execute(
+                    "SELECT m.group_id, m.article, a.id, a.title, a.url, a.source, a.published, a.published_ts, "
+                    "a.lang FROM group_members m JOIN articles a ON a.rowid = m.article "
+                    f"WHERE m.group_id IN ({','.join('?' * len(chunk))}) "
+                    "ORDER BY m.group_id, m.score DESC, m.article", chunk):
+                rows.setdefault(gid, []).append((art, Card(*card)))
+            for gid, members in rows.items():
+                out[gid] = [r for r, _ in members]
+                cards.update(members)
+                if kept is not None:
+                    kept[gid] = members
+                    self._kept_rows += len(members)
+        return out
+
+    def _members_kept(self) -> dict[str, list[tuple[int, Card]]] | None:
+        """The groups kept for this read snapshot's generation (emptied for another generation, or when full);
+        None outside a read snapshot."""
+        if self._meta is None or not self.conn.in_transaction:
+            return None
+        generation = self._meta.get("generation")
+        if self._kept_members[0] != generation or self._kept_rows > KEPT_MEMBER_ROWS:
+            self._kept_members, self._kept_rows = (generation, {}), 0
+        return self._kept_members[1]
 
     def facts(self, rowids: Sequence[int] | None = None) -> list[tuple[int, str, float | None, int]]:
         """(row id, id, published timestamp, text length) of every article (or of ``rowids``)."""

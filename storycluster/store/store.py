@@ -157,12 +157,13 @@ class Store:
             self._index = index = index.compacted(kind)
         return index
 
-    def index_stale(self) -> bool:
+    def index_stale(self, peek: bool = False) -> bool:
         """The saved index is missing or older than the database: checked at this instance's first read only (a
-        write killed between its two commits is found at the next open; the per-request path reads no file)."""
+        write killed between its two commits is found at the next open; the per-request path reads no file).
+        ``peek``: look without counting it as that first read."""
         if self._index_checked:
             return False
-        self._index_checked = True
+        self._index_checked = not peek
         return self.config.index_generation != self.db.generation or not (self.path / INDEX).exists()
 
     def vectors(self, rowids, exact: bool = False, out: np.ndarray | None = None) -> np.ndarray:
