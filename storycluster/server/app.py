@@ -452,10 +452,10 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         # reader not free at once) goes to a read thread. While a read thread works, answers queue behind it
         # in order: answered here meanwhile, they would take its turns at the GIL and its answers would wait
         list_short = False  # the stored list was read and cannot give this answer: it is computed
-        with backend.quick_snapshot() as ready:
-            if ready and not anyio.to_thread.current_default_thread_limiter().borrowed_tokens:
+        if not anyio.to_thread.current_default_thread_limiter().borrowed_tokens:
+            with backend.quick_snapshot() as ready:
                 try:
-                    if (stored := listed()) is not None:
+                    if ready and (stored := listed()) is not None:
                         if (got := from_list(request, *stored)) is not None:
                             return got
                         list_short = True
