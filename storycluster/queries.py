@@ -29,7 +29,7 @@ from .results import (
     ScoredPair,
     Tier,
 )
-from .store.database import StoredArticle
+from .store.database import Card, StoredArticle
 from .store.store import Store
 
 
@@ -128,11 +128,13 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
     earliest = opts.earliest()
     query_ts = owner.query.published
 
-    def allowed(a: StoredArticle) -> bool:
+    def allowed(a: Card) -> bool:
         return opts.allows(a.id, a.source, a.lang, a.published_ts, query_ts, earliest)
 
-    (plan,) = plans(store, [owner], wanted(k, opts), allowed if opts.filters else None, complete=alternates)
-    items = answer(store, plan, k, opts, owner.exclude, query_ts, alternates)
+    cards: dict[int, Card] = {}  # read for the ranking, shown by the answer
+    (plan,) = plans(store, [owner], wanted(k, opts), allowed if opts.filters else None, complete=alternates,
+                    cards=cards)
+    items = answer(store, plan, k, opts, owner.exclude, query_ts, alternates, cards=cards)
     assert items is not None  # a plan as deep as the answer, with its filters: exact
     return Related(query=article_id, related=items)
 

@@ -130,8 +130,8 @@ class PairScorer:
                  rare: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The evidence of each pair (i[t], j[t]), as arrays; ``lead``/``title``/``tfidf``/``rare``: those
         cosines when already known."""
-        return {"lead": _row_dots(self.lead, i, j) if lead is None else lead,
-                "title": _row_dots(self.title, i, j) if title is None else title,
+        return {"lead": row_dots(self.lead, i, j) if lead is None else lead,
+                "title": row_dots(self.title, i, j) if title is None else title,
                 "tfidf": self._sparse_pairs(self.tfidf, i, j) if tfidf is None else tfidf,
                 "rare": self._sparse_pairs(self.rare, i, j) if rare is None else rare,
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
@@ -400,7 +400,7 @@ def _row_pairs(fn: Callable[[np.ndarray, np.ndarray], np.ndarray | float], x: np
     return out
 
 
-def _row_dots(x: np.ndarray | IndexedVectors, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def row_dots(x: np.ndarray | IndexedVectors, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """``x[i[t]] · x[j[t]]`` for each pair (see :func:`_row_pairs`)."""
     return _row_pairs(_dots, x, i, j, getattr(x, "dtype", np.float32))  # IndexedVectors: float32 rows
 
@@ -446,8 +446,8 @@ def candidate_edges(scorer: PairScorer, k: int = 20, index=None, rowids: np.ndar
         # row positions stay int32 where they fit (half the memory of a million articles' edges)
         wide = near.dtype if len(scorer.lead) <= np.iinfo(near.dtype).max else np.int64
         near = np.concatenate([near.astype(wide, copy=False), extra.astype(wide)])
-        lead = np.concatenate([lead, _row_dots(scorer.lead, extra[:, 0], extra[:, 1])])
-        title = np.concatenate([title, _row_dots(scorer.title, extra[:, 0], extra[:, 1])])
+        lead = np.concatenate([lead, row_dots(scorer.lead, extra[:, 0], extra[:, 1])])
+        title = np.concatenate([title, row_dots(scorer.title, extra[:, 0], extra[:, 1])])
     if len(near) == 0:
         return near.reshape(0, 2), np.zeros(0)
     return near, scorer.pairs(near[:, 0], near[:, 1], lead=lead, title=title, at_least=at_least)

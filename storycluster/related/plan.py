@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ..cluster.scoring import pair_logits, semantic_similarity, tiers, topical
+from ..language import reads
 from ..lexical import PackedNumbers, PackedTerms, tfidf_cosines, tfidf_matrix
-from ..store.database import StoredArticle
+from ..store.database import Card, StoredArticle
 from ..store.store import Store
 
 if TYPE_CHECKING:
@@ -143,23 +144,29 @@ def _first_fetch(depth: int) -> int:
 
 
 def plans(store: Store, owners: Sequence[Owner], depth: int,
-          allowed: Callable[[StoredArticle], bool] | None = None, complete: bool = False,
+          allowed: Callable[[Card], bool] | None = None, complete: bool = False,
           arts: dict[int, StoredArticle] | None = None,
-          first: tuple[np.ndarray, np.ndarray] | None = None) -> list[Plan]:
+          first: tuple[np.ndarray, np.ndarray] | None = None,
+          cards: dict[int, Card] | None = None) -> list[Plan]:
     """The plan of each owner: its first ``depth`` stories. ``allowed``: only candidates that pass (a filtered
     answer computed on demand). ``complete``: every member of a planned group is scored, not only those the
     search met (a stored plan, whose alternates stand in when a filter removes a story's best member).
-    ``arts``: articles already read (filled with the ones read here). ``first``: these owners' rows of a
-    :func:`first_search` made with more owners (a plan does not depend on which queries searched with it).
+    ``arts``, ``cards``: articles and their cards already read (filled with the ones read here). ``first``:
+    these owners' rows of a :func:`first_search` made with more owners (a plan does not depend on which queries
+    searched with it).
 
-    The candidates of all owners are scored and ranked as arrays (owner, row, score, tier), one round per
-    search; an owner whose search may have missed a story that would rank searches again, four times deeper."""
+    The candidates of all owners are ranked as arrays (owner, row, score, tier), one round per search, on their
+    topical scores from the index vectors alone; the rest of the evidence (the stored rows' signatures, terms and
+    numbers) is read and scored only for the candidates that make a plan's stories (:func:`_evidence`). An owner
+    whose search may have missed a story that would rank searches again, four times deeper."""
     index, t = store.index, store.thresholds
     arts = {} if arts is None else arts
+    cards = {} if cards is None else cards
     gof: dict[int, str] = {}
     grouped: set[int] = set()  # rows whose group was read (into gof when they have one)
     n = len(owners)
-    took = _Pairs()  # every pair scored so far
+    took = _Pairs()  # every pair ranked so far
+    known: dict[tuple[int, int], str] = {}  # the tiers scored so far
     refused: set[tuple[int, int]] = set()
     ranked_of: list[list[Entry]] = [[] for _ in range(n)]
     unsettled: list[list[Entry]] = [[] for _ in range(n)]  # stories with a row whose tier is left open
@@ -177,15 +184,16 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
             new = np.fromiter(((q, r) not in done for q, r in zip(qi.tolist(), rs.tolist(), strict=True)),
                               dtype=bool, count=len(qi))
             qi, rs = qi[new], rs[new]
-        _read(store, set(rs.tolist()), arts, gof, grouped)
+        _read_cards(store, set(rs.tolist()), cards, gof, grouped)
         if allowed is not None:
-            passes = {r: allowed(arts[r]) for r in set(rs.tolist())}
+            passes = {r: allowed(cards[r]) for r in set(rs.tolist())}
             ok = np.fromiter((passes[r] for r in rs.tolist()), dtype=bool, count=len(rs))
             refused.update(zip(qi[~ok].tolist(), rs[~ok].tolist(), strict=True))
             qi, rs = qi[ok], rs[ok]
-        sims, tiers = score_rows(store, [o.query for o in owners], qi, rs, arts, exact=False)
+        sims, tiers = _topical(store, owners, qi, rs, cards, arts, gof, grouped)
         took.add(qi, rs, sims, tiers)
-        ranked, opened = _rank(owners, took.of(todo, n), gof, arts, t.related, depth)
+        ranked, opened = _rank(owners, took.of(todo, n), gof, cards, t.related, depth)
+        _evidence(store, owners, ranked, arts, gof, grouped, known)
         still = []
         for p, i in enumerate(todo):
             ranked_of[i], unsettled[i] = ranked.get(i, []), opened.get(i, [])
@@ -203,10 +211,58 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
                  allowed is not None) for ranked in ranked_of]
 
 
+#: the tier of a ranked pair whose evidence beyond the vectors is not scored yet (see :func:`_evidence`)
+UNSCORED = "?"
+
+
+def _topical(store: Store, owners: Sequence[Owner], qi: np.ndarray, rows: np.ndarray, cards: dict[int, Card],
+             arts: dict[int, StoredArticle], gof: dict[int, str], grouped: set[int]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """The topical score of each pair (``owners[qi[t]]``, stored row ``rows[t]``) and its tier: from the index
+    vectors alone, the tier :data:`UNSCORED`, where the model reads both languages; where it does not, the
+    topical score is the TF-IDF cosine of the texts, and those pairs are scored in full (:func:`score_rows`).
+    The same arithmetic as :func:`score_rows`, so a pair's score does not depend on which way it came."""
+    from ..cluster.graph import row_dots
+
+    sims, tiers = np.zeros(len(rows)), np.full(len(rows), UNSCORED, dtype="<U10")
+    if rows.size == 0:
+        return sims, tiers
+    queries = [o.query for o in owners]
+    langs = store.languages
+    unread_q = np.fromiter((not reads(langs, q.lang) for q in queries), dtype=bool, count=len(queries))
+    uniq, at = np.unique(rows, return_inverse=True)
+    unread_r = np.fromiter((not reads(langs, cards[r].lang) for r in uniq.tolist()), dtype=bool, count=len(uniq))
+    unread = unread_q[qi] | unread_r[at]
+    lead, title = query_and_row_vectors(store, uniq.tolist(), queries)
+    j = len(queries) + at
+    sims[:] = semantic_similarity(row_dots(lead, qi, j), row_dots(title, qi, j), store.thresholds.title_weight)
+    if unread.any():
+        _read(store, set(rows[unread].tolist()), arts, gof, grouped)
+        sims[unread], tiers[unread] = score_rows(store, queries, qi[unread], rows[unread], arts, exact=False)
+    return sims, tiers
+
+
+def _evidence(store: Store, owners: Sequence[Owner], ranked: dict[int, list[Entry]], arts: dict[int, StoredArticle],
+              gof: dict[int, str], grouped: set[int], known: dict[tuple[int, int], str]) -> None:
+    """The tiers of the rows of the ranked stories that only their vectors scored (:data:`UNSCORED`): their
+    articles read and scored in full, the TF-IDF cosines included where a tier turns on them (as
+    :func:`_settle` would score them: these rows are few); ``known`` keeps the tiers scored in earlier rounds."""
+    pairs = list(dict.fromkeys((i, r) for i, entries in ranked.items() for e in entries
+                               for r, _, shown, _ in e.rows if shown == UNSCORED and (i, r) not in known))
+    if pairs:
+        _read(store, {r for _, r in pairs}, arts, gof, grouped)
+        known.update(zip(pairs, _score_pairs(store, owners, pairs, arts, exact=True)[1].tolist(), strict=True))
+    for i, entries in ranked.items():
+        for e in entries:
+            if any(shown == UNSCORED for _, _, shown, _ in e.rows):
+                e.rows = [_row(r, s, known[i, r], in_own) if shown == UNSCORED else (r, s, shown, in_own)
+                          for r, s, shown, in_own in e.rows]
+
+
 @dataclass(slots=True)
 class _Pairs:
-    """Scored pairs as arrays: owner index, stored row, topical score, tier (empty: left open, see
-    :func:`score_rows`)."""
+    """Ranked pairs as arrays: owner index, stored row, topical score, tier (empty: left open, see
+    :func:`score_rows`; :data:`UNSCORED`: not scored beyond the vectors)."""
 
     qi: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -262,6 +318,16 @@ def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dic
         grouped.update(need)
 
 
+def _read_cards(store: Store, rows: set[int], cards: dict[int, Card], gof: dict[int, str],
+                grouped: set[int]) -> None:
+    """Read the cards (id, language, what filters read) and groups of ``rows`` not read yet: what ranking needs."""
+    if need := missing(rows, cards):
+        cards.update(store.db.cards(need))
+    if need := rows - grouped:
+        gof.update(store.db.groups_of(sorted(need)))
+        grouped.update(need)
+
+
 def rounded(x: np.ndarray) -> np.ndarray:
     """``round(v, ROUND)`` of each value, as Python rounds (the decimal nearest the exact binary value):
     numpy's ``round`` multiplies first, which can cross a half step within a rounding error of it."""
@@ -274,7 +340,7 @@ def rounded(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rank(owners: Sequence[Owner], got: _Pairs, gof: dict[int, str], arts: dict[int, StoredArticle],
+def _rank(owners: Sequence[Owner], got: _Pairs, gof: dict[int, str], cards: Mapping[int, Card],
           related: float, depth: int) -> tuple[dict[int, list[Entry]], dict[int, list[Entry]]]:
     """Each owner's first ``depth`` stories from its scored candidates, in list order, and those of its
     stories with a row left open: a row whose tier turns on the TF-IDF cosines is ``(row, score, "", member
@@ -295,7 +361,7 @@ def _rank(owners: Sequence[Owner], got: _Pairs, gof: dict[int, str], arts: dict[
     keep = np.flatnonzero((got.sims >= related) | own)
     qi, at, sims, gcode, own = got.qi[keep], at[keep], got.sims[keep], gcode[keep], own[keep]
     # each row's place among the candidates' article ids (ties are broken by id)
-    ids = [arts[r].id for r in uniq.tolist()]
+    ids = [cards[r].id for r in uniq.tolist()]
     idrank = np.empty(len(uniq), dtype=np.int64)
     idrank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
     idr = idrank[at]
@@ -319,7 +385,7 @@ def _rank(owners: Sequence[Owner], got: _Pairs, gof: dict[int, str], arts: dict[
     taken = order[np.repeat(starts[chosen] - at_run[:-1], lengths) + np.arange(int(at_run[-1]))]
     tier = got.tiers[keep][taken]
     evidence = (tier == "duplicate") | (tier == "same_story")
-    shown = np.where(tier == "", "", np.where(evidence | own[taken], "same_story", "related"))
+    shown = np.where((tier == "") | (tier == UNSCORED), tier, np.where(evidence | own[taken], "same_story", "related"))
     rows = list(zip(uniq[at[taken]].tolist(), sims[taken].tolist(), shown.tolist(),
                     (own[taken] & ~evidence).tolist(), strict=True))
     unsettled = np.add.reduceat(tier == "", at_run[:-1]) > 0 if len(taken) else np.zeros(0, dtype=bool)
@@ -438,13 +504,10 @@ def score_rows(store: Store, queries: Sequence[Query], qi: np.ndarray, rows: np.
     return topic, tier
 
 
-def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], queries: Sequence[Query] = (),
-                exact: bool = False, terms: bool = True) -> PairScorer:
-    """A PairScorer over ``queries`` then some stored articles, with the store's term statistics; vectors from
-    the index (``exact``: from the stored float32 embeddings, see :meth:`Store.vectors`). ``terms=False``: no
-    TF-IDF matrices (the caller gives those cosines to ``features``)."""
-    from ..cluster.graph import PairScorer
-
+def query_and_row_vectors(store: Store, rows: list[int], queries: Sequence[Query] = (), exact: bool = False
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The lead and headline halves of ``queries``' vectors, then of the stored ``rows``' (from the index;
+    ``exact``: from the stored float32 embeddings, see :meth:`Store.vectors`)."""
     nq = len(queries)
     exact_rows = store.vectors(rows, exact=True) if exact else None  # from SQLite: the index is not opened
     dim = store.index.dim if exact_rows is None else exact_rows.shape[1]
@@ -455,10 +518,20 @@ def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], q
         store.vectors(rows, out=v[nq:])
     else:
         v[nq:] = exact_rows
-    lead, title = store.layout.split_in_place(v)
+    return store.layout.split_in_place(v)
+
+
+def pair_scorer(store: Store, rows: list[int], arts: dict[int, StoredArticle], queries: Sequence[Query] = (),
+                exact: bool = False, terms: bool = True) -> PairScorer:
+    """A PairScorer over ``queries`` then some stored articles, with the store's term statistics; vectors from
+    the index (``exact``: from the stored float32 embeddings, see :meth:`Store.vectors`). ``terms=False``: no
+    TF-IDF matrices (the caller gives those cosines to ``features``)."""
+    from ..cluster.graph import PairScorer
+
+    lead, title = query_and_row_vectors(store, rows, queries, exact)
     stored = [arts[r] for r in rows]
     sigs = np.frombuffer(b"".join([*(np.ascontiguousarray(q.signature, dtype=np.uint32).tobytes() for q in queries),
-                                   *(a.signature for a in stored)]), dtype=np.uint32).reshape(len(v), -1)
+                                   *(a.signature for a in stored)]), dtype=np.uint32).reshape(len(lead), -1)
     # as packed arrays: one join of the stored blobs, not an array per article
     packed = PackedTerms.from_blobs([*(np.ascontiguousarray(q.terms, dtype=np.uint32).tobytes() for q in queries),
                                      *(a.terms for a in stored)])
