@@ -25,9 +25,9 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
            query_ts: float | None = None, alternates: bool = False, cards: dict[int, Card] | None = None,
            members: dict[str, list[int]] | None = None) -> list[RelatedEntry] | None:
     """The entries of the answer, or None when this plan cannot give it exactly (see the module docstring).
-    ``alternates``: each entry also lists the group's members and its other scored members, for a filter
-    applied later (the PostgreSQL export). ``cards``, ``members``: articles and group members already read
-    (many answers at once), read here when missing."""
+    ``alternates``: each entry also lists the group's members and the other members the search found (those
+    a filter may stand the story by), for a filter applied later (the PostgreSQL export). ``cards``,
+    ``members``: articles and group members already read (many answers at once), read here when missing."""
     want = wanted(k, options)
     filtering = options.filters and not plan.filtered
     if plan.floor is not None and len(plan.entries) < want:
@@ -79,10 +79,10 @@ def answer(store: Store, plan: Plan, k: int, options: RelatedOptions, exclude: i
                                    **({"via": "group"} if via else {}), "also_in": also, "title": c.title,
                                    "source": c.source, "url": c.url, "published": c.published, "lang": c.lang,
                                    "group": e.group})
-        if alternates:
-            cards.update(db.cards(missing((o for o, *_ in e.rows), cards)))
+        if alternates:  # the members that may stand for the story under a filter: those the search found
+            cards.update(db.cards(missing((o for o, *_ in e.found_rows), cards)))
             item["members"] = [cards[m].id for m in group if m != exclude]
-            item["alternates"] = [_alternate(cards[o].id, s, ot, v) for o, s, ot, v in e.rows
+            item["alternates"] = [_alternate(cards[o].id, s, ot, v) for o, s, ot, v in e.found_rows
                                   if o != r and (not filtering or ok(cards[o]))]
         items.append(item)
     return items
