@@ -238,13 +238,15 @@ class Archive:
         return self.db.in_transaction or not needs_repair(self.store)
 
     @contextmanager
-    def reading(self) -> Iterator[Archive]:
+    def reading(self, repair: bool = True) -> Iterator[Archive]:
         """One consistent snapshot for several reads (a read transaction): a writer committing meanwhile,
-        in this process or another, is not seen half-way. Groups are not recomputed inside."""
+        in this process or another, is not seen half-way. Groups are not recomputed inside. ``repair=False``:
+        the caller found nothing to repair (:meth:`ready_to_read`), so none is looked for."""
         if self.db.in_transaction:
             yield self
             return
-        self.ensure_groups()
+        if repair:
+            self.ensure_groups()
         self.db.begin_read()
         try:
             yield self

@@ -707,11 +707,12 @@ def _read_threads(store: Path | None) -> int:
 
     if store is not None:
         with _open(store) as a:
-            if a.db.count() > a.config.related_lists_max:  # lists go at the next write, if not gone yet
+            n = a.db.count()
+            if n > a.config.related_lists_max:  # lists go at the next write, if not gone yet
                 return cores()
             if fresh(a.store):
                 return 1
-            if a.db.count():
+            if n:
                 typer.echo(f"warning: {store}'s stored related lists are not current (an older version wrote them, "
                            "or related_lists_max was raised): "
                            "every answer is computed, several times slower, until the next write; rebuild them now "

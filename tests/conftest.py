@@ -108,3 +108,18 @@ def browser_page(tmp_path):
             yield context.new_page()
         finally:
             context.close()
+
+
+def ivf_articles(rng, sources: bool = False) -> list:
+    """1,500 articles, 6 of each of 250 stories, for tests under an IVF index (38 lists, 16 probed): headlines
+    drawn from 40 words shared across stories, bodies from their own story's words (``sources``: three outlets
+    in turn)."""
+    from storycluster import Article
+
+    shared = [f"h{i}" for i in range(40)]
+    arts = []
+    for story in range(250):
+        vocab = [f"s{story}w{i}" for i in range(25)]
+        arts += [Article(f"a{story:03d}-{n}", " ".join(rng.sample(shared, 5)), " ".join(rng.choices(vocab, k=50)),
+                         lang="en", source=f"outlet{n % 3}.example" if sources else None) for n in range(6)]
+    return arts

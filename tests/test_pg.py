@@ -5,6 +5,8 @@ one); skipped without it only outside CI."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +18,7 @@ from storycluster.errors import StoreError
 from storycluster.ranking import RelatedOptions
 from storycluster.server import create_app
 
-from .conftest import ECB, SUDANI_HEADLINES
+from .conftest import ECB, SUDANI_HEADLINES, ivf_articles
 
 DSN = os.environ.get("STORYCLUSTER_TEST_DSN")
 if not DSN and os.environ.get("CI"):
@@ -99,90 +101,71 @@ def test_export_names_the_article_postgresql_cannot_take(seed_store_copy):
     assert exported() == before
 
 
+@contextmanager
+def own_database(suffix: str) -> Iterator[str]:
+    """A database of its own beside the test one (created empty, dropped after): its DSN."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"{conninfo_to_dict(DSN).get('dbname', 'postgres')}_{suffix}"
+    with psycopg.connect(DSN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(DSN, dbname=name)
+    finally:
+        with psycopg.connect(DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not ECB.exists(), reason=f"ECB+ not found at {ECB}")
 def test_pg_answers_equal_the_store_on_ecbplus(tmp_path):
     """ECB+ (980 articles in dense topics, so lists reach past the first candidates) exported to a database of its
     own: for every third id and each documented filter set, `serve --backend pg` gives the store's list."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
     from storycluster.server.pg import PgBackend
 
-    params = conninfo_to_dict(DSN)
-    name = f"{params.get('dbname', 'postgres')}_ecb"
-    with psycopg.connect(DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_conninfo(DSN, dbname=name)
     store = tmp_path / "ecb"
     with Archive(store) as a:
         a.add_paths([ECB], on_error="skip")
-    result = CliRunner().invoke(app, ["export-pg", dsn, "-k", "10", "--store", str(store)])
-    assert result.exit_code == 0, result.output
-    backend = PgBackend(dsn)
     filters = {"defaults": RelatedOptions(), "per_source": RelatedOptions(per_source=1),
                "diversity": RelatedOptions(diversity=0.5), "lang": RelatedOptions(lang="en"),
                "exclude_source": RelatedOptions(exclude_sources={"www.examiner.com", "www.huffingtonpost.com"}),
                "combined": RelatedOptions(per_source=1, diversity=0.3, exclude_sources={"www.examiner.com"})}
-    try:
-        with Archive(store, create=False) as a:
+    with own_database("ecb") as dsn:
+        result = CliRunner().invoke(app, ["export-pg", dsn, "-k", "10", "--store", str(store)])
+        assert result.exit_code == 0, result.output
+        with closing(PgBackend(dsn)) as backend, Archive(store, create=False) as a:
             ids = sorted(a.db.ids_to_rowids())[::3]
             for what, options in filters.items():
                 differ = [i for i in ids if a.related(i, k=10, options=options)["related"]
                           != backend.related(i, 10, options)["related"]]
                 assert not differ, (what, len(differ), differ[:5])
-    finally:
-        backend.close()
-        with psycopg.connect(DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def test_pg_answers_equal_the_store_under_an_ivf_index(tmp_path, hash_embedder):
     """Under an IVF index a stored list's completion adds group members the search did not find; a filtered
     answer stands a story by a found member only (the store's answer computed with the filter finds no other),
     so the exported alternates a filter may fall back on are the found members too: the same answers from
-    PostgreSQL as from the store. Headlines drawn from words shared across stories (as in
-    ``test_an_answer_computed_on_demand_equals_the_stored_lists_under_an_ivf_index``)."""
+    PostgreSQL as from the store (the articles of
+    ``test_an_answer_computed_on_demand_equals_the_stored_lists_under_an_ivf_index``, from three outlets)."""
     import random
 
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    from storycluster import Article
     from storycluster.server.pg import PgBackend, export_pg
 
     rng = random.Random(11)
-    shared = [f"h{i}" for i in range(40)]
-    arts = []
-    for story in range(250):
-        vocab = [f"s{story}w{i}" for i in range(25)]
-        arts += [Article(f"a{story:03d}-{n}", " ".join(rng.sample(shared, 5)), " ".join(rng.choices(vocab, k=50)),
-                         lang="en", source=f"outlet{n % 3}.example") for n in range(6)]
-    params = conninfo_to_dict(DSN)
-    name = f"{params.get('dbname', 'postgres')}_ivf"
-    with psycopg.connect(DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = make_conninfo(DSN, dbname=name)
-    try:
-        with Archive(tmp_path / "s", embedder=hash_embedder) as a:
-            a.add(arts)
-            a.set_index("ivf")
-            assert a.index.index_type == "ivf"
-            export_pg(a, dsn, k=10)
-            backend = PgBackend(dsn)
-            try:
-                ids = sorted(a.db.ids_to_rowids())
-                excluded = frozenset(rng.sample(ids, 150))
-                for what, opts in (("defaults", RelatedOptions()), ("exclude_ids", RelatedOptions(exclude_ids=excluded)),
-                                   ("exclude_source", RelatedOptions(exclude_sources={"outlet0.example"})),
-                                   ("per_source", RelatedOptions(per_source=1))):
-                    differ = [i for i in ids[::3] if a.related(i, k=10, options=opts)["related"]
-                              != backend.related(i, 10, opts)["related"]]
-                    assert differ == [], (what, len(differ), differ[:5])
-            finally:
-                backend.close()
-    finally:
-        with psycopg.connect(DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    arts = ivf_articles(rng, sources=True)
+    with own_database("ivf") as dsn, Archive(tmp_path / "s", embedder=hash_embedder) as a:
+        a.add(arts)
+        a.set_index("ivf")
+        assert a.index.index_type == "ivf"
+        export_pg(a, dsn, k=10)
+        with closing(PgBackend(dsn)) as backend:
+            ids = sorted(a.db.ids_to_rowids())
+            excluded = frozenset(rng.sample(ids, 150))
+            for what, opts in (("defaults", RelatedOptions()), ("exclude_ids", RelatedOptions(exclude_ids=excluded)),
+                               ("exclude_source", RelatedOptions(exclude_sources={"outlet0.example"})),
+                               ("per_source", RelatedOptions(per_source=1))):
+                differ = [i for i in ids[::3] if a.related(i, k=10, options=opts)["related"]
+                          != backend.related(i, 10, opts)["related"]]
+                assert differ == [], (what, len(differ), differ[:5])

@@ -20,7 +20,7 @@ from storycluster.related import answer, load_plan
 from storycluster.related.plan import Owner, score_rows
 from storycluster.related.stored import fresh
 
-from .conftest import ECB
+from .conftest import ECB, ivf_articles
 
 
 def option_sets(archive: Archive) -> dict[str, RelatedOptions]:
@@ -239,15 +239,8 @@ def test_an_answer_computed_on_demand_equals_the_stored_lists_under_an_ivf_index
     answer from a list stands a story by a found member only: the same answers as computed on demand, with and
     without filters. Headlines drawn from words shared across stories, bodies of their own story's words. The
     index is switched after the add: the stores' lists are recomputed with its vectors."""
-    from storycluster import Article
-
     rng = random.Random(11)
-    shared = [f"h{i}" for i in range(40)]
-    arts = []
-    for story in range(250):  # 1,500 articles: 38 IVF lists, 16 probed
-        vocab = [f"s{story}w{i}" for i in range(25)]
-        arts += [Article(f"a{story:03d}-{n}", " ".join(rng.sample(shared, 5)), " ".join(rng.choices(vocab, k=50)),
-                         lang="en") for n in range(6)]
+    arts = ivf_articles(rng)
     with Archive(tmp_path / "s", embedder=hash_embedder) as a:
         a.add(arts)
         generation = a.db.generation

@@ -313,9 +313,7 @@ def _read(store: Store, rows: set[int], arts: dict[int, StoredArticle], gof: dic
     """Read the articles and groups of ``rows`` not read yet."""
     if need := missing(rows, arts):
         arts.update(store.db.articles_by_rowid(sorted(need)))
-    if need := rows - grouped:
-        gof.update(store.db.groups_of(sorted(need)))
-        grouped.update(need)
+    _read_groups(store, rows, gof, grouped)
 
 
 def _read_cards(store: Store, rows: set[int], cards: dict[int, Card], gof: dict[int, str],
@@ -323,6 +321,10 @@ def _read_cards(store: Store, rows: set[int], cards: dict[int, Card], gof: dict[
     """Read the cards (id, language, what filters read) and groups of ``rows`` not read yet: what ranking needs."""
     if need := missing(rows, cards):
         cards.update(store.db.cards(need))
+    _read_groups(store, rows, gof, grouped)
+
+
+def _read_groups(store: Store, rows: set[int], gof: dict[int, str], grouped: set[int]) -> None:
     if need := rows - grouped:
         gof.update(store.db.groups_of(sorted(need)))
         grouped.update(need)

@@ -97,7 +97,7 @@ class StoreBackend:
             if not archive.ready_to_read():
                 yield False
                 return
-            with self._no_paths(), archive.reading():
+            with self._no_paths(), archive.reading(repair=False):
                 self._local.archive = archive
                 try:
                     yield True

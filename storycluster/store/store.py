@@ -160,11 +160,12 @@ class Store:
     def index_stale(self, peek: bool = False) -> bool:
         """The saved index is missing or older than the database: checked at this instance's first read only (a
         write killed between its two commits is found at the next open; the per-request path reads no file).
-        ``peek``: look without counting it as that first read."""
+        ``peek``: a stale index found is left to the next check (the one that repairs it)."""
         if self._index_checked:
             return False
-        self._index_checked = not peek
-        return self.config.index_generation != self.db.generation or not (self.path / INDEX).exists()
+        stale = self.config.index_generation != self.db.generation or not (self.path / INDEX).exists()
+        self._index_checked = not (peek and stale)
+        return stale
 
     def vectors(self, rowids, exact: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """Index-layout vectors of stored articles, from the index: exact for the flat and HNSW kinds, 8-bit
