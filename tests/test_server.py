@@ -480,3 +480,36 @@ def test_answers_from_stored_lists_on_the_event_loop_equal_those_of_a_read_threa
         assert [r.content for r in repaired] == [content for *_, content in answers[True][:2]]
     finally:
         backend.close()
+
+
+def test_a_list_answer_waits_for_a_busy_read_thread(seed_store, tmp_path):
+    """While a read thread computes an answer, an answer from a stored list is not made on the event loop (it
+    would take the GIL from the thread's turns) but queues behind it on a read thread: the same answer, later."""
+    import threading
+    import time
+
+    class Busy(Watched):
+        def related_listed(self, article_id, k, options):  # k=7: as when filters leave the list short
+            return None if k == 7 else super().related_listed(article_id, k, options)
+
+        def related(self, article_id, k, options):
+            time.sleep(1.0)
+            return super().related(article_id, k, options)
+
+    path = tmp_path / "store"
+    shutil.copytree(seed_store, path)
+    backend = Busy(path)
+    try:
+        with TestClient(create_app(backend, cache_mb=0)) as c:
+            alone = c.get("/articles/seed-main/related?k=5")
+            computing = threading.Thread(target=c.get, args=("/articles/seed-main/related?k=7",))
+            computing.start()
+            time.sleep(0.4)  # the k=7 answer is on the read thread now
+            during = c.get("/articles/seed-main/related?k=5")
+            still = computing.is_alive()
+            computing.join()
+        assert alone.status_code == during.status_code == 200 and during.content == alone.content
+        assert not still  # answered after the computed one, on the same thread
+        assert backend.ready == [True, True]  # k=5 alone and k=7 on the loop; k=5 during the computation not
+    finally:
+        backend.close()
