@@ -73,6 +73,10 @@ class PackedNumbers:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
+    def __getitem__(self, r: int) -> np.ndarray:
+        """Text ``r``'s codes (as stored in the ``numbers`` column)."""
+        return self.codes[self.offsets[r]:self.offsets[r + 1]]
+
 
 def number_matrices(codes: Sequence[np.ndarray] | PackedNumbers):
     """Two binary CSR matrices over the texts: the years each writes, and its other numbers (columns: the
