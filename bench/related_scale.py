@@ -10,14 +10,15 @@ ECB+ article (so rows are real-sized and the TF-IDF and number work per candidat
 MinHash signature, one of 500 sources and a date within a year. The index is the store's `auto` kind for N (IVF
 from 100,000), trained on a sample and fed in chunks as `add` would.
 
-With ``--recommend N``, also ``storycluster recommend`` over the store's first N lists: the time per list and
-what it puts on the whole store, and the peak memory.
+With ``--recommend N``, also ``storycluster recommend`` over the store's first N lists, with one process and
+with the default (one per core; ``--workers`` names another): the time per list and what it puts on the whole
+store, and the peak memory (of the process and its workers together).
 
 With ``--regroup``, also a full regrouping of that store (vectors from the IVF index; term lists, TF-IDF, band
 collisions, linkage and groups written), its time and peak memory.
 
 Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500] [--regroup]
-     [--recommend 32768]"""
+     [--recommend 32768] [--workers W]"""
 
 from __future__ import annotations
 
@@ -186,19 +187,61 @@ class _Enough(Exception):
     pass
 
 
-def recommend_sample(path: Path, n: int) -> dict:
-    """``storycluster recommend`` over the store, stopped after about ``n`` lists (whole blocks, in the order
-    it writes them; at least two of its index searches, ``2 * SEARCH``): the start (store and index opened,
-    articles put in neighbour order), the time per list after the first search's lists, what that puts on the
-    whole store, and the peak RSS so far."""
+def tree_pss_mb() -> float:
+    """The memory this process and its descendants use: the sum of their proportional set sizes (a page
+    shared by two processes, such as the index file the workers map, counted once in all)."""
+    pids, total = [os.getpid()], 0.0
+    while pids:
+        pid = pids.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+    return total
+
+
+class PeakMemory:
+    """The peak of :func:`tree_pss_mb`, read every 0.2 s on a thread while in the ``with`` block."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak_mb = max(self.peak_mb, tree_pss_mb())
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def recommend_sample(path: Path, n: int, workers: int) -> dict:
+    """``storycluster recommend`` over the store with ``workers`` processes (0: one per core), stopped after
+    about ``n`` lists (whole parts, in the order it writes them; at least two of its index searches,
+    ``2 * SEARCH``, and two per worker): the start (store and index opened, articles put in neighbour order,
+    workers started), the time per list after the first search's lists, what that puts on the whole store,
+    the peak RSS of this process and the peak memory of it and its workers (proportional set sizes, read every
+    0.2 s)."""
     import resource
 
     from storycluster import Archive
+    from storycluster.parallel import cores
     from storycluster.recommend import SEARCH, recommend
 
     marks: list[tuple[float, int]] = []
     done = 0
-    n = max(n, 2 * SEARCH)
+    workers = workers or cores()
+    n = max(n, 2 * SEARCH * workers)
     t0 = time.perf_counter()
 
     def progress(k: int) -> None:
@@ -208,17 +251,18 @@ def recommend_sample(path: Path, n: int) -> dict:
         if done >= n:
             raise _Enough
 
-    with Archive(path, create=False) as a, tempfile.TemporaryDirectory() as tmp:
+    with Archive(path, create=False) as a, tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         total = a.db.count()
         with contextlib.suppress(_Enough):
-            recommend(a, Path(tmp) / "related.jsonl", k=10, full=True, progress=progress)
+            recommend(a, Path(tmp) / "related.jsonl", k=10, full=True, progress=progress, workers=workers)
     # from the end of the first index search's lists (see recommend.SEARCH) to the last whole search's end
     (t1, n1), (t2, n2) = next(m for m in marks if m[1] >= SEARCH), marks[-1]
     per = (t2 - t1) / max(n2 - n1, 1)
     start = t1 - per * n1
-    return {"articles": total, "lists": n2, "start_s": start, "ms_per_list": per * 1000,
+    return {"articles": total, "workers": workers, "lists": n2, "start_s": start, "ms_per_list": per * 1000,
             "whole_store_min": (start + per * total) / 60,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_memory_mb": memory.peak_mb}
 
 
 def main() -> None:
@@ -234,6 +278,8 @@ def main() -> None:
     ap.add_argument("--recommend", type=int, metavar="N", default=0,
                     help="also time `recommend` over the store for its first N lists (and its peak memory), in a "
                          "fresh process, and what that puts on the whole store")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes computing `recommend`'s lists (0: one per core, as the command's default)")
     ap.add_argument("--measure", choices=["cold", "warm", "regroup", "recommend"], help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -245,7 +291,7 @@ def main() -> None:
         print(json.dumps(regroup(args.out)))
         return
     if args.measure == "recommend":
-        print(json.dumps(recommend_sample(args.out, args.recommend)))
+        print(json.dumps(recommend_sample(args.out, args.recommend, args.workers)))
         return
     if args.measure:  # the child process of one measurement
         print(json.dumps(measure(args.out, args.queries, args.measure, 100 + args.seed)))
@@ -258,7 +304,10 @@ def main() -> None:
     try:
         if not (out / "config.json").exists():
             t0 = time.perf_counter()
-            build(args.store, out, args.n)
+            partial = out.with_name(out.name + ".partial")  # renamed when whole: a stopped build is not reused
+            shutil.rmtree(partial, ignore_errors=True)
+            build(args.store, partial, args.n)
+            os.replace(partial, out)
             print(f"built in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         size = sum(f.stat().st_size for f in out.iterdir()) / 1e9
         results = []
@@ -280,15 +329,19 @@ def main() -> None:
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(json.dumps(r))
             print(f"\nfull regrouping: {r['regroup_s']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB")
-        if args.recommend:
+        from storycluster.parallel import cores
+
+        # one process, then the command's default (one per core), unless --workers names one
+        for workers in ([args.workers] if args.workers else sorted({1, cores()})) if args.recommend else []:
             child = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--out", str(out),
-                                    "--measure", "recommend", "--recommend", str(args.recommend)],
-                                   capture_output=True, text=True, check=True)
+                                    "--measure", "recommend", "--recommend", str(args.recommend),
+                                    "--workers", str(workers)], capture_output=True, text=True, check=True)
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(json.dumps(r))
-            print(f"\nrecommend: {r['lists']:,} lists after a start of {r['start_s']:.0f} s, {r['ms_per_list']:.2f} ms a "
-                  f"list: about {r['whole_store_min']:.0f} min for the {r['articles']:,} articles; peak RSS "
-                  f"{r['peak_rss_mb']:,.0f} MB")
+            print(f"\nrecommend, {workers} worker{'s' * (workers > 1)}: {r['lists']:,} lists after a start of "
+                  f"{r['start_s']:.0f} s, {r['ms_per_list']:.2f} ms a list: about {r['whole_store_min']:.0f} min for "
+                  f"the {r['articles']:,} articles; peak memory {r['peak_memory_mb']:,.0f} MB (this process's "
+                  f"RSS {r['peak_rss_mb']:,.0f} MB)")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -510,6 +510,9 @@ def recommend(
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per article.")] = 10,
     full: Annotated[bool, typer.Option("--full", help="Recompute every list, not only those whose "
                                                        "neighbourhood changed.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes computing the lists a store does "
+                                                                  "not keep (over related_lists_max articles); "
+                                                                  "0: one per core.")] = 0,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """The related list of every article, for static sites and CMS imports; incremental on later runs."""
@@ -517,7 +520,7 @@ def recommend(
 
     _output_file(out)
     with _open(store) as archive:
-        report = run_recommend(archive, out, k=k, full=full)
+        report = run_recommend(archive, out, k=k, full=full, workers=workers or None)
     typer.echo(f"{report.articles} articles written to {out}: {report.recomputed} lists computed, "
                f"{report.reused} reused, {report.removed} removed since the last run ({report.seconds:.1f} s)", err=True)
 

@@ -14,9 +14,55 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+#: a worker process of :func:`process_map` counts one core: its thread pools, BLAS and FAISS run one thread
+_ONE_CORE = False
+
+
 def cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on (one in a worker of :func:`process_map`)."""
+    if _ONE_CORE:
+        return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Iterator[R]:
+    """``fn(x)`` for each of ``items`` in ``processes`` new processes, results in order as they come; each
+    process counts one core (its thread pools, BLAS and FAISS run one thread). For Python work that holds the
+    GIL, one process per core is the only way to use them all. ``fn`` (a module-level function, or a
+    ``functools.partial`` of one) and its arguments and results cross the process boundary: plain data (row
+    ids, text); a process opens what it reads on its first call. An error in a process is raised here. When the
+    caller stops reading (an error, Ctrl-C), no further item starts and the running ones finish first."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .memory import numpy_huge_pages
+
+    huge = numpy_huge_pages(False)  # read (and kept): the processes allocate as this one does
+    if huge:
+        numpy_huge_pages(True)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(huge,)) as pool:
+        try:
+            yield from pool.map(fn, items)
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
+def _start_worker(huge_pages: bool | None) -> None:
+    import signal
+
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    from .memory import numpy_huge_pages
+
+    global _ONE_CORE
+    _ONE_CORE = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if huge_pages is not None:
+        numpy_huge_pages(huge_pages)
+    threadpool_limits(1)  # kept for the process's life
+    faiss.omp_set_num_threads(1)
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None,

@@ -17,19 +17,28 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
+from . import queries
 from .archive import Archive
+from .errors import StoreError
+from .memory import release_free_memory
+from .parallel import cores, process_map
 from .ranking import RelatedOptions
 from .related import Plan, answer
 from .related.stored import DEPTH, compute, decode, fresh, locality
 from .store.folder import atomic_write_text
+from .store.store import Store
 
 STATE_VERSION = 3  # 3: the export's generation; lists carry theirs in the store
 BLOCK = 2048
+#: a worker process's blocks (see ``--workers``): smaller, so that the candidates of a block in each of two or
+#: more processes take about the memory of one process's block
+PART_BLOCK = 1024
 #: lists whose first index searches run as one when computed (see related.plan.first_search)
 SEARCH = 4 * BLOCK
 
@@ -44,9 +53,10 @@ class RecommendReport:
 
 
 def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
-              progress: Callable[[int], None] | None = None) -> RecommendReport:
+              progress: Callable[[int], None] | None = None, workers: int | None = None) -> RecommendReport:
     """Write one JSON object per stored article to ``out`` (``{"id", "related": [...]}``), copying the previous
-    run's lists that the store has not recomputed since (see the module docstring)."""
+    run's lists that the store has not recomputed since (see the module docstring). ``workers``: processes that
+    compute lists the store does not keep (default: one per core)."""
     start = time.perf_counter()
     state_path = out.with_name(out.name + ".state.json")
     archive.ensure_groups()
@@ -68,7 +78,7 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
         tmp = out.with_name(out.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             if not stored and k <= DEPTH:  # computed in blocks of neighbours, written in that order
-                _write_computed(archive, fh, rowids, k, report, progress)
+                _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
             for s in range(0, len(ids) if stored or k > DEPTH else 0, BLOCK):
                 block = ids[s:s + BLOCK]
                 todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
@@ -101,56 +111,104 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
 def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
     """The default answers of ``rows`` from their stored plans (articles and groups read once for the block)."""
     plans = [(r, decode(*got)) for r, got in archive.db.related_plans(rows).items()]
-    return _answers(archive, rows, plans, k)
+    return _answers(archive.store, rows, plans, k)
 
 
-def _answers(archive: Archive, rows: list[int], plans: list[tuple[int, Plan]], k: int) -> dict[int, list]:
+def _answers(store: Store, rows: list[int], plans: list[tuple[int, Plan]], k: int) -> dict[int, list]:
     """The default answer of each (row, plan), the articles and groups they show read once for all; the rows
     without one (``answer`` gives None: not reached while k <= DEPTH) are left out."""
-    db = archive.db
+    db = store.db
     shown = [e for _, p in plans for e in p.entries[:k]]
     members = db.members_of({e.group for e in shown if e.group is not None})
     cards = db.cards({*rows, *(e.rows[0][0] for e in shown), *(m for ms in members.values() for m in ms)})
     out: dict[int, list] = {}
     for r, plan in plans:
-        items = answer(archive.store, plan, k, RelatedOptions(), r, cards[r].published_ts, cards=cards,
-                       members=members)
+        items = answer(store, plan, k, RelatedOptions(), r, cards[r].published_ts, cards=cards, members=members)
         if items is not None:
             out[r] = items
     return out
 
 
 def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int, report: RecommendReport,
-                    progress: Callable[[int], None] | None) -> None:
-    """Every article's default answer from plans computed now (not kept), in blocks of neighbours."""
-    ids = {r: i for i, r in rowids.items()}
+                    progress: Callable[[int], None] | None, workers: int) -> None:
+    """Every article's default answer from plans computed now (not kept), in blocks of neighbours; with more
+    than one worker, parts of :data:`SEARCH` neighbours are computed by as many processes."""
+    if workers > 1 and len(rowids) > 2 * SEARCH:
+        with archive.store.index_mapped():  # this process and the workers share one copy of the index
+            order = locality(archive.store, rowids.values())
+            parts = [order[s:s + SEARCH] for s in range(0, len(order), SEARCH)]
+            texts = process_map(partial(_part_lines, str(archive.path), archive.db.generation, k), parts,
+                                min(workers, len(parts)))
+            fh.flush()
+            for part, data in zip(parts, texts, strict=True):
+                fh.buffer.write(data)  # UTF-8 already
+                del data
+                release_free_memory()  # a part's lines, received on the pool's thread: back to the system
+                _counted(report, progress, len(part))
+        return
     order = locality(archive.store, rowids.values())
+    for n, text in _computed_lines(archive.store, order, k, SEARCH):
+        fh.write(text)
+        _counted(report, progress, n)
 
-    def flush(part: list[int], got: list[tuple[int, Plan]]) -> None:
-        lists = _answers(archive, part, got, k)
-        for r in part:
-            items = lists[r] if r in lists else archive.related(ids[r], k=k)["related"]
-            fh.write(json.dumps({"id": ids[r], "related": items}, ensure_ascii=False) + "\n")
-            report.recomputed += 1
-            report.articles += 1
-        if progress is not None:
-            progress(len(part))
 
+def _computed_lines(store: Store, order: list[int], k: int, search: int, block: int = BLOCK
+                    ) -> Iterator[tuple[int, str]]:
+    """The output lines of the rows of ``order`` from plans computed now, ``block`` rows at a time (how many,
+    and their lines), their first index searches ``search`` owners at a time."""
     rest = iter(order)
     part: list[int] = []
     got: list[tuple[int, Plan]] = []
-    for r, plan in compute(archive.store, order, block=BLOCK, search=SEARCH):
+    for r, plan in compute(store, order, block=block, search=search):
         for q in rest:  # in order; a row compute did not plan is answered as related answers it
             part.append(q)
             if q == r:
                 break
         got.append((r, plan))
-        if len(part) >= BLOCK:
-            flush(part, got)
+        if len(part) >= block:
+            yield len(part), _lines(store, part, got, k)
             part, got = [], []
     part.extend(rest)
     if part:
-        flush(part, got)
+        yield len(part), _lines(store, part, got, k)
+
+
+def _counted(report: RecommendReport, progress: Callable[[int], None] | None, n: int) -> None:
+    report.recomputed += n
+    report.articles += n
+    if progress is not None:
+        progress(n)
+
+
+def _lines(store: Store, part: list[int], got: list[tuple[int, Plan]], k: int) -> str:
+    """The output lines of ``part`` (rows in order) from their plans."""
+    lists = _answers(store, part, got, k)
+    cards = store.db.cards(part)
+    return "".join(json.dumps({"id": cards[r].id, "related": lists[r] if r in lists else
+                               queries.related(store, cards[r].id, k=k)["related"]}, ensure_ascii=False) + "\n"
+                   for r in part)
+
+
+#: a worker process's store, opened by its first part (see :func:`_part_lines`)
+_part_store: Store | None = None
+
+
+def _part_lines(path: str, generation: int, k: int, part: list[int]) -> bytes:
+    """A worker process's output lines for ``part`` (UTF-8) (rows in neighbour order): one index search for them all,
+    then their plans and answers. The process opens the store on its first part, in a read transaction at the
+    export's generation (a write committed since the export began is an error: its lists would mix two states),
+    the index mapped from its file (the processes share its pages)."""
+    global _part_store
+    if _part_store is None:
+        store = Store(path)
+        store.map_index = True
+        store.db.begin_read()
+        if store.db.generation != generation or store.index_stale():
+            raise StoreError(f"{path}: the store was written while recommend ran (generation "
+                             f"{store.db.generation}, the export began at {generation}); run recommend again")
+        _part_store = store
+    store = _part_store
+    return "".join(text for _, text in _computed_lines(store, part, k, len(part), PART_BLOCK)).encode()
 
 
 def _read_state(path: Path, out: Path, k: int) -> dict | None:

@@ -110,3 +110,58 @@ def test_a_regrouping_with_new_thresholds_is_seen_by_the_next_incremental_run(se
         again = recommend(a, out, k=5)
         recommend(a, full_out, k=5, full=True)
     assert again.recomputed == again.articles and read(out) == read(full_out) != before
+
+
+def test_lists_computed_by_worker_processes_are_those_of_one_process(tmp_path, hash_embedder, monkeypatch):
+    """A store that keeps no lists (over ``related_lists_max``) has them computed by worker processes, each a
+    part of neighbouring articles, the index mapped from its file: byte for byte the output of one process, and
+    related's answers. 1,500 articles under an IVF index, parts of 200 (8 parts, two processes)."""
+    import storycluster.recommend as rec
+    from storycluster import queries
+    from storycluster.related.stored import fresh
+    from storycluster.store.folder import StoreConfig
+
+    from .conftest import ivf_articles
+
+    store = tmp_path / "s"
+    with Archive(store, embedder=hash_embedder) as a:
+        a.add(ivf_articles(random.Random(7)))
+        a.set_index("ivf")
+    config = StoreConfig.read(store)
+    assert config is not None
+    config.related_lists_max = 10
+    config.write(store)
+    used: list[int] = []
+    process_map = rec.process_map
+    monkeypatch.setattr(rec, "process_map", lambda fn, items, n: used.append(n) or process_map(fn, items, n))
+    monkeypatch.setattr(rec, "SEARCH", 200)
+    with Archive(store, embedder=hash_embedder) as a:
+        a.regroup()
+        assert a.index.index_type == "ivf" and not fresh(a.store)
+        one = recommend(a, tmp_path / "one.jsonl", k=10, workers=1)
+        assert used == []
+        two = recommend(a, tmp_path / "two.jsonl", k=10, workers=2)
+        assert used == [2]
+        assert one.recomputed == two.recomputed == two.articles == 1500
+        assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+        lists = read(tmp_path / "two.jsonl")
+        assert all(lists[i]["related"] == queries.related(a.store, i, k=10)["related"] for i in sorted(lists)[::5])
+        assert a.index.index_type == "ivf" and not a.store.map_index  # the index held in memory again after
+        a.remove(["a000-0"])  # and written as before
+
+
+def test_a_worker_refuses_a_store_written_after_the_export_began(seed_store, monkeypatch):
+    """A worker process reads the store at the generation the export began with; a later one (a write
+    committed meanwhile) would mix two states in one output: a one-line error that says to run it again."""
+    import storycluster.recommend as rec
+    from storycluster.errors import StoreError
+
+    monkeypatch.setattr(rec, "_part_store", None)
+    with Archive(seed_store, create=False) as a:
+        generation, rows = a.db.generation, sorted(a.db.ids_to_rowids().values())[:3]
+    with pytest.raises(StoreError, match=r"written while recommend ran .*run recommend again"):
+        rec._part_lines(str(seed_store), generation - 1, 10, rows)
+    monkeypatch.setattr(rec, "_part_store", None)
+    assert rec._part_lines(str(seed_store), generation, 10, rows).decode().count("\n") == 3
+    assert rec._part_store is not None
+    rec._part_store.close()

@@ -5,7 +5,8 @@ rebuilt from the database otherwise."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,8 @@ class Store:
         self._index_checked = False  # whether index_stale looked for a saved index left behind by a crash
         self._idf_generation: str | None = None
         self._idf_cache: tuple[np.ndarray, np.ndarray] | None = None
+        #: the saved index is mapped from its file, not copied into memory (a reader among several processes)
+        self.map_index = False
 
     @property
     def layout(self) -> VectorLayout:
@@ -110,6 +113,21 @@ class Store:
         """Drop the in-memory index (it may hold vectors of a rolled-back write); the next use loads it again."""
         self._index = None
 
+    @contextmanager
+    def index_mapped(self) -> Iterator[None]:
+        """Meanwhile the saved index is mapped from its file, not held in memory: processes that read it
+        (``recommend``'s workers) share its pages. Only for reading: nothing may write meanwhile."""
+        from ..memory import release_free_memory
+
+        self.forget_index()
+        release_free_memory()  # the copy it held, back to the system
+        self.map_index = True
+        try:
+            yield
+        finally:
+            self.map_index = False
+            self.forget_index()
+
     def _load_index(self, path: Path) -> VectorIndex:
         """The saved index when it is whole and matches the database (checksum as written, one vector per stored
         article, the store's dimension); otherwise the index is rebuilt from the stored embeddings (it is derived
@@ -117,7 +135,7 @@ class Store:
         if self.config.index_checksum and not checksum_matches(path, self.config.index_checksum):
             return self._rebuild_index(f"{path.name} changed since it was written (checksum)")
         try:
-            index = VectorIndex.load(path)
+            index = VectorIndex.load(path, mapped=self.map_index)
         except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError on a truncated or foreign file
             return self._rebuild_index(f"{path.name} could not be read ({str(e).strip().splitlines()[0][:120]})")
         if index.dim != self.config.index_dim or len(index) != self.db.count():

@@ -467,10 +467,12 @@ class VectorIndex:
         _atomic_write(path, lambda tmp: faiss.write_index(self._index, str(tmp)))
 
     @classmethod
-    def load(cls, path: Path, index_type: str = "flat") -> VectorIndex:
+    def load(cls, path: Path, index_type: str = "flat", mapped: bool = False) -> VectorIndex:
+        """The saved index; ``mapped``: its vectors mapped from the file, not copied into memory (processes
+        that read one index share the OS's pages of it; such an index is only read)."""
         import faiss
 
-        raw = faiss.read_index(str(path))
+        raw = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mapped else 0)
         self = cls.__new__(cls)
         self._index = raw if isinstance(raw, faiss.IndexIDMap2) else faiss.IndexIDMap2.cast(raw)
         self._inner = faiss.downcast_index(self._index.index)
