@@ -18,6 +18,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -133,23 +134,25 @@ def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int
                     progress: Callable[[int], None] | None, workers: int) -> None:
     """Every article's default answer from plans computed now (not kept), in blocks of neighbours; with more
     than one worker, parts of :data:`SEARCH` neighbours are computed by as many processes."""
-    if workers > 1 and len(rowids) > 2 * SEARCH:
-        with archive.store.index_mapped():  # this process and the workers share one copy of the index
-            order = locality(archive.store, rowids.values())
+    store = archive.store
+    # the workers map the saved index: this process reads it the same way, and they share one copy of it
+    parallel = workers > 1 and len(rowids) > 2 * SEARCH and store.index_saved()
+    with store.index_mapped() if parallel else nullcontext():
+        order = locality(store, rowids.values())
+        if parallel and store.index_rebuilt is None:  # the saved file was read, not rebuilt from the database
             parts = [order[s:s + SEARCH] for s in range(0, len(order), SEARCH)]
-            texts = process_map(partial(_part_lines, str(archive.path), archive.db.generation, k), parts,
-                                min(workers, len(parts)))
             fh.flush()
-            for part, data in zip(parts, texts, strict=True):
+            lines = process_map(partial(_part_lines, str(archive.path), archive.db.generation, k), parts,
+                                min(workers, len(parts)))
+            for part, data in zip(parts, lines, strict=True):
                 fh.buffer.write(data)  # UTF-8 already
                 del data
                 release_free_memory()  # a part's lines, received on the pool's thread: back to the system
                 _counted(report, progress, len(part))
-        return
-    order = locality(archive.store, rowids.values())
-    for n, text in _computed_lines(archive.store, order, k, SEARCH):
-        fh.write(text)
-        _counted(report, progress, n)
+            return
+        for n, text in _computed_lines(store, order, k, SEARCH):
+            fh.write(text)
+            _counted(report, progress, n)
 
 
 def _computed_lines(store: Store, order: list[int], k: int, search: int, block: int = BLOCK
@@ -203,9 +206,11 @@ def _part_lines(path: str, generation: int, k: int, part: list[int]) -> bytes:
         store = Store(path)
         store.map_index = True
         store.db.begin_read()
-        if store.db.generation != generation or store.index_stale():
+        if store.db.generation != generation or not store.index_saved():
             raise StoreError(f"{path}: the store was written while recommend ran (generation "
                              f"{store.db.generation}, the export began at {generation}); run recommend again")
+        if store.index is not None and store.index_rebuilt is not None:  # the saved file could not be read
+            raise StoreError(f"{path}: {store.index_rebuilt}; run recommend again, or with --workers 1")
         _part_store = store
     store = _part_store
     return "".join(text for _, text in _computed_lines(store, part, k, len(part), PART_BLOCK)).encode()

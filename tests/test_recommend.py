@@ -147,6 +147,15 @@ def test_lists_computed_by_worker_processes_are_those_of_one_process(tmp_path, h
         lists = read(tmp_path / "two.jsonl")
         assert all(lists[i]["related"] == queries.related(a.store, i, k=10)["related"] for i in sorted(lists)[::5])
         assert a.index.index_type == "ivf" and not a.store.map_index  # the index held in memory again after
+        # a saved index that cannot be used (here: changed since written) is rebuilt in this process, which
+        # then computes every list itself
+        a.store.forget_index()
+        with (store / "index.faiss").open("r+b") as fh:
+            fh.seek(-100, 2)
+            fh.write(b"\xff" * 4)
+        three = recommend(a, tmp_path / "three.jsonl", k=10, workers=2)
+        assert used == [2] and three.recomputed == 1500 and a.store.index_rebuilt
+        assert (tmp_path / "three.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
         a.remove(["a000-0"])  # and written as before
 
 

@@ -113,6 +113,12 @@ class Store:
         """Drop the in-memory index (it may hold vectors of a rolled-back write); the next use loads it again."""
         self._index = None
 
+    def index_saved(self) -> bool:
+        """Whether the saved index file holds the generation this connection reads (what another process
+        reading the same state can load)."""
+        config = StoreConfig.read(self.path) or self.config
+        return (self.path / INDEX).exists() and config.index_generation == self.db.generation
+
     @contextmanager
     def index_mapped(self) -> Iterator[None]:
         """Meanwhile the saved index is mapped from its file, not held in memory: processes that read it
