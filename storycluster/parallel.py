@@ -31,7 +31,7 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Ite
     GIL, one process per core is the only way to use them all. ``fn`` (a module-level function, or a
     ``functools.partial`` of one) and its arguments and results cross the process boundary: plain data (row
     ids, text); a process opens what it reads on its first call. An error in a process is raised here. When the
-    caller stops reading (an error, Ctrl-C), no further item starts and the running ones finish first."""
+    caller stops reading (an error, Ctrl-C), the processes are stopped."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -40,12 +40,25 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Ite
     huge = numpy_huge_pages(False)  # read (and kept): the processes allocate as this one does
     if huge:
         numpy_huge_pages(True)
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(huge,)) as pool:
-        try:
-            yield from pool.map(fn, items)
-        finally:
-            pool.shutdown(cancel_futures=True)
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(huge,))
+    done = False
+    try:
+        yield from pool.map(fn, items)
+        done = True
+    finally:
+        if not done:  # nothing more is wanted: no further item starts, the running ones are stopped
+            # (the executor has no public way to stop its processes before Python 3.14; shutdown forgets them)
+            running = list((getattr(pool, "_processes", None) or {}).values())
+            queue = getattr(pool, "_call_queue", None)
+            if queue is not None:  # items no process will read: not flushed into the pipe at exit (a hang)
+                queue.cancel_join_thread()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in running:
+                proc.terminate()
+            for proc in running:
+                proc.join()
+        pool.shutdown(wait=True)
 
 
 def _start_worker(huge_pages: bool | None) -> None:

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -77,30 +77,34 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
             report.removed = len(set(state["ids"]) - rowids.keys())
         ids = sorted(rowids)
         tmp = out.with_name(out.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            if not stored and k <= DEPTH:  # computed in blocks of neighbours, written in that order
-                _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
-            for s in range(0, len(ids) if stored or k > DEPTH else 0, BLOCK):
-                block = ids[s:s + BLOCK]
-                todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
-                lists = _lists(archive, todo, k) if stored else {}
-                for article_id in block:
-                    r = rowids[article_id]
-                    if r in redo or article_id not in previous:
-                        items = lists.get(r)
-                        if items is None:  # no stored list: computed as related computes it
-                            items = archive.related(article_id, k=k)["related"]
-                        line = json.dumps({"id": article_id, "related": items}, ensure_ascii=False) + "\n"
-                        report.recomputed += 1
-                    else:
-                        line = previous[article_id]
-                        report.reused += 1
-                    fh.write(line)
-                    report.articles += 1
-                if progress is not None:
-                    progress(len(block))
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                if not stored and k <= DEPTH:  # computed in blocks of neighbours, written in that order
+                    _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
+                for s in range(0, len(ids) if stored or k > DEPTH else 0, BLOCK):
+                    block = ids[s:s + BLOCK]
+                    todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
+                    lists = _lists(archive, todo, k) if stored else {}
+                    for article_id in block:
+                        r = rowids[article_id]
+                        if r in redo or article_id not in previous:
+                            items = lists.get(r)
+                            if items is None:  # no stored list: computed as related computes it
+                                items = archive.related(article_id, k=k)["related"]
+                            line = json.dumps({"id": article_id, "related": items}, ensure_ascii=False) + "\n"
+                            report.recomputed += 1
+                        else:
+                            line = previous[article_id]
+                            report.reused += 1
+                        fh.write(line)
+                        report.articles += 1
+                    if progress is not None:
+                        progress(len(block))
+                fh.flush()
+                os.fsync(fh.fileno())
+        except BaseException:  # an error, Ctrl-C: no partial file left beside the output
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, out)
         atomic_write_text(state_path, json.dumps({
             "version": STATE_VERSION, "k": k, "generation": db.generation if stored else -1, "ids": ids,
@@ -142,13 +146,14 @@ def _write_computed(archive: Archive, fh: TextIO, rowids: dict[str, int], k: int
         if parallel and store.index_rebuilt is None:  # the saved file was read, not rebuilt from the database
             parts = [order[s:s + SEARCH] for s in range(0, len(order), SEARCH)]
             fh.flush()
-            lines = process_map(partial(_part_lines, str(archive.path), archive.db.generation, k), parts,
-                                min(workers, len(parts)))
-            for part, data in zip(parts, lines, strict=True):
-                fh.buffer.write(data)  # UTF-8 already
-                del data
-                release_free_memory()  # a part's lines, received on the pool's thread: back to the system
-                _counted(report, progress, len(part))
+            # closed on the way out, whatever stops the loop (Ctrl-C, an error): the processes are stopped then
+            with closing(process_map(partial(_part_lines, str(archive.path), archive.db.generation, k), parts,
+                                     min(workers, len(parts)))) as lines:
+                for part, data in zip(parts, lines, strict=True):
+                    fh.buffer.write(data)  # UTF-8 already
+                    del data
+                    release_free_memory()  # a part's lines, received on the pool's thread: back to the system
+                    _counted(report, progress, len(part))
             return
         for n, text in _computed_lines(store, order, k, SEARCH):
             fh.write(text)

@@ -144,6 +144,15 @@ def test_lists_computed_by_worker_processes_are_those_of_one_process(tmp_path, h
         assert used == [2]
         assert one.recomputed == two.recomputed == two.articles == 1500
         assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+        # stopped half-way (an error, Ctrl-C): the processes stop, the previous output stays, nothing is left beside
+        def stop(n: int) -> None:
+            raise KeyboardInterrupt
+
+        before = (tmp_path / "two.jsonl").read_bytes()
+        with pytest.raises(KeyboardInterrupt):
+            recommend(a, tmp_path / "two.jsonl", k=10, full=True, workers=2, progress=stop)
+        assert used == [2, 2] and (tmp_path / "two.jsonl").read_bytes() == before
+        assert sorted(p.name for p in tmp_path.glob("two.jsonl*")) == ["two.jsonl", "two.jsonl.state.json"]
         lists = read(tmp_path / "two.jsonl")
         assert all(lists[i]["related"] == queries.related(a.store, i, k=10)["related"] for i in sorted(lists)[::5])
         assert a.index.index_type == "ivf" and not a.store.map_index  # the index held in memory again after
@@ -154,7 +163,7 @@ def test_lists_computed_by_worker_processes_are_those_of_one_process(tmp_path, h
             fh.seek(-100, 2)
             fh.write(b"\xff" * 4)
         three = recommend(a, tmp_path / "three.jsonl", k=10, workers=2)
-        assert used == [2] and three.recomputed == 1500 and a.store.index_rebuilt
+        assert used == [2, 2] and three.recomputed == 1500 and a.store.index_rebuilt
         assert (tmp_path / "three.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
         a.remove(["a000-0"])  # and written as before
 

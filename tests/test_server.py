@@ -489,12 +489,19 @@ def test_a_list_answer_waits_for_a_busy_read_thread(seed_store, tmp_path):
     import time
 
     class Busy(Watched):
+        started = threading.Event()
+        finished: list[float] = []
+
         def related_listed(self, article_id, k, options):  # k=7: as when filters leave the list short
             return None if k == 7 else super().related_listed(article_id, k, options)
 
         def related(self, article_id, k, options):
+            self.started.set()
             time.sleep(1.0)
-            return super().related(article_id, k, options)
+            try:
+                return super().related(article_id, k, options)
+            finally:
+                self.finished.append(time.monotonic())
 
     path = tmp_path / "store"
     shutil.copytree(seed_store, path)
@@ -504,12 +511,12 @@ def test_a_list_answer_waits_for_a_busy_read_thread(seed_store, tmp_path):
             alone = c.get("/articles/seed-main/related?k=5")
             computing = threading.Thread(target=c.get, args=("/articles/seed-main/related?k=7",))
             computing.start()
-            time.sleep(0.4)  # the k=7 answer is on the read thread now
+            assert backend.started.wait(30)  # the k=7 answer is being computed on the read thread
             during = c.get("/articles/seed-main/related?k=5")
-            still = computing.is_alive()
+            answered = time.monotonic()
             computing.join()
         assert alone.status_code == during.status_code == 200 and during.content == alone.content
-        assert not still  # answered after the computed one, on the same thread
+        assert answered >= backend.finished[0]  # answered after the computed one, on the same thread
         assert backend.ready == [True, True]  # k=5 alone and k=7 on the loop; k=5 during the computation not
     finally:
         backend.close()
