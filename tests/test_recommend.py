@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -182,4 +183,6 @@ def test_a_worker_refuses_a_store_written_after_the_export_began(seed_store, mon
     monkeypatch.setattr(rec, "_part_store", None)
     assert rec._part_lines(str(seed_store), generation, 10, rows).decode().count("\n") == 3
     assert rec._part_store is not None
+    # the worker's index is the file mapped into memory (shared with the other processes), not a copy
+    assert str(seed_store.resolve() / "index.faiss") in Path("/proc/self/maps").read_text()
     rec._part_store.close()
