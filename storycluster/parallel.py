@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
@@ -25,7 +25,7 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Iterator[R]:
+def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Generator[R, None, None]:
     """``fn(x)`` for each of ``items`` in ``processes`` new processes, results in order as they come; each
     process counts one core (its thread pools, BLAS and FAISS run one thread). For Python work that holds the
     GIL, one process per core is the only way to use them all. ``fn`` (a module-level function, or a
