@@ -3,8 +3,10 @@ imports).
 
 The lists come from the ones the store keeps (:mod:`storycluster.related.stored`), read and shaped in blocks.
 A store without current lists (one over ``related_lists_max`` articles, or written by an earlier version) has
-them computed here in blocks of neighbouring articles, not kept, and written in that order; a ``k`` deeper than
-the stored lists gets each list computed as ``related`` computes it. Every way gives ``related``'s answer.
+them computed here in blocks of neighbouring articles, not kept, and written in that order: by one worker process
+per core (the plans are Python that holds the GIL), each given parts of neighbours in turn and mapping the saved
+index from its file, so that one copy of it serves them all. A ``k`` deeper than the stored lists gets each list
+computed as ``related`` computes it. Every way gives ``related``'s answer.
 
 Incremental: the output file keeps a sidecar state (``<out>.state.json``: k, the store generation of the
 export and the exported ids). A later run rewrites only the lists the store recomputed since (each stored
@@ -202,8 +204,8 @@ _part_store: Store | None = None
 
 
 def _part_lines(path: str, generation: int, k: int, part: list[int]) -> bytes:
-    """A worker process's output lines for ``part`` (UTF-8) (rows in neighbour order): one index search for them all,
-    then their plans and answers. The process opens the store on its first part, in a read transaction at the
+    """A worker process's output lines (UTF-8) for ``part``, rows in neighbour order: one index search for them
+    all, then their plans and answers. The process opens the store on its first part, in a read transaction at the
     export's generation (a write committed since the export began is an error: its lists would mix two states),
     the index mapped from its file (the processes share its pages)."""
     global _part_store
