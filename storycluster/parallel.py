@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,41 +28,88 @@ def cores() -> int:
 
 def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Generator[R, None, None]:
     """``fn(x)`` for each of ``items`` in ``processes`` new processes, results in order as they come; each
-    process counts one core (its thread pools, BLAS and FAISS run one thread). For Python work that holds the
-    GIL, one process per core is the only way to use them all. ``fn`` (a module-level function, or a
-    ``functools.partial`` of one) and its arguments and results cross the process boundary: plain data (row
-    ids, text); a process opens what it reads on its first call. An error in a process is raised here. When the
-    caller stops reading (an error, Ctrl-C), the processes are stopped."""
+    process counts one core (its thread pools, BLAS and FAISS run one thread) and holds two items at a time.
+    For Python work that holds the GIL, one process per core is the only way to use them all. ``fn`` (a
+    module-level function, or a ``functools.partial`` of one) and its arguments and results cross the process
+    boundary: plain data (row ids, text); a process opens what it reads on its first call. An error in a
+    process is raised here; a process that dies (killed, out of memory) is a :class:`StoryclusterError`. When
+    the caller stops reading (an error, Ctrl-C; close the generator), the processes are stopped at once."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.connection import Connection, wait
 
+    from .errors import StoryclusterError
     from .memory import numpy_huge_pages
 
+    todo = list(items)
     huge = numpy_huge_pages(False)  # read (and kept): the processes allocate as this one does
     if huge:
         numpy_huge_pages(True)
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(huge,))
-    done = False
+    ctx = multiprocessing.get_context("spawn")
+    workers: list[tuple[Any, Connection]] = []  # (process, this end of its pipe)
+    busy: dict[Connection, deque[int]] = {}  # the items given to each process, in the order it answers them
+    done: dict[int, R] = {}
+    given = 0
+
+    def stopped(conn: Connection) -> StoryclusterError:
+        gone = next(proc for proc, c in workers if c is conn)
+        gone.join()
+        return StoryclusterError(f"a worker process stopped (exit code {gone.exitcode}); if it ran out of "
+                                 "memory, run with fewer workers")
+
+    def give(conn: Connection) -> None:
+        nonlocal given
+        if given < len(todo):
+            try:
+                conn.send((given, todo[given]))
+            except OSError:  # its end closed: the process is gone
+                raise stopped(conn) from None
+            busy[conn].append(given)
+            given += 1
+
+    def receive(timeout: float | None) -> None:
+        """The answers that are ready (waiting up to ``timeout`` for one), each process given its next item."""
+        for conn in cast(list[Connection], wait([c for c, q in busy.items() if q], timeout)):
+            try:
+                reply: tuple[bool, Any] = conn.recv()
+            except (EOFError, OSError):  # the process is gone (a reset when items it had not read were left)
+                raise stopped(conn) from None
+            item = busy[conn].popleft()
+            if not reply[0]:
+                raise reply[1]
+            done[item] = reply[1]
+            give(conn)
+
+    finished = False
     try:
-        yield from pool.map(fn, items)
-        done = True
+        for _ in range(min(processes, len(todo))):
+            mine, theirs = ctx.Pipe()
+            started = ctx.Process(target=_serve, args=(theirs, fn, huge), daemon=True)
+            started.start()
+            theirs.close()  # the process's end is its own: its death is an end of file here
+            workers.append((started, mine))
+            busy[mine] = deque()
+        for _ in range(2):  # each its item and the next, so that it starts that one as soon as it answers
+            for _, conn in workers:
+                give(conn)
+        for want in range(len(todo)):
+            while want not in done:
+                receive(None)
+            receive(0)  # the others' answers too: a process waits until its answer is read
+            yield done.pop(want)
+        finished = True
     finally:
-        if not done:  # nothing more is wanted: no further item starts, the running ones are stopped
-            # (the executor has no public way to stop its processes before Python 3.14; shutdown forgets them)
-            running = list((getattr(pool, "_processes", None) or {}).values())
-            queue = getattr(pool, "_call_queue", None)
-            if queue is not None:  # items no process will read: not flushed into the pipe at exit (a hang)
-                queue.cancel_join_thread()
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in running:
+        for proc, conn in workers:
+            if finished:
+                conn.send(None)  # no more items: the process ends
+            else:
                 proc.terminate()
-            for proc in running:
-                proc.join()
-        pool.shutdown(wait=True)
+        for proc, conn in workers:
+            proc.join()
+            conn.close()
 
 
-def _start_worker(huge_pages: bool | None) -> None:
+def _serve(conn, fn: Callable, huge_pages: bool | None) -> None:
+    """A worker process: items from ``conn`` until None, each answered with (True, result) or (False, error)."""
     import signal
 
     import faiss
@@ -71,11 +119,21 @@ def _start_worker(huge_pages: bool | None) -> None:
 
     global _ONE_CORE
     _ONE_CORE = True
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops this process
     if huge_pages is not None:
         numpy_huge_pages(huge_pages)
     threadpool_limits(1)  # kept for the process's life
     faiss.omp_set_num_threads(1)
+    while (msg := conn.recv()) is not None:
+        _, x = msg
+        try:
+            reply = (True, fn(x))
+        except Exception as e:  # noqa: BLE001 - raised again in the caller
+            reply = (False, e)
+        try:
+            conn.send(reply)
+        except Exception as e:  # noqa: BLE001 - an error that cannot be sent as it is: its text
+            conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None,

@@ -1,5 +1,5 @@
 """Worker processes (``parallel.process_map``): results in order from other processes, errors raised in the
-caller, and the processes stopped (not waited for) when the caller stops reading."""
+caller (a process that dies too), and the processes stopped (not waited for) when the caller stops reading."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from storycluster.errors import StoreError
+from storycluster.errors import StoreError, StoryclusterError
 from storycluster.parallel import cores, process_map
 
 
@@ -21,6 +21,12 @@ def _square(x: int) -> tuple[int, int, int]:
 def _fail(x: int) -> int:
     if x == 1:
         raise StoreError(f"part {x}: the store was written meanwhile")
+    return x
+
+
+def _die(x: int) -> int:
+    if x == 2:
+        os._exit(3)  # as a process killed for memory would end: no answer
     return x
 
 
@@ -47,3 +53,10 @@ def test_results_in_order_from_worker_processes_which_stop_with_the_caller():
 def test_an_error_in_a_worker_is_raised_in_the_caller():
     with pytest.raises(StoreError, match="part 1: the store was written meanwhile"):
         list(process_map(_fail, range(4), 2))
+
+
+def test_a_worker_that_dies_is_an_error_not_a_wait():
+    got = process_map(_die, range(5), 2)
+    assert [next(got), next(got)] == [0, 1]
+    with pytest.raises(StoryclusterError, match=r"a worker process stopped \(exit code 3\)"):
+        next(got)
