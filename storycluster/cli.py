@@ -146,8 +146,6 @@ def add(
                           "grouping. For bulk loads nobody reads meanwhile.")] = False,
 ) -> None:
     """Add articles to the store; unchanged ones cost nothing, changed ones are re-embedded and regrouped."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from .archive import Archive
     from .embed import parse_languages
 
@@ -161,16 +159,7 @@ def add(
         archive.set_index(index)
     if window_days is not None:
         archive.set_thresholds(window_days=window_days)
-    progress = Progress(TextColumn("{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]} articles/s"), TimeRemainingColumn(),
-                        transient=True, console=_stderr_console())
-    task = progress.add_task("reading", total=None, rate="-")
-
-    def advance(n: int) -> None:
-        progress.advance(task, n)
-        t = progress.tasks[0]
-        if t.elapsed:
-            progress.update(task, rate=f"{t.completed / t.elapsed:.1f}")
+    progress, task, advance = _progress_bar("reading")
 
     def on_total(total: int) -> None:
         progress.update(task, total=total)
@@ -519,8 +508,17 @@ def recommend(
     from .recommend import recommend as run_recommend
 
     _output_file(out)
+    progress, task, advance = _progress_bar("related lists")
     with _open(store) as archive:
-        report = run_recommend(archive, out, k=k, full=full, workers=workers or None)
+        total = archive.db.count()
+        progress.update(task, total=total)
+        if total >= 50_000:  # long work only
+            progress.start()
+        try:
+            report = run_recommend(archive, out, k=k, full=full, progress=advance, workers=workers or None)
+        finally:
+            if progress.live.is_started:
+                progress.stop()
     typer.echo(f"{report.articles} articles written to {out}: {report.recomputed} lists computed, "
                f"{report.reused} reused, {report.removed} removed since the last run ({report.seconds:.1f} s)", err=True)
 
@@ -736,6 +734,30 @@ def _stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def _progress_bar(description: str):
+    """A progress bar on stderr, gone when done (start it for long work only), its task, and the callable that
+    advances it by n articles (with their rate)."""
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    # the time left at the average rate so far: work that arrives in large parts misleads a recent-window one
+    progress = Progress(TextColumn("{task.description:<17}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]} articles/s, {task.fields[left]} left"),
+                        transient=True, console=_stderr_console())
+    task = progress.add_task(description, total=None, rate="-", left="-")
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        t = progress.tasks[0]
+        if t.elapsed and t.completed:
+            rate = t.completed / t.elapsed
+            left = "-" if t.total is None else str(timedelta(seconds=int((t.total - t.completed) / rate)))
+            progress.update(task, rate=f"{rate:.1f}", left=left)
+
+    return progress, task, advance
 
 
 def main() -> None:

@@ -124,16 +124,21 @@ def _serve(conn, fn: Callable, huge_pages: bool | None) -> None:
         numpy_huge_pages(huge_pages)
     threadpool_limits(1)  # kept for the process's life
     faiss.omp_set_num_threads(1)
-    while (msg := conn.recv()) is not None:
-        _, x = msg
-        try:
-            reply = (True, fn(x))
-        except Exception as e:  # noqa: BLE001 - raised again in the caller
-            reply = (False, e)
-        try:
-            conn.send(reply)
-        except Exception as e:  # noqa: BLE001 - an error that cannot be sent as it is: its text
-            conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
+    try:
+        while (msg := conn.recv()) is not None:
+            _, x = msg
+            try:
+                reply = (True, fn(x))
+            except Exception as e:  # noqa: BLE001 - raised again in the caller
+                reply = (False, e)
+            try:
+                conn.send(reply)
+            except (EOFError, OSError):
+                raise
+            except Exception as e:  # noqa: BLE001 - an error that cannot be sent as it is: its text
+                conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
+    except (EOFError, OSError):  # the caller is gone (killed): nothing to answer
+        return
 
 
 def thread_map(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None,
