@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dist import TreeMemory  # noqa: E402
 from scale import CHUNK, synthesize  # noqa: E402
 
 
@@ -187,44 +188,6 @@ class _Enough(Exception):
     pass
 
 
-def tree_pss_mb() -> float:
-    """The memory this process and its descendants use: the sum of their proportional set sizes (a page
-    shared by two processes, such as the index file the workers map, counted once in all)."""
-    pids, total = [os.getpid()], 0.0
-    while pids:
-        pid = pids.pop()
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) / 1024
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
-    return total
-
-
-class PeakMemory:
-    """The peak of :func:`tree_pss_mb`, read every 0.2 s on a thread while in the ``with`` block."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.2):
-            self.peak_mb = max(self.peak_mb, tree_pss_mb())
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def recommend_sample(path: Path, n: int, workers: int) -> dict:
     """``storycluster recommend`` over the store with ``workers`` processes (0: one per core), stopped after
     about ``n`` lists (whole parts, in the order it writes them; at least two of its index searches,
@@ -251,10 +214,12 @@ def recommend_sample(path: Path, n: int, workers: int) -> dict:
         if done >= n:
             raise _Enough
 
-    with Archive(path, create=False) as a, tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
+    memory = TreeMemory(os.getpid(), every=0.2)
+    with Archive(path, create=False) as a, tempfile.TemporaryDirectory() as tmp:
         total = a.db.count()
         with contextlib.suppress(_Enough):
             recommend(a, Path(tmp) / "related.jsonl", k=10, full=True, progress=progress, workers=workers)
+    peak_mb = memory.stop()
     # from the end of the first index search's lists (see recommend.SEARCH) to the last whole search's end
     (t1, n1), (t2, n2) = next(m for m in marks if m[1] >= SEARCH), marks[-1]
     per = (t2 - t1) / max(n2 - n1, 1)
@@ -262,7 +227,7 @@ def recommend_sample(path: Path, n: int, workers: int) -> dict:
     return {"articles": total, "workers": workers, "lists": n2, "start_s": start, "ms_per_list": per * 1000,
             "whole_store_min": (start + per * total) / 60,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "peak_memory_mb": memory.peak_mb}
+            "peak_memory_mb": peak_mb}
 
 
 def main() -> None:

@@ -110,6 +110,7 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Gen
 
 def _serve(conn, fn: Callable, huge_pages: bool | None) -> None:
     """A worker process: items from ``conn`` until None, each answered with (True, result) or (False, error)."""
+    import pickle
     import signal
 
     import faiss
@@ -133,10 +134,8 @@ def _serve(conn, fn: Callable, huge_pages: bool | None) -> None:
                 reply = (False, e)
             try:
                 conn.send(reply)
-            except (EOFError, OSError):
-                raise
-            except Exception as e:  # noqa: BLE001 - an error that cannot be sent as it is: its text
-                conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
+            except (pickle.PicklingError, TypeError, AttributeError) as e:  # pickled before anything is sent
+                conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))  # an error that cannot go as it is
     except (EOFError, OSError):  # the caller is gone (killed): nothing to answer
         return
 

@@ -34,6 +34,7 @@ from .parallel import cores, process_map
 from .ranking import RelatedOptions
 from .related import Plan, answer
 from .related.stored import DEPTH, compute, decode, fresh, locality
+from .store.database import Card
 from .store.folder import atomic_write_text
 from .store.store import Store
 
@@ -121,13 +122,16 @@ def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
     return _answers(archive.store, rows, plans, k)
 
 
-def _answers(store: Store, rows: list[int], plans: list[tuple[int, Plan]], k: int) -> dict[int, list]:
-    """The default answer of each (row, plan), the articles and groups they show read once for all; the rows
-    without one (``answer`` gives None: not reached while k <= DEPTH) are left out."""
+def _answers(store: Store, rows: list[int], plans: list[tuple[int, Plan]], k: int,
+             cards: dict[int, Card] | None = None) -> dict[int, list]:
+    """The default answer of each (row, plan), the articles and groups they show read once for all (their cards
+    into ``cards`` when given); the rows without one (``answer`` gives None: not reached while k <= DEPTH) are
+    left out."""
     db = store.db
     shown = [e for _, p in plans for e in p.entries[:k]]
     members = db.members_of({e.group for e in shown if e.group is not None})
-    cards = db.cards({*rows, *(e.rows[0][0] for e in shown), *(m for ms in members.values() for m in ms)})
+    cards = {} if cards is None else cards
+    cards.update(db.cards({*rows, *(e.rows[0][0] for e in shown), *(m for ms in members.values() for m in ms)}))
     out: dict[int, list] = {}
     for r, plan in plans:
         items = answer(store, plan, k, RelatedOptions(), r, cards[r].published_ts, cards=cards, members=members)
@@ -192,8 +196,8 @@ def _counted(report: RecommendReport, progress: Callable[[int], None] | None, n:
 
 def _lines(store: Store, part: list[int], got: list[tuple[int, Plan]], k: int) -> str:
     """The output lines of ``part`` (rows in order) from their plans."""
-    lists = _answers(store, part, got, k)
-    cards = store.db.cards(part)
+    cards: dict[int, Card] = {}
+    lists = _answers(store, part, got, k, cards)
     return "".join(json.dumps({"id": cards[r].id, "related": lists[r] if r in lists else
                                queries.related(store, cards[r].id, k=k)["related"]}, ensure_ascii=False) + "\n"
                    for r in part)
