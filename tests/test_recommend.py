@@ -141,7 +141,8 @@ def test_lists_computed_by_worker_processes_are_those_of_one_process(tmp_path, h
         assert a.index.index_type == "ivf" and not fresh(a.store)
         one = recommend(a, tmp_path / "one.jsonl", k=10, workers=1)
         assert used == []
-        two = recommend(a, tmp_path / "two.jsonl", k=10, workers=2)
+        monkeypatch.setattr(rec, "cores", lambda: 2)  # the default: one worker per core
+        two = recommend(a, tmp_path / "two.jsonl", k=10)
         assert used == [2]
         assert one.recomputed == two.recomputed == two.articles == 1500
         assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
