@@ -32,7 +32,8 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Gen
     For Python work that holds the GIL, one process per core is the only way to use them all. ``fn`` (a
     module-level function, or a ``functools.partial`` of one) and its arguments and results cross the process
     boundary: plain data (row ids, text); a process opens what it reads on its first call. An error in a
-    process is raised here; a process that dies (killed, out of memory) is a :class:`StoryclusterError`. When
+    process is raised here, at its item (the results before it come first); a process that dies (killed, out of
+    memory) is a :class:`StoryclusterError` at the first item it held. When
     the caller stops reading (an error, Ctrl-C; close the generator), the processes are stopped at once."""
     import multiprocessing
     from multiprocessing.connection import Connection, wait
@@ -48,6 +49,7 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Gen
     workers: list[tuple[Any, Connection]] = []  # (process, this end of its pipe)
     busy: dict[Connection, deque[int]] = {}  # the items given to each process, in the order it answers them
     done: dict[int, R] = {}
+    failed: dict[int, BaseException] = {}  # raised when the caller reaches the item: the results before it first
     given = 0
 
     def stopped(conn: Connection) -> StoryclusterError:
@@ -56,28 +58,37 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Gen
         return StoryclusterError(f"a worker process stopped (exit code {gone.exitcode}); if it ran out of "
                                  "memory, run with fewer workers")
 
+    def lost(conn: Connection) -> None:
+        """A process is gone: the items it held fail."""
+        error = stopped(conn)
+        failed.update((item, error) for item in busy[conn])
+        busy[conn].clear()
+
     def give(conn: Connection) -> None:
         nonlocal given
         if given < len(todo):
-            try:
-                conn.send((given, todo[given]))
-            except OSError:  # its end closed: the process is gone
-                raise stopped(conn) from None
             busy[conn].append(given)
             given += 1
+            try:
+                conn.send((given - 1, todo[given - 1]))
+            except OSError:  # its end closed: the process is gone
+                lost(conn)
 
     def receive(timeout: float | None) -> None:
-        """The answers that are ready (waiting up to ``timeout`` for one), each process given its next item."""
+        """The answers that are ready (waiting up to ``timeout`` for one), each process given its next item (none
+        after an error: the caller stops at that item)."""
         for conn in cast(list[Connection], wait([c for c, q in busy.items() if q], timeout)):
             try:
                 reply: tuple[bool, Any] = conn.recv()
             except (EOFError, OSError):  # the process is gone (a reset when items it had not read were left)
-                raise stopped(conn) from None
+                lost(conn)
+                continue
             item = busy[conn].popleft()
-            if not reply[0]:
-                raise reply[1]
-            done[item] = reply[1]
-            give(conn)
+            if reply[0]:
+                done[item] = reply[1]
+                give(conn)
+            else:
+                failed[item] = reply[1]
 
     finished = False
     try:
@@ -93,6 +104,8 @@ def process_map(fn: Callable[[T], R], items: Iterable[T], processes: int) -> Gen
                 give(conn)
         for want in range(len(todo)):
             while want not in done:
+                if want in failed:
+                    raise failed[want]
                 receive(None)
             receive(0)  # the others' answers too: a process waits until its answer is read
             yield done.pop(want)

@@ -2,11 +2,12 @@
 imports).
 
 The lists come from the ones the store keeps (:mod:`storycluster.related.stored`), read and shaped in blocks.
-A store without current lists (one over ``related_lists_max`` articles, or written by an earlier version) has
-them computed here in blocks of neighbouring articles, not kept, and written in that order: by one worker process
-per core (the plans are Python that holds the GIL), each given parts of neighbours in turn and mapping the saved
-index from its file, so that one copy of it serves them all. A ``k`` deeper than the stored lists gets each list
-computed as ``related`` computes it. Every way gives ``related``'s answer.
+A store without current lists (one over ``related_lists_max`` articles, or written by an earlier version), or a
+``k`` deeper than the stored lists, has them computed here in blocks of neighbouring articles, not kept, and
+written in that order: each plan only as deep as its answer (``k`` stories, as ``related`` plans one), by one
+worker process per core (the plans are Python that holds the GIL), each given parts of neighbours in turn and
+mapping the saved index from its file, so that one copy of it serves them all. Every way gives ``related``'s
+answer.
 
 Incremental: the output file keeps a sidecar state (``<out>.state.json``: k, the store generation of the
 export and the exported ids). A later run rewrites only the lists the store recomputed since (each stored
@@ -32,7 +33,7 @@ from .errors import StoreError
 from .memory import release_free_memory
 from .parallel import cores, process_map
 from .ranking import RelatedOptions
-from .related import Plan, answer
+from .related import Plan, answer, wanted
 from .related.stored import DEPTH, compute, decode, fresh, locality
 from .store.database import Card
 from .store.folder import atomic_write_text
@@ -82,17 +83,17 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
         tmp = out.with_name(out.name + ".tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
-                if not stored and k <= DEPTH:  # computed in blocks of neighbours, written in that order
+                if not stored:  # computed in blocks of neighbours, written in that order
                     _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
-                for s in range(0, len(ids) if stored or k > DEPTH else 0, BLOCK):
+                for s in range(0, len(ids) if stored else 0, BLOCK):
                     block = ids[s:s + BLOCK]
                     todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
-                    lists = _lists(archive, todo, k) if stored else {}
+                    lists = _lists(archive, todo, k)
                     for article_id in block:
                         r = rowids[article_id]
                         if r in redo or article_id not in previous:
                             items = lists.get(r)
-                            if items is None:  # no stored list: computed as related computes it
+                            if items is None:  # a stored list that cannot give this answer: as related computes it
                                 items = archive.related(article_id, k=k)["related"]
                             line = json.dumps({"id": article_id, "related": items}, ensure_ascii=False) + "\n"
                             report.recomputed += 1
@@ -125,8 +126,8 @@ def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
 def _answers(store: Store, rows: list[int], plans: list[tuple[int, Plan]], k: int,
              cards: dict[int, Card] | None = None) -> dict[int, list]:
     """The default answer of each (row, plan), the articles and groups they show read once for all (their cards
-    into ``cards`` when given); the rows without one (``answer`` gives None: not reached while k <= DEPTH) are
-    left out."""
+    into ``cards`` when given); the rows without one (``answer`` gives None: a plan shallower than k) are left
+    out."""
     db = store.db
     shown = [e for _, p in plans for e in p.entries[:k]]
     members = db.members_of({e.group for e in shown if e.group is not None})
@@ -173,7 +174,8 @@ def _computed_lines(store: Store, order: list[int], k: int, search: int, block: 
     rest = iter(order)
     part: list[int] = []
     got: list[tuple[int, Plan]] = []
-    for r, plan in compute(store, order, block=block, search=search):
+    for r, plan in compute(store, order, block=block, search=search, depth=wanted(k, RelatedOptions()),
+                           complete=False):
         for q in rest:  # in order; a row compute did not plan is answered as related answers it
             part.append(q)
             if q == r:

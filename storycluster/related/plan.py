@@ -36,6 +36,10 @@ STORED_DEPTH = 30
 #: searches go this far below a list's last shown score: past half a rounding step (a candidate left unfound
 #: then scores below every shown one even where its cosine from the index and from scoring differ in the last bits)
 MARGIN = 6e-5
+#: a search's candidates are those scoring at least its ``fetch``-th score less this (float noise), however many
+#: are tied there (see :func:`_cuts`); each search asks for :data:`TIES` more results to hold them
+CUT = 1e-5
+TIES = 16
 
 
 @dataclass(slots=True)
@@ -129,9 +133,14 @@ def search_queries(owners: Sequence[Owner], title_weight: float) -> np.ndarray:
 def first_search(store: Store, owners: Sequence[Owner], depth: int) -> tuple[np.ndarray, np.ndarray]:
     """The index search that :func:`plans` starts with, of many owners at once (a many-query IVF search costs
     less per query the more queries share its lists); rows ``2i`` and ``2i + 1`` are owner ``i``'s."""
+    return _search(store, owners, _first_fetch(depth))
+
+
+def _search(store: Store, owners: Sequence[Owner], fetch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The owners' two index searches for their first ``fetch`` results and the :data:`TIES` after them."""
     index = store.index
     return index.search(search_queries(owners, store.thresholds.title_weight),
-                        min(_first_fetch(depth), max(len(index), 1)))
+                        min(fetch + TIES, max(len(index), 1)))
 
 
 def _first_fetch(depth: int) -> int:
@@ -176,9 +185,9 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
         if first is not None:
             (scores, rows), first = first, None
         else:
-            scores, rows = index.search(search_queries([owners[i] for i in todo], t.title_weight),
-                                        min(fetch, max(len(index), 1)))
-        qi, rs = _candidates(owners, todo, rows)
+            scores, rows = _search(store, [owners[i] for i in todo], fetch)
+        cuts, tied = _cuts(scores, rows, fetch, len(index))
+        qi, rs = _candidates(owners, todo, rows, scores, cuts)
         if len(took):  # a deeper search: only the pairs not scored or refused yet
             done = {*zip(took.qi.tolist(), took.rows.tolist(), strict=True), *refused}
             new = np.fromiter(((q, r) not in done for q, r in zip(qi.tolist(), rs.tolist(), strict=True)),
@@ -198,8 +207,7 @@ def plans(store: Store, owners: Sequence[Owner], depth: int,
         for p, i in enumerate(todo):
             ranked_of[i], unsettled[i] = ranked.get(i, []), opened.get(i, [])
             floor = round(ranked_of[i][depth - 1].score, ROUND) if len(ranked_of[i]) >= depth else t.related
-            last = max(float(scores[2 * p, -1]), float(scores[2 * p + 1, -1]))
-            if fetch < len(index) and last >= floor - MARGIN:
+            if fetch < len(index) and (max(cuts[2 * p], cuts[2 * p + 1]) >= floor - MARGIN or tied[p]):
                 still.append(i)
         todo = still
         fetch *= 4
@@ -289,12 +297,31 @@ class _Pairs:
         return _Pairs(self.qi[keep], self.rows[keep], self.sims[keep], self.tiers[keep])
 
 
-def _candidates(owners: Sequence[Owner], todo: list[int], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cuts(scores: np.ndarray, rows: np.ndarray, fetch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The score the candidates of each search row must reach, and for each owner (rows ``2p``, ``2p + 1``)
+    whether a row's ties ran past its :data:`TIES` extra results (its search goes deeper then).
+
+    A row's cut is its ``fetch``-th score less :data:`CUT` (-inf when it holds fewer: it returned every vector
+    of the lists it probed; or when the search asked for all ``n`` vectors). Which of the candidates tied at a
+    search's last score it returns, and that score's last bits, depend on the search's path (one query, or many
+    as dense products); and a candidate's topical score can exceed its search scores by far (its headline near
+    the query's, in a list only the weighted query probed). Cut at a score, with every candidate tied there, a
+    plan's candidates do not depend on the path: a stored list equals the answer computed on demand."""
+    if fetch >= n or rows.shape[1] < fetch:
+        return np.full(len(rows), -np.inf), np.zeros(len(rows) // 2, dtype=bool)
+    cut = np.where(rows[:, fetch - 1] >= 0, scores[:, fetch - 1].astype(np.float64) - CUT, -np.inf)
+    tied = (rows[:, -1] >= 0) & (scores[:, -1] >= cut) & (rows.shape[1] < n)
+    return cut, tied.reshape(-1, 2).any(axis=1)
+
+
+def _candidates(owners: Sequence[Owner], todo: list[int], rows: np.ndarray, scores: np.ndarray,
+                cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(owner index, row) of each candidate once: the rows of its two searches (``rows[2p]``, ``rows[2p + 1]``
-    for ``todo[p]``) and its own group's members, never itself nor an empty slot."""
+    for ``todo[p]``) that reach their cuts (:func:`_cuts`) and its own group's members, never itself nor an empty
+    slot."""
     found = rows.reshape(len(todo), -1)
     qi = np.repeat(np.asarray(todo, dtype=np.int64), found.shape[1])
-    rs = found.ravel().astype(np.int64, copy=False)
+    rs = np.where(scores >= cuts[:, None], rows, -1).reshape(len(todo), -1).ravel().astype(np.int64, copy=False)
     own = [(i, r) for i in todo for r in owners[i].own]
     if own:
         qi = np.concatenate([qi, np.fromiter((i for i, _ in own), dtype=np.int64, count=len(own))])

@@ -71,10 +71,12 @@ def load_plan(store: Store, rowid: int) -> Plan | None:
     return None if got is None else decode(*got)
 
 
-def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int | None = None
-            ) -> Iterator[tuple[int, Plan]]:
+def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int | None = None, depth: int = DEPTH,
+            complete: bool = True) -> Iterator[tuple[int, Plan]]:
     """The plans of stored articles, ``block`` at a time; ``search``: how many owners' first index search runs
     as one (a multiple of ``block``; default ``block``), the C allocator's free pages handed back after each.
+    ``depth``, ``complete``: as :func:`~.plan.plans` takes them (by default a stored list's plan; an answer
+    that is not kept needs only its own depth, uncompleted).
 
     With several searches, the next one runs on a second thread while this one's plans are made: the search
     is FAISS and BLAS work outside the GIL, the plans mostly Python, so the two share the cores."""
@@ -83,14 +85,14 @@ def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int |
     parts = iter(range(0, len(rows), step))
     with ThreadPoolExecutor(1, thread_name_prefix="storycluster-search") as pool, \
             quick_switches() if len(rows) > step else nullcontext():
-        ahead = _owners(store, rows, parts, step, pool)
+        ahead = _owners(store, rows, parts, step, pool, depth)
         while ahead is not None:
             part, arts, owners, searching = ahead
-            ahead = _owners(store, rows, parts, step, pool)  # the next search starts before these plans
+            ahead = _owners(store, rows, parts, step, pool, depth)  # the next search starts before these plans
             scores, found = searching.result()
             for b in range(0, len(part), block):
                 some = part[b:b + block]
-                yield from zip(some, plans(store, owners[b:b + block], DEPTH, complete=True,
+                yield from zip(some, plans(store, owners[b:b + block], depth, complete=complete,
                                            arts={r: arts[r] for r in some},
                                            first=(scores[2 * b:2 * (b + block)], found[2 * b:2 * (b + block)])),
                                strict=True)
@@ -98,7 +100,7 @@ def compute(store: Store, rows: Iterable[int], block: int = BLOCK, search: int |
                 release_free_memory()
 
 
-def _owners(store: Store, rows: list[int], parts: Iterator[int], step: int, pool: ThreadPoolExecutor
+def _owners(store: Store, rows: list[int], parts: Iterator[int], step: int, pool: ThreadPoolExecutor, depth: int
             ) -> tuple[list[int], dict[int, StoredArticle], list[Owner], Future] | None:
     """The next part of ``step`` rows that holds stored articles: the rows, articles, owners, and their first
     search started on ``pool``; None when every part is taken."""
@@ -113,7 +115,7 @@ def _owners(store: Store, rows: list[int], parts: Iterator[int], step: int, pool
         members = db.members_of(set(gof.values()))
         owners = [Owner.stored(arts[r], vectors[n], gof.get(r), members.get(gof.get(r) or "", []))
                   for n, r in enumerate(part)]
-        return part, arts, owners, pool.submit(first_search, store, owners, DEPTH)
+        return part, arts, owners, pool.submit(first_search, store, owners, depth)
     return None
 
 
