@@ -256,6 +256,29 @@ def test_an_answer_computed_on_demand_equals_the_stored_lists_under_an_ivf_index
             assert differ == [], name
 
 
+@pytest.mark.slow
+def test_a_new_article_enters_every_stored_list_it_ranks_in_under_an_ivf_index(tmp_path, hash_embedder):
+    """An article added to a store under an IVF index enters the stored lists of every article whose answer
+    computed on demand now shows it, though its own search probes other lists than theirs (its searches for
+    the lists it enters go over every vector). Three incremental adds of 20 to 1,400 articles."""
+    arts = ivf_articles(random.Random(11))
+    with Archive(tmp_path / "s", embedder=hash_embedder) as a:
+        a.add(arts[:1400])
+        a.set_index("ivf")
+        for step in range(3):
+            new = arts[1400 + 20 * step:1420 + 20 * step]
+            a.add(new)
+            assert fresh(a.store) and a.index.index_type == "ivf"
+            added = {x.id for x in new}
+            missed = []
+            for i in sorted(a.db.ids_to_rowids()):
+                shown = {e["id"] for e in queries.related(a.store, i, k=30)["related"]} & added
+                demand = {e["id"] for e in queries.related(a.store, i, k=30, stored=False)["related"]} & added
+                if shown != demand:
+                    missed.append(i)
+            assert missed == [], step
+
+
 def test_ranked_scores_round_as_python_rounds():
     """Stories rank on their best member's score rounded to 4 places, as the answers show it (Python's round:
     the decimal nearest the exact binary value); numpy's round multiplies first, which crosses a half step for

@@ -178,31 +178,35 @@ def _group_mates(store: Store, rows: set[int]) -> set[int]:
 
 def _entering(store: Store, rows: set[int]) -> set[int]:
     """Stored articles whose list a changed article could now enter: it ranks at or above the list's last
-    story, or at or above the related threshold when the list holds every story."""
+    story, or at or above the related threshold when the list holds every story.
+
+    The changed articles' searches go over every vector (:meth:`VectorIndex.search_all`): under an IVF index an
+    article's own search probes the lists nearest it, while another article's list search probes those nearest
+    that one, and can find it there (a store keeps lists up to ``related_lists_max`` articles: a few dense
+    products per write)."""
     if not rows:
         return set()
     t, index = store.thresholds, store.index
     lowest = db_floor if (db_floor := store.db.min_related_floor()) is not None else t.related
     cutoff = min(lowest, t.related) - MARGIN
-    out: set[int] = set()
     ordered = sorted(rows)
     vecs = store.vectors(ordered)
-    for r, v in zip(ordered, vecs, strict=True):
-        qs = np.vstack([v, headline_query(v, t.title_weight)])
-        fetch = 64
-        while True:
-            scores, found = index.search(qs, min(fetch, max(len(index), 1)))
-            if fetch >= len(index) or max(float(scores[0, -1]), float(scores[1, -1])) < cutoff:
-                break
-            fetch *= 4
-        best: dict[int, float] = {}
-        for row_scores, row_found in zip(scores.tolist(), found.tolist(), strict=True):
-            for s, o in zip(row_scores, row_found, strict=True):
-                if o >= 0 and o != r and s >= cutoff:
-                    best[o] = max(s, best.get(o, -1.0))
-        floors = store.db.related_floors(best)
-        for o, s in best.items():
-            floor = floors.get(o)
-            if s >= (t.related if floor is None else floor) - MARGIN:
-                out.add(o)
-    return out
+    queries = np.vstack([x for v in vecs for x in (v, headline_query(v, t.title_weight))])
+    best: dict[int, float] = {}  # each article found at or above the cutoff: its best score from any query
+    todo = np.arange(len(ordered))
+    fetch = 64
+    while len(todo):
+        pairs = np.stack([2 * todo, 2 * todo + 1], axis=1).ravel()
+        scores, found = index.search_all(queries[pairs], min(fetch, max(len(index), 1)))
+        for p, (row_scores, row_found) in enumerate(zip(scores.tolist(), found.tolist(), strict=True)):
+            r = ordered[todo[p // 2]]
+            for sc, o in zip(row_scores, row_found, strict=True):
+                if o >= 0 and o != r and sc >= cutoff:
+                    best[o] = max(sc, best.get(o, -1.0))
+        if fetch >= len(index):
+            break
+        last = np.maximum(scores[0::2, -1], scores[1::2, -1])
+        todo = todo[last >= cutoff]  # more at or above the cutoff may follow
+        fetch *= 4
+    floors = store.db.related_floors(best)
+    return {o for o, sc in best.items() if sc >= (t.related if (floor := floors.get(o)) is None else floor) - MARGIN}

@@ -272,6 +272,34 @@ class VectorIndex:
         ids = np.where(slots >= 0, labels[np.maximum(slots, 0)], -1)
         return scores, ids
 
+    def search_all(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query over every vector the index holds, not only those an approximate
+        search reaches (the lists an IVF query probes, the nodes an HNSW search walks): an IVF's lists as dense
+        products, an HNSW's vectors from its flat storage. For the few queries that must not miss what another
+        query's approximate search would find (which stored related lists a new article can enter: its own
+        search probes other lists than theirs)."""
+        n = len(queries)
+        if len(self) == 0 or n == 0:
+            return np.full((n, 0), -np.finfo(np.float32).max, dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
+        k = max(1, min(k, len(self)))
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.index_type == "flat":
+            return self.search(queries, k)
+        import faiss
+
+        if self.index_type == "ivf":
+            omp = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)  # as in _search_by_lists: BLAS works between the lists
+            try:
+                return self._by_lists(queries, k, np.tile(np.arange(self.nlist, dtype=np.int64), (n, 1)))
+            finally:
+                faiss.omp_set_num_threads(omp)
+        labels = self._labels()
+        storage = faiss.downcast_index(self._inner.storage)
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(labels >= 0).astype(np.int64)))
+        scores, slots = storage.search(queries, k, params=params)
+        return scores, np.where(slots >= 0, labels[np.maximum(slots, 0)], -1)
+
     def _search_by_lists(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """An IVF search of many queries as dense matrix products: each query probes the lists FAISS's own
         search would (its quantizer, ``nprobe``), each probed list is decoded once and multiplied with every
