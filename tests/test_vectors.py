@@ -209,3 +209,43 @@ def test_search_all_reaches_every_vector(kind):
     if kind == "ivf":  # the search probes some lists only: it misses some of them
         _, approx = v.search(q, k)
         assert sum(len(set(f.tolist()) - set(a.tolist())) for a, f in zip(approx, found, strict=True)) > 0
+
+
+def test_search_pairs_scores_both_queries_over_the_lists_either_probes():
+    """``search_pairs``: rows 2i and 2i + 1 are vector i's own search and its headline half's (the upper half
+    over the title weight), both over the union of the lists either would probe: the exact top k of those
+    lists' live vectors, as dense products (many vectors) and through FAISS (a few), tombstones skipped."""
+    x = clustered(6000)
+    ids = np.arange(len(x), dtype=np.int64) + 7
+    v = VectorIndex(64, "ivf")
+    v.add(ids, x)
+    v.remove(ids[::5])  # tombstones
+    v.add(ids[1:50:5], x[1000:1010])  # updates: new slots, old ones tombstoned
+    labels = v.slot_ids()
+    vecs = np.vstack([x[::37], x[1000:1010]])
+    tw = 0.3
+    heads = np.zeros_like(vecs)
+    heads[:, 32:] = vecs[:, 32:] / np.float32(tw)
+    _, probe_w = v._inner.quantizer.search(vecs, int(v._inner.nprobe))
+    _, probe_h = v._inner.quantizer.search(heads, int(v._inner.nprobe))
+    k = 30
+    many = v.search_pairs(vecs, k, tw)
+    few = [v.search_pairs(vecs[i:i + 3], k, tw) for i in range(0, len(vecs), 3)]  # FAISS, the lists given
+    few_s, few_i = np.vstack([f[0] for f in few]), np.vstack([f[1] for f in few])
+    assert 2 * len(vecs) >= vx.IVF_BATCH_SEARCH and many[0].shape == few_s.shape == (2 * len(vecs), k)
+    for i in range(len(vecs)):
+        lists = sorted(set(probe_w[i].tolist()) | set(probe_h[i].tolist()))
+        slots = np.concatenate([v.list_slots(lst) for lst in lists])
+        slots = slots[labels[slots] >= 0]
+        cand = v.slot_vectors(slots)
+        for row, q in ((2 * i, vecs[i]), (2 * i + 1, heads[i])):
+            exact = cand @ q
+            want = np.sort(exact)[::-1][:k]
+            for scores, found in ((many[0], many[1]), (few_s, few_i)):
+                assert np.allclose(scores[row], want, atol=1e-5)
+                assert set(found[row].tolist()) <= set(labels[slots].tolist())
+                got = dict(zip(labels[slots].tolist(), exact.tolist(), strict=True))
+                assert np.allclose([got[f] for f in found[row].tolist()], scores[row], atol=1e-5)
+    # a plain search of the headline half probes its own lists only: the pairs search meets more
+    plain = v.search(heads, k)[1]
+    assert sum(len(set(a.tolist()) - set(b.tolist())) for a, b in zip(many[1][1::2], plain, strict=True)) > 0

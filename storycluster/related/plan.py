@@ -137,18 +137,18 @@ def first_search(store: Store, owners: Sequence[Owner], depth: int) -> tuple[np.
 
 
 def _search(store: Store, owners: Sequence[Owner], fetch: int) -> tuple[np.ndarray, np.ndarray]:
-    """The owners' two index searches for their first ``fetch`` results and the :data:`TIES` after them."""
+    """The owners' two index searches (:meth:`VectorIndex.search_pairs`: both over the lists either probes) for
+    their first ``fetch`` results and the :data:`TIES` after them."""
     index = store.index
-    return index.search(search_queries(owners, store.thresholds.title_weight),
-                        min(fetch + TIES, max(len(index), 1)))
+    return index.search_pairs(np.vstack([o.query.vector for o in owners]), min(fetch + TIES, max(len(index), 1)),
+                              store.thresholds.title_weight)
 
 
 def _first_fetch(depth: int) -> int:
     """How many results each of a plan's first two searches asks for: as many as a stored list's plan asks for,
-    at any depth up to it. With an IVF index a candidate's score can exceed its search score (found by the
-    weighted query, while its headline is near the query's but in a list the headline query did not probe), so
-    a plan searched less deeply would miss what a stored list holds: the answer computed on demand and the one
-    from the list (or `recommend`) would differ."""
+    at any depth up to it, so that a plan meets the same candidates at any depth: the members of its stories
+    that its search found (those a filtered answer may stand a story by, and the alternates the PostgreSQL
+    export offers) are those of the stored list's plan."""
     return 2 * max(depth, STORED_DEPTH) + 16
 
 
@@ -304,9 +304,8 @@ def _cuts(scores: np.ndarray, rows: np.ndarray, fetch: int, n: int) -> tuple[np.
     A row's cut is its ``fetch``-th score less :data:`CUT` (-inf when it holds fewer: it returned every vector
     of the lists it probed; or when the search asked for all ``n`` vectors). Which of the candidates tied at a
     search's last score it returns, and that score's last bits, depend on the search's path (one query, or many
-    as dense products); and a candidate's topical score can exceed its search scores by far (its headline near
-    the query's, in a list only the weighted query probed). Cut at a score, with every candidate tied there, a
-    plan's candidates do not depend on the path: a stored list equals the answer computed on demand."""
+    as dense products). Cut at a score, with every candidate tied there, a plan's candidates do not depend on
+    the path: a stored list equals the answer computed on demand."""
     if fetch >= n or rows.shape[1] < fetch:
         return np.full(len(rows), -np.inf), np.zeros(len(rows) // 2, dtype=bool)
     cut = np.where(rows[:, fetch - 1] >= 0, scores[:, fetch - 1].astype(np.float64) - CUT, -np.inf)

@@ -272,6 +272,101 @@ class VectorIndex:
         ids = np.where(slots >= 0, labels[np.maximum(slots, 0)], -1)
         return scores, ids
 
+    def search_pairs(self, vectors: np.ndarray, k: int, title_weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """Each index vector searched twice: rows ``2i`` (scores, ids) for ``vectors[i]`` itself, rows ``2i + 1``
+        for its headline half alone (the upper half divided by ``title_weight``: the headline cosine).
+
+        Under an IVF both searches of a vector probe the lists either would probe (the union of their nearest
+        lists), so every candidate they meet has both scores, and a candidate's topical score (the larger of
+        the two, :func:`~storycluster.cluster.scoring.semantic_similarity`) is never above what the searches
+        gave it: a related list's search that goes on until what lies below scores under its last story misses
+        nothing its lists hold, however many results it asked for first. Many vectors are searched as dense
+        products over their lists, the headline products shared (a list's headline-half products, once for
+        both scores); a few through FAISS with the lists given."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, h = len(vectors), self.dim // 2
+        heads = np.zeros_like(vectors)
+        heads[:, h:] = vectors[:, h:] / np.float32(title_weight)
+        both = np.empty((2 * n, self.dim), dtype=np.float32)
+        both[0::2], both[1::2] = vectors, heads
+        if self.index_type != "ivf" or len(self) == 0:
+            return self.search(both, k)
+        import faiss
+
+        k = max(1, min(k, len(self)))
+        nprobe = int(self._inner.nprobe)
+        _, probe = self._inner.quantizer.search(both, nprobe)
+        union = np.sort(np.concatenate([probe[0::2], probe[1::2]], axis=1), axis=1)
+        union[:, 1:][union[:, 1:] == union[:, :-1]] = -1  # each list once
+        if 2 * n >= IVF_BATCH_SEARCH and len(np.unique(union)) < 2 * n:  # neighbours: their lists shared
+            omp = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(1)  # as in _search_by_lists
+            try:
+                return self._pairs_by_lists(vectors, k, union, np.float32(title_weight))
+            finally:
+                faiss.omp_set_num_threads(omp)
+        assign = np.ascontiguousarray(np.repeat(union, 2, axis=0))
+        labels = self._labels()
+        params = faiss.SearchParametersIVF(nprobe=assign.shape[1])
+        if self._dead:
+            params.sel = faiss.IDSelectorBatch(np.flatnonzero(labels >= 0).astype(np.int64))
+        self._inner.parallel_mode = 1 if n < 2 else 0
+        dis = np.zeros(assign.shape, dtype=np.float32)  # the lists' distances: unused (not by residual)
+        scores, slots = np.empty((2 * n, k), dtype=np.float32), np.empty((2 * n, k), dtype=np.int64)
+        # FAISS's Python wrapper takes no parameters; every array handed to it is held in a local variable
+        self._inner.search_preassigned_c(2 * n, faiss.swig_ptr(both), k, faiss.swig_ptr(assign), faiss.swig_ptr(dis),
+                                         faiss.swig_ptr(scores), faiss.swig_ptr(slots), False, params)
+        return scores, np.where(slots >= 0, labels[np.maximum(slots, 0)], -1)
+
+    def _pairs_by_lists(self, vectors: np.ndarray, k: int, probe: np.ndarray, title_weight: np.float32
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search_pairs` as dense products: each list decoded once, its lower-half and upper-half products
+        with the vectors probing it; a vector's score is their sum, its headline score the upper-half one over
+        ``title_weight``."""
+        import faiss
+
+        from ..parallel import thread_map
+
+        n, h = len(vectors), self.dim // 2
+        labels = self._labels()
+        val, ids = np.empty((2 * n, k), dtype=np.float32), np.empty((2 * n, k), dtype=np.int64)
+        heaps = topk_heaps(val, ids)
+        lock = threading.Lock()
+        flat = probe.ravel()
+        order = np.argsort(flat, kind="stable")
+        lists, asking = flat[order], order // probe.shape[1]
+        cuts = np.flatnonzero(np.diff(lists)) + 1
+        parts = [(int(lists[a]), asking[a:b]) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(lists)],
+                                                                 strict=True) if lists[a] >= 0]
+
+        def one(part: tuple[int, np.ndarray]) -> None:
+            lst, rows = part
+            lab = labels[self.list_slots(lst)]
+            if len(lab) == 0:
+                return
+            vec = self.list_vectors(lst)
+            scores = np.empty((2 * len(rows), len(lab)), dtype=np.float32)  # the vectors', then the headlines'
+            title = scores[len(rows):]
+            np.matmul(vectors[rows, h:], vec[:, h:].T, out=title)
+            np.matmul(vectors[rows, :h], vec[:, :h].T, out=scores[:len(rows)])
+            scores[:len(rows)] += title
+            title /= title_weight
+            scores[:, lab < 0] = -np.finfo(np.float32).max  # tombstones never enter a heap
+            at = np.concatenate([2 * rows, 2 * rows + 1]).astype(np.int64)
+            kk = min(k, len(lab))
+            bv, bi = np.empty((len(at), kk), dtype=np.float32), np.empty((len(at), kk), dtype=np.int64)
+            block = topk_heaps(bv, bi)
+            bv[:] = val[at, 0][:, None]  # each row's k-th best so far (see _by_lists)
+            lab = np.ascontiguousarray(lab)
+            block.addn_with_ids(len(lab), faiss.swig_ptr(scores), faiss.swig_ptr(lab), 0)
+            with lock:
+                heaps.addn_query_subset_with_ids(len(at), faiss.swig_ptr(at), kk, faiss.swig_ptr(bv),
+                                                 faiss.swig_ptr(bi), kk)
+
+        thread_map(one, parts, one_blas_thread=True)
+        heaps.reorder()  # best first
+        return val, ids
+
     def search_all(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query over every vector the index holds, not only those an approximate
         search reaches (the lists an IVF query probes, the nodes an HNSW search walks): an IVF's lists as dense
