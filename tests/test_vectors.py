@@ -21,6 +21,18 @@ def clustered(n: int = 4000, dim: int = 64, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+def with_tombstones(kind: str) -> tuple[np.ndarray, VectorIndex]:
+    """6,000 clustered vectors (ids from 7) in an index of ``kind``, every fifth removed (tombstones) and ten
+    updated (new slots, the old ones tombstoned)."""
+    x = clustered(6000)
+    ids = np.arange(len(x), dtype=np.int64) + 7
+    v = VectorIndex(64, kind)
+    v.add(ids, x)
+    v.remove(ids[::5])
+    v.add(ids[1:50:5], x[1000:1010])
+    return x, v
+
+
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_remove_update_persist_compact(kind, tmp_path):
     x = clustered()
@@ -158,12 +170,7 @@ def test_many_queries_search_the_ivf_as_faiss_does():
     """From IVF_BATCH_SEARCH queries an IVF is searched by dense products over the lists each query probes:
     the same lists, scores and ids as FAISS's own search (a few queries at a time), tombstones skipped, queries
     zero over the lower half (headline-only) included, and -1 past the candidates a query's lists hold."""
-    x = clustered(6000)
-    ids = np.arange(len(x), dtype=np.int64) + 7
-    v = VectorIndex(64, "ivf")
-    v.add(ids, x)
-    v.remove(ids[::5])  # tombstones
-    v.add(ids[1:50:5], x[1000:1010])  # updates: new slots, old ones tombstoned
+    x, v = with_tombstones("ivf")
     q = np.vstack([x[::37], x[1000:1010]])
     half = q.copy()
     half[:, :32] = 0
@@ -178,7 +185,7 @@ def test_many_queries_search_the_ivf_as_faiss_does():
         assert ((found >= 0) == (rf >= 0)).all()
         hit = found >= 0
         assert np.allclose(s[hit], rs[hit], atol=1e-5)
-        assert not set(found[hit].tolist()) & set(ids[::5].tolist())
+        assert not set(found[hit].tolist()) & set((np.arange(len(x), dtype=np.int64) + 7)[::5].tolist())
         for row, mine, ref, sc in zip(found, s, rf, rs, strict=True):
             # the same ids, apart from ties at the last score (either side may cut one of them)
             last = sc[ref >= 0].min() if (ref >= 0).any() else np.inf
@@ -191,12 +198,7 @@ def test_many_queries_search_the_ivf_as_faiss_does():
 def test_search_all_reaches_every_vector(kind):
     """``search_all``: the top k over every live vector, whatever an approximate search would probe or walk (the
     exact top k of the vectors the index holds, 8-bit codes for an IVF), tombstones and updated slots skipped."""
-    x = clustered(6000)
-    ids = np.arange(len(x), dtype=np.int64) + 7
-    v = VectorIndex(64, kind)
-    v.add(ids, x)
-    v.remove(ids[::5])  # tombstones
-    v.add(ids[1:50:5], x[1000:1010])  # updates: new slots, old ones tombstoned
+    x, v = with_tombstones(kind)
     live_ids, live = v.live()
     q = np.vstack([x[::97], x[1000:1003]])
     k = 50
@@ -215,12 +217,7 @@ def test_search_pairs_scores_both_queries_over_the_lists_either_probes():
     """``search_pairs``: rows 2i and 2i + 1 are vector i's own search and its headline half's (the upper half
     over the title weight), both over the union of the lists either would probe: the exact top k of those
     lists' live vectors, as dense products (many vectors) and through FAISS (a few), tombstones skipped."""
-    x = clustered(6000)
-    ids = np.arange(len(x), dtype=np.int64) + 7
-    v = VectorIndex(64, "ivf")
-    v.add(ids, x)
-    v.remove(ids[::5])  # tombstones
-    v.add(ids[1:50:5], x[1000:1010])  # updates: new slots, old ones tombstoned
+    x, v = with_tombstones("ivf")
     labels = v.slot_ids()
     vecs = np.vstack([x[::37], x[1000:1010]])
     tw = 0.3

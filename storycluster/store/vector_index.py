@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,49 +324,20 @@ class VectorIndex:
         """:meth:`search_pairs` as dense products: each list decoded once, its lower-half and upper-half products
         with the vectors probing it; a vector's score is their sum, its headline score the upper-half one over
         ``title_weight``."""
-        import faiss
 
-        from ..parallel import thread_map
 
-        n, h = len(vectors), self.dim // 2
-        labels = self._labels()
-        val, ids = np.empty((2 * n, k), dtype=np.float32), np.empty((2 * n, k), dtype=np.int64)
-        heaps = topk_heaps(val, ids)
-        lock = threading.Lock()
-        flat = probe.ravel()
-        order = np.argsort(flat, kind="stable")
-        lists, asking = flat[order], order // probe.shape[1]
-        cuts = np.flatnonzero(np.diff(lists)) + 1
-        parts = [(int(lists[a]), asking[a:b]) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(lists)],
-                                                                 strict=True) if lists[a] >= 0]
+        h = self.dim // 2
 
-        def one(part: tuple[int, np.ndarray]) -> None:
-            lst, rows = part
-            lab = labels[self.list_slots(lst)]
-            if len(lab) == 0:
-                return
-            vec = self.list_vectors(lst)
-            scores = np.empty((2 * len(rows), len(lab)), dtype=np.float32)  # the vectors', then the headlines'
+        def products(rows: np.ndarray, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            scores = np.empty((2 * len(rows), len(vec)), dtype=np.float32)  # the vectors', then the headlines'
             title = scores[len(rows):]
             np.matmul(vectors[rows, h:], vec[:, h:].T, out=title)
             np.matmul(vectors[rows, :h], vec[:, :h].T, out=scores[:len(rows)])
             scores[:len(rows)] += title
             title /= title_weight
-            scores[:, lab < 0] = -np.finfo(np.float32).max  # tombstones never enter a heap
-            at = np.concatenate([2 * rows, 2 * rows + 1]).astype(np.int64)
-            kk = min(k, len(lab))
-            bv, bi = np.empty((len(at), kk), dtype=np.float32), np.empty((len(at), kk), dtype=np.int64)
-            block = topk_heaps(bv, bi)
-            bv[:] = val[at, 0][:, None]  # each row's k-th best so far (see _by_lists)
-            lab = np.ascontiguousarray(lab)
-            block.addn_with_ids(len(lab), faiss.swig_ptr(scores), faiss.swig_ptr(lab), 0)
-            with lock:
-                heaps.addn_query_subset_with_ids(len(at), faiss.swig_ptr(at), kk, faiss.swig_ptr(bv),
-                                                 faiss.swig_ptr(bi), kk)
+            return scores, np.concatenate([2 * rows, 2 * rows + 1])
 
-        thread_map(one, parts, one_blas_thread=True)
-        heaps.reorder()  # best first
-        return val, ids
+        return self._top_k_by_lists(2 * len(vectors), k, probe, products)
 
     def search_all(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) per query over every vector the index holds, not only those an approximate
@@ -418,40 +390,51 @@ class VectorIndex:
             faiss.omp_set_num_threads(omp)
 
     def _by_lists(self, queries: np.ndarray, k: int, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        h = self.dim // 2
+        lower_zero = np.logical_not(queries[:, :h].any(axis=1))
+
+        def products(rows: np.ndarray, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            scores = np.empty((len(rows), len(vec)), dtype=np.float32)
+            half = lower_zero[rows]  # zero over the lower half (headline-only queries): the upper half's product
+            scores[~half] = queries[rows[~half]] @ vec.T
+            scores[half] = queries[rows[half], h:] @ vec[:, h:].T
+            return scores, rows
+
+        return self._top_k_by_lists(len(queries), k, probe, products)
+
+    def _top_k_by_lists(self, n: int, k: int, probe: np.ndarray,
+                        products: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """The top k of ``n`` result rows over the IVF lists that ``probe`` names for each of its rows: each
+        probed list decoded once; ``products(rows, vectors)`` gives the scores of the probe rows asking for it
+        against its vectors, and the result row of each score row. FAISS's heaps keep each row's top k."""
         import faiss
 
         from ..parallel import thread_map
 
-        n, nprobe = len(queries), probe.shape[1]
         labels = self._labels()
-        h = self.dim // 2
-        lower_zero = np.logical_not(queries[:, :h].any(axis=1))
         val, ids = np.empty((n, k), dtype=np.float32), np.empty((n, k), dtype=np.int64)
         heaps = topk_heaps(val, ids)
         lock = threading.Lock()
-        # the queries probing each list: (list, query) pairs sorted by list
+        # the probe rows asking for each list: (list, row) pairs sorted by list
         flat = probe.ravel()
         order = np.argsort(flat, kind="stable")
-        lists, asking = flat[order], order // nprobe
+        lists, asking = flat[order], order // probe.shape[1]
         cuts = np.flatnonzero(np.diff(lists)) + 1
         parts = [(int(lists[a]), asking[a:b]) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(lists)],
                                                                  strict=True) if lists[a] >= 0]
 
         def one(part: tuple[int, np.ndarray]) -> None:
-            lst, rows = part
+            lst, asked = part
             lab = labels[self.list_slots(lst)]
             if len(lab) == 0:
                 return
-            vec = self.list_vectors(lst)
-            scores = np.empty((len(rows), len(lab)), dtype=np.float32)
-            half = lower_zero[rows]  # zero over the lower half (headline-only queries): the upper half's product
-            scores[~half] = queries[rows[~half]] @ vec.T
-            scores[half] = queries[rows[half], h:] @ vec[:, h:].T
+            scores, rows = products(asked, self.list_vectors(lst))
             scores[:, lab < 0] = -np.finfo(np.float32).max  # tombstones never enter a heap
             kk = min(k, len(lab))
             bv, bi = np.empty((len(rows), kk), dtype=np.float32), np.empty((len(rows), kk), dtype=np.int64)
             block = topk_heaps(bv, bi)
-            # each block heap starts at its query's k-th best so far: most scores fail one comparison. The
+            # each block heap starts at its row's k-th best so far: most scores fail one comparison. The
             # heaps only rise, so a value read while another thread merges is a lower, still valid, bound
             bv[:] = val[rows, 0][:, None]
             lab = np.ascontiguousarray(lab)
