@@ -125,11 +125,6 @@ def headline_query(vector: np.ndarray, title_weight: float) -> np.ndarray:
     return out
 
 
-def search_queries(owners: Sequence[Owner], title_weight: float) -> np.ndarray:
-    """The two index queries of each owner, one after the other: its index vector and its headline alone."""
-    return np.vstack([v for o in owners for v in (o.query.vector, headline_query(o.query.vector, title_weight))])
-
-
 def first_search(store: Store, owners: Sequence[Owner], depth: int) -> tuple[np.ndarray, np.ndarray]:
     """The index search that :func:`plans` starts with, of many owners at once (a many-query IVF search costs
     less per query the more queries share its lists); rows ``2i`` and ``2i + 1`` are owner ``i``'s."""
