@@ -83,27 +83,10 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
         tmp = out.with_name(out.name + ".tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
-                if not stored:  # computed in blocks of neighbours, written in that order
+                if stored:
+                    _write_stored(archive, fh, ids, rowids, redo, previous, k, report, progress)
+                else:  # computed in blocks of neighbours, written in that order
                     _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
-                for s in range(0, len(ids) if stored else 0, BLOCK):
-                    block = ids[s:s + BLOCK]
-                    todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
-                    lists = _lists(archive, todo, k)
-                    for article_id in block:
-                        r = rowids[article_id]
-                        if r in redo or article_id not in previous:
-                            items = lists.get(r)
-                            if items is None:  # a stored list that cannot give this answer: as related computes it
-                                items = archive.related(article_id, k=k)["related"]
-                            line = json.dumps({"id": article_id, "related": items}, ensure_ascii=False) + "\n"
-                            report.recomputed += 1
-                        else:
-                            line = previous[article_id]
-                            report.reused += 1
-                        fh.write(line)
-                        report.articles += 1
-                    if progress is not None:
-                        progress(len(block))
                 fh.flush()
                 os.fsync(fh.fileno())
         except BaseException:  # an error, Ctrl-C: no partial file left beside the output
@@ -115,6 +98,32 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
             "output_bytes": out.stat().st_size}, ensure_ascii=False))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _write_stored(archive: Archive, fh: TextIO, ids: list[str], rowids: dict[str, int], redo: set[int],
+                  previous: dict[str, str], k: int, report: RecommendReport,
+                  progress: Callable[[int], None] | None) -> None:
+    """Every article's answer from its stored list (those not in ``redo`` and in ``previous``: the previous
+    output's line), in id order, a block at a time."""
+    for s in range(0, len(ids), BLOCK):
+        block = ids[s:s + BLOCK]
+        todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
+        lists = _lists(archive, todo, k)
+        for article_id in block:
+            r = rowids[article_id]
+            if r in redo or article_id not in previous:
+                items = lists.get(r)
+                if items is None:  # a stored list that cannot give this answer: as related computes it
+                    items = archive.related(article_id, k=k)["related"]
+                line = json.dumps({"id": article_id, "related": items}, ensure_ascii=False) + "\n"
+                report.recomputed += 1
+            else:
+                line = previous[article_id]
+                report.reused += 1
+            fh.write(line)
+            report.articles += 1
+        if progress is not None:
+            progress(len(block))
 
 
 def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:

@@ -117,14 +117,6 @@ def missing(rows: Iterable[K], have: Mapping[K, object]) -> set[K]:
     return {r for r in rows if r not in have}
 
 
-def headline_query(vector: np.ndarray, title_weight: float) -> np.ndarray:
-    """The index query that ranks by headline cosine alone (the headline half, unweighted)."""
-    d = len(vector) // 2
-    out = np.zeros_like(vector)
-    out[d:] = vector[d:] / np.float32(title_weight)
-    return out
-
-
 def first_search(store: Store, owners: Sequence[Owner], depth: int) -> tuple[np.ndarray, np.ndarray]:
     """The index search that :func:`plans` starts with, of many owners at once (a many-query IVF search costs
     less per query the more queries share its lists); rows ``2i`` and ``2i + 1`` are owner ``i``'s."""

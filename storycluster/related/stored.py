@@ -33,7 +33,8 @@ from ..memory import release_free_memory
 from ..parallel import quick_switches
 from ..store.database import StoredArticle
 from ..store.store import Store
-from .plan import MARGIN, STORED_DEPTH, Entry, Owner, Plan, first_search, headline_query, plans
+from ..store.vector_index import pair_queries
+from .plan import MARGIN, STORED_DEPTH, Entry, Owner, Plan, first_search, plans
 
 #: stories kept per article: the default list's 10 three times over (list shaping chooses among 3k, and filters
 #: can still fill k); deeper answers are computed on demand
@@ -191,7 +192,7 @@ def _entering(store: Store, rows: set[int]) -> set[int]:
     cutoff = min(lowest, t.related) - MARGIN
     ordered = sorted(rows)
     vecs = store.vectors(ordered)
-    queries = np.vstack([x for v in vecs for x in (v, headline_query(v, t.title_weight))])
+    queries = pair_queries(vecs, t.title_weight)
     best: dict[int, float] = {}  # each article found at or above the cutoff: its best score from any query
     todo = np.arange(len(ordered))
     fetch = 64

@@ -93,6 +93,17 @@ def ivf_nprobe(nlist: int) -> int:
     return min(nlist, max(16, nlist // 128))
 
 
+def pair_queries(vectors: np.ndarray, title_weight: float) -> np.ndarray:
+    """Each index vector, then its headline half alone (the lower half zero, the upper divided by
+    ``title_weight``: its product with an index vector is the headline cosine): rows ``2i`` and ``2i + 1``."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    out = np.zeros((2 * len(vectors), vectors.shape[1]), dtype=np.float32)
+    h = vectors.shape[1] // 2
+    out[0::2] = vectors
+    out[1::2, h:] = vectors[:, h:] / np.float32(title_weight)
+    return out
+
+
 class VectorIndex:
     """An ``IndexIDMap2`` over a flat, HNSW or IVF inner-product index (see the module docstring)."""
 
@@ -285,11 +296,8 @@ class VectorIndex:
         products over their lists, the headline products shared (a list's headline-half products, once for
         both scores); a few through FAISS with the lists given."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        n, h = len(vectors), self.dim // 2
-        heads = np.zeros_like(vectors)
-        heads[:, h:] = vectors[:, h:] / np.float32(title_weight)
-        both = np.empty((2 * n, self.dim), dtype=np.float32)
-        both[0::2], both[1::2] = vectors, heads
+        n = len(vectors)
+        both = pair_queries(vectors, title_weight)
         if self.index_type != "ivf" or len(self) == 0:
             return self.search(both, k)
         import faiss
