@@ -50,16 +50,25 @@ def test_incremental_equals_full(seed_store, tmp_path):
     assert any("en-boris-copy" in {e["id"], *(o["id"] for o in e["also_in"])} for e in lists["en-storm-boris"]["related"])
 
 
-def test_lists_deeper_than_the_stored_ones_are_related_answers(tmp_path, hash_embedder):
+def test_lists_deeper_than_the_stored_ones_are_related_answers(tmp_path, hash_embedder, monkeypatch):
     """A k deeper than the stored lists: every list computed (in blocks of neighbours, each plan as deep as its
     answer), each equal to related's answer computed on demand; no incremental state (a later run redoes all).
     1,500 articles under an IVF index, the stored lists current, each equal to the answer computed on demand."""
+    import storycluster.recommend as rec
     from storycluster import queries
     from storycluster.related.stored import DEPTH, fresh
 
     from .conftest import ivf_articles
 
     k, out = DEPTH + 5, tmp_path / "deep.jsonl"
+    asked: list[tuple[int, bool]] = []
+    compute = rec.compute
+
+    def spy(*args, depth, complete, **kwargs):
+        asked.append((depth, complete))
+        return compute(*args, depth=depth, complete=complete, **kwargs)
+
+    monkeypatch.setattr(rec, "compute", spy)
     with Archive(tmp_path / "s", embedder=hash_embedder) as a:
         a.add(ivf_articles(random.Random(3)))
         a.set_index("ivf")
@@ -69,6 +78,7 @@ def test_lists_deeper_than_the_stored_ones_are_related_answers(tmp_path, hash_em
         again = recommend(a, out, k=k)
         lists = read(out)
         assert first.recomputed == again.recomputed == a.db.count() == len(lists) == 1500
+        assert set(asked) == {(k, False)}  # each plan only as deep as its answer, not completed
         assert sum(len(line["related"]) > DEPTH for line in lists.values()) > 100  # deeper than a stored list
         for article_id in sorted(lists)[::7]:
             assert lists[article_id]["related"] == queries.related(a.store, article_id, k=k)["related"]
