@@ -308,12 +308,7 @@ class VectorIndex:
         union = np.sort(np.concatenate([probe[0::2], probe[1::2]], axis=1), axis=1)
         union[:, 1:][union[:, 1:] == union[:, :-1]] = -1  # each list once
         if 2 * n >= IVF_BATCH_SEARCH and len(np.unique(union)) < 2 * n:  # neighbours: their lists shared
-            omp = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)  # as in _search_by_lists
-            try:
-                return self._pairs_by_lists(vectors, k, union, np.float32(title_weight))
-            finally:
-                faiss.omp_set_num_threads(omp)
+            return self._pairs_by_lists(vectors, k, union, np.float32(title_weight))
         assign = np.ascontiguousarray(np.repeat(union, 2, axis=0))
         labels = self._labels()
         params = faiss.SearchParametersIVF(nprobe=assign.shape[1])
@@ -363,12 +358,7 @@ class VectorIndex:
         import faiss
 
         if self.index_type == "ivf":
-            omp = faiss.omp_get_max_threads()
-            faiss.omp_set_num_threads(1)  # as in _search_by_lists: BLAS works between the lists
-            try:
-                return self._by_lists(queries, k, np.tile(np.arange(self.nlist, dtype=np.int64), (n, 1)))
-            finally:
-                faiss.omp_set_num_threads(omp)
+            return self._by_lists(queries, k, np.tile(np.arange(self.nlist, dtype=np.int64), (n, 1)))
         labels = self._labels()
         storage = faiss.downcast_index(self._inner.storage)
         params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(labels >= 0).astype(np.int64)))
@@ -385,17 +375,10 @@ class VectorIndex:
         distinct lists as there are queries (else None: FAISS searches). Scores equal FAISS's up to float
         rounding (a different order of the same sums): candidates whose scores tie to the last bits may come
         in another order or be cut differently at k."""
-        import faiss
-
-        omp = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)  # its OpenMP team would spin against numpy's BLAS threads between lists
-        try:
-            _, probe = self._inner.quantizer.search(queries, int(self._inner.nprobe))
-            if len(np.unique(probe)) >= 2 * len(queries):
-                return None
-            return self._by_lists(queries, k, probe)
-        finally:
-            faiss.omp_set_num_threads(omp)
+        _, probe = self._inner.quantizer.search(queries, int(self._inner.nprobe))
+        if len(np.unique(probe)) >= 2 * len(queries):
+            return None
+        return self._by_lists(queries, k, probe)
 
     def _by_lists(self, queries: np.ndarray, k: int, probe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = self.dim // 2
@@ -452,7 +435,12 @@ class VectorIndex:
                 heaps.addn_query_subset_with_ids(len(rows), faiss.swig_ptr(rows), kk, faiss.swig_ptr(bv),
                                                  faiss.swig_ptr(bi), kk)
 
-        thread_map(one, parts, one_blas_thread=True)
+        omp = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # its OpenMP team would spin against numpy's BLAS threads between lists
+        try:
+            thread_map(one, parts, one_blas_thread=True)
+        finally:
+            faiss.omp_set_num_threads(omp)
         heaps.reorder()  # best first
         return val, ids
 
