@@ -70,6 +70,18 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _reader_gone() -> NoReturn:
+    """Exit 141, as a program stopped by SIGPIPE does, with no message: standard output goes to /dev/null first,
+    so the interpreter's last flush of what was left does not fail again."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise typer.Exit(141)
+
+
 def command(fn: Callable) -> Callable:
     """Register a command whose library errors become one line on stderr and exit code 1 (no traceback)."""
     from .errors import StoryclusterError
@@ -82,6 +94,8 @@ def command(fn: Callable) -> Callable:
             raise
         except (StoryclusterError, ValueError) as e:
             _fail(str(e))
+        except BrokenPipeError:  # the reader stopped early (`| head`): no message, as a program SIGPIPE stops
+            _reader_gone()
         except OSError as e:  # a full disk, a permission, a path gone: the file and the reason, one line
             where = f"{e.filename}: " if e.filename else ""
             _fail(f"{where}{e.strerror or e}")

@@ -137,6 +137,12 @@ def test_real_subprocess_end_to_end(tmp_path):
     assert rel.returncode == 0 and json.loads(rel.stdout)["query"] == "seed-main"
     bad = subprocess.run([*exe, "related", "missing-id"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and bad.stderr.startswith("Error: ")
+    # a reader that stops early (`| head`): no message, 141 as a program that SIGPIPE stops
+    for args in (["dedup"], ["related", "seed-main"], ["stats"]):
+        p = subprocess.Popen([*exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        p.stdout.close()  # before the command writes anything
+        err = p.stderr.read().decode()
+        assert (p.wait(timeout=300), err) == (141, ""), args
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["add", "--help"], ["dedup", "--help"]])
