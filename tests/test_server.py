@@ -201,6 +201,24 @@ def test_every_error_has_the_api_shape_and_no_server_path(client, seed_store):
         assert where not in r.text and str(seed_store) not in r.text, r.text
 
 
+def test_error_messages_stay_whole_for_a_store_with_a_short_folder_name(seed_store, tmp_path, monkeypatch):
+    """The store's folder is taken out of answers only where a message names it: a store at ``s`` (as
+    ``serve --store s`` gives it) leaves the "s" of other words and of ids alone."""
+    shutil.copytree(seed_store, tmp_path / "s")
+    monkeypatch.chdir(tmp_path)
+    backend = StoreBackend("s")
+    try:
+        with TestClient(create_app(backend)) as c:
+            for url, message in [("/articles/s/related", "no article with id 's'; list ids with 'storycluster dedup --all'"),
+                                 ("/groups/ss", "no group with id 'ss'; list them with 'storycluster dedup'")]:
+                r = c.get(url)
+                assert (r.status_code, r.json()["error"]["message"]) == (404, message)
+            r = c.get("/groups", params={"offset": 10 ** 20})  # past any integer: a request error, not a 500
+            assert r.status_code == 422 and "offset" in r.json()["error"]["message"]
+    finally:
+        backend.close()
+
+
 def test_any_stored_id_can_be_read_and_deleted_over_http(seed_store, tmp_path):
     """Ids with "/" (a folder import's), ending in ".json" or "/related", or with spaces and Arabic letters: each
     is read (JSON, page, related list) and deleted through its percent-encoded path; control characters and

@@ -493,7 +493,7 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
 
     @app.get("/groups")
     def groups(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-               offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+               offset: Annotated[int, Query(ge=0, le=2 ** 62)] = 0) -> Response:
         """Groups of two or more articles, largest first."""
         return cached(request, lambda: backend.groups(limit, offset))
 

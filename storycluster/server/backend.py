@@ -127,9 +127,7 @@ class StoreBackend:
         try:
             yield
         except (NotFoundError, StoreError) as e:
-            where = str(self.path)
-            message = str(e).replace(f" in {where}", "").replace(f"{where}/", "").replace(where, "the store")
-            raise type(e)(message) from None
+            raise type(e)(without_path(str(e), self.path)) from None
 
     def related(self, article_id: str, k: int, options: RelatedOptions) -> Related:
         with self._reader() as a:
@@ -207,3 +205,17 @@ class StoreBackend:
     def close(self) -> None:
         for a in self._all + ([self._writer] if self._writer else []):
             a.close()
+
+
+def without_path(message: str, path: Path) -> str:
+    """``message`` with the store's folder taken out where a message names it (`` in PATH``, ``PATH/file``, a
+    ``PATH`` standing alone: "the store"), as given and as absolute. Only whole occurrences: a short folder name
+    inside a word or inside a quoted id is left alone (a store at ``s`` must not turn "ids" into "idthe store")."""
+    import re
+
+    for where in dict.fromkeys([str(path), str(path.absolute())]):
+        p = re.escape(where)
+        message = re.sub(rf" in {p}(?=$|[\s;:,.])", "", message)
+        message = re.sub(rf"(?:^|(?<=[\s(])){p}/", "", message)
+        message = re.sub(rf"(?:^|(?<=[\s(])){p}(?=$|[\s;:,)])", "the store", message)
+    return message
