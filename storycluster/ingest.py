@@ -79,8 +79,14 @@ def _decode(raw: bytes, path: str, line: int | None) -> str | Problem:
                        "re-encode the file as UTF-8, e.g. iconv -f cp1256 -t utf-8")
 
 
+#: the byte order mark some Windows tools write at the start of a UTF-8 file: not part of the first record
+BOM = b"\xef\xbb\xbf"
+
+
 def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | Problem]]:
     for lineno, raw in enumerate(fh, start=1):
+        if lineno == 1:
+            raw = raw.removeprefix(BOM)
         if not raw.strip():
             continue
         text = _decode(raw, path, lineno)
@@ -218,7 +224,7 @@ def _read_folder(folder: Path, max_text_bytes: int, notices: list[str] | None = 
 
 
 def _read_text_file(raw: bytes, path: Path, doc_id: str) -> Iterator[tuple[int, dict | Problem]]:
-    text = _decode(raw, str(path), None)
+    text = _decode(raw.removeprefix(BOM), str(path), None)
     if isinstance(text, Problem):
         yield 1, text
         return

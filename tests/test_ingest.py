@@ -87,6 +87,20 @@ def test_unknown_suffix(tmp_path):
     assert "unknown file type '.xml'" in only_problem(p).message
 
 
+def test_files_that_start_with_a_byte_order_mark(tmp_path):
+    """A UTF-8 file from a Windows tool may start with a byte order mark: it is not part of the first record
+    (JSONL, with CRLF line ends), the CSV header, or a text file's title."""
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + (json.dumps(GOOD) + "\r\n" + json.dumps({**GOOD, "id": "a2"})
+                                                          + "\r\n").encode())
+    assert [(a.id, a.title) for a in records(tmp_path / "a.jsonl")] == [("a1", "Title"), ("a2", "Title")]
+    (tmp_path / "a.csv").write_bytes(b"\xef\xbb\xbfid,title,text\r\nc1,T,Body text\r\n")
+    assert [(a.id, a.title) for a in records(tmp_path / "a.csv")] == [("c1", "T")]
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages/one.txt").write_bytes("\ufeffالعنوان\nنص المقال".encode())
+    [a] = records(tmp_path / "pages")
+    assert (a.id, a.title) == ("one", "العنوان") and not a.text.startswith("\ufeff")
+
+
 def test_csv_with_quoted_multiline_field(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text('id,title,text,source\n1,T,"line one\nline two",S\n2,,\n3,X,"ok",\n', encoding="utf-8")
