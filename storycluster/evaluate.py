@@ -4,6 +4,7 @@ groups; Pearson, Spearman and ROC AUC for rated pairs. Pure Python, checked agai
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -140,7 +141,7 @@ def evaluate_store(dedup_result: Dedup, gold: Mapping[str, str], scored_pairs: l
 def _jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; unreadable files and bad lines raise InputError."""
     try:
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        fh = open(path, encoding="utf-8-sig")  # noqa: SIM115 - closed below (-sig: a leading byte order mark)
     except OSError as e:
         raise InputError(Problem(str(path), None, None, f"cannot read: {e.strerror or e}", "check the path")) from None
     with fh:
@@ -174,17 +175,23 @@ def read_labels(path: str | Path, label: str = "cluster_id") -> dict[str, str]:
 
 def read_id_pairs(path: str | Path, need_score: bool = False) -> list[tuple[str, str, float | None]]:
     """(id1, id2, score or None) from a JSONL file of pairs; ``need_score`` makes the score required."""
+    want = ('one JSON object per line with id1, id2 and a numeric score, e.g. {"id1": "a", "id2": "b", "score": 1.5}'
+            if need_score else 'one JSON object per line with id1 and id2, e.g. {"id1": "a", "id2": "b"}')
     out = []
     for lineno, row in _jsonl_objects(path):
-        try:
-            score = row.get("score")
-            if need_score and score is None:
-                raise KeyError("score")
-            out.append((str(row["id1"]), str(row["id2"]), None if score is None else float(score)))
-        except (KeyError, TypeError, ValueError) as e:
-            want = "id1, id2 and a numeric score" if need_score else "id1 and id2"
-            raise InputError(Problem(str(path), lineno, None, f"expected a JSON object with {want} ({e!r})",
-                                     "one JSON object per line")) from None
+        for field in ("id1", "id2", *(("score",) if need_score else ())):
+            if row.get(field) is None:
+                raise InputError(Problem(str(path), lineno, field, "missing", want))
+        score = row.get("score")
+        if score is not None:
+            try:
+                score = float(score)
+            except (TypeError, ValueError):
+                score = None
+            if score is None or not math.isfinite(score) or isinstance(row["score"], bool):
+                raise InputError(Problem(str(path), lineno, "score", f"not a number: {json.dumps(row['score'])[:80]}",
+                                         want))
+        out.append((str(row["id1"]), str(row["id2"]), score))
     return out
 
 

@@ -89,5 +89,15 @@ def test_gold_and_pair_files_with_problems_name_file_and_line(tmp_path):
     with pytest.raises(InputError, match="g.jsonl:3: expected a JSON object"):
         read_labels(p)
     p.write_text('{"id1": "a", "id2": "b", "score": "high"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match="g.jsonl:1: expected a JSON object with id1, id2 and a numeric score"):
+    with pytest.raises(InputError, match="g.jsonl:1: field 'score': not a number: \"high\" \\(one JSON object per line"):
         read_pairs(p)
+    for line, field in [('{"id1": "a", "id2": "b", "score": NaN}', "score"), ('{"id1": "a", "score": 2}', "id2"),
+                        ('{"id1": "a", "id2": "b"}', "score")]:
+        p.write_text('{"id1": "x", "id2": "y", "score": 1}\n' + line + "\n", encoding="utf-8")
+        with pytest.raises(InputError, match=f"g.jsonl:2: field '{field}': "):
+            read_pairs(p)
+    # a byte order mark before the first line is not part of it
+    p.write_bytes(b'\xef\xbb\xbf{"id1": "a", "id2": "b", "score": 1.5}\n')
+    assert read_pairs(p) == [("a", "b", 1.5)]
+    p.write_bytes(b'\xef\xbb\xbf{"id": "a", "cluster_id": 1}\n')
+    assert read_labels(p) == {"a": "1"}
