@@ -30,6 +30,19 @@ def test_group_changes_kinds():
     assert ("new", "g5") not in kinds and ("new", "g6") not in kinds  # they came from g1 / g3
 
 
+def test_a_group_id_goes_to_the_group_that_holds_most_of_its_members():
+    """A group that lost a member to a larger new group keeps its id; the larger one, listed first, does not
+    take it for the one member it holds (the id a reader linked to would name another story)."""
+    from storycluster.cluster.groups import _inherited_ids
+
+    previous = {1: "gA", 2: "gA", 3: "gA", 4: "gB", 5: "gB"}
+    # groups listed largest first, as build_groups lists them: [3, 6, 7] holds one member of gA, [1, 2] two
+    assert _inherited_ids([[3, 6, 7], [1, 2], [4, 5, 8]], previous, set()) == {1: "gA", 2: "gB"}
+    # a group whose best id went elsewhere takes its next one; reserved ids are not handed out
+    assert _inherited_ids([[1, 2, 4], [3, 5]], previous, set()) == {0: "gA", 1: "gB"}
+    assert _inherited_ids([[1, 2], [3]], previous, {"gA"}) == {}
+
+
 @pytest.fixture
 def incremental_only(monkeypatch):
     """Regroupings stay incremental (the bound that turns them into full ones is tested in test_convergence)."""

@@ -88,9 +88,9 @@ def centrality(idx: np.ndarray, lead: np.ndarray, scorer: PairScorer, max_full: 
 
 def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, facts: dict[int, ArticleFacts],
                  previous: dict[int, str], reserved: set[str] | None = None) -> list[Group]:
-    """Groups of 2+ members. A group keeps the id of the previous group it shares most members with
-    (``previous`` maps row id → old group id); otherwise it gets an id derived from its members, never one
-    of ``reserved`` (ids of groups outside a partial regrouping)."""
+    """Groups of 2+ members. A previous group's id (``previous`` maps row id → old group id) goes to the group
+    that holds most of its members (:func:`_inherited_ids`); a group without one gets an id derived from its
+    members, never one of ``reserved`` (ids of groups outside a partial regrouping)."""
     t = scorer.thresholds
     clusters: dict[int, list[int]] = {}
     for idx, lab in enumerate(labels):
@@ -115,9 +115,10 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     rep = np.repeat(np.asarray(reps, dtype=np.int64), [len(m) for m in multi])
     sims = similarity_from(scorer.pairs(in_groups, rep), jaccard(scorer.sigs[in_groups], scorer.sigs[rep]),
                            scorer.codes[in_groups] == scorer.codes[rep], t).tolist() if len(in_groups) else []
+    inherited = _inherited_ids([[int(rowids[i]) for i in m] for m in multi], previous, used)
     groups = []
     start = 0
-    for m, rep_idx, central in zip(multi, reps, centrals, strict=True):
+    for g, (m, rep_idx, central) in enumerate(zip(multi, reps, centrals, strict=True)):
         rows = [int(rowids[i]) for i in m]
         rep_row = int(rowids[rep_idx])
         dup_of = _duplicate_of(np.asarray(m), rows, scorer, facts, central)
@@ -129,7 +130,7 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
             members.append((r, score, tier, copy_of if copy_of != r else None))
         start += len(m)
         members.sort(key=lambda x: (x[0] != rep_row, -x[1], facts[x[0]].id))
-        gid = _inherited_id(rows, previous, used) or _new_id(sorted(facts[r].id for r in rows), used)
+        gid = inherited.get(g) or _new_id(sorted(facts[r].id for r in rows), used)
         used.add(gid)
         groups.append(Group(gid, rep_row, members))
     return groups
@@ -169,12 +170,20 @@ def _duplicate_of(idx: np.ndarray, rows: list[int], scorer: PairScorer, facts: d
     return out
 
 
-def _inherited_id(rows: list[int], previous: dict[int, str], used: set[str]) -> str | None:
-    counts = Counter(previous[r] for r in rows if r in previous)
-    for gid, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        if gid not in used:
-            return gid
-    return None
+def _inherited_ids(groups: list[list[int]], previous: dict[int, str], used: set[str]) -> dict[int, str]:
+    """Which previous id each group (by position) keeps: an id goes to the group holding most of its members
+    (the largest overlaps are settled first, ties to the group listed first), so a group that lost a member
+    to a new group keeps its id rather than handing it to the group that took the member; a group whose ids
+    all went elsewhere gets none. Ids in ``used`` are not handed out."""
+    overlaps = [(-n, g, gid) for g, rows in enumerate(groups)
+                for gid, n in Counter(previous[r] for r in rows if r in previous).items() if gid not in used]
+    out: dict[int, str] = {}
+    taken: set[str] = set()
+    for _, g, gid in sorted(overlaps):
+        if g not in out and gid not in taken:
+            out[g] = gid
+            taken.add(gid)
+    return out
 
 
 def _new_id(member_ids: list[str], used: set[str]) -> str:
