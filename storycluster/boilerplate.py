@@ -2,8 +2,11 @@
 
 A body line that appears in at least ``min_count`` articles of the same source (bylines such as
 "المسلة – متابعة – وكالات", disclaimers, "إقرأ أيضاً" and "مقالات مشابهة" headings, share prompts) is
-boilerplate for that source and is left out of hashing, shingles and embeddings. Digits are masked in
-the line key so that dated lines ("15 سبتمبر، 2024") count as one line. Display text is never changed.
+boilerplate for that source and is left out of hashing, shingles and embeddings. A headline counts as one of
+its article's lines: one that repeats across a source's articles ("Weather", "Corrections", "Live updates", a
+site's keyword list) is a label, not the story's headline, and the article is read as if it had none. Digits
+are masked in the line key so that dated lines ("15 سبتمبر، 2024") count as one line. Display text is never
+changed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ def line_key(line: str) -> int | None:
 def line_keys(text: str) -> set[int]:
     """The distinct keys of a text's lines."""
     return {k for k in map(line_key, text.split("\n")) if k is not None}
+
+
+def article_line_keys(title: str | None, text: str) -> set[int]:
+    """The keys an article counts toward its source's boilerplate: its body's lines and its headline, once each."""
+    keys = line_keys(text)
+    if title and (key := line_key(title)) is not None:
+        keys.add(key)
+    return keys
 
 
 def strip_boilerplate(text: str, keys: set[int]) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .article import Article
-from .boilerplate import strip_boilerplate
+from .boilerplate import line_key, strip_boilerplate
 from .language import detect_language
 from .lexical import number_codes, signatures, term_vectors
 from .normalize import content_hash, normalize_text, text_hash
@@ -49,9 +49,10 @@ class LexicalFeatures:
 
 
 def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
-    """Derived forms of an article: body without the source's boilerplate lines, title not repeated."""
+    """Derived forms of an article: body without the source's boilerplate lines, title not repeated (and left
+    out when it is one of those lines: a label such as "Weather" that the source puts on many articles)."""
     body = strip_boilerplate(a.text, boilerplate)
-    title = normalize_text(a.title)
+    title = "" if boilerplate and line_key(a.title or "") in boilerplate else normalize_text(a.title)
     body_n = normalize_text(body)
     full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
     lang = a.lang or detect_language(full)

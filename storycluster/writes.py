@@ -13,7 +13,7 @@ from itertools import islice
 import numpy as np
 
 from .article import Article
-from .boilerplate import MIN_COUNT, line_keys
+from .boilerplate import MIN_COUNT, article_line_keys, line_key, line_keys
 from .errors import InputError, Problem
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
@@ -147,13 +147,14 @@ class Writer:
         if not todo:
             return False
         flipped: dict[str, set[int]] = {}
+        self._count_titles(flipped)
         for a, _, is_update in todo:
             if is_update:
                 old = self.db.article(a.id)
                 if old is not None and old.source:
-                    self._count_lines(old.source, old.text, -1, flipped)
+                    self._count_lines(old.source, old.title, old.text, -1, flipped)
             if a.source:
-                self._count_lines(a.source, a.text, +1, flipped)
+                self._count_lines(a.source, a.title, a.text, +1, flipped)
         boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {a.source for a, _, _ in todo if a.source}}
         prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
         vectors = self.embed(prepared, report)
@@ -189,6 +190,7 @@ class Writer:
             try:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
+                    self._count_titles(flipped)
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -198,7 +200,7 @@ class Writer:
                         removed.append(article_id)
                         rows.append(old.rowid)
                         if old.source:
-                            self._count_lines(old.source, old.text, -1, flipped)
+                            self._count_lines(old.source, old.title, old.text, -1, flipped)
                     # group → its members removed here, logged as "removed" (membership rows stay until the regrouping)
                     left: dict[str, list[str]] = {}
                     id_of = dict(zip(rows, removed, strict=True))
@@ -238,11 +240,24 @@ class Writer:
             self.db.set_numbers(codes)
             self.db.commit()
 
-    def _count_lines(self, source: str, text: str, delta: int, flipped: dict[str, set[int]]) -> None:
+    def _count_lines(self, source: str, title: str | None, text: str, delta: int, flipped: dict[str, set[int]]) -> None:
+        self._bump(source, article_line_keys(title, text), delta, flipped)
+
+    def _bump(self, source: str, keys: Iterable[int], delta: int, flipped: dict[str, set[int]]) -> None:
         crossing = MIN_COUNT if delta > 0 else MIN_COUNT - 1
-        for key, n in self.db.bump_lines(source, line_keys(text), delta):
+        for key, n in self.db.bump_lines(source, keys, delta):
             if n == crossing:
                 flipped.setdefault(source, set()).add(key)
+
+    def _count_titles(self, flipped: dict[str, set[int]]) -> None:
+        """A store written before headlines counted toward their source's boilerplate lines: their counts are
+        added once, in the transaction of its next write, whose re-derivation and regrouping then apply them."""
+        if self.db.get_meta("title_lines") != "missing":
+            return
+        for source, title, text in self.db.titles_by_source():
+            if (key := line_key(title)) is not None and key not in line_keys(text):
+                self._bump(source, [key], +1, flipped)
+        self.db.set_meta("title_lines", "counted")
 
     def _refresh_sources(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
                          index: VectorIndex) -> None:
@@ -251,7 +266,7 @@ class Writer:
             boiler = self.db.boilerplate_keys(source, MIN_COUNT)
             stale: list[tuple[StoredArticle, Prepared]] = []
             for old in self.db.iter_articles(source):
-                if old.id in skip or not (line_keys(old.text) & keys):
+                if old.id in skip or not (article_line_keys(old.title, old.text) & keys):
                     continue
                 p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler)
                 if p.content_hash != old.content_hash or p.hashes != (old.embed_hash, old.title_hash):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from storycluster import Archive
+from storycluster.boilerplate import line_key
 from storycluster.errors import NotFoundError, StoreError
 from storycluster.featurize import prepare_article
 from storycluster.store.store import Store
@@ -147,7 +148,7 @@ def test_boilerplate_lines_of_a_source_are_found_and_ignored(tmp_path):
               "The electricity ministry increased supply hours in the capital this week.",
               "Forecasters expect temperatures above fifty degrees in Basra.",
               "Football: the national team qualified for the final round of the cup."]
-    rows = [{"id": f"n{i}", "title": f"Item {i}", "text": f"{b}\n{footer}", "source": "paper"}
+    rows = [{"id": f"n{i}", "title": " ".join(b.split()[:3]), "text": f"{b}\n{footer}", "source": "paper"}
             for i, b in enumerate(bodies)]
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         first = archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows[:2])])
@@ -162,6 +163,50 @@ def test_boilerplate_lines_of_a_source_are_found_and_ignored(tmp_path):
             == stored[0].content_hash
         assert report.refreshed == 2  # the two articles stored before the footer was recognised were re-derived
         assert archive.db.article("n0").text.endswith("Read also:")  # display text untouched
+
+
+WEATHER = ["Heavy rain is expected across the north of the country on Tuesday, with flood warnings issued for "
+           "three rivers and travel disruption likely.",
+           "A heatwave will bring temperatures of up to 38 degrees to the south this weekend, and officials urged "
+           "residents to stay indoors at midday.",
+           "Fog will cover the coast on Friday morning, delaying ferries, before clearing by the afternoon with "
+           "sunny spells."]
+
+
+def test_a_headline_a_source_puts_on_many_articles_is_a_label_not_a_story(tmp_path):
+    """Three different forecasts that one source titles "Weather": the shared headline is its boilerplate from
+    the third on (the stored two are re-derived, display untouched), and stops making them one story (real
+    model; with two, the one-word headline still outweighs bodies that differ)."""
+    rows = [{"id": f"w{i}", "title": "Weather", "text": t, "source": "daily.example"} for i, t in enumerate(WEATHER)]
+    with Archive(tmp_path / "s") as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows[:2])])
+        assert archive.compare("w0", "w1")["tier"] == "same_story"
+        assert [g["size"] for g in archive.dedup()["groups"]] == [2]
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", rows[2:])])
+        assert report.refreshed == 2
+        pair = archive.compare("w0", "w1")
+        assert pair["tier"] != "same_story" and pair["evidence"]["title_cosine"] == pair["evidence"]["lead_cosine"]
+        assert archive.dedup()["groups"] == [] and archive.db.article("w0").title == "Weather"
+
+
+def test_a_store_from_before_headlines_counted_counts_them_at_its_next_write(tmp_path):
+    """A store written before headlines counted toward boilerplate: its next add counts the stored headlines
+    too (once), so the third "Weather" of the source is the one that makes it a label."""
+    rows = [{"id": f"w{i}", "title": "Weather", "text": t, "source": "daily.example"} for i, t in enumerate(WEATHER)]
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows[:2])])
+        title_key = line_key("Weather")
+        with archive.db.transaction():  # as the earlier version left it: no headline counted, no marker
+            archive.db.conn.execute("DELETE FROM source_lines WHERE line_key = ?", (title_key,))
+            archive.db.conn.execute("DELETE FROM meta WHERE key = 'title_lines'")
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        assert archive.db.get_meta("title_lines") == "missing"
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", rows[2:])])
+        assert archive.db.boilerplate_keys("daily.example", 3) == {title_key}
+        assert report.refreshed == 2 and archive.db.get_meta("title_lines") == "counted"
+        archive.add_paths([write_jsonl(tmp_path / "c.jsonl", [{**rows[0], "id": "w9", "text": "Snow on Monday."}])])
+        n = archive.db.conn.execute("SELECT n FROM source_lines WHERE line_key = ?", (title_key,)).fetchone()[0]
+        assert n == 4  # counted once each
 
 
 def archive_article(row):

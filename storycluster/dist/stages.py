@@ -72,13 +72,15 @@ def with_positions(batch, by_file: dict[int, np.ndarray]):
 
 # -- boilerplate ------------------------------------------------------------------------------------
 def line_key_rows(batch) -> dict[str, np.ndarray]:
-    """(source, line key) once per article and distinct line: what the store counts per source."""
-    from ..boilerplate import line_keys
+    """(source, line key) once per article and distinct line (its headline among them): what the store counts
+    per source."""
+    from ..boilerplate import article_line_keys
 
     sources, keys = [], []
-    for src, text in zip(batch.column("source").to_pylist(), batch.column("text").to_pylist(), strict=True):
+    for src, title, text in zip(batch.column("source").to_pylist(), batch.column("title").to_pylist(),
+                                batch.column("text").to_pylist(), strict=True):
         if src:
-            ks = list(line_keys(text))
+            ks = list(article_line_keys(title, text))
             sources.extend([src] * len(ks))
             keys.extend(ks)
     return {"source": np.asarray(sources, dtype=object), "key": np.asarray(keys, dtype=np.int64)}

@@ -187,6 +187,11 @@ class Database:
             self.conn.execute("ALTER TABLE articles ADD COLUMN numbers BLOB")
             self.set_meta("numbers_missing", "1")
             have.add("numbers")
+        if not readonly and self.get_meta("title_lines") is None:
+            # headlines count toward their source's boilerplate lines from version 0.2: a store written before
+            # holds counts without them, which its next write completes (Writer._count_titles)
+            empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
+            self.set_meta("title_lines", "counted" if empty else "missing")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
             self.conn.close()
             raise StoreError(f"{path}: this store was written by an older storycluster (no column "
@@ -310,6 +315,11 @@ class Database:
             yield from self._rows(sql + " WHERE source = ? ORDER BY rowid", (source,))
         else:
             yield from self._rows(sql + " ORDER BY rowid")
+
+    def titles_by_source(self) -> Iterator[tuple[str, str, str]]:
+        """(source, title, text) of every article with a source and a headline."""
+        yield from self.conn.execute("SELECT source, title, text FROM articles WHERE source IS NOT NULL AND "
+                                     "source != '' AND title IS NOT NULL AND title != '' ORDER BY rowid")
 
     def record_hashes(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         out: dict[str, tuple[int, str]] = {}
