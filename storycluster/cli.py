@@ -112,6 +112,29 @@ def command(fn: Callable) -> Callable:
     return app.command()(wrapper)
 
 
+class _CsvCells:
+    """A CSV writer on stdout whose text cells cannot run as spreadsheet formulas: a cell from the input (an id, a
+    headline, a source) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, and is not a plain
+    number, is written with a leading apostrophe, as spreadsheets show typed text (``=HYPERLINK(...)`` in a
+    headline would otherwise become a link, or run, in the reader's spreadsheet)."""
+
+    def __init__(self) -> None:
+        self._w = csv.writer(sys.stdout)
+
+    def writerow(self, row: list) -> None:
+        self._w.writerow([_inert(c) if isinstance(c, str) else c for c in row])
+
+
+def _inert(cell: str) -> str:
+    if not cell or cell[0] not in "=+-@\t\r":
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
+
+
 def _output_file(path: Path) -> Path:
     """An output file path that can be written: not a folder, in a folder that exists (checked before any work)."""
     if path.is_dir():
@@ -272,7 +295,7 @@ def dedup(
                 typer.echo(json.dumps({"group": None, "representative": s, "size": 1,
                                        "members": [{"id": s}]}, ensure_ascii=False))
     elif fmt is Format.csv:
-        w = csv.writer(sys.stdout)
+        w = _CsvCells()
         w.writerow(["group", "id", "representative", "score", "tier", "via", "duplicate_of", "source", "published",
                     "title"])
         for g in result["groups"]:
@@ -369,7 +392,7 @@ def related(
             typer.echo(json.dumps(item, ensure_ascii=False))
         return
     if fmt is Format.csv:
-        w = csv.writer(sys.stdout)
+        w = _CsvCells()
         w.writerow(["rank", "id", "score", "tier", "via", "group", "also_in", "source", "published", "lang", "title"])
         for n, item in enumerate(result["related"], start=1):
             w.writerow([n, item["id"], item["score"], item["tier"], item.get("via", "pair"), item["group"] or "",

@@ -280,6 +280,26 @@ def test_related_honours_every_output_format_and_an_empty_text_is_a_usage_error(
     assert r.exit_code == 2 and "the text is empty" in r.stderr
 
 
+def test_csv_cells_from_the_input_never_run_as_spreadsheet_formulas(tmp_path):
+    import csv as csv_module
+    import io
+
+    body = "Storm Boris brought deadly floods to central Europe, and rescuers searched for the missing."
+    rows = [{"id": "f1", "title": '=HYPERLINK("http://evil.example","open")', "text": body, "source": "@wire"},
+            {"id": "f2", "title": "-12", "text": body + " Officials said.", "source": "+cmd|' /C calc'!A0"},
+            {"id": "-f3", "title": "Plain headline", "text": body + " More rain is expected."}]
+    assert run("add", str(write_jsonl(tmp_path / "f.jsonl", rows)), store=tmp_path / "s").exit_code == 0
+    out = run("dedup", "--format", "csv", "--all", store=tmp_path / "s").stdout
+    cells = {r["title"] for r in csv_module.DictReader(io.StringIO(out))} | \
+            {r["source"] for r in csv_module.DictReader(io.StringIO(out))}
+    assert {"'=HYPERLINK(\"http://evil.example\",\"open\")", "-12", "'@wire", "'+cmd|' /C calc'!A0",
+            "Plain headline"} <= cells
+    related = list(csv_module.DictReader(io.StringIO(run("related", "f2", "--format", "csv",
+                                                         store=tmp_path / "s").stdout)))
+    assert related and {"'-f3", "f1"} <= {r["id"] for r in related} | {x for r in related for x in r["also_in"].split()}
+    assert not any(v.startswith(("=", "@", "+")) for r in related for v in r.values())
+
+
 def test_an_empty_file_is_reported_and_a_failed_first_add_leaves_no_store(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
