@@ -83,6 +83,42 @@ def _decode(raw: bytes, path: str, line: int | None) -> str | Problem:
 BOM = b"\xef\xbb\xbf"
 
 
+#: a charset an HTML page declares in a <meta> tag, within its first 1,024 bytes (as browsers look for it)
+_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([a-z0-9_.:-]+)", re.IGNORECASE)
+#: labels browsers read as another encoding (WHATWG): Latin-1 and ASCII as windows-1252; a UTF-16 label in a
+#: <meta> that could be read as ASCII is not true, the page is UTF-8
+_CHARSET_AS = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "ascii": "cp1252",
+               "us-ascii": "cp1252", "utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8"}
+
+
+def _decode_html(raw: bytes, path: str) -> str | Problem:
+    """An HTML page's text in the encoding it states: a byte order mark (UTF-8, UTF-16), else the charset of its
+    <meta> tag (windows-1256, for one, on older Arabic sites), else UTF-8. Never a guess: bytes that are not
+    valid in that encoding are a problem to report."""
+    import codecs
+
+    for bom, codec in ((BOM, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if raw.startswith(bom):
+            return _decoded(raw[len(bom):], codec, path, "its byte order mark says")
+    if (m := _META_CHARSET.search(raw[:1024])) is None:
+        return _decode(raw, path, None)
+    label = m.group(1).decode("ascii").lower()
+    try:
+        codec = codecs.lookup(_CHARSET_AS.get(label, label)).name
+    except LookupError:
+        return Problem(path, None, None, f"declares charset '{label}', which is not a known encoding",
+                       "correct its <meta charset>, or re-encode the file as UTF-8")
+    return _decoded(raw, codec, path, f"its <meta> declares {label}")
+
+
+def _decoded(raw: bytes, codec: str, path: str, why: str) -> str | Problem:
+    try:
+        return raw.decode(codec)
+    except UnicodeDecodeError as e:
+        return Problem(path, None, None, f"not valid {codec} ({why}): byte 0x{raw[e.start]:02x} at offset {e.start}",
+                       "correct the declared charset, or re-encode the file as UTF-8")
+
+
 def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | Problem]]:
     for lineno, raw in enumerate(fh, start=1):
         if lineno == 1:
@@ -224,11 +260,12 @@ def _read_folder(folder: Path, max_text_bytes: int, notices: list[str] | None = 
 
 
 def _read_text_file(raw: bytes, path: Path, doc_id: str) -> Iterator[tuple[int, dict | Problem]]:
-    text = _decode(raw.removeprefix(BOM), str(path), None)
+    html = path.suffix.lower() in (".html", ".htm")
+    text = _decode_html(raw, str(path)) if html else _decode(raw.removeprefix(BOM), str(path), None)
     if isinstance(text, Problem):
         yield 1, text
         return
-    if path.suffix.lower() in (".html", ".htm"):
+    if html:
         yield 1, {"id": doc_id, **html_to_record(text)}
         return
     lines = text.strip().split("\n", 1)

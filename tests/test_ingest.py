@@ -101,6 +101,26 @@ def test_files_that_start_with_a_byte_order_mark(tmp_path):
     assert (a.id, a.title) == ("one", "العنوان") and not a.text.startswith("\ufeff")
 
 
+def test_html_pages_are_read_in_the_encoding_they_declare(tmp_path):
+    """A page states its encoding by a byte order mark or its <meta charset>; one that states none is UTF-8; bytes
+    not valid in the stated encoding, or an unknown charset, are reported, never guessed."""
+    page = ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1256"><title>السوداني'
+            '</title></head><body><article><p>قال رئيس الوزراء العراقي محمد شياع السوداني في مقابلة مع بلومبرغ إن '
+            'العراق لم يعد بحاجة إلى القوات الأميركية.</p></article></body></html>')
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "cp1256.html").write_bytes(page.encode("cp1256"))
+    (folder / "bom16.html").write_bytes(b"\xff\xfe" + page.replace("windows-1256", "utf-16").encode("utf-16-le"))
+    (folder / "plain.htm").write_bytes(page.replace("; charset=windows-1256", "").encode("utf-8"))
+    (folder / "lies.html").write_bytes(page.replace("windows-1256", "utf-8").encode("cp1256"))
+    (folder / "klingon.html").write_bytes(page.replace("windows-1256", "klingon").encode("utf-8"))
+    out = {getattr(r, "id", None) or Path(r.path).stem: r for r in records(folder)}
+    for good in ("cp1256", "bom16", "plain"):
+        assert "السوداني" in out[good].text, good
+    assert "not valid utf-8 (its <meta> declares utf-8)" in out["lies"].message
+    assert "declares charset 'klingon'" in out["klingon"].message
+
+
 def test_csv_with_quoted_multiline_field(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text('id,title,text,source\n1,T,"line one\nline two",S\n2,,\n3,X,"ok",\n', encoding="utf-8")
