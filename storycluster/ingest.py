@@ -19,7 +19,7 @@ from .article import FIELDS, Article, normalize_published, web_url
 from .errors import Problem
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
-_HINT_FIX = "fix the record or rerun with --on-error skip"
+HINT_FIX = "fix the record or rerun with --on-error skip"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: control characters an id may not hold (it becomes a path segment, a file name, a database key)
 _ID_CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -34,6 +34,7 @@ Record = Article | Problem
 #: where a record's publication date may be, first found wins (feeds, CMS exports and schema.org use these)
 DATE_FIELDS = ("published", "date", "published_at", "publishedAt", "pubDate", "datePublished", "pub_date",
                "publication_date", "dateCreated")
+_KNOWN = frozenset((*FIELDS, *DATE_FIELDS))
 
 
 def read_paths(paths: Iterable[str | Path], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
@@ -132,14 +133,14 @@ def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | 
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            yield lineno, Problem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})", _HINT_FIX)
+            yield lineno, Problem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})", HINT_FIX)
             continue
         except RecursionError:
-            yield lineno, Problem(path, lineno, None, "JSON nested too deeply to read", _HINT_FIX)
+            yield lineno, Problem(path, lineno, None, "JSON nested too deeply to read", HINT_FIX)
             continue
         if not isinstance(obj, dict):
             yield lineno, Problem(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}",
-                                  _HINT_FIX)
+                                  HINT_FIX)
             continue
         yield lineno, obj
 
@@ -206,7 +207,7 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         except StopIteration:
             return
         except csv.Error as e:
-            yield start, Problem(path, start, None, f"invalid CSV ({e})", _HINT_FIX)
+            yield start, Problem(path, start, None, f"invalid CSV ({e})", HINT_FIX)
             start = reader.line_num + 1
             continue
         end = reader.line_num
@@ -289,16 +290,13 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
                notices: list[str] | None = None) -> Iterator[Record]:
     seen: dict[str, int] = {}
     unknown: dict[str, int] = {}
-    known = {*FIELDS, *DATE_FIELDS}
     empty = True
     for lineno, row in rows:
         empty = False
         if isinstance(row, Problem):
             yield row
             continue
-        for key in row:
-            if key not in known:
-                unknown[key] = unknown.get(key, 0) + 1
+        count_unknown_fields(row, unknown)
         result = to_article(row, path, lineno, max_text_bytes)
         if isinstance(result, Article):
             if result.id in seen:
@@ -310,17 +308,29 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
     if empty:
         yield Problem(path, None, None, "no records in this file", "check that it is the file you meant")
     if unknown and notices is not None:
-        listed = ", ".join(f"'{k}' ({n} records)" for k, n in sorted(unknown.items())[:12])
-        more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
-        notices.append(f"{path}: fields not read: {listed}{more}; storycluster reads {', '.join(FIELDS)} "
-                       f"(dates also from {', '.join(DATE_FIELDS[1:])})")
+        notices.append(fields_not_read(path, unknown))
+
+
+def count_unknown_fields(row: dict, unknown: dict[str, int]) -> None:
+    """Count the fields of ``row`` that storycluster does not read (into ``unknown``: field → records)."""
+    for key in row:
+        if key not in _KNOWN:
+            unknown[key] = unknown.get(key, 0) + 1
+
+
+def fields_not_read(where: str, unknown: dict[str, int]) -> str:
+    """The notice that names the fields of ``where``'s records that were not read (the first 12)."""
+    listed = ", ".join(f"'{k}' ({n} records)" for k, n in sorted(unknown.items())[:12])
+    more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
+    return (f"{where}: fields not read: {listed}{more}; storycluster reads {', '.join(FIELDS)} "
+            f"(dates also from {', '.join(DATE_FIELDS[1:])})")
 
 
 def to_article(row: dict, path: str = "<input>", line: int | None = None,
                max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Article | Problem:
     """Validate one record (a dict with the JSONL fields) into an Article, or say what is wrong with it."""
 
-    def bad(field: str, message: str, hint: str = _HINT_FIX) -> Problem:
+    def bad(field: str, message: str, hint: str = HINT_FIX) -> Problem:
         return Problem(path, line, field, message, hint)
 
     values: dict[str, str | None] = {}

@@ -113,10 +113,15 @@ def test_writes_need_the_token_and_work(client):
     assert bad.status_code == 422
     err = bad.json()["error"]
     assert err["where"] == "articles[1]" and err["field"] == "text"
+    nul = client.post("/articles", json=[{"id": "x", "text": "a\u0000b"}], headers=auth).json()["error"]
+    assert nul["field"] == "text" and "--on-error" not in nul["message"] + nul["hint"]
+    assert nul["hint"] == "fix the record; nothing of this batch was stored"
     assert client.get("/articles/en-sudani-copy/related").status_code == 404  # nothing of the bad batch stored
     tag = client.get("/groups").headers["etag"]
-    ok = client.post("/articles", json=[doc], headers=auth)
+    ok = client.post("/articles", json=[{**doc, "author": "A. Writer", "section": "world"}], headers=auth)
     assert ok.status_code == 200 and ok.json()["added"] == 1
+    [notice] = ok.json()["notices"]  # fields the API does not read are said, not dropped in silence
+    assert notice.startswith("articles: fields not read: 'author' (1 records), 'section' (1 records)")
     assert client.get("/groups", headers={"If-None-Match": tag}).status_code == 200  # the data changed: new tag
     items = client.get("/articles/en-sudani-copy/related").json()["related"]
     assert "en-sudani-bloomberg" in shown(items[0])
