@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .article import FIELDS, Article, normalize_published, web_url
 from .errors import Problem
+from .language import language_tag
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
 HINT_FIX = "fix the record or rerun with --on-error skip"
@@ -376,7 +377,11 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
         if url is None:
             return bad("url", f"not an http(s) address: {given[:80]!r}",
                        "give an absolute http:// or https:// URL, or leave url out")
-    lang = (values["lang"] or "").strip().lower() or None
+    try:
+        lang = language_tag(values["lang"])
+    except ValueError as e:
+        return bad("lang", str(e).split(" (")[0], "use a language code such as en, ar, fr or eng, or leave lang out "
+                   "to have it detected")
     return Article(id=(values["id"] or "").strip(), title=(values["title"] or "").strip(), text=text,
                    url=url, source=(values["source"] or "").strip() or None,
                    published=values["published"], lang=lang,

@@ -21,6 +21,30 @@ def detect_language(text: str) -> str | None:
     return lang if prob >= 0.5 else None
 
 
+#: tags that say the language is not known, or not one: treated as absent (the text's language is detected)
+_NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
+
+
+def language_tag(value: str | None) -> str | None:
+    """A ``lang`` as given (``en``, ``EN``, ``en_US``, ``eng``, ``ara``, ``zh-Hant-TW``, ``cmn``) as a lowercase
+    BCP 47 tag with the shortest language code (``en``, ``en-us``, ``ar``, ``zh-hant-tw``, ``zh``); None for an
+    empty value or one that names no language (``und``). A value that is not a language tag ("English") is a
+    ValueError: read as a language the model does not know, it would cost the article its semantic verdict."""
+    import langcodes
+
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        tag = langcodes.standardize_tag(text, macro=True)
+    except (langcodes.LanguageTagError, ValueError):
+        tag = None
+    if tag is None or not langcodes.tag_is_valid(tag):
+        raise ValueError(f"{text[:40]!r} is not a language tag (use a code such as en, ar, fr or eng, or leave it out "
+                         "to have the language detected)")
+    return None if base_code(tag) in _NO_LANGUAGE else tag.lower()
+
+
 def base_code(lang: str | None) -> str | None:
     """``zh-TW`` → ``zh``; None or empty → None."""
     return (lang or "").split("-")[0].split("_")[0].strip().lower() or None

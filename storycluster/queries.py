@@ -121,7 +121,8 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         if embed is None:
             raise ValueError("a text query needs an embedder")
         cut = (text or "")[:QUERY_MAX_CHARS]
-        p = prepare_article(Article("<query>", title[:1000], cut, lang=lang), set(), store.config.embed_max_chars)
+        p = prepare_article(Article("<query>", title[:1000], cut, lang=query_lang(lang)), set(),
+                            store.config.embed_max_chars)
         qvec = embed([p])[0]
         (lex,) = lexical_features([p])
         owner = Owner(Query(qvec, lex.signature, lex.terms, p.content_hash, p.lang, numbers=lex.numbers))
@@ -209,3 +210,13 @@ def score_pairs(store: Store, pairs: Iterable[tuple[str, str, float | None]]) ->
             continue
         out.append(ScoredPair(**c, human=human))
     return out
+
+
+def query_lang(lang: str | None) -> str | None:
+    """A text query's ``lang`` as stored articles' are read (:func:`~.language.language_tag`)."""
+    from .language import language_tag
+
+    try:
+        return language_tag(lang)
+    except ValueError as e:
+        raise ValueError(f"lang: {e}") from None

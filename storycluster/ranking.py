@@ -23,7 +23,7 @@ class RelatedOptions:
     since: only articles published at or after this time (an ISO date, or a datetime).
     max_age_days: only articles published within this many days before ``now``.
     past_only: never recommend an article published after the query article (when its date is known).
-    lang: only articles in this language (ISO 639-1, e.g. ``ar``).
+    lang: only articles in this language (a language code, e.g. ``ar`` or ``ara``; ``en`` also takes ``en-us``).
     exclude_ids, exclude_sources: never show these articles / these outlets.
     per_source: at most this many entries from one source.
     diversity: 0 ranks by relevance alone; up to 1 trades relevance for entries unlike those above them
@@ -50,6 +50,13 @@ class RelatedOptions:
             raise ValueError(f"per_source must be at least 1, not {self.per_source}")
         if not 0.0 <= self.diversity <= 1.0:
             raise ValueError(f"diversity must lie in [0, 1], not {self.diversity}")
+        if self.lang is not None:
+            from .language import base_code, language_tag
+
+            try:
+                object.__setattr__(self, "lang", base_code(language_tag(self.lang)))
+            except ValueError as e:
+                raise ValueError(f"lang: {e}") from None
         object.__setattr__(self, "exclude_ids", frozenset(self.exclude_ids))
         object.__setattr__(self, "exclude_sources", frozenset(self.exclude_sources))
 
@@ -80,7 +87,7 @@ class RelatedOptions:
         """Whether one candidate passes the filters (``earliest`` from :meth:`earliest`, computed once)."""
         if article_id in self.exclude_ids or (source is not None and source in self.exclude_sources):
             return False
-        if self.lang is not None and lang != self.lang:
+        if self.lang is not None and (lang or "").split("-")[0] != self.lang:
             return False
         if earliest is not None and (published_ts is None or published_ts < earliest):
             return False

@@ -30,6 +30,14 @@ def test_jsonl_good_record(tmp_path):
     assert a.published_ts == 1726387200.0
 
 
+def test_lang_is_read_as_a_language_tag_and_a_name_is_a_bad_record(tmp_path):
+    given = ["EN", "en_US", "eng", "ara", "cmn", "zh-Hant-TW", "und", "English"]
+    rows = [{**GOOD, "id": f"a{i}", "lang": lang} for i, lang in enumerate(given)]
+    out = records(write_jsonl(tmp_path / "a.jsonl", rows))
+    assert [a.lang for a in out[:7]] == ["en", "en-us", "en", "ar", "zh", "zh-hant-tw", None]
+    assert (out[7].field, out[7].line) == ("lang", 8) and "'English' is not a language tag" in out[7].message
+
+
 def test_malformed_json_line(tmp_path):
     p = tmp_path / "bad.jsonl"
     p.write_text(json.dumps(GOOD) + "\n{not json\n", encoding="utf-8")

@@ -37,6 +37,12 @@ def test_options_validate_and_parse() -> None:
     with pytest.raises(ValueError, match="ISO date"):
         RelatedOptions(since="last week").earliest()
     assert parse_list(["a,b", " c "]) == {"a", "b", "c"} and parse_list(None) == frozenset()
+    with pytest.raises(ValueError, match="lang: 'Arabic' is not a language tag"):
+        RelatedOptions(lang="Arabic")
+    ara = RelatedOptions(lang="ara")  # a three-letter code is the language the stored two-letter ones name
+    assert ara.lang == "ar" and ara.allows("a", None, "ar", None, None, None)
+    en = RelatedOptions(lang="en")
+    assert en.allows("a", None, "en-us", None, None, None) and not en.allows("a", None, "es", None, None, None)
 
 
 def test_date_window_leaves_out_undated_and_old() -> None:

@@ -37,11 +37,22 @@ def model_languages(model_id: str, declared: list[str] | None = None) -> frozens
 
 
 def parse_languages(value: str | None) -> list[str] | None:
-    """``--model-languages``: ``en,de,fr`` → ["de", "en", "fr"]; ``all`` or empty → None (every language)."""
+    """``--model-languages``: ``en,de,fr`` → ["de", "en", "fr"] (``deu`` is ``de``, as a record's ``lang`` is
+    read); ``all`` or empty → None (every language)."""
+    from ..language import base_code, language_tag
+
     if value is None or value.strip().lower() in ("", "all"):
         return None
-    codes = sorted({c.strip().lower() for c in value.split(",") if c.strip()})
-    bad = [c for c in codes if not (c.isascii() and c.isalpha() and 2 <= len(c) <= 3)]
+    codes, bad = set(), []
+    for given in filter(None, (c.strip() for c in value.split(","))):
+        try:
+            code = base_code(language_tag(given))
+        except ValueError:
+            code = None
+        if code is None:
+            bad.append(given)
+        else:
+            codes.add(code)
     if bad:
-        raise ValueError(f"--model-languages: {', '.join(bad)} is not an ISO 639-1 code; give e.g. 'en,de,fr' or 'all'")
-    return codes
+        raise ValueError(f"--model-languages: {', '.join(bad)} is not a language code; give e.g. 'en,de,fr' or 'all'")
+    return sorted(codes)

@@ -249,7 +249,10 @@ class PgBackend:
             raise ValueError("give a non-empty text")
         if self._embedder is None:
             self._embedder = get_embedder(self.meta["model"])
-        p = prepare_article(Article("<query>", title, text, lang=lang), set(), int(self.meta["embed_max_chars"]))
+        from ..queries import query_lang
+
+        p = prepare_article(Article("<query>", title, text, lang=query_lang(lang)), set(),
+                            int(self.meta["embed_max_chars"]))
         lead, head = self._embedder.embed([p.embed_input, p.title_input])
         t = self.thresholds
         limit = max(200, 20 * k)
