@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 
 @cache
@@ -25,6 +25,7 @@ def detect_language(text: str) -> str | None:
 _NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
 
 
+@lru_cache(maxsize=4096)  # a feed's records repeat a few values
 def language_tag(value: str | None) -> str | None:
     """A ``lang`` as given (``en``, ``EN``, ``en_US``, ``eng``, ``ara``, ``zh-Hant-TW``, ``cmn``) as a lowercase
     BCP 47 tag with the shortest language code (``en``, ``en-us``, ``ar``, ``zh-hant-tw``, ``zh``); None for an
