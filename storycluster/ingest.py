@@ -28,6 +28,16 @@ _ID_CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_ID_CHARS = 512
 _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
 _DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"}
+#: data files that may come gzip-compressed (``archive.jsonl.gz``): read as they are decompressed
+_GZIP_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+
+
+def _suffix(p: Path) -> tuple[str, bool]:
+    """A file's format suffix, and whether it is gzip-compressed (``a.jsonl.gz`` → ``.jsonl``, True)."""
+    suffix = p.suffix.lower()
+    if suffix == ".gz" and (inner := Path(p.stem).suffix.lower()) in _GZIP_SUFFIXES:
+        return inner, True
+    return suffix, False
 
 Record = Article | Problem
 
@@ -53,15 +63,21 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     if p.is_dir():
         yield from _read_folder(p, max_text_bytes, notices)
         return
-    suffix = p.suffix.lower()
+    suffix, gzipped = _suffix(p)
     try:
         fh = open(p, "rb")  # noqa: SIM115 - closed by the reader below
     except OSError as e:
         yield Problem(str(p), None, None, f"cannot read: {e.strerror or e}", "check the path and permissions")
         return
     with fh:
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            yield from _validated(_read_jsonl(fh, str(p)), str(p), max_text_bytes, notices)
+        if gzipped:
+            import gzip
+
+            with gzip.open(fh) as unzipped:
+                yield from _unzipped(_validated(_read_data(unzipped, str(p), suffix), str(p), max_text_bytes, notices),
+                                     str(p))
+        elif suffix in (".jsonl", ".ndjson", ".json"):
+            yield from _validated(_read_data(fh, str(p), suffix), str(p), max_text_bytes, notices)
         elif suffix == ".parquet":
             yield from _validated(_read_parquet(fh, str(p)), str(p), max_text_bytes, notices)
         elif suffix in (".csv", ".tsv"):
@@ -70,7 +86,52 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
             yield from _validated(_read_text_file(fh.read(), p, p.stem), str(p), max_text_bytes)
         else:
             yield Problem(str(p), None, None, f"unknown file type '{suffix or '(none)'}'",
-                          "use .jsonl, .csv, .parquet, .html, .txt or a folder of .html/.txt files")
+                          "use .jsonl, .csv, .parquet, .html, .txt (data files also as .gz) or a folder of them")
+
+
+def _read_data(fh, path: str, suffix: str) -> Iterator[tuple[int, dict | Problem]]:
+    """Records of a JSONL or CSV/TSV stream (a decompressed one)."""
+    if suffix in (".csv", ".tsv"):
+        return _read_csv(fh, path, "\t" if suffix == ".tsv" else ",")
+    if suffix == ".json":
+        return _read_json(fh, path)
+    return _read_jsonl(fh, path)
+
+
+def _read_json(fh, path: str) -> Iterator[tuple[int, dict | Problem]]:
+    """A .json file: one array of records (each numbered by its place in the array, from 1, where a line
+    number would be), or JSON lines."""
+    head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
+    if not head.removeprefix(BOM).lstrip().startswith(b"["):
+        yield from _read_jsonl(fh, path)
+        return
+    raw = fh.read()
+    text = _decode(raw.removeprefix(BOM), path, None)
+    if isinstance(text, Problem):
+        yield 0, text
+        return
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as e:
+        yield 0, Problem(path, e.lineno, None, f"invalid JSON ({e.msg} at column {e.colno})",
+                         "a .json file holds one array of article objects, or one object per line")
+        return
+    except RecursionError:
+        yield 0, Problem(path, None, None, "JSON nested too deeply to read", HINT_FIX)
+        return
+    for n, row in enumerate(rows, start=1):
+        yield n, row if isinstance(row, dict) else Problem(path, n, None, f"record {n} of the array: expected a JSON "
+                                                                          f"object, got {type(row).__name__}", HINT_FIX)
+
+
+def _unzipped(records: Iterator[Record], path: str) -> Iterator[Record]:
+    """``records`` as read so far, then a problem if the compressed stream is damaged or cut short."""
+    import zlib
+
+    try:
+        yield from records
+    except (OSError, EOFError, zlib.error) as e:
+        yield Problem(path, None, None, f"not a readable gzip file ({e})", "check the file, e.g. gzip -t")
 
 
 def _decode(raw: bytes, path: str, line: int | None) -> str | Problem:
@@ -241,10 +302,10 @@ def _read_folder(folder: Path, max_text_bytes: int, notices: list[str] | None = 
             continue
         if not f.is_file():
             continue
-        suffix = f.suffix.lower()
+        suffix, gzipped = _suffix(f)
         if suffix in _TEXT_SUFFIXES:
             files.append(f)
-        elif suffix in _DATA_SUFFIXES:
+        elif suffix in _DATA_SUFFIXES or gzipped:
             data.append(f)
     if not files and not data:
         yield Problem(str(folder), None, None, "no .html, .htm, .txt, .jsonl or .csv files in this folder",

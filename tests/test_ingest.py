@@ -129,6 +129,30 @@ def test_html_pages_are_read_in_the_encoding_they_declare(tmp_path):
     assert "declares charset 'klingon'" in out["klingon"].message
 
 
+def test_gzipped_data_files_and_json_arrays(tmp_path):
+    """An archive as archive.jsonl.gz or a .csv.gz (also inside a folder), a .json file holding one array of
+    records; a damaged gzip file is reported after the records read before the damage."""
+    import gzip
+
+    rows = [{**GOOD, "id": f"a{i}"} for i in range(3)]
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    assert [a.id for a in records(tmp_path / "a.jsonl.gz")] == ["a0", "a1", "a2"]
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / "b.csv.gz").write_bytes(gzip.compress(b"id,title,text\nc1,T,Body text\n"))
+    (folder / "c.json").write_text(json.dumps([{**GOOD, "id": "j1"}, {**GOOD, "id": "j2"}, 7], indent=2),
+                                   encoding="utf-8")
+    out = records(folder)
+    assert [getattr(r, "id", None) for r in out] == ["c1", "j1", "j2", None]
+    assert str(out[3]).startswith(f"{folder / 'c.json'}:3: record 3 of the array: expected a JSON object, got int")
+    whole = gzip.compress("".join(json.dumps({**GOOD, "id": f"d{i}", "text": f"text {i} " * 2000}) + "\n"
+                                  for i in range(20)).encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[:len(whole) // 2])
+    out = records(tmp_path / "cut.jsonl.gz")
+    assert out and all(r.id.startswith("d") for r in out[:-1])
+    assert "not a readable gzip file" in out[-1].message
+
+
 def test_csv_with_quoted_multiline_field(tmp_path):
     p = tmp_path / "a.csv"
     p.write_text('id,title,text,source\n1,T,"line one\nline two",S\n2,,\n3,X,"ok",\n', encoding="utf-8")
