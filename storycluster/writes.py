@@ -251,7 +251,7 @@ class Writer:
 
     def _count_titles(self, flipped: dict[str, set[int]]) -> None:
         """A store written before headlines counted toward their source's boilerplate lines: their counts are
-        added once, in the transaction of its next write, whose re-derivation and regrouping then apply them."""
+        added once, in the transaction of its next add or removal, whose re-derivation and regrouping then apply them."""
         if self.db.get_meta("title_lines") != "missing":
             return
         for source, title, text in self.db.titles_by_source():

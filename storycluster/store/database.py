@@ -189,7 +189,7 @@ class Database:
             have.add("numbers")
         if not readonly and self.get_meta("title_lines") is None:
             # headlines count toward their source's boilerplate lines from version 0.2: a store written before
-            # holds counts without them, which its next write completes (Writer._count_titles)
+            # holds counts without them, which its next add or removal completes (Writer._count_titles)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             self.set_meta("title_lines", "counted" if empty else "missing")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
