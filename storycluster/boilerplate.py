@@ -1,6 +1,7 @@
 """Site boilerplate found by repetition, not by a phrase list.
 
-A body line that appears in at least ``min_count`` articles of the same source (bylines such as
+A body line that appears in at least ``min_count`` articles of the same outlet (its ``source``, else its URL's
+host) (bylines such as
 "المسلة – متابعة – وكالات", disclaimers, "إقرأ أيضاً" and "مقالات مشابهة" headings, share prompts) is
 boilerplate for that source and is left out of hashing, shingles and embeddings. A headline counts as one of
 its article's lines: one that repeats across a source's articles ("Weather", "Corrections", "Live updates", a
@@ -31,6 +32,23 @@ def line_key(line: str) -> int | None:
 def line_keys(text: str) -> set[int]:
     """The distinct keys of a text's lines."""
     return {k for k in map(line_key, text.split("\n")) if k is not None}
+
+
+def outlet(source: str | None, url: str | None) -> str | None:
+    """Whose boilerplate an article shares: its ``source``, else its URL's host (``host:example.com``, without
+    ``www.``), else nobody's (None)."""
+    if source:
+        return source
+    if url:
+        from urllib.parse import urlsplit
+
+        try:
+            host = (urlsplit(url).hostname or "").removeprefix("www.")
+        except ValueError:
+            host = ""
+        if host:
+            return f"host:{host}"
+    return None
 
 
 def article_line_keys(title: str | None, text: str) -> set[int]:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 
 import numpy as np
 
 from .article import Article
-from .boilerplate import MIN_COUNT, article_line_keys, line_key, line_keys
+from .boilerplate import MIN_COUNT, article_line_keys, line_key, line_keys, outlet
 from .errors import InputError, Problem
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
@@ -151,12 +151,13 @@ class Writer:
         for a, _, is_update in todo:
             if is_update:
                 old = self.db.article(a.id)
-                if old is not None and old.source:
-                    self._count_lines(old.source, old.title, old.text, -1, flipped)
-            if a.source:
-                self._count_lines(a.source, a.title, a.text, +1, flipped)
-        boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {a.source for a, _, _ in todo if a.source}}
-        prepared = [self.prepare(a, boiler.get(a.source or "", set())) for a, _, _ in todo]
+                if old is not None and (was := outlet(old.source, old.url)):
+                    self._count_lines(was, old.title, old.text, -1, flipped)
+            if of := outlet(a.source, a.url):
+                self._count_lines(of, a.title, a.text, +1, flipped)
+        outlets = [outlet(a.source, a.url) for a, _, _ in todo]
+        boiler = {o: self.db.boilerplate_keys(o, MIN_COUNT) for o in set(outlets) if o}
+        prepared = [self.prepare(a, boiler.get(o or "", set())) for (a, _, _), o in zip(todo, outlets, strict=True)]
         vectors = self.embed(prepared, report)
         rowids = []
         languages = self.store.languages
@@ -199,8 +200,8 @@ class Writer:
                             continue
                         removed.append(article_id)
                         rows.append(old.rowid)
-                        if old.source:
-                            self._count_lines(old.source, old.title, old.text, -1, flipped)
+                        if was := outlet(old.source, old.url):
+                            self._count_lines(was, old.title, old.text, -1, flipped)
                     # group → its members removed here, logged as "removed" (membership rows stay until the regrouping)
                     left: dict[str, list[str]] = {}
                     id_of = dict(zip(rows, removed, strict=True))
@@ -232,16 +233,19 @@ class Writer:
             return
         with self.store.write_lock():
             rows = self.db.without_numbers()
-            boiler = {src: self.db.boilerplate_keys(src, MIN_COUNT) for src in {r[3] for r in rows if r[3]}}
+            outlets = [outlet(src, url) for _, _, _, src, url, _ in rows]
+            boiler = {o: self.db.boilerplate_keys(o, MIN_COUNT) for o in set(outlets) if o}
             codes = [(r, number_codes(self.prepare(Article(str(r), title, text, lang=lang),
-                                                   boiler.get(src or "", set())).match_input).tobytes())
-                     for r, title, text, src, lang in rows]
+                                                   boiler.get(o or "", set())).match_input).tobytes())
+                     for (r, title, text, _, _, lang), o in zip(rows, outlets, strict=True)]
             self.db.begin()
             self.db.set_numbers(codes)
             self.db.commit()
 
-    def _count_lines(self, source: str, title: str | None, text: str, delta: int, flipped: dict[str, set[int]]) -> None:
-        self._bump(source, article_line_keys(title, text), delta, flipped)
+    def _count_lines(self, of: str, title: str | None, text: str, delta: int, flipped: dict[str, set[int]]) -> None:
+        """Count an article's lines (its headline among them) toward its outlet's boilerplate (``delta``: +1 for
+        an article stored, -1 for one removed); ``flipped`` gets the keys that crossed the threshold."""
+        self._bump(of, article_line_keys(title, text), delta, flipped)
 
     def _bump(self, source: str, keys: Iterable[int], delta: int, flipped: dict[str, set[int]]) -> None:
         crossing = MIN_COUNT if delta > 0 else MIN_COUNT - 1
@@ -250,22 +254,26 @@ class Writer:
                 flipped.setdefault(source, set()).add(key)
 
     def _count_titles(self, flipped: dict[str, set[int]]) -> None:
-        """A store written before headlines counted toward their source's boilerplate lines: their counts are
-        added once, in the transaction of its next add or removal, whose re-derivation and regrouping then apply them."""
-        if self.db.get_meta("title_lines") != "missing":
+        """A store written before headlines counted toward boilerplate, and before an article without a source
+        counted toward its URL's host: those counts are added once, in the transaction of its next add or
+        removal, whose re-derivation and regrouping then apply them."""
+        if self.db.get_meta("outlet_lines") != "missing":
             return
-        for source, title, text in self.db.titles_by_source():
-            if (key := line_key(title)) is not None and key not in line_keys(text):
-                self._bump(source, [key], +1, flipped)
-        self.db.set_meta("title_lines", "counted")
+        for source, url, title, text in self.db.outlet_rows():
+            if source:  # its body lines were counted; its headline was not
+                if (key := line_key(title)) is not None and key not in line_keys(text):
+                    self._bump(source, [key], +1, flipped)
+            elif of := outlet(None, url):
+                self._count_lines(of, title, text, +1, flipped)
+        self.db.set_meta("outlet_lines", "counted")
 
     def _refresh_sources(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
                          index: VectorIndex) -> None:
-        """Re-derive stored articles of sources whose boilerplate lines changed."""
-        for source, keys in sorted(flipped.items()):
-            boiler = self.db.boilerplate_keys(source, MIN_COUNT)
+        """Re-derive stored articles of outlets whose boilerplate lines changed."""
+        for of, keys in sorted(flipped.items()):
+            boiler = self.db.boilerplate_keys(of, MIN_COUNT)
             stale: list[tuple[StoredArticle, Prepared]] = []
-            for old in self.db.iter_articles(source):
+            for old in self._articles_of(of):
                 if old.id in skip or not (article_line_keys(old.title, old.text) & keys):
                     continue
                 p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler)
@@ -280,6 +288,15 @@ class Writer:
             index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
             self.db.mark_pending(old.rowid for old, _ in stale)
             report.refreshed += len(stale)
+
+    def _articles_of(self, of: str) -> Iterator[StoredArticle]:
+        """The stored articles of an outlet (a source, or ``host:NAME`` for those without one)."""
+        if not of.startswith("host:"):
+            yield from self.db.iter_articles(of)
+            return
+        for a in self.db.iter_without_source(of.removeprefix("host:")):
+            if outlet(None, a.url) == of:
+                yield a
 
 
 def check_records(records: Iterable[Record], fail: bool, show: int = 20) -> int:

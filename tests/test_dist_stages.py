@@ -129,3 +129,20 @@ def test_parquet_input_reads_like_jsonl(tmp_path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     (problem,) = list(read_path(tmp_path / "bad.parquet"))
     assert "not a readable Parquet file" in str(problem)
+
+
+def test_boilerplate_lines_are_counted_per_outlet_as_the_store_counts_them() -> None:
+    """The distributed line counts: the source, else the URL's host (as ``add`` counts), headlines among the
+    lines; an article with neither counts toward nothing."""
+    from storycluster.boilerplate import article_line_keys
+
+    batch = pa.table({"source": ["paper", None, None, None], "title": ["Weather", "Weather", "Weather", "Weather"],
+                      "url": [None, "https://www.wx.example/1", "https://wx.example/2", None],
+                      "text": ["Rain.\nShare this", "Sun.\nShare this", "Fog.", "Snow."]})
+    rows = stages.line_key_rows(batch)
+    got = sorted(zip(rows["source"].tolist(), rows["key"].tolist(), strict=True))
+    want = sorted((o, k) for o, (title, text) in [("paper", ("Weather", "Rain.\nShare this")),
+                                                  ("host:wx.example", ("Weather", "Sun.\nShare this")),
+                                                  ("host:wx.example", ("Weather", "Fog."))]
+                  for k in article_line_keys(title, text))
+    assert got == want

@@ -173,11 +173,15 @@ WEATHER = ["Heavy rain is expected across the north of the country on Tuesday, w
            "sunny spells."]
 
 
-def test_a_headline_a_source_puts_on_many_articles_is_a_label_not_a_story(tmp_path):
-    """Three different forecasts that one source titles "Weather": the shared headline is its boilerplate from
+@pytest.mark.parametrize("outlet", ["source", "url"])
+def test_a_headline_a_source_puts_on_many_articles_is_a_label_not_a_story(tmp_path, outlet):
+    """Three different forecasts that one outlet titles "Weather": the shared headline is its boilerplate from
     the third on (the stored two are re-derived, display untouched), and stops making them one story (real
-    model; with two, the one-word headline still outweighs bodies that differ)."""
-    rows = [{"id": f"w{i}", "title": "Weather", "text": t, "source": "daily.example"} for i, t in enumerate(WEATHER)]
+    model; with two, the one-word headline still outweighs bodies that differ). The outlet is the source, or
+    for records without one the URL's host (with or without www.)."""
+    rows = [{"id": f"w{i}", "title": "Weather", "text": t,
+             **({"source": "daily.example"} if outlet == "source" else
+                {"url": f"https://{'www.' * (i % 2)}daily.example/weather/{i}"})} for i, t in enumerate(WEATHER)]
     with Archive(tmp_path / "s") as archive:
         archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows[:2])])
         assert archive.compare("w0", "w1")["tier"] == "same_story"
@@ -190,23 +194,35 @@ def test_a_headline_a_source_puts_on_many_articles_is_a_label_not_a_story(tmp_pa
 
 
 def test_a_store_from_before_headlines_counted_counts_them_at_its_next_write(tmp_path):
-    """A store written before headlines counted toward boilerplate: its next add counts the stored headlines
-    too (once), so the third "Weather" of the source is the one that makes it a label."""
+    """A store written before headlines counted toward boilerplate (and before articles without a source
+    counted toward their URL's host): its next add counts the stored headlines too (once), so the third
+    "Weather" of the source is the one that makes it a label; the same for the lines of a host's articles."""
     rows = [{"id": f"w{i}", "title": "Weather", "text": t, "source": "daily.example"} for i, t in enumerate(WEATHER)]
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows[:2])])
         title_key = line_key("Weather")
         with archive.db.transaction():  # as the earlier version left it: no headline counted, no marker
             archive.db.conn.execute("DELETE FROM source_lines WHERE line_key = ?", (title_key,))
-            archive.db.conn.execute("DELETE FROM meta WHERE key = 'title_lines'")
+            archive.db.conn.execute("DELETE FROM meta WHERE key = 'outlet_lines'")
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
-        assert archive.db.get_meta("title_lines") == "missing"
+        assert archive.db.get_meta("outlet_lines") == "missing"
         report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", rows[2:])])
         assert archive.db.boilerplate_keys("daily.example", 3) == {title_key}
-        assert report.refreshed == 2 and archive.db.get_meta("title_lines") == "counted"
+        assert report.refreshed == 2 and archive.db.get_meta("outlet_lines") == "counted"
         archive.add_paths([write_jsonl(tmp_path / "c.jsonl", [{**rows[0], "id": "w9", "text": "Snow on Monday."}])])
         n = archive.db.conn.execute("SELECT n FROM source_lines WHERE line_key = ?", (title_key,)).fetchone()[0]
         assert n == 4  # counted once each
+    footer = "Subscribe to our newsletter for the day's forecasts."
+    hosted = [{"id": f"h{i}", "title": f"Forecast {'abc'[i]}", "text": f"{t}\n{footer}",
+               "url": f"https://wx.example/{i}"} for i, t in enumerate(WEATHER)]
+    with Archive(tmp_path / "h", embedder=HashEmbedder()) as archive:
+        archive.add_paths([write_jsonl(tmp_path / "h1.jsonl", hosted[:2])])
+        with archive.db.transaction():  # the earlier version counted nothing for articles without a source
+            archive.db.conn.execute("DELETE FROM source_lines")
+            archive.db.conn.execute("UPDATE meta SET value = 'missing' WHERE key = 'outlet_lines'")
+    with Archive(tmp_path / "h", embedder=HashEmbedder()) as archive:
+        report = archive.add_paths([write_jsonl(tmp_path / "h2.jsonl", hosted[2:])])
+        assert archive.db.boilerplate_keys("host:wx.example", 3) == {line_key(footer)} and report.refreshed == 2
 
 
 def archive_article(row):

@@ -74,14 +74,14 @@ def with_positions(batch, by_file: dict[int, np.ndarray]):
 def line_key_rows(batch) -> dict[str, np.ndarray]:
     """(source, line key) once per article and distinct line (its headline among them): what the store counts
     per source."""
-    from ..boilerplate import article_line_keys
+    from ..boilerplate import article_line_keys, outlet
 
     sources, keys = [], []
-    for src, title, text in zip(batch.column("source").to_pylist(), batch.column("title").to_pylist(),
-                                batch.column("text").to_pylist(), strict=True):
-        if src:
+    for src, url, title, text in zip(batch.column("source").to_pylist(), batch.column("url").to_pylist(),
+                                     batch.column("title").to_pylist(), batch.column("text").to_pylist(), strict=True):
+        if of := outlet(src, url):
             ks = list(article_line_keys(title, text))
-            sources.extend([src] * len(ks))
+            sources.extend([of] * len(ks))
             keys.extend(ks)
     return {"source": np.asarray(sources, dtype=object), "key": np.asarray(keys, dtype=np.int64)}
 
@@ -92,10 +92,12 @@ def prepare(batch, boilerplate: dict[str, set[int]], embed_max_chars: int):
     term vector and numbers (bytes)."""
     import pyarrow as pa
 
+    from ..boilerplate import outlet
     from ..featurize import lexical_features, prepare_article
 
     arts = [Article(*(row[c] for c in FIELDS)) for row in batch.select(list(FIELDS)).to_pylist()]
-    prepared = [prepare_article(a, boilerplate.get(a.source or "", set()), embed_max_chars) for a in arts]
+    prepared = [prepare_article(a, boilerplate.get(outlet(a.source, a.url) or "", set()), embed_max_chars)
+                for a in arts]
     lexical = lexical_features(prepared)
     cols = {
         "content_hash": [p.content_hash for p in prepared],

@@ -187,11 +187,12 @@ class Database:
             self.conn.execute("ALTER TABLE articles ADD COLUMN numbers BLOB")
             self.set_meta("numbers_missing", "1")
             have.add("numbers")
-        if not readonly and self.get_meta("title_lines") is None:
-            # headlines count toward their source's boilerplate lines from version 0.2: a store written before
-            # holds counts without them, which its next add or removal completes (Writer._count_titles)
+        if not readonly and self.get_meta("outlet_lines") is None:
+            # from version 0.2 headlines count toward boilerplate lines, and articles without a source toward
+            # their URL's host: a store written before holds counts without them, which its next add or removal
+            # completes (Writer._count_titles)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
-            self.set_meta("title_lines", "counted" if empty else "missing")
+            self.set_meta("outlet_lines", "counted" if empty else "missing")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
             self.conn.close()
             raise StoreError(f"{path}: this store was written by an older storycluster (no column "
@@ -316,10 +317,15 @@ class Database:
         else:
             yield from self._rows(sql + " ORDER BY rowid")
 
-    def titles_by_source(self) -> Iterator[tuple[str, str, str]]:
-        """(source, title, text) of every article with a source and a headline."""
-        yield from self.conn.execute("SELECT source, title, text FROM articles WHERE source IS NOT NULL AND "
-                                     "source != '' AND title IS NOT NULL AND title != '' ORDER BY rowid")
+    def outlet_rows(self) -> Iterator[tuple[str | None, str | None, str, str]]:
+        """(source, url, title, text) of every article with a source or a URL."""
+        yield from self.conn.execute("SELECT source, url, title, text FROM articles WHERE (source IS NOT NULL AND "
+                                     "source != '') OR url IS NOT NULL ORDER BY rowid")
+
+    def iter_without_source(self, host: str) -> Iterator[StoredArticle]:
+        """Articles without a source whose URL holds ``host`` (a superset of those at that host)."""
+        sql = f"SELECT {', '.join(ARTICLE_COLUMNS)} FROM articles WHERE (source IS NULL OR source = '') AND url LIKE ?"
+        yield from self._rows(sql + " ORDER BY rowid", (f"%{host}%",))
 
     def record_hashes(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
         out: dict[str, tuple[int, str]] = {}
@@ -414,9 +420,9 @@ class Database:
                           "terms = ?, numbers = ? WHERE rowid = ?",
                           (content_hash, embed_hash, title_hash, signature, terms, numbers, rowid))
 
-    def without_numbers(self) -> list[tuple[int, str, str, str | None, str | None]]:
-        """(rowid, title, text, source, lang) of articles stored before numbers were kept."""
-        return self.conn.execute("SELECT rowid, title, text, source, lang FROM articles WHERE numbers IS NULL "
+    def without_numbers(self) -> list[tuple[int, str, str, str | None, str | None, str | None]]:
+        """(rowid, title, text, source, url, lang) of articles stored before numbers were kept."""
+        return self.conn.execute("SELECT rowid, title, text, source, url, lang FROM articles WHERE numbers IS NULL "
                                  "ORDER BY rowid").fetchall()
 
     def set_numbers(self, rows: Iterable[tuple[int, bytes]]) -> None:
