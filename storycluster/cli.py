@@ -513,7 +513,7 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
     typer.echo(f"store        {s['store']} (format {s['format_version']})")
     typer.echo(f"articles     {s['articles']} ({s['articles_in_groups']} in {s['groups']} groups, "
                f"{s['singletons']} singletons) from {s['sources']} sources")
-    typer.echo(f"languages    {', '.join(f'{k}: {v}' for k, v in s['languages'].items())}")
+    typer.echo(f"languages    {', '.join(f'{k}: {v}' for k, v in s['languages'].items()) or '(no articles)'}")
     typer.echo(f"model        {s['model']} ({s['dim']}-d; {s['cached_embeddings']} cached embeddings)")
     if s["not_read"]:
         typer.echo(f"not read     {', '.join(f'{k}: {v}' for k, v in s['not_read'].items())} (a language the model "
