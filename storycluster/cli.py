@@ -396,7 +396,8 @@ def related(
         w.writerow(["rank", "id", "score", "tier", "via", "group", "also_in", "source", "published", "lang", "title"])
         for n, item in enumerate(result["related"], start=1):
             w.writerow([n, item["id"], item["score"], item["tier"], item.get("via", "pair"), item["group"] or "",
-                        " ".join(o["id"] for o in item["also_in"]), item["source"] or "", item["published"] or "",
+                        json.dumps([o["id"] for o in item["also_in"]], ensure_ascii=False),  # ids may hold spaces
+                        item["source"] or "", item["published"] or "",
                         item["lang"] or "", item["title"]])
         return
     if query:

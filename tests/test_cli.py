@@ -276,6 +276,8 @@ def test_related_honours_every_output_format_and_an_empty_text_is_a_usage_error(
     rows = list(csv_module.DictReader(io.StringIO(run("related", "seed-main", "-k", "4", "--format", "csv",
                                                       store=seed_store).stdout)))
     assert [(r["id"], float(r["score"]), r["tier"]) for r in rows] == [(i["id"], i["score"], i["tier"]) for i in as_json]
+    # also_in as a JSON list: an id may hold spaces (a folder's file path)
+    assert [json.loads(r["also_in"]) for r in rows] == [[o["id"] for o in i["also_in"]] for i in as_json]
     r = run("related", "--text", "   ", store=seed_store)
     assert r.exit_code == 2 and "the text is empty" in r.stderr
 
@@ -296,7 +298,7 @@ def test_csv_cells_from_the_input_never_run_as_spreadsheet_formulas(tmp_path):
             "Plain headline"} <= cells
     related = list(csv_module.DictReader(io.StringIO(run("related", "f2", "--format", "csv",
                                                          store=tmp_path / "s").stdout)))
-    assert related and {"'-f3", "f1"} <= {r["id"] for r in related} | {x for r in related for x in r["also_in"].split()}
+    assert related and {"'-f3", "f1"} <= {r["id"] for r in related} | {x for r in related for x in json.loads(r["also_in"])}
     assert not any(v.startswith(("=", "@", "+")) for r in related for v in r.values())
 
 
