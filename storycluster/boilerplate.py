@@ -1,13 +1,12 @@
 """Site boilerplate found by repetition, not by a phrase list.
 
 A body line that appears in at least ``min_count`` articles of the same outlet (its ``source``, else its URL's
-host) (bylines such as
-"المسلة – متابعة – وكالات", disclaimers, "إقرأ أيضاً" and "مقالات مشابهة" headings, share prompts) is
-boilerplate for that source and is left out of hashing, shingles and embeddings. A headline counts as one of
-its article's lines: one that repeats across a source's articles ("Weather", "Corrections", "Live updates", a
-site's keyword list) is a label, not the story's headline, and the article is read as if it had none. Digits
-are masked in the line key so that dated lines ("15 سبتمبر، 2024") count as one line. Display text is never
-changed.
+host): bylines such as "المسلة – متابعة – وكالات", disclaimers, "إقرأ أيضاً" and "مقالات مشابهة" headings,
+share prompts. It is boilerplate for that outlet and is left out of hashing, shingles and embeddings. A
+headline counts as one of its article's lines: one that repeats across an outlet's articles ("Weather",
+"Corrections", "Live updates", a site's keyword list) is a label, not the story's headline, and the article is
+read as if it had none. Digits are masked in the line key so that dated lines ("15 سبتمبر، 2024") count as one
+line. Display text is never changed.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ def outlet(source: str | None, url: str | None) -> str | None:
 
 
 def article_line_keys(title: str | None, text: str) -> set[int]:
-    """The keys an article counts toward its source's boilerplate: its body's lines and its headline, once each."""
+    """The keys an article counts toward its outlet's boilerplate: its body's lines and its headline, once each."""
     keys = line_keys(text)
     if title and (key := line_key(title)) is not None:
         keys.add(key)

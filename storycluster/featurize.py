@@ -49,8 +49,8 @@ class LexicalFeatures:
 
 
 def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
-    """Derived forms of an article: body without the source's boilerplate lines, title not repeated (and left
-    out when it is one of those lines: a label such as "Weather" that the source puts on many articles)."""
+    """Derived forms of an article: body without its outlet's boilerplate lines, title not repeated (and left
+    out when it is one of those lines: a label such as "Weather" that the outlet puts on many articles)."""
     body = strip_boilerplate(a.text, boilerplate)
     title = "" if boilerplate and line_key(a.title or "") in boilerplate else normalize_text(a.title)
     body_n = normalize_text(body)

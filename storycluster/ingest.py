@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .article import FIELDS, Article, normalize_published, web_url
 from .errors import Problem
-from .language import language_tag
+from .language import LANG_HINT, language_tag
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
 HINT_FIX = "fix the record or rerun with --on-error skip"
@@ -30,6 +30,8 @@ _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
 _DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"}
 #: data files that may come gzip-compressed (``archive.jsonl.gz``): read as they are decompressed
 _GZIP_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+#: the byte order mark some Windows tools write at the start of a UTF-8 file: not part of the first record
+BOM = b"\xef\xbb\xbf"
 
 
 def _suffix(p: Path) -> tuple[str, bool]:
@@ -101,8 +103,7 @@ def _read_data(fh, path: str, suffix: str) -> Iterator[tuple[int, dict | Problem
 def _read_json(fh, path: str) -> Iterator[tuple[int, dict | Problem]]:
     """A .json file: one array of records (each numbered by its place in the array, from 1, where a line
     number would be), or JSON lines."""
-    head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
-    if not head.removeprefix(BOM).lstrip().startswith(b"["):
+    if not fh.peek(64)[:64].removeprefix(BOM).lstrip().startswith(b"["):
         yield from _read_jsonl(fh, path)
         return
     raw = fh.read()
@@ -140,10 +141,6 @@ def _decode(raw: bytes, path: str, line: int | None) -> str | Problem:
     except UnicodeDecodeError as e:
         return Problem(path, line, None, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})",
                        "re-encode the file as UTF-8, e.g. iconv -f cp1256 -t utf-8")
-
-
-#: the byte order mark some Windows tools write at the start of a UTF-8 file: not part of the first record
-BOM = b"\xef\xbb\xbf"
 
 
 #: a charset an HTML page declares in a <meta> tag, within its first 1,024 bytes (as browsers look for it)
@@ -441,8 +438,7 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
     try:
         lang = language_tag(values["lang"])
     except ValueError as e:
-        return bad("lang", str(e).split(" (")[0], "use a language code such as en, ar, fr or eng, or leave lang out "
-                   "to have it detected")
+        return bad("lang", str(e), LANG_HINT)
     return Article(id=(values["id"] or "").strip(), title=(values["title"] or "").strip(), text=text,
                    url=url, source=(values["source"] or "").strip() or None,
                    published=values["published"], lang=lang,

@@ -23,6 +23,8 @@ def detect_language(text: str) -> str | None:
 
 #: tags that say the language is not known, or not one: treated as absent (the text's language is detected)
 _NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
+#: what to do about a ``lang`` that is not a language tag
+LANG_HINT = "use a code such as en, ar, fr or eng, or leave it out to have the language detected"
 
 
 @lru_cache(maxsize=4096)  # a feed's records repeat a few values
@@ -41,9 +43,17 @@ def language_tag(value: str | None) -> str | None:
     except (langcodes.LanguageTagError, ValueError):
         tag = None
     if tag is None or not langcodes.tag_is_valid(tag):
-        raise ValueError(f"{text[:40]!r} is not a language tag (use a code such as en, ar, fr or eng, or leave it out "
-                         "to have the language detected)")
+        raise ValueError(f"{text[:40]!r} is not a language tag")
     return None if base_code(tag) in _NO_LANGUAGE else tag.lower()
+
+
+def lang_option(value: str | None) -> str | None:
+    """A ``lang`` given with a request (a filter, a text query) as :func:`language_tag` reads a record's; an
+    error names the option and says what to do."""
+    try:
+        return language_tag(value)
+    except ValueError as e:
+        raise ValueError(f"lang: {e} ({LANG_HINT})") from None
 
 
 def base_code(lang: str | None) -> str | None:

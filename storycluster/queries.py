@@ -15,7 +15,7 @@ from .cluster import PairEvidence
 from .cluster.groups import group_record
 from .errors import NotFoundError
 from .featurize import Prepared, lexical_features, prepare_article
-from .language import reads
+from .language import lang_option, reads
 from .lexical import number_text
 from .ranking import RelatedOptions
 from .related.plan import pair_scorer
@@ -121,7 +121,7 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         if embed is None:
             raise ValueError("a text query needs an embedder")
         cut = (text or "")[:QUERY_MAX_CHARS]
-        p = prepare_article(Article("<query>", title[:1000], cut, lang=query_lang(lang)), set(),
+        p = prepare_article(Article("<query>", title[:1000], cut, lang=lang_option(lang)), set(),
                             store.config.embed_max_chars)
         qvec = embed([p])[0]
         (lex,) = lexical_features([p])
@@ -211,12 +211,3 @@ def score_pairs(store: Store, pairs: Iterable[tuple[str, str, float | None]]) ->
         out.append(ScoredPair(**c, human=human))
     return out
 
-
-def query_lang(lang: str | None) -> str | None:
-    """A text query's ``lang`` as stored articles' are read (:func:`~.language.language_tag`)."""
-    from .language import language_tag
-
-    try:
-        return language_tag(lang)
-    except ValueError as e:
-        raise ValueError(f"lang: {e}") from None

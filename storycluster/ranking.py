@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from .language import base_code, lang_option
+
 DAY = 86_400.0
 
 
@@ -51,12 +53,7 @@ class RelatedOptions:
         if not 0.0 <= self.diversity <= 1.0:
             raise ValueError(f"diversity must lie in [0, 1], not {self.diversity}")
         if self.lang is not None:
-            from .language import base_code, language_tag
-
-            try:
-                object.__setattr__(self, "lang", base_code(language_tag(self.lang)))
-            except ValueError as e:
-                raise ValueError(f"lang: {e}") from None
+            object.__setattr__(self, "lang", base_code(lang_option(self.lang)))
         object.__setattr__(self, "exclude_ids", frozenset(self.exclude_ids))
         object.__setattr__(self, "exclude_sources", frozenset(self.exclude_sources))
 
@@ -87,7 +84,7 @@ class RelatedOptions:
         """Whether one candidate passes the filters (``earliest`` from :meth:`earliest`, computed once)."""
         if article_id in self.exclude_ids or (source is not None and source in self.exclude_sources):
             return False
-        if self.lang is not None and (lang or "").split("-")[0] != self.lang:
+        if self.lang is not None and base_code(lang) != self.lang:
             return False
         if earliest is not None and (published_ts is None or published_ts < earliest):
             return False

@@ -13,7 +13,7 @@ from itertools import islice
 import numpy as np
 
 from .article import Article
-from .boilerplate import MIN_COUNT, article_line_keys, line_key, line_keys, outlet
+from .boilerplate import MIN_COUNT, article_line_keys, line_keys, outlet
 from .errors import InputError, Problem
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
@@ -147,15 +147,15 @@ class Writer:
         if not todo:
             return False
         flipped: dict[str, set[int]] = {}
-        self._count_titles(flipped)
-        for a, _, is_update in todo:
+        self._complete_line_counts(flipped)
+        outlets = [outlet(a.source, a.url) for a, _, _ in todo]
+        for (a, _, is_update), of in zip(todo, outlets, strict=True):
             if is_update:
                 old = self.db.article(a.id)
                 if old is not None and (was := outlet(old.source, old.url)):
                     self._count_lines(was, old.title, old.text, -1, flipped)
-            if of := outlet(a.source, a.url):
+            if of:
                 self._count_lines(of, a.title, a.text, +1, flipped)
-        outlets = [outlet(a.source, a.url) for a, _, _ in todo]
         boiler = {o: self.db.boilerplate_keys(o, MIN_COUNT) for o in set(outlets) if o}
         prepared = [self.prepare(a, boiler.get(o or "", set())) for (a, _, _), o in zip(todo, outlets, strict=True)]
         vectors = self.embed(prepared, report)
@@ -176,7 +176,7 @@ class Writer:
                 report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
         self.db.mark_pending(rowids)
-        self._refresh_sources(flipped, {a.id for a, _, _ in todo}, report, index)
+        self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index)
         return True
 
     def remove(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -191,7 +191,7 @@ class Writer:
             try:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
-                    self._count_titles(flipped)
+                    self._complete_line_counts(flipped)
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -210,7 +210,7 @@ class Writer:
                     index.remove(np.asarray(rows, dtype=np.int64))
                     # the groups they leave are looked at again (their membership rows go at the regrouping)
                     db.mark_pending(db.group_peers(rows) | set(rows))  # removed rows too: lists naming them change
-                    self._refresh_sources(flipped, set(), report, index)
+                    self._refresh_outlets(flipped, set(), report, index)
                     if removed:
                         db.prune_embeddings()
                         store.bump_generation()
@@ -247,13 +247,13 @@ class Writer:
         an article stored, -1 for one removed); ``flipped`` gets the keys that crossed the threshold."""
         self._bump(of, article_line_keys(title, text), delta, flipped)
 
-    def _bump(self, source: str, keys: Iterable[int], delta: int, flipped: dict[str, set[int]]) -> None:
+    def _bump(self, of: str, keys: Iterable[int], delta: int, flipped: dict[str, set[int]]) -> None:
         crossing = MIN_COUNT if delta > 0 else MIN_COUNT - 1
-        for key, n in self.db.bump_lines(source, keys, delta):
+        for key, n in self.db.bump_lines(of, keys, delta):
             if n == crossing:
-                flipped.setdefault(source, set()).add(key)
+                flipped.setdefault(of, set()).add(key)
 
-    def _count_titles(self, flipped: dict[str, set[int]]) -> None:
+    def _complete_line_counts(self, flipped: dict[str, set[int]]) -> None:
         """A store written before headlines counted toward boilerplate, and before an article without a source
         counted toward its URL's host: those counts are added once, in the transaction of its next add or
         removal, whose re-derivation and regrouping then apply them."""
@@ -261,13 +261,12 @@ class Writer:
             return
         for source, url, title, text in self.db.outlet_rows():
             if source:  # its body lines were counted; its headline was not
-                if (key := line_key(title)) is not None and key not in line_keys(text):
-                    self._bump(source, [key], +1, flipped)
+                self._bump(source, article_line_keys(title, text) - line_keys(text), +1, flipped)
             elif of := outlet(None, url):
                 self._count_lines(of, title, text, +1, flipped)
         self.db.set_meta("outlet_lines", "counted")
 
-    def _refresh_sources(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
+    def _refresh_outlets(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
                          index: VectorIndex) -> None:
         """Re-derive stored articles of outlets whose boilerplate lines changed."""
         for of, keys in sorted(flipped.items()):

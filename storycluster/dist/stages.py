@@ -72,8 +72,8 @@ def with_positions(batch, by_file: dict[int, np.ndarray]):
 
 # -- boilerplate ------------------------------------------------------------------------------------
 def line_key_rows(batch) -> dict[str, np.ndarray]:
-    """(source, line key) once per article and distinct line (its headline among them): what the store counts
-    per source."""
+    """(outlet, line key) once per article and distinct line (its headline among them): what the store counts
+    per outlet (:func:`~..boilerplate.outlet`), in the column ``source``."""
     from ..boilerplate import article_line_keys, outlet
 
     sources, keys = [], []

@@ -249,9 +249,9 @@ class PgBackend:
             raise ValueError("give a non-empty text")
         if self._embedder is None:
             self._embedder = get_embedder(self.meta["model"])
-        from ..queries import query_lang
+        from ..language import lang_option
 
-        p = prepare_article(Article("<query>", title, text, lang=query_lang(lang)), set(),
+        p = prepare_article(Article("<query>", title, text, lang=lang_option(lang)), set(),
                             int(self.meta["embed_max_chars"]))
         lead, head = self._embedder.embed([p.embed_input, p.title_input])
         t = self.thresholds

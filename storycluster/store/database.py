@@ -190,7 +190,7 @@ class Database:
         if not readonly and self.get_meta("outlet_lines") is None:
             # from version 0.2 headlines count toward boilerplate lines, and articles without a source toward
             # their URL's host: a store written before holds counts without them, which its next add or removal
-            # completes (Writer._count_titles)
+            # completes (Writer._complete_line_counts)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             self.set_meta("outlet_lines", "counted" if empty else "missing")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
