@@ -4,7 +4,7 @@ A facade over the pipeline's modules (:mod:`.writes`, :mod:`.regroup`, :mod:`.qu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +15,7 @@ from . import queries
 from .cluster import StoryModel, Thresholds
 from .embed import Embedder, get_embedder, model_id_for
 from .featurize import Prepared
-from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, read_paths
+from .ingest import DEFAULT_MAX_TEXT_BYTES, Record, from_objects, read_paths
 from .ranking import RelatedOptions
 from .regroup import RegroupReport, ensure_groups, needs_repair
 from .results import Change, Comparison, Dedup, Group, GroupsPage, Related, ScoredPair, Stats
@@ -156,23 +156,29 @@ class Archive:
         notices: list[str] = []
         report = self.add(read_paths(paths, max_text_bytes, notices), on_error=on_error, progress=progress,
                           on_stage=on_stage, atomic=atomic)
-        report.notices = notices
+        report.notices[:0] = notices
         return report
 
-    def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None,
+    def add(self, records: Iterable[Record | Mapping], on_error: str = "fail", progress: Progress | None = None,
             on_stage: Callable[[str], None] | None = None, atomic: bool = True) -> AddReport:
-        """Add or update articles. Unchanged articles cost nothing; changed ones are re-embedded (unless
-        their normalized text was seen before) and regrouped. Problems raise in ``fail`` mode and are
-        collected in the report in ``skip`` mode; in ``fail`` mode a list is checked in full before anything is
-        written, a stream up to the bad record. ``atomic``: one transaction, regrouping included, so readers see
-        the whole add, grouped, or nothing of it; else commits every 256 records (a crash keeps those).
-        ``on_stage``: told what the add is doing ("adding", "loading the model", "grouping"), for a progress
-        display."""
+        """Add or update articles: :class:`Article` objects, or dicts with a file record's fields (validated as a
+        file's are: a bad one is a problem named ``records[i]``, unknown fields a notice). Unchanged articles cost
+        nothing; changed ones are re-embedded (unless their normalized text was seen before) and regrouped.
+        Problems raise in ``fail`` mode and are collected in the report in ``skip`` mode; in ``fail`` mode a list
+        is checked in full before anything is written, a stream up to the bad record. ``atomic``: one
+        transaction, regrouping included, so readers see the whole add, grouped, or nothing of it; else commits
+        every 256 records (a crash keeps those). ``on_stage``: told what the add is doing ("adding", "loading
+        the model", "grouping"), for a progress display."""
         self._on_stage = on_stage
+        notices: list[str] = []
+        items = from_objects(records, notices)
         try:
-            return self._writer.add(records, on_error, progress, atomic)
+            report = self._writer.add(list(items) if isinstance(records, list | tuple) else items, on_error,
+                                      progress, atomic)
         finally:
             self._on_stage = None
+        report.notices += notices
+        return report
 
     def remove(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
         """Remove articles; returns (removed ids, ids that were not in the store)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -43,9 +44,24 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                   help="Print the version and exit.")] = False) -> None:
+def _options(ctx: typer.Context,
+             version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                   help="Print the version and exit.")] = False,
+             store: Annotated[Path | None, typer.Option(
+                 "--store", help="Store folder for every command (as each command's own --store, which wins).",
+                 show_default=False)] = None) -> None:
     """Find duplicate and related news stories across languages."""
+    if store is not None:  # each command's --store reads it as its environment default (parsed after this)
+        before = os.environ.get("STORYCLUSTER_STORE")
+        os.environ["STORYCLUSTER_STORE"] = str(store)
+        ctx.call_on_close(functools.partial(_restore_env, "STORYCLUSTER_STORE", before))
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 DEFAULT_STORE = "./storycluster-data"
@@ -631,7 +647,7 @@ def report(
     with _open(store) as archive:
         html = build_report(archive, max_groups=max_groups)
     atomic_write_text(out, html)
-    typer.echo(f"wrote {out} ({len(html.encode()) / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s", err=True)
+    typer.echo(f"wrote {out} ({_size(len(html.encode()))}) in {time.perf_counter() - start:.1f} s", err=True)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")

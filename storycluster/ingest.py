@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .article import FIELDS, Article, normalize_published, web_url
@@ -370,7 +370,26 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
         notices.append(fields_not_read(path, unknown))
 
 
-def count_unknown_fields(row: dict, unknown: dict[str, int]) -> None:
+def from_objects(items: Iterable, notices: list[str] | None = None, where: str = "records") -> Iterator[Record]:
+    """Records of a Python iterable: :class:`Article` objects as they are, dicts (the JSONL fields) validated
+    as a file's records are, anything else a problem; ``where[i]`` names the item in messages. The fields no
+    record read are named in ``notices`` once the iterable is spent."""
+    unknown: dict[str, int] = {}
+    for n, item in enumerate(items):
+        if isinstance(item, Article | Problem):
+            yield item
+        elif isinstance(item, Mapping):
+            count_unknown_fields(item, unknown)
+            yield to_article(dict(item), f"{where}[{n}]")
+        else:
+            yield Problem(f"{where}[{n}]", None, None,
+                          f"expected an article: an object (dict) of its fields, got {type(item).__name__}",
+                          "give each article as its fields (id, title, text, ...) or as a storycluster.Article")
+    if unknown and notices is not None:
+        notices.append(fields_not_read(where, unknown))
+
+
+def count_unknown_fields(row: Mapping, unknown: dict[str, int]) -> None:
     """Count the fields of ``row`` that storycluster does not read (into ``unknown``: field → records)."""
     for key in row:
         if key not in _KNOWN:

@@ -96,6 +96,17 @@ def test_stats(seed_store, seed_rows):
     assert "use-multilingual-v3" in text and "index" in text and f"{len(seed_rows)} stored lists (current)" in text
 
 
+def test_the_store_can_be_named_before_the_command(seed_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("STORYCLUSTER_STORE", str(tmp_path / "elsewhere"))
+    before = runner.invoke(app, ["--store", str(seed_store), "stats", "--format", "json"])
+    assert before.exit_code == 0 and json.loads(before.stdout)["articles"] > 0  # over the environment's store
+    # the command's own --store wins; the environment is as it was afterwards
+    inner = runner.invoke(app, ["--store", str(tmp_path / "none"), "stats", "--store", str(seed_store)])
+    assert inner.exit_code == 0 and os.environ["STORYCLUSTER_STORE"] == str(tmp_path / "elsewhere")
+    missing = runner.invoke(app, ["--store", str(tmp_path / "none"), "dedup"])
+    assert missing.exit_code == 1 and "none: no store here" in missing.output
+
+
 def test_usage_errors_exit_2(seed_store):
     assert run("related", store=seed_store).exit_code == 2  # neither ID nor --text
     assert run("related", "seed-main", "--text", "x", store=seed_store).exit_code == 2

@@ -6,9 +6,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from storycluster import Archive
+from storycluster import Archive, Article
 from storycluster.boilerplate import line_key
-from storycluster.errors import NotFoundError, StoreError
+from storycluster.errors import InputError, NotFoundError, StoreError
 from storycluster.featurize import prepare_article
 from storycluster.store.store import Store
 
@@ -446,3 +446,24 @@ def test_index_checksums_crc32_and_the_older_blake2b(tmp_path):
         assert folder.checksum_matches(path, crc)
     path.write_bytes(b"\x00" * 4096 + b"vectorz")
     assert not folder.checksum_matches(path, crc) and not folder.checksum_matches(path, blake)
+
+
+def test_add_takes_dicts_checked_as_a_files_records(tmp_path, hash_embedder):
+    """The Python API takes records as dicts (as JSONL gives them): validated like a file's, named by position,
+    unknown fields a notice; in fail mode nothing is stored when one is bad."""
+    good = {"id": "d1", "title": "Flood", "text": "A flood hit the town on Monday.", "author": "me", "date": "2024-09-10"}
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        with pytest.raises(InputError) as e:
+            archive.add([good, {"id": "d2", "title": "no body"}, "d3"])
+        assert archive.db.count() == 0
+        assert str(e.value).splitlines()[:2] == [
+            "records[1]: field 'text': missing or empty (every article needs its body text)",
+            "records[2]: expected an article: an object (dict) of its fields, got str (give each article as its fields "
+            "(id, title, text, ...) or as a storycluster.Article)"]
+        report = archive.add(iter([good, {"id": "d2"}, Article(id="a1", title="", text="Another text entirely.")]),
+                             on_error="skip")
+        assert (report.added, [p.path for p in report.problems]) == (2, ["records[1]"])
+        assert report.notices == ["records: fields not read: 'author' (1 records); storycluster reads id, title, text, "
+                                  "url, source, published, lang (dates also from date, published_at, publishedAt, "
+                                  "pubDate, datePublished, pub_date, publication_date, dateCreated)"]
+        assert archive.article("d1")["published"] == "2024-09-10"

@@ -16,7 +16,7 @@ from .. import queries
 from ..archive import Archive
 from ..embed import Embedder
 from ..errors import InputError, NotFoundError, Problem, StoreError
-from ..ingest import HINT_FIX, count_unknown_fields, fields_not_read, to_article
+from ..ingest import HINT_FIX, from_objects
 from ..ranking import RelatedOptions
 from ..results import Group, GroupsPage, Related
 
@@ -176,27 +176,20 @@ class StoreBackend:
         """Validate every record first (nothing is written when one is bad), then add them."""
         articles = []
         seen: dict[str, int] = {}
-        unknown: dict[str, int] = {}
-        for n, row in enumerate(rows):
-            where = f"articles[{n}]"
-            if isinstance(row, dict):
-                count_unknown_fields(row, unknown)
-                result = to_article(row, where)
-            else:
-                result = Problem(where, None, None, f"expected an object, got {type(row).__name__}",
-                                 "send a list of article objects")
+        notices: list[str] = []
+        for n, result in enumerate(from_objects(rows, notices, where="articles")):
             if isinstance(result, Problem):  # the CLI's hint (--on-error skip) means nothing here
                 raise InputError(replace(result, hint=result.hint.replace(HINT_FIX, "fix the record; nothing of "
                                                                                   "this batch was stored")))
             if result.id in seen:
-                raise InputError(Problem(where, None, "id", f"duplicate id '{result.id}' (also articles[{seen[result.id]}])",
+                raise InputError(Problem(f"articles[{n}]", None, "id",
+                                         f"duplicate id '{result.id}' (also articles[{seen[result.id]}])",
                                          "ids must be unique within a batch"))
             seen[result.id] = n
             articles.append(result)
         with self._write_lock, self._no_paths():
             report = self._get_writer().add(articles)
-        if unknown:
-            report.notices.append(fields_not_read("articles", unknown))
+        report.notices += notices
         return report.to_dict()
 
     def remove(self, article_id: str) -> bool:
