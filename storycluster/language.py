@@ -25,6 +25,8 @@ def detect_language(text: str) -> str | None:
 _NO_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
 #: what to do about a ``lang`` that is not a language tag
 LANG_HINT = "use a code such as en, ar, fr or eng, or leave it out to have the language detected"
+#: a language filter's: left out, a list takes every language
+FILTER_HINT = "use a code such as en, ar, fr or eng, or leave it out for every language"
 
 
 @lru_cache(maxsize=4096)  # a feed's records repeat a few values
@@ -47,13 +49,13 @@ def language_tag(value: str | None) -> str | None:
     return None if base_code(tag) in _NO_LANGUAGE else tag.lower()
 
 
-def lang_option(value: str | None) -> str | None:
-    """A ``lang`` given with a request (a filter, a text query) as :func:`language_tag` reads a record's; an
-    error names the option and says what to do."""
+def lang_option(value: str | None, hint: str = LANG_HINT) -> str | None:
+    """A ``lang`` given with a request (a text query's language, or with ``hint=FILTER_HINT`` a filter) as
+    :func:`language_tag` reads a record's; an error names the option and says what to do."""
     try:
         return language_tag(value)
     except ValueError as e:
-        raise ValueError(f"lang: {e} ({LANG_HINT})") from None
+        raise ValueError(f"lang: {e} ({hint})") from None
 
 
 def base_code(lang: str | None) -> str | None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .language import base_code, lang_option
+from .language import FILTER_HINT, base_code, lang_option
 
 DAY = 86_400.0
 
@@ -53,7 +53,7 @@ class RelatedOptions:
         if not 0.0 <= self.diversity <= 1.0:
             raise ValueError(f"diversity must lie in [0, 1], not {self.diversity}")
         if self.lang is not None:
-            object.__setattr__(self, "lang", base_code(lang_option(self.lang)))
+            object.__setattr__(self, "lang", base_code(lang_option(self.lang, FILTER_HINT)))
         object.__setattr__(self, "exclude_ids", frozenset(self.exclude_ids))
         object.__setattr__(self, "exclude_sources", frozenset(self.exclude_sources))
 
