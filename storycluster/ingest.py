@@ -370,9 +370,13 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
         notices.append(fields_not_read(path, unknown))
 
 
-def from_objects(items: Iterable, notices: list[str] | None = None, where: str = "records") -> Iterator[Record]:
+OBJECTS_HINT = "give each article as its fields (id, title, text, ...) or as a storycluster.Article"
+
+
+def from_objects(items: Iterable, notices: list[str] | None = None, where: str = "records",
+                 hint: str = OBJECTS_HINT) -> Iterator[Record]:
     """Records of a Python iterable: :class:`Article` objects as they are, dicts (the JSONL fields) validated
-    as a file's records are, anything else a problem; ``where[i]`` names the item in messages. The fields no
+    as a file's records are, anything else a problem (with ``hint``); ``where[i]`` names the item in messages. The fields no
     record read are named in ``notices`` once the iterable is spent."""
     unknown: dict[str, int] = {}
     for n, item in enumerate(items):
@@ -383,8 +387,7 @@ def from_objects(items: Iterable, notices: list[str] | None = None, where: str =
             yield to_article(dict(item), f"{where}[{n}]")
         else:
             yield Problem(f"{where}[{n}]", None, None,
-                          f"expected an article: an object (dict) of its fields, got {type(item).__name__}",
-                          "give each article as its fields (id, title, text, ...) or as a storycluster.Article")
+                          f"expected an article: an object (dict) of its fields, got {type(item).__name__}", hint)
     if unknown and notices is not None:
         notices.append(fields_not_read(where, unknown))
 

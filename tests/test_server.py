@@ -116,6 +116,9 @@ def test_writes_need_the_token_and_work(client):
     nul = client.post("/articles", json=[{"id": "x", "text": "a\u0000b"}], headers=auth).json()["error"]
     assert nul["field"] == "text" and "--on-error" not in nul["message"] + nul["hint"]
     assert nul["hint"] == "fix the record; nothing of this batch was stored"
+    listed = client.post("/articles", json=[doc, ["x"]], headers=auth).json()["error"]
+    assert listed["message"].startswith("articles[1]: expected an article: an object (dict) of its fields, got list")
+    assert listed["hint"] == "send a list of article objects"
     assert client.get("/articles/en-sudani-copy/related").status_code == 404  # nothing of the bad batch stored
     tag = client.get("/groups").headers["etag"]
     ok = client.post("/articles", json=[{**doc, "author": "A. Writer", "section": "world"}], headers=auth)

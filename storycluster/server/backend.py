@@ -177,7 +177,7 @@ class StoreBackend:
         articles = []
         seen: dict[str, int] = {}
         notices: list[str] = []
-        for n, result in enumerate(from_objects(rows, notices, where="articles")):
+        for n, result in enumerate(from_objects(rows, notices, "articles", "send a list of article objects")):
             if isinstance(result, Problem):  # the CLI's hint (--on-error skip) means nothing here
                 raise InputError(replace(result, hint=result.hint.replace(HINT_FIX, "fix the record; nothing of "
                                                                                   "this batch was stored")))
