@@ -549,7 +549,9 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
 
 @command
 def recommend(
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write: one {id, related} per article.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write: one {id, related} per article; "
+                                                          "'-': standard output (every list, nothing kept for "
+                                                          "the next run).")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per article.")] = 10,
     full: Annotated[bool, typer.Option("--full", help="Recompute every list, not only those whose "
                                                        "neighbourhood changed.")] = False,
@@ -561,7 +563,9 @@ def recommend(
     """The related list of every article, for static sites and CMS imports; incremental on later runs."""
     from .recommend import recommend as run_recommend
 
-    _output_file(out)
+    to_stdout = str(out) == "-"
+    if not to_stdout:
+        _output_file(out)
     progress, task, advance = _progress_bar("related lists")
     with _open(store) as archive:
         total = archive.db.count()
@@ -569,10 +573,14 @@ def recommend(
         if total >= 50_000:  # long work only
             progress.start()
         try:
-            report = run_recommend(archive, out, k=k, full=full, progress=advance, workers=workers or None)
+            report = run_recommend(archive, sys.stdout if to_stdout else out, k=k, full=full, progress=advance,
+                                   workers=workers or None)
         finally:
             if progress.live.is_started:
                 progress.stop()
+    if to_stdout:
+        typer.echo(f"{report.articles} lists written to standard output ({report.seconds:.1f} s)", err=True)
+        return
     typer.echo(f"{report.articles} articles written to {out}: {report.recomputed} lists computed, "
                f"{report.reused} reused, {report.removed} removed since the last run ({report.seconds:.1f} s)", err=True)
 
@@ -632,7 +640,8 @@ def export_pg(
 
 @command
 def report(
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write; '-': standard output.")]
+    = Path("report.html"),
     max_groups: Annotated[int, typer.Option(min=1, help="List at most this many groups (largest first).")] = 500,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
@@ -642,12 +651,19 @@ def report(
     from .report import build_report
     from .store.folder import atomic_write_text
 
-    _output_file(out)
+    to_stdout = str(out) == "-"
+    if not to_stdout:
+        _output_file(out)
     start = time.perf_counter()
     with _open(store) as archive:
         html = build_report(archive, max_groups=max_groups)
-    atomic_write_text(out, html)
-    typer.echo(f"wrote {out} ({_size(len(html.encode()))}) in {time.perf_counter() - start:.1f} s", err=True)
+    if to_stdout:
+        sys.stdout.write(html)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(out, html)
+    typer.echo(f"wrote {'standard output' if to_stdout else out} ({_size(len(html.encode()))}) in "
+               f"{time.perf_counter() - start:.1f} s", err=True)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")

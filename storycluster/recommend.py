@@ -12,7 +12,8 @@ answer.
 Incremental: the output file keeps a sidecar state (``<out>.state.json``: k, the store generation of the
 export and the exported ids). A later run rewrites only the lists the store recomputed since (each stored
 list carries the generation it was computed at) and those of new articles; the rest are copied from the
-previous output, and removed articles are dropped.
+previous output, and removed articles are dropped. Written to a stream instead (standard output), every list
+is written and no state is kept.
 """
 
 from __future__ import annotations
@@ -57,20 +58,26 @@ class RecommendReport:
     seconds: float = 0.0
 
 
-def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
+def recommend(archive: Archive, out: Path | TextIO, k: int = 10, full: bool = False,
               progress: Callable[[int], None] | None = None, workers: int | None = None) -> RecommendReport:
     """Write one JSON object per stored article to ``out`` (``{"id", "related": [...]}``), copying the previous
-    run's lists that the store has not recomputed since (see the module docstring). ``workers``: processes that
-    compute lists the store does not keep (default: one per core)."""
+    run's lists that the store has not recomputed since (see the module docstring). ``out`` may be an open text
+    stream (every list written, no state kept). ``workers``: processes that compute lists the store does not
+    keep (default: one per core)."""
     start = time.perf_counter()
-    state_path = out.with_name(out.name + ".state.json")
     archive.ensure_groups()
     report = RecommendReport()
     with archive.reading():
         db = archive.db
         stored = fresh(archive.store) and k <= DEPTH
-        state = None if full or not stored else _read_state(state_path, out, k)
         rowids = db.ids_to_rowids()
+        if not isinstance(out, Path):
+            _write_lists(archive, out, rowids, set(rowids.values()), {}, k, stored, report, progress, workers)
+            out.flush()
+            report.seconds = time.perf_counter() - start
+            return report
+        state_path = out.with_name(out.name + ".state.json")
+        state = None if full or not stored else _read_state(state_path, out, k)
         previous: dict[str, str] = {}
         redo: set[int] = set(rowids.values())
         if state is not None:
@@ -79,14 +86,10 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
                 for line in fh:
                     previous[json.loads(line)["id"]] = line
             report.removed = len(set(state["ids"]) - rowids.keys())
-        ids = sorted(rowids)
         tmp = out.with_name(out.name + ".tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
-                if stored:
-                    _write_stored(archive, fh, ids, rowids, redo, previous, k, report, progress)
-                else:  # computed in blocks of neighbours, written in that order
-                    _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
+                _write_lists(archive, fh, rowids, redo, previous, k, stored, report, progress, workers)
                 fh.flush()
                 os.fsync(fh.fileno())
         except BaseException:  # an error, Ctrl-C: no partial file left beside the output
@@ -94,7 +97,7 @@ def recommend(archive: Archive, out: Path, k: int = 10, full: bool = False,
             raise
         os.replace(tmp, out)
         atomic_write_text(state_path, json.dumps({
-            "version": STATE_VERSION, "k": k, "generation": db.generation if stored else -1, "ids": ids,
+            "version": STATE_VERSION, "k": k, "generation": db.generation if stored else -1, "ids": sorted(rowids),
             "output_bytes": out.stat().st_size}, ensure_ascii=False))
     report.seconds = time.perf_counter() - start
     return report
@@ -236,6 +239,14 @@ def _part_lines(path: str, generation: int, k: int, part: list[int]) -> bytes:
         _part_store = store
     store = _part_store
     return "".join(text for _, text in _computed_lines(store, part, k, len(part), PART_BLOCK)).encode()
+
+
+def _write_lists(archive: Archive, fh: TextIO, rowids: dict[str, int], redo: set[int], previous: dict[str, str],
+                 k: int, stored: bool, report: RecommendReport, progress, workers: int | None) -> None:
+    if stored:
+        _write_stored(archive, fh, sorted(rowids), rowids, redo, previous, k, report, progress)
+    else:  # computed in blocks of neighbours, written in that order
+        _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
 
 
 def _read_state(path: Path, out: Path, k: int) -> dict | None:

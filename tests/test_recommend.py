@@ -130,6 +130,12 @@ def test_recommend_cli(seed_store, tmp_path):
     rows = read(out)
     assert len(rows) == sum(1 for _ in SEEDS.open()) and all(len(r["related"]) <= 3 for r in rows.values())
     assert "25 articles written" in result.stderr
+    for k in ("3", "40"):  # from the stored lists, and computed (deeper than they are)
+        to_file = runner.invoke(app, ["recommend", "-o", str(out), "-k", k, "--store", str(seed_store)])
+        piped = runner.invoke(app, ["recommend", "-o", "-", "-k", k, "--store", str(seed_store)])
+        assert piped.exit_code == 0 and piped.stdout == out.read_text(encoding="utf-8") and to_file.exit_code == 0
+        assert piped.stderr.startswith("25 lists written to standard output")
+    assert not (tmp_path / "-").exists() and not Path("-.state.json").exists()  # '-' is not a file name
 
 
 def test_a_regrouping_with_new_thresholds_is_seen_by_the_next_incremental_run(seed_store_copy, tmp_path):

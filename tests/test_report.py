@@ -34,6 +34,9 @@ def test_report_cli_limits_groups(seed_store, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert html.count('<section class="group"') == 1 and "smaller groups are not listed" in html
     assert re.search(r"wrote .*r\.html", result.stderr)
+    piped = CliRunner().invoke(app, ["report", "-o", "-", "--max-groups", "1", "--store", str(seed_store)])
+    assert piped.stdout.startswith("<!doctype html>") and piped.stdout.count('<section class="group"') == 1
+    assert piped.stderr.startswith("wrote standard output")
 
 
 @needs_chromium
