@@ -170,6 +170,21 @@ def _dump(obj: object) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
 
 
+def _formats(fmt: Format, command: str, *allowed: Format) -> None:
+    """A usage error (exit 2, before any work) for a ``--format`` that ``command``'s output has no form in."""
+    if fmt not in allowed:
+        _fail(f"--format {fmt.value}: {command} writes {', '.join(f.value for f in allowed[:-1])} or "
+              f"{allowed[-1].value}", 2)
+
+
+def _one(obj: dict, fmt: Format) -> None:
+    """One object as JSON: indented (json) or on one line (ndjson)."""
+    if fmt is Format.ndjson:
+        typer.echo(json.dumps(obj, ensure_ascii=False))
+    else:
+        _dump(obj)
+
+
 @command
 def add(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH",
@@ -291,6 +306,12 @@ def dedup(
         elif fmt is Format.ndjson:
             for c in changes:
                 typer.echo(json.dumps(c, ensure_ascii=False))
+        elif fmt is Format.csv:
+            w = _CsvCells()
+            w.writerow(["at", "change", "group", "other_groups", "articles"])
+            for c in changes:  # lists as JSON (ids may hold commas and spaces)
+                w.writerow([c["at"], c["change"], c["group"], json.dumps(c["other_groups"], ensure_ascii=False),
+                            json.dumps(c["articles"], ensure_ascii=False)])
         else:
             for c in changes:
                 other = f" → {', '.join(c['other_groups'])}" if c["change"] in ("split", "merged") else (
@@ -436,10 +457,21 @@ def compare(
     id1: Annotated[str, typer.Argument(metavar="ID1", help="First article id.")],
     id2: Annotated[str, typer.Argument(metavar="ID2", help="Second article id.")],
     store: StoreOpt = Path(DEFAULT_STORE),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="json (default), ndjson (one line) or text.")]
+    = Format.json,
 ) -> None:
     """Similarity, tier and evidence for two stored articles (JSON)."""
+    _formats(fmt, "compare", Format.json, Format.ndjson, Format.text)
     with _open(store) as archive:
-        _dump(archive.compare(id1, id2))
+        r = archive.compare(id1, id2)
+    if fmt is not Format.text:
+        _one(r, fmt)
+        return
+    typer.echo(f"{r['id1']}  {r['id2']}  similarity {r['similarity']:.3f}  {r['tier']}")
+    for name, value in r["evidence"].items():
+        typer.echo(f"  {name:<18} {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
+    if r.get("note"):
+        typer.echo(f"note: {r['note']}")
 
 
 @command
@@ -452,18 +484,19 @@ def eval(  # noqa: A001 - the command's name
     split: Annotated[float | None, typer.Option(help="In --pairs, human scores at or past this are positives "
                                                        "(for ROC AUC).")] = None,
     store: StoreOpt = Path(DEFAULT_STORE),
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json or ndjson (one line).")] = Format.text,
 ) -> None:
     """Score the store's groups against gold labels: B-cubed, pairwise, adjusted Rand; rated pairs: Pearson,
     Spearman, ROC AUC."""
     from .evaluate import read_labels, read_pairs
 
+    _formats(fmt, "eval", Format.text, Format.json, Format.ndjson)
     labels = read_labels(gold, label)
     rated = read_pairs(pairs) if pairs else None
     with _open(store) as archive:
         r = archive.evaluate(labels, rated, lower_is_similar=lower_is_similar, split=split)
-    if fmt is Format.json:
-        _dump(r)
+    if fmt is not Format.text:
+        _one(r, fmt)
         return
     typer.echo(f"gold items   {r['gold_items']} ({r['evaluated']} in the store, {r['n_missing']} missing)")
     if "bcubed" in r:
@@ -501,31 +534,61 @@ def score_pairs(
     pairs: Annotated[Path, typer.Argument(metavar="PAIRS.jsonl",
                                           help="JSONL with id1 and id2 per line (score optional).")],
     store: StoreOpt = Path(DEFAULT_STORE),
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json (one object per line).")] = Format.text,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json (one list), ndjson (one pair a line) "
+                                                                "or csv (with the evidence's columns).")]
+    = Format.text,
 ) -> None:
     """Similarity in [0, 1], tier and evidence for each pair of stored articles."""
     from .evaluate import read_id_pairs
 
     with _open(store) as archive:
         scored = archive.score_pairs(read_id_pairs(pairs))
-    for p in scored:
-        if fmt is Format.json:
-            typer.echo(json.dumps({k: v for k, v in p.items() if v is not None or k in ("similarity", "tier")},
-                                  ensure_ascii=False))
+    if fmt is Format.json:
+        _dump([_pair_object(p) for p in scored])
+        return
+    w = _CsvCells() if fmt is Format.csv else None
+    for n, p in enumerate(scored):
+        if fmt is Format.ndjson:
+            typer.echo(json.dumps(_pair_object(p), ensure_ascii=False))
+        elif w is not None:
+            evidence = p.get("evidence") or {}
+            if n == 0:
+                w.writerow(["id1", "id2", "similarity", "tier", "error", *_EVIDENCE_COLUMNS])
+            w.writerow([p["id1"], p["id2"], "" if p["similarity"] is None else p["similarity"], p["tier"] or "",
+                        p.get("error") or "", *(_cell(evidence.get(c)) for c in _EVIDENCE_COLUMNS)])
         elif p["similarity"] is None:
             typer.echo(f"{p['id1']}\t{p['id2']}\t-\t{p['error']}")
         else:
             typer.echo(f"{p['id1']}\t{p['id2']}\t{p['similarity']:.3f}\t{p['tier']}")
 
 
+#: score-pairs' CSV columns of a pair's evidence (compare's ``evidence`` keys)
+_EVIDENCE_COLUMNS = ("semantic", "lead_cosine", "title_cosine", "tfidf_cosine", "rare_terms_cosine", "jaccard",
+                     "numbers_jaccard", "numbers_conflict", "years_jaccard", "years_conflict", "shared_numbers",
+                     "min_tokens", "cross_lingual", "unreadable", "same_content", "date_gap_days", "log_odds", "regime")
+
+
+def _pair_object(p: dict) -> dict:
+    return {k: v for k, v in p.items() if v is not None or k in ("similarity", "tier")}
+
+
+def _cell(value: object) -> object:
+    """A CSV cell: lists as JSON, None as empty."""
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
+
+
 @command
 def stats(store: StoreOpt = Path(DEFAULT_STORE),
-          fmt: Annotated[Format, typer.Option("--format", "-f", help="text or json.")] = Format.text) -> None:
+          fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json or ndjson (one line).")]
+          = Format.text) -> None:
     """Counts, model, index type and sizes on disk."""
+    _formats(fmt, "stats", Format.text, Format.json, Format.ndjson)
     with _open(store) as archive:
         s = archive.stats()
-    if fmt is Format.json:
-        _dump(s)
+    if fmt is not Format.text:
+        _one(s, fmt)
         return
     typer.echo(f"store        {s['store']} (format {s['format_version']})")
     typer.echo(f"articles     {s['articles']} ({s['articles_in_groups']} in {s['groups']} groups, "

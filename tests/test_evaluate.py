@@ -1,5 +1,7 @@
 """Evaluation metrics against small examples computed by hand, and the eval / score-pairs commands."""
 
+import csv
+import io
 import json
 import math
 
@@ -70,10 +72,30 @@ def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
     assert (p["n"], p["scored"], p["not_in_store"], p["positives"]) == (5, 4, 1, 2)
     assert p["roc_auc"] == 1.0 and p["spearman"] > 0.5
     r = runner.invoke(app, ["score-pairs", str(pairs), "--format", "json", "--store", str(seed_store)])
-    out = [json.loads(line) for line in r.stdout.splitlines()]
+    out = json.loads(r.stdout)
     assert [(o["id1"], o["id2"]) for o in out] == [(x["id1"], x["id2"]) for x in rows]
     assert out[0]["tier"] == "same_story" and out[1]["tier"] in ("related", "unrelated")
     assert out[4]["similarity"] is None and "not-there" in out[4]["error"]
+    r = runner.invoke(app, ["score-pairs", str(pairs), "--format", "ndjson", "--store", str(seed_store)])
+    assert [json.loads(line) for line in r.stdout.splitlines()] == out
+    r = runner.invoke(app, ["score-pairs", str(pairs), "--format", "csv", "--store", str(seed_store)])
+    table = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [(t["id1"], t["id2"], t["tier"]) for t in table] == [(o["id1"], o["id2"], o["tier"] or "") for o in out]
+    assert float(table[0]["similarity"]) == out[0]["similarity"] and table[4]["error"] == out[4]["error"]
+    assert float(table[0]["log_odds"]) == out[0]["evidence"]["log_odds"] and table[4]["log_odds"] == ""
+    compared = runner.invoke(app, ["compare", "similar-03", "en-sudani-bloomberg", "--store", str(seed_store)])
+    assert json.loads(compared.stdout)["similarity"] == out[0]["similarity"]
+    line = runner.invoke(app, ["compare", "similar-03", "en-sudani-bloomberg", "-f", "ndjson", "--store",
+                               str(seed_store)]).stdout
+    assert line.count("\n") == 1 and json.loads(line) == json.loads(compared.stdout)
+    text = runner.invoke(app, ["compare", "similar-03", "en-sudani-bloomberg", "-f", "text", "--store",
+                               str(seed_store)]).stdout
+    assert text.startswith(f"similar-03  en-sudani-bloomberg  similarity {out[0]['similarity']:.3f}  same_story")
+    for command in (["stats"], ["compare", "similar-03", "similar-10"], ["eval", str(gold), "--label", "story"]):
+        refused = runner.invoke(app, [*command, "--format", "csv", "--store", str(seed_store)])
+        assert refused.exit_code == 2 and f"--format csv: {command[0]} writes" in refused.stderr
+    stats = runner.invoke(app, ["stats", "-f", "ndjson", "--store", str(seed_store)]).stdout
+    assert stats.count("\n") == 1 and json.loads(stats)["articles"] == 25
     bad = runner.invoke(app, ["eval", str(pairs), "--store", str(seed_store)])  # no cluster_id field
     assert bad.exit_code == 1 and "pairs.jsonl:1: field 'id'" in bad.stderr
 

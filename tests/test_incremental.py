@@ -3,6 +3,8 @@ changed (new, joined, left, split, merged, dissolved) is logged and shown by ded
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 
@@ -79,6 +81,10 @@ def test_changes_since_cli(seed_store):
     assert r.exit_code == 0, r.output
     changes = json.loads(r.stdout)["changes"]
     assert changes and all(c["change"] == "new" for c in changes)  # one add: every group is new
+    table = CliRunner().invoke(app, ["dedup", "--changes-since", "2000-01-01", "-f", "csv", "--store", str(seed_store)])
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [(r["change"], r["group"], json.loads(r["articles"])) for r in rows] == [
+        (c["change"], c["group"], c["articles"]) for c in changes]
     later = CliRunner().invoke(app, ["dedup", "--changes-since", "2999-01-01", "--store", str(seed_store)])
     assert later.exit_code == 0 and "no group changed" in later.stderr
     bad = CliRunner().invoke(app, ["dedup", "--changes-since", "soon", "--store", str(seed_store)])
