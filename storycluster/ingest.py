@@ -244,7 +244,8 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         counts = {d: first.count(d) for d in (";", "\t", "|")}
         delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else delimiter
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))  # long texts: the text limit is checked later
-    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter)
+    # strict: a quote left open is an error, not a field that swallows the rest of the file
+    reader = csv.reader(itertools.chain([first], source), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -254,9 +255,11 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         return
     header = [h.strip().lstrip("\ufeff") for h in header]
     twice = sorted({h for h in header if header.count(h) > 1})
-    if twice or "id" not in header:
+    missing = [c for c in ("id", "text") if c not in header]
+    if twice or missing:
         what = (f"the header names {', '.join(repr(h) for h in twice)} twice" if twice
-                else f"no 'id' column in the header ({', '.join(repr(h) for h in header[:8])})")
+                else f"no {' or '.join(repr(c) for c in missing)} column in the header "
+                     f"({', '.join(repr(h) for h in header[:8])})")
         yield 1, Problem(path, 1, None, what, "the first line must name each column once, among them id and text")
         return
     start = reader.line_num + 1
@@ -266,7 +269,12 @@ def _read_csv(fh: io.BufferedReader, path: str, delimiter: str) -> Iterator[tupl
         except StopIteration:
             return
         except csv.Error as e:
-            yield start, Problem(path, start, None, f"invalid CSV ({e})", HINT_FIX)
+            if "unexpected end of data" in str(e):
+                yield start, Problem(path, start, None, "a quoted field is not closed before the end of the file",
+                                     'close the quote; write a quote inside a quoted field twice: ""')
+                return
+            yield start, Problem(path, start, None, f"invalid CSV ({e})",
+                                 'a quoted field ends at its closing quote; write a quote inside it twice: ""')
             start = reader.line_num + 1
             continue
         end = reader.line_num
@@ -441,7 +449,9 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
                    "use a shorter id (a URL's path, or a hash of it)")
     text = values["text"] or ""
     if not text.strip():
-        return bad("text", "missing or empty", "every article needs its body text")
+        others = [k for k, v in row.items() if k not in _KNOWN and isinstance(v, str) and v.strip()]
+        named = f"; its other fields: {', '.join(repr(k) for k in others[:6])}" if others else ""
+        return bad("text", "missing or empty", f"every article needs its body text in 'text'{named}")
     size = len(text.encode("utf-8"))
     if size > max_text_bytes:
         return bad("text", f"{size / 1e6:.1f} MB, over the {max_text_bytes / 1e6:.1f} MB limit",

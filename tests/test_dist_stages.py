@@ -125,7 +125,8 @@ def test_parquet_input_reads_like_jsonl(tmp_path) -> None:
     from_pq = [str(r) if not hasattr(r, "to_dict") else r.to_dict() for r in read_path(tmp_path / "in.parquet")]
     from_jsonl = [str(r) if not hasattr(r, "to_dict") else r.to_dict() for r in read_path(tmp_path / "in.jsonl")]
     assert from_pq[:2] == from_jsonl[:2]
-    assert from_pq[2] == f"{tmp_path / 'in.parquet'}:3: field 'text': missing or empty (every article needs its body text)"
+    assert from_pq[2] == (f"{tmp_path / 'in.parquet'}:3: field 'text': missing or empty (every article needs its body "
+                          "text in 'text')")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     (problem,) = list(read_path(tmp_path / "bad.parquet"))
     assert "not a readable Parquet file" in str(problem)

@@ -256,11 +256,31 @@ def test_csv_delimiters_long_fields_and_header_mistakes(tmp_path):
     big.write_text("id,text\nbig," + "w " * 100_000 + "\n", encoding="utf-8")  # past csv's 131,072 default
     assert [len(r.text) for r in read_path(big)] == [200_000]
     for name, header, message in (("noid.csv", "title,text", "no 'id' column in the header ('title', 'text')"),
-                                  ("dup.csv", "id,text,text", "the header names 'text' twice")):
+                                  ("dup.csv", "id,text,text", "the header names 'text' twice"),
+                                  ("body.csv", "id,title,body", "no 'text' column in the header ('id', 'title', 'body')")):
         path = tmp_path / name
         path.write_text(header + "\na,b,c\nd,e,f\n", encoding="utf-8")
         out = list(read_path(path))
         assert len(out) == 1 and isinstance(out[0], Problem) and message in str(out[0]) and out[0].line == 1
+
+
+def test_a_quote_left_open_or_closed_mid_field_is_a_named_problem_not_a_swallowed_file(tmp_path):
+    """A CSV quote never closed made one field of the rest of the file (its records gone in silence), and
+    ``"x"y`` lost its quotes; both are problems at their line, and the records around them are read."""
+    path = tmp_path / "q.csv"
+    path.write_text('id,title,text\na,A,"x"y\nb,B,"fine, really"\nc,C,"never closed\nd,D,swallowed\n',
+                    encoding="utf-8")
+    out = list(read_path(path))
+    assert [(o.line, o.message) if isinstance(o, Problem) else o.id for o in out] == [
+        (2, "invalid CSV (',' expected after '\"')"), "b",
+        (4, "a quoted field is not closed before the end of the file")]
+
+
+def test_a_record_without_text_names_the_fields_it_has(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "title": "T", "body": "The body text.", "empty": ""}])
+    [problem] = list(read_path(path))
+    assert str(problem) == ("a.jsonl:1: field 'text': missing or empty (every article needs its body text in "
+                            "'text'; its other fields: 'body')").replace("a.jsonl", str(path))
 
 
 def test_folder_files_differing_only_in_extension_are_a_reported_duplicate_id(tmp_path, hash_embedder):

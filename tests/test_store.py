@@ -457,7 +457,7 @@ def test_add_takes_dicts_checked_as_a_files_records(tmp_path, hash_embedder):
             archive.add([good, {"id": "d2", "title": "no body"}, "d3"])
         assert archive.db.count() == 0
         assert str(e.value).splitlines()[:2] == [
-            "records[1]: field 'text': missing or empty (every article needs its body text)",
+            "records[1]: field 'text': missing or empty (every article needs its body text in 'text')",
             "records[2]: expected an article: an object (dict) of its fields, got str (give each article as its fields "
             "(id, title, text, ...) or as a storycluster.Article)"]
         report = archive.add(iter([good, {"id": "d2"}, Article(id="a1", title="", text="Another text entirely.")]),
