@@ -143,13 +143,13 @@ class Archive:
         return self.store.layout.combine(both[:n], both[n:])
 
     # -- writing -------------------------------------------------------------------------------
-    def add_paths(self, paths: Iterable[str | Path], on_error: str = "fail",
+    def add_paths(self, paths: Iterable[str | Path | tuple[Path, str]], on_error: str = "fail",
                   max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES, progress: Progress | None = None,
                   on_total: Callable[[int], None] | None = None,
                   on_stage: Callable[[str], None] | None = None, atomic: bool = True) -> AddReport:
         """Read files or folders and add their articles (see :meth:`add`). In ``fail`` mode the input is checked in
         full first, so a bad record stops the add before anything is written."""
-        paths = [Path(p) for p in paths]
+        paths = [p if isinstance(p, tuple) else Path(p) for p in paths]  # (path, name in messages): a copy of stdin
         total = check_records(read_paths(paths, max_text_bytes), fail=on_error == "fail")
         if on_total is not None:
             on_total(total)

@@ -188,7 +188,8 @@ def _one(obj: dict, fmt: Format) -> None:
 @command
 def add(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH",
-                                                help="JSONL or CSV files, .html/.txt files, or folders of them.")],
+                                                help="JSONL or CSV files, .html/.txt files, or folders of them; "
+                                                     "'-': JSON lines (or a JSON array) on standard input.")],
     store: StoreOpt = Path(DEFAULT_STORE),
     model: Annotated[str | None, typer.Option(
         help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
@@ -216,6 +217,7 @@ def add(
     """Add articles to the store; unchanged ones cost nothing, changed ones are re-embedded and regrouped."""
     from .archive import Archive
     from .embed import parse_languages
+    from .ingest import STDIN, STDIN_NAME, spool_stdin
 
     try:
         languages = parse_languages(model_languages)
@@ -235,12 +237,16 @@ def add(
             progress.start()
 
     failed = True
+    spooled = spool_stdin() if any(str(p) == STDIN for p in paths) else None
+    inputs = [(spooled, STDIN_NAME) if spooled is not None and str(p) == STDIN else p for p in paths]
     try:
-        report = archive.add_paths(paths, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
+        report = archive.add_paths(inputs, on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6),
                                    progress=advance, on_total=on_total, atomic=not chunked,
                                    on_stage=lambda stage: progress.update(task, description=stage))
         failed = False
     finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
         if progress.live.is_started:
             progress.stop()
         empty = failed and new_store and archive.db.count() == 0
@@ -253,7 +259,8 @@ def add(
         _dump(report.to_dict())
     else:
         stored = report.added + report.updated + report.unchanged
-        typer.echo(f"read {report.read} records: {report.added} added, {report.updated} updated, "
+        typer.echo(f"read {report.read} record{'s' if report.read != 1 else ''}: {report.added} added, "
+                   f"{report.updated} updated, "
                    f"{report.unchanged} unchanged, {len(report.problems)} skipped; {stored} stored "
                    f"({report.embedded} texts embedded, {report.seconds:.1f}s"
                    f"{f', {report.read / report.seconds:.1f} articles/s' if report.seconds > 0 else ''})",

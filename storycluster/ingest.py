@@ -50,44 +50,70 @@ DATE_FIELDS = ("published", "date", "published_at", "publishedAt", "pubDate", "d
 _KNOWN = frozenset((*FIELDS, *DATE_FIELDS))
 
 
-def read_paths(paths: Iterable[str | Path], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+#: the path that names standard input (``storycluster add -``), and the name its problems give
+STDIN, STDIN_NAME = "-", "<stdin>"
+
+
+def read_paths(paths: Iterable[str | Path | tuple[Path, str]], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
                notices: list[str] | None = None) -> Iterator[Record]:
-    """Read every path in turn: a .jsonl/.ndjson/.csv file, an .html/.txt file, or a folder of them.
+    """Read every path in turn: a .jsonl/.ndjson/.csv file, an .html/.txt file, or a folder of them; a
+    ``(path, name)`` pair is read as ``path`` and named ``name`` in messages (a copy of standard input).
     ``notices``: gets one line per file whose records hold fields storycluster does not read."""
     for path in paths:
-        yield from read_path(path, max_text_bytes, notices)
+        if isinstance(path, tuple):
+            yield from read_path(path[0], max_text_bytes, notices, name=path[1])
+        else:
+            yield from read_path(path, max_text_bytes, notices)
+
+
+def spool_stdin(stream=None) -> Path:
+    """Standard input (or ``stream``, bytes) copied to a temporary file, so that it can be read twice (checked in
+    full, then added): ``.json`` (one array of records, or JSON lines), ``.json.gz`` when it is gzipped. The
+    caller removes the file."""
+    import shutil
+    import sys
+    import tempfile
+
+    source = stream if stream is not None else sys.stdin.buffer
+    head = source.read(2)
+    with tempfile.NamedTemporaryFile("wb", prefix="storycluster-stdin-", delete=False,
+                                     suffix=".json.gz" if head == b"\x1f\x8b" else ".json") as out:
+        out.write(head)
+        shutil.copyfileobj(source, out, 1 << 20)
+    return Path(out.name)
 
 
 def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
-              notices: list[str] | None = None) -> Iterator[Record]:
-    """Read one path; the format follows from the suffix (or folder)."""
+              notices: list[str] | None = None, name: str | None = None) -> Iterator[Record]:
+    """Read one path; the format follows from the suffix (or folder). ``name``: the path's name in messages."""
     p = Path(path)
     if p.is_dir():
         yield from _read_folder(p, max_text_bytes, notices)
         return
+    where = name or str(p)
     suffix, gzipped = _suffix(p)
     try:
         fh = open(p, "rb")  # noqa: SIM115 - closed by the reader below
     except OSError as e:
-        yield Problem(str(p), None, None, f"cannot read: {e.strerror or e}", "check the path and permissions")
+        yield Problem(where, None, None, f"cannot read: {e.strerror or e}", "check the path and permissions")
         return
     with fh:
         if gzipped:
             import gzip
 
             with gzip.open(fh) as unzipped:
-                yield from _unzipped(_validated(_read_data(unzipped, str(p), suffix), str(p), max_text_bytes, notices),
-                                     str(p))
+                yield from _unzipped(_validated(_read_data(unzipped, where, suffix), where, max_text_bytes, notices),
+                                     where)
         elif suffix in (".jsonl", ".ndjson", ".json"):
-            yield from _validated(_read_data(fh, str(p), suffix), str(p), max_text_bytes, notices)
+            yield from _validated(_read_data(fh, where, suffix), where, max_text_bytes, notices)
         elif suffix == ".parquet":
-            yield from _validated(_read_parquet(fh, str(p)), str(p), max_text_bytes, notices)
+            yield from _validated(_read_parquet(fh, where), where, max_text_bytes, notices)
         elif suffix in (".csv", ".tsv"):
-            yield from _validated(_read_csv(fh, str(p), "\t" if suffix == ".tsv" else ","), str(p), max_text_bytes, notices)
+            yield from _validated(_read_csv(fh, where, "\t" if suffix == ".tsv" else ","), where, max_text_bytes, notices)
         elif suffix in _TEXT_SUFFIXES:
-            yield from _validated(_read_text_file(fh.read(), p, p.stem), str(p), max_text_bytes)
+            yield from _validated(_read_text_file(fh.read(), p, p.stem), where, max_text_bytes)
         else:
-            yield Problem(str(p), None, None, f"unknown file type '{suffix or '(none)'}'",
+            yield Problem(where, None, None, f"unknown file type '{suffix or '(none)'}'",
                           "use .jsonl, .csv, .parquet, .html, .txt (data files also as .gz) or a folder of them")
 
 
@@ -409,7 +435,7 @@ def count_unknown_fields(row: Mapping, unknown: dict[str, int]) -> None:
 
 def fields_not_read(where: str, unknown: dict[str, int]) -> str:
     """The notice that names the fields of ``where``'s records that were not read (the first 12)."""
-    listed = ", ".join(f"'{k}' ({n} records)" for k, n in sorted(unknown.items())[:12])
+    listed = ", ".join(f"'{k}' ({n} record{'s' if n != 1 else ''})" for k, n in sorted(unknown.items())[:12])
     more = f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""
     return (f"{where}: fields not read: {listed}{more}; storycluster reads {', '.join(FIELDS)} "
             f"(dates also from {', '.join(DATE_FIELDS[1:])})")

@@ -143,6 +143,18 @@ def test_real_subprocess_end_to_end(tmp_path):
     assert "25 added" in add.stderr
     again = subprocess.run([*exe, "add", str(SEEDS)], capture_output=True, text=True, env=env, timeout=300)
     assert "25 unchanged" in again.stderr and "0 texts embedded" in again.stderr
+    # standard input, '-': JSON lines (gzipped too) or an array; its problems are named <stdin>
+    lines = SEEDS.read_bytes().splitlines(keepends=True)
+    piped = subprocess.run([*exe, "add", "-"], input=b"".join(lines[:3]), capture_output=True, env=env, timeout=300)
+    assert piped.returncode == 0 and "read 3 records: 0 added, 0 updated, 3 unchanged" in piped.stderr.decode()
+    import gzip
+
+    array = b"[" + b",".join(line.strip() for line in lines[3:5]) + b"]"
+    piped = subprocess.run([*exe, "add", "-"], input=gzip.compress(array), capture_output=True, env=env, timeout=300)
+    assert piped.returncode == 0 and "read 2 records: 0 added, 0 updated, 2 unchanged" in piped.stderr.decode()
+    piped = subprocess.run([*exe, "add", "-"], input=b'{"id": "new", "title": "T"}\n', capture_output=True, env=env,
+                           timeout=300)
+    assert piped.returncode == 1 and piped.stderr.decode().startswith("Error: <stdin>:1: field 'text': missing")
     rel = subprocess.run([*exe, "related", "seed-main", "--format", "json"], capture_output=True, text=True,
                          env=env, timeout=300)
     assert rel.returncode == 0 and json.loads(rel.stdout)["query"] == "seed-main"

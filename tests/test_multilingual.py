@@ -165,7 +165,7 @@ def test_dates_from_common_fields_and_fields_not_read_are_reported(tmp_path):
     assert published == {"a": "2003-06-10T04:00:00+00:00", "b": "2024-05-01T10:00:00Z", "c": "2024-05-02",
                          "d": "2024-05-03T08:00:00+02:00"}
     assert len(report.notices) == 1
-    assert "'author' (2 records)" in report.notices[0] and "'category' (1 records)" in report.notices[0]
+    assert "'author' (2 records)" in report.notices[0] and "'category' (1 record)" in report.notices[0]
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "text": "t", "pubDate": "next Tuesday"}])
     p = subprocess.run([sys.executable, "-m", "storycluster", "add", "--store", str(tmp_path / "s2"), str(bad)],
                        capture_output=True, text=True, timeout=300)

@@ -124,7 +124,7 @@ def test_writes_need_the_token_and_work(client):
     ok = client.post("/articles", json=[{**doc, "author": "A. Writer", "section": "world"}], headers=auth)
     assert ok.status_code == 200 and ok.json()["added"] == 1
     [notice] = ok.json()["notices"]  # fields the API does not read are said, not dropped in silence
-    assert notice.startswith("articles: fields not read: 'author' (1 records), 'section' (1 records)")
+    assert notice.startswith("articles: fields not read: 'author' (1 record), 'section' (1 record)")
     assert client.get("/groups", headers={"If-None-Match": tag}).status_code == 200  # the data changed: new tag
     items = client.get("/articles/en-sudani-copy/related").json()["related"]
     assert "en-sudani-bloomberg" in shown(items[0])

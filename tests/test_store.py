@@ -463,7 +463,7 @@ def test_add_takes_dicts_checked_as_a_files_records(tmp_path, hash_embedder):
         report = archive.add(iter([good, {"id": "d2"}, Article(id="a1", title="", text="Another text entirely.")]),
                              on_error="skip")
         assert (report.added, [p.path for p in report.problems]) == (2, ["records[1]"])
-        assert report.notices == ["records: fields not read: 'author' (1 records); storycluster reads id, title, text, "
+        assert report.notices == ["records: fields not read: 'author' (1 record); storycluster reads id, title, text, "
                                   "url, source, published, lang (dates also from date, published_at, publishedAt, "
                                   "pubDate, datePublished, pub_date, publication_date, dateCreated)"]
         assert archive.article("d1")["published"] == "2024-09-10"
