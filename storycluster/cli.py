@@ -417,9 +417,11 @@ def related(
         raise typer.Exit(2)
     if file is not None:
         try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            _fail(f"{file}: cannot read as UTF-8 text ({e})")
+            text = file.read_bytes().decode("utf-8").removeprefix("\ufeff")
+        except OSError as e:
+            _fail(f"--file {file}: cannot read: {e.strerror or e} (check the path)")
+        except UnicodeDecodeError as e:
+            _fail(f"--file {file}: not UTF-8 text ({e.reason} at byte {e.start}; save it as UTF-8)")
     if text is not None and not text.strip():
         _fail(f"{'--file ' + str(file) if file is not None else '--text'}: the text is empty; give an article's text", 2)
     with _open(store) as archive:

@@ -84,6 +84,15 @@ def test_related_text_and_file(seed_store, tmp_path):
     assert by_text == by_file and by_text["query"] is None
     top = by_text["related"][0]
     assert set(SUDANI_HEADLINES) & {top["id"], *(o["id"] for o in top["also_in"])}
+    f.write_bytes(b"\xef\xbb\xbf" + text.encode())  # a byte order mark is not part of the text
+    assert json.loads(run("related", "--file", str(f), "-k", "3", "--format", "json", store=seed_store).stdout) == by_text
+    f.write_bytes(text.encode("cp1252") + b" \x93quoted\x94")
+    bad = run("related", "--file", str(f), store=seed_store)
+    at = len(text) + 1  # the byte after the text's (ASCII) characters and the space
+    assert bad.exit_code == 1 and bad.stderr == f"Error: --file {f}: not UTF-8 text (invalid start byte at byte {at}; " \
+                                                "save it as UTF-8)\n"
+    gone = run("related", "--file", str(tmp_path / "gone.txt"), store=seed_store)
+    assert gone.exit_code == 1 and gone.stderr.endswith("gone.txt: cannot read: No such file or directory (check the path)\n")
 
 
 def test_stats(seed_store, seed_rows):
