@@ -208,7 +208,9 @@ def add(
     index: Annotated[str | None, typer.Option(
         "--index", help="Vector index: auto (exact under 20,000 articles, then IVF over 8-bit codes), flat, hnsw or ivf "
                         "(store setting; changing it rebuilds the index).")] = None,
-    json_report: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="The report: text (on stderr), json or ndjson "
+                                                                "(one line) on stdout.")] = Format.text,
+    json_report: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
     chunked: Annotated[bool, typer.Option(
         "--chunked", help="Commit every 256 records instead of the whole add at once: a crash keeps what was "
                           "committed (a re-run skips it), but readers may see the add part by part, before its "
@@ -219,6 +221,7 @@ def add(
     from .embed import parse_languages
     from .ingest import STDIN, STDIN_NAME, spool_stdin
 
+    _formats(fmt, "add", Format.text, Format.json, Format.ndjson)
     try:
         languages = parse_languages(model_languages)
     except ValueError as e:
@@ -255,8 +258,8 @@ def add(
             import shutil
 
             shutil.rmtree(store, ignore_errors=True)
-    if json_report:
-        _dump(report.to_dict())
+    if fmt is not Format.text or json_report:
+        _one(report.to_dict(), Format.json if json_report else fmt)
     else:
         stored = report.added + report.updated + report.unchanged
         typer.echo(f"read {report.read} record{'s' if report.read != 1 else ''}: {report.added} added, "

@@ -139,6 +139,9 @@ def test_add_bad_input_fail_and_skip(tmp_path):
     report = json.loads(r.stdout)
     assert (report["read"], report["added"], len(report["problems"])) == (2, 1, 1)
     assert "skipped:" in r.stderr and "in.jsonl:2" in r.stderr
+    again = run("add", str(src), "--on-error", "skip", "-f", "ndjson", store=tmp_path / "s")
+    assert again.stdout.count("\n") == 1 and json.loads(again.stdout)["unchanged"] == 1
+    assert run("add", str(src), "-f", "csv", store=tmp_path / "s").exit_code == 2
     assert run("remove", "a", store=tmp_path / "s").exit_code == 0
     r = run("remove", "a", store=tmp_path / "s")
     assert r.exit_code == 1 and "not in the store: a" in r.stderr
