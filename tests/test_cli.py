@@ -406,3 +406,18 @@ def test_serve_keeps_rendered_answers_for_a_store_and_not_for_postgresql_unless_
     assert _cache_mb(None, BackendKind.store) == 64.0
     assert _cache_mb(None, BackendKind.pg) == 0.0
     assert _cache_mb(16.0, BackendKind.pg) == 16.0 and _cache_mb(0.0, BackendKind.store) == 0.0
+
+
+def test_postgresql_connection_problems_are_one_line_without_the_password(seed_store):
+    """A connection string psycopg cannot parse was a traceback; a refused connection two lines; both named the
+    password given in the string."""
+    for dsn, start in (("notaurl", "Error: 'notaurl' is not a PostgreSQL connection string ("),
+                       ("postgresql://editor:s3cret@127.0.0.1:1/news",
+                        "Error: cannot connect to PostgreSQL at 'postgresql://editor:***@127.0.0.1:1/news': "),
+                       ("host=127.0.0.1 port=1 user=editor password=s3cret",
+                        "Error: cannot connect to PostgreSQL at 'host=127.0.0.1 port=1 user=editor password=***': ")):
+        r = run("export-pg", dsn, store=seed_store)
+        assert r.exit_code == 1 and r.stderr.startswith(start), r.stderr
+        assert r.stderr.count("\n") == 1 and "s3cret" not in r.stderr and "Traceback" not in r.stderr
+    served = runner.invoke(app, ["serve", "--backend", "pg", "--dsn", "postgresql://editor:s3cret@127.0.0.1:1/news"])
+    assert served.exit_code == 1 and "s3cret" not in served.stderr and served.stderr.count("\n") == 1

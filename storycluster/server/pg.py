@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -58,14 +59,28 @@ CREATE INDEX sc_groups_size ON sc_groups (size DESC, group_id);
 """
 
 
+def shown(dsn: str) -> str:
+    """A connection string as messages show it: its password (``user:secret@``, ``password=secret``) masked."""
+    dsn = re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.IGNORECASE)
+
+
+def one_line(error: Exception) -> str:
+    """A PostgreSQL error's text on one line (psycopg's span several: the error, then a hint)."""
+    return " ".join(str(error).split())
+
+
 def _connect(dsn: str, vectors: bool = False):
     """A connection; with ``vectors``, pgvector columns come back as numpy arrays."""
     import psycopg
 
     try:
         conn = psycopg.connect(dsn, autocommit=False)
-    except psycopg.OperationalError as e:
-        raise StoreError(f"cannot connect to PostgreSQL at {dsn!r}: {str(e).strip()}") from None
+    except psycopg.ProgrammingError as e:  # raised for a string it cannot parse
+        raise StoreError(f"{shown(dsn)!r} is not a PostgreSQL connection string ({one_line(e)}; e.g. "
+                         "postgresql://user@127.0.0.1/news)") from None
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to PostgreSQL at {shown(dsn)!r}: {one_line(e)}") from None
     if vectors:
         from pgvector.psycopg import register_vector
 
@@ -73,7 +88,7 @@ def _connect(dsn: str, vectors: bool = False):
             register_vector(conn)
         except psycopg.ProgrammingError:
             conn.close()
-            raise StoreError(f"{dsn}: the pgvector extension is not installed in this database; "
+            raise StoreError(f"{shown(dsn)}: the pgvector extension is not installed in this database; "
                              "run 'storycluster export-pg' first (it creates it)") from None
     return conn
 
@@ -132,7 +147,7 @@ def export_pg(archive: Archive, dsn: str, k: int = 10) -> dict:
                                         json.dumps(item, ensure_ascii=False)))
                         counts["related"] += 1
     except psycopg.Error as e:
-        raise StoreError(f"PostgreSQL export failed: {str(e).strip()}") from None
+        raise StoreError(f"PostgreSQL export failed: {one_line(e)}") from None
     finally:
         conn.close()
     return counts
@@ -153,7 +168,7 @@ class PgBackend:
             self._pool.put(c)
         meta = self._meta()
         if int(meta.get("format_version", -1)) != PG_FORMAT_VERSION:
-            raise StoreError(f"{dsn}: sc_meta format_version {meta.get('format_version')}, expected "
+            raise StoreError(f"{shown(dsn)}: sc_meta format_version {meta.get('format_version')}, expected "
                              f"{PG_FORMAT_VERSION}; run 'storycluster export-pg' again")
         self.meta = meta
         self.thresholds = Thresholds.from_dict(meta["thresholds"])
@@ -178,7 +193,7 @@ class PgBackend:
                 cur.execute("SELECT key, value FROM sc_meta")
                 return {key: json.loads(v) for key, v in cur.fetchall()}
         except psycopg.errors.UndefinedTable:
-            raise StoreError(f"{self.dsn}: no storycluster tables; run 'storycluster export-pg DSN' first") from None
+            raise StoreError(f"{shown(self.dsn)}: no storycluster tables; run 'storycluster export-pg DSN' first") from None
 
     def related(self, article_id: str, k: int, options: RelatedOptions) -> Related:
         with self._cursor() as cur:
