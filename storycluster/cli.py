@@ -531,14 +531,25 @@ def calibrate(
                                          help="JSONL with 'id' and a label field for articles in the store.")],
     label: Annotated[str, typer.Option(help="The gold label field.")] = "cluster_id",
     store: StoreOpt = Path(DEFAULT_STORE),
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text (a summary), json (with every weight) or "
+                                                                "ndjson (one line).")] = Format.text,
 ) -> None:
     """Refit the same-story model on your own labelled articles; saved in the store, used from then on."""
     from .evaluate import read_labels
 
+    _formats(fmt, "calibrate", Format.text, Format.json, Format.ndjson)
     labels = read_labels(gold, label)
     with _open(store) as archive:
         r = archive.calibrate(labels, fitted_on=f"{gold.name} ({label})")
-    _dump(r)
+    if fmt is not Format.text:
+        _one(r, fmt)
+        return
+    typer.echo(f"fitted on {r['labelled']} labelled articles of {gold.name} ({label}); regimes fitted: "
+               f"{', '.join(r['regimes_fitted']) or 'none'}")
+    f1 = r["in_sample"]
+    typer.echo(f"group threshold {r['group_threshold']:.2f}, floor {r['group_floor']:.2f}"
+               + (f"; B-cubed F1 on the labelled articles {f1['f1']:.3f} (in sample)" if f1 else ""))
+    typer.echo(f"saved to {r['model']}: used from now on (weights: --format json; check with 'storycluster eval')")
 
 
 @command

@@ -169,6 +169,26 @@ def test_calibration_round_trip(tmp_path):
     assert data["fitted_on"] == "test labels" and data["version"] == 3
 
 
+def test_calibrate_command_prints_a_summary_or_the_weights(tmp_path):
+    from typer.testing import CliRunner
+
+    from storycluster.cli import app
+
+    rows, gold = labelled_articles()
+    with Archive(tmp_path / "s") as archive:  # the real model, as the command opens the store
+        archive.add(rows)
+    labels = tmp_path / "gold.jsonl"
+    labels.write_text("".join(json.dumps({"id": i, "story": s}) + "\n" for i, s in gold.items()), encoding="utf-8")
+    text = CliRunner().invoke(app, ["calibrate", str(labels), "--label", "story", "--store", str(tmp_path / "s")])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("fitted on 15 labelled articles of gold.jsonl (story); regimes fitted: ")
+    assert f"saved to {tmp_path / 's' / 'story_model.json'}: used from now on" in text.stdout
+    data = CliRunner().invoke(app, ["calibrate", str(labels), "--label", "story", "-f", "json", "--store",
+                                    str(tmp_path / "s")])
+    weights = json.loads(data.stdout)
+    assert weights["labelled"] == 15 and set(weights["regimes"]) >= set(weights["regimes_fitted"])
+
+
 def test_calibration_needs_labels(tmp_path):
     rows, _ = labelled_articles()
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
