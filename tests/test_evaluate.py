@@ -91,7 +91,8 @@ def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
     text = runner.invoke(app, ["compare", "similar-03", "en-sudani-bloomberg", "-f", "text", "--store",
                                str(seed_store)]).stdout
     assert text.startswith(f"similar-03  en-sudani-bloomberg  similarity {out[0]['similarity']:.3f}  same_story")
-    for command in (["stats"], ["compare", "similar-03", "similar-10"], ["eval", str(gold), "--label", "story"]):
+    for command in (["stats"], ["compare", "similar-03", "similar-10"], ["eval", str(gold), "--label", "story"],
+                    ["calibrate", str(gold), "--label", "story"], ["add", str(pairs)]):
         refused = runner.invoke(app, [*command, "--format", "csv", "--store", str(seed_store)])
         assert refused.exit_code == 2 and f"--format csv: {command[0]} writes" in refused.stderr
     stats = runner.invoke(app, ["stats", "-f", "ndjson", "--store", str(seed_store)]).stdout
