@@ -472,7 +472,7 @@ def compare(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="json (default), ndjson (one line) or text.")]
     = Format.json,
 ) -> None:
-    """Similarity, tier and evidence for two stored articles (JSON)."""
+    """Similarity, tier and evidence for two stored articles (JSON unless --format says otherwise)."""
     _formats(fmt, "compare", Format.json, Format.ndjson, Format.text)
     with _open(store) as archive:
         r = archive.compare(id1, id2)
