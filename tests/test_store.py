@@ -279,6 +279,9 @@ def test_damaged_config_lock_folder_and_unloadable_model_are_one_line(tmp_path, 
         config.write_text(json.dumps({**good, field: value}))
         with pytest.raises(StoreError, match=f"field '{field}' is .*, expected {expected}"):
             Archive(tmp_path / "s", embedder=hash_embedder)
+    config.write_text("[1, 2]")  # a JSON array was an AttributeError's traceback
+    with pytest.raises(StoreError, match="config.json: expected a JSON object with a format_version"):
+        Archive(tmp_path / "s", embedder=hash_embedder)
     config.write_text(json.dumps(good))
     (tmp_path / "s" / ".lock").unlink(missing_ok=True)
     (tmp_path / "s" / ".lock").mkdir()
@@ -291,6 +294,16 @@ def test_damaged_config_lock_folder_and_unloadable_model_are_one_line(tmp_path, 
     assert p.returncode == 1 and "cannot load this sentence-transformers model" in p.stderr
     assert "Traceback" not in p.stderr and not (tmp_path / "new").exists()
     assert not [f for f in (tmp_path / "s").iterdir() if f.name.endswith(".tmp")]
+
+
+def test_a_folder_with_another_programs_config_is_not_taken_for_a_store(tmp_path, hash_embedder):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"name": "my-app", "version": 3}')
+    with pytest.raises(StoreError, match="project: not a storycluster store .* give --store a new or empty folder"):
+        Archive(project, embedder=hash_embedder)
+    assert json.loads((project / "config.json").read_text()) == {"name": "my-app", "version": 3}
+    assert sorted(f.name for f in project.iterdir()) == ["config.json"]
 
 
 def test_a_lost_database_is_not_taken_for_an_empty_store(tmp_path, hash_embedder):

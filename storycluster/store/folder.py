@@ -57,12 +57,16 @@ class StoreConfig:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise StoreError(f"{path}: cannot read the store config ({e}); restore it or rebuild the store") from e
-        version = data.get("format_version")
+        if not isinstance(data, dict) or "format_version" not in data:
+            if not (folder / DATABASE).exists():  # another program's config.json: the folder is no store
+                raise StoreError(f"{folder}: not a storycluster store (its {CONFIG} is not a store's); give --store "
+                                 "a new or empty folder, or an existing store")
+            raise StoreError(f"{path}: expected a JSON object with a format_version; restore config.json or rebuild "
+                             "the store")
+        version = data["format_version"]
         if version != FORMAT_VERSION:
             raise StoreError(f"{path}: store format version {version}, this storycluster reads version "
                              f"{FORMAT_VERSION}; rebuild the store with this version")
-        if not isinstance(data, dict):
-            raise StoreError(f"{path}: expected a JSON object; restore config.json or rebuild the store")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for name, ok, expected in _CHECKS:
             if name in known and not ok(known[name]):
