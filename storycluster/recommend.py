@@ -78,13 +78,10 @@ def recommend(archive: Archive, out: Path | TextIO, k: int = 10, full: bool = Fa
             return report
         state_path = out.with_name(out.name + ".state.json")
         state = None if full or not stored else _read_state(state_path, out, k)
-        previous: dict[str, str] = {}
         redo: set[int] = set(rowids.values())
-        if state is not None:
+        previous = _previous_lines(out) if state is not None else {}
+        if state is not None and previous:
             redo = db.related_since(int(state["generation"]))
-            with out.open(encoding="utf-8") as fh:
-                for line in fh:
-                    previous[json.loads(line)["id"]] = line
             report.removed = len(set(state["ids"]) - rowids.keys())
         tmp = out.with_name(out.name + ".tmp")
         try:
@@ -249,15 +246,32 @@ def _write_lists(archive: Archive, fh: TextIO, rowids: dict[str, int], redo: set
         _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
 
 
+def _previous_lines(out: Path) -> dict[str, str]:
+    """The previous output's lines by article id; empty when it cannot be read back (edited by hand, damaged):
+    then every list is written anew."""
+    previous: dict[str, str] = {}
+    try:
+        with out.open(encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                previous[row["id"]] = line
+    except (OSError, ValueError, KeyError, TypeError):  # JSON and UTF-8 errors are ValueErrors
+        return {}
+    return previous
+
+
 def _read_state(path: Path, out: Path, k: int) -> dict | None:
     """The previous run's state when it matches the output file and ``k``; else None (full run)."""
     if not path.exists() or not out.exists():
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if (state.get("version") != STATE_VERSION or state.get("k") != k or state.get("generation", -1) < 0
+    if not isinstance(state, dict) or not isinstance(state.get("generation"), int) or \
+            not isinstance(state.get("ids"), list):  # not a state this version wrote (edited, damaged)
+        return None
+    if (state.get("version") != STATE_VERSION or state.get("k") != k or state["generation"] < 0
             or state.get("output_bytes") != out.stat().st_size):
         return None
     return state

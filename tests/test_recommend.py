@@ -50,6 +50,23 @@ def test_incremental_equals_full(seed_store, tmp_path):
     assert any("en-boris-copy" in {e["id"], *(o["id"] for o in e["also_in"])} for e in lists["en-storm-boris"]["related"])
 
 
+def test_a_damaged_state_or_output_means_a_full_run_not_a_traceback(seed_store, tmp_path):
+    out = tmp_path / "related.jsonl"
+    state = tmp_path / "related.jsonl.state.json"
+    with Archive(seed_store) as a:
+        recommend(a, out, k=5)
+        good = out.read_text(encoding="utf-8")
+        for damaged_state in ("[1, 2]", '{"version": 3, "k": 5, "generation": "7", "ids": []}'):
+            state.write_text(damaged_state)
+            assert recommend(a, out, k=5).reused == 0 and out.read_text(encoding="utf-8") == good
+        recommend(a, out, k=5)  # a good state again
+        lines = good.splitlines(keepends=True)
+        out.write_text("".join(['{"no_id": 1}' + " " * (len(lines[0]) - 13) + "\n", *lines[1:]]), encoding="utf-8")
+        assert len(out.read_bytes()) == len(good.encode())  # the same size: the state alone cannot tell
+        again = recommend(a, out, k=5)
+    assert again.reused == 0 and again.recomputed == again.articles and out.read_text(encoding="utf-8") == good
+
+
 def test_lists_deeper_than_the_stored_ones_are_related_answers(tmp_path, hash_embedder, monkeypatch):
     """A k deeper than the stored lists: every list computed (in blocks of neighbours, each plan as deep as its
     answer), each equal to related's answer computed on demand; no incremental state (a later run redoes all).
