@@ -151,6 +151,11 @@ def _inert(cell: str) -> str:
         return "'" + cell
 
 
+def _output_target(path: Path) -> Path | None:
+    """``--out``: a file that can be written (:func:`_output_file`), or None for ``-``, standard output."""
+    return None if str(path) == "-" else _output_file(path)
+
+
 def _output_file(path: Path) -> Path:
     """An output file path that can be written: not a folder, in a folder that exists (checked before any work)."""
     if path.is_dir():
@@ -570,25 +575,20 @@ def score_pairs(
         _dump([_pair_object(p) for p in scored])
         return
     w = _CsvCells() if fmt is Format.csv else None
-    for n, p in enumerate(scored):
+    if w is not None:  # the evidence's columns: its keys, as compare shows them (every scored pair has the same)
+        columns = next((list(p["evidence"]) for p in scored if p.get("evidence")), [])
+        w.writerow(["id1", "id2", "similarity", "tier", "error", *columns])
+    for p in scored:
         if fmt is Format.ndjson:
             typer.echo(json.dumps(_pair_object(p), ensure_ascii=False))
         elif w is not None:
             evidence = p.get("evidence") or {}
-            if n == 0:
-                w.writerow(["id1", "id2", "similarity", "tier", "error", *_EVIDENCE_COLUMNS])
             w.writerow([p["id1"], p["id2"], "" if p["similarity"] is None else p["similarity"], p["tier"] or "",
-                        p.get("error") or "", *(_cell(evidence.get(c)) for c in _EVIDENCE_COLUMNS)])
+                        p.get("error") or "", *(_cell(evidence.get(c)) for c in columns)])
         elif p["similarity"] is None:
             typer.echo(f"{p['id1']}\t{p['id2']}\t-\t{p['error']}")
         else:
             typer.echo(f"{p['id1']}\t{p['id2']}\t{p['similarity']:.3f}\t{p['tier']}")
-
-
-#: score-pairs' CSV columns of a pair's evidence (compare's ``evidence`` keys)
-_EVIDENCE_COLUMNS = ("semantic", "lead_cosine", "title_cosine", "tfidf_cosine", "rare_terms_cosine", "jaccard",
-                     "numbers_jaccard", "numbers_conflict", "years_jaccard", "years_conflict", "shared_numbers",
-                     "min_tokens", "cross_lingual", "unreadable", "same_content", "date_gap_days", "log_odds", "regime")
 
 
 def _pair_object(p: dict) -> dict:
@@ -649,9 +649,7 @@ def recommend(
     """The related list of every article, for static sites and CMS imports; incremental on later runs."""
     from .recommend import recommend as run_recommend
 
-    to_stdout = str(out) == "-"
-    if not to_stdout:
-        _output_file(out)
+    target = _output_target(out)
     progress, task, advance = _progress_bar("related lists")
     with _open(store) as archive:
         total = archive.db.count()
@@ -659,12 +657,12 @@ def recommend(
         if total >= 50_000:  # long work only
             progress.start()
         try:
-            report = run_recommend(archive, sys.stdout if to_stdout else out, k=k, full=full, progress=advance,
-                                   workers=workers or None)
+            report = run_recommend(archive, sys.stdout if target is None else target, k=k, full=full,
+                                   progress=advance, workers=workers or None)
         finally:
             if progress.live.is_started:
                 progress.stop()
-    if to_stdout:
+    if target is None:
         typer.echo(f"{report.articles} lists written to standard output ({report.seconds:.1f} s)", err=True)
         return
     typer.echo(f"{report.articles} articles written to {out}: {report.recomputed} lists computed, "
@@ -737,18 +735,16 @@ def report(
     from .report import build_report
     from .store.folder import atomic_write_text
 
-    to_stdout = str(out) == "-"
-    if not to_stdout:
-        _output_file(out)
+    target = _output_target(out)
     start = time.perf_counter()
     with _open(store) as archive:
         html = build_report(archive, max_groups=max_groups)
-    if to_stdout:
+    if target is None:
         sys.stdout.write(html)
         sys.stdout.flush()
     else:
-        atomic_write_text(out, html)
-    typer.echo(f"wrote {'standard output' if to_stdout else out} ({_size(len(html.encode()))}) in "
+        atomic_write_text(target, html)
+    typer.echo(f"wrote {'standard output' if target is None else target} ({_size(len(html.encode()))}) in "
                f"{time.perf_counter() - start:.1f} s", err=True)
 
 
