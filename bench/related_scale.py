@@ -14,11 +14,17 @@ With ``--recommend N``, also ``storycluster recommend`` over the store's first N
 with the default (one per core; ``--workers`` names another): the time per list and what it puts on the whole
 store, and the peak memory (of the process and its workers together).
 
+With ``--lists``, also the store's related lists kept in it: built as a full regrouping builds them (after its
+groups commit, one worker process per core; ``--workers`` names another count), the time and peak memory, then
+``storycluster recommend`` writing every article's list from them (one worker process per core, or
+``--workers``), the whole store timed, and its peak memory. The store's ``related_lists_max`` is raised to hold
+them.
+
 With ``--regroup``, also a full regrouping of that store (vectors from the IVF index; term lists, TF-IDF, band
 collisions, linkage and groups written), its time and peak memory.
 
 Run: .venv/bin/python bench/related_scale.py --store ECB_STORE [--n 1000000] [--out DIR] [--queries 500] [--regroup]
-     [--recommend 32768] [--workers W]"""
+     [--recommend 32768] [--lists] [--workers W]"""
 
 from __future__ import annotations
 
@@ -184,6 +190,53 @@ def regroup(path: Path) -> dict:
             **asdict(report)}
 
 
+def lists_build(path: Path, workers: int) -> dict:
+    """The store's related lists, built as a full regrouping of a store over ``stored.INLINE_MAX`` articles builds
+    them once its groups committed (marked pending, then :func:`storycluster.related.stored.build`): seconds,
+    per list, the peak memory of this process and its workers (proportional set sizes, read every 0.5 s)."""
+    from storycluster import Archive
+    from storycluster.parallel import cores
+    from storycluster.related import stored
+    from storycluster.store.folder import StoreConfig, WriteLock
+
+    config = StoreConfig.read(path)
+    assert config is not None
+    config.related_lists_max = max(config.related_lists_max, 2_000_000)
+    config.write(path)
+    workers = workers or cores()
+    memory = TreeMemory(os.getpid(), every=0.5)
+    with Archive(path, create=False) as a, WriteLock(a.path):
+        with a.db.transaction():
+            a.db.set_meta("related_lists", f"{stored.PENDING}:{a.db.get_meta('groups_generation')}")
+        t0 = time.perf_counter()
+        n = stored.build(a.store, workers=workers)
+        seconds = time.perf_counter() - t0
+        assert stored.fresh(a.store)
+    return {"lists": n, "workers": workers, "build_s": seconds, "ms_per_list": seconds / max(n, 1) * 1000,
+            "peak_memory_mb": memory.stop(), "store_gb": sum(f.stat().st_size for f in path.iterdir()) / 1e9}
+
+
+def lists_export(path: Path, workers: int) -> dict:
+    """``storycluster recommend`` over a store whose lists are current: every list, timed whole, and the peak
+    memory of this process and its workers."""
+    from storycluster import Archive
+    from storycluster.parallel import cores
+    from storycluster.recommend import recommend
+    from storycluster.related.stored import fresh
+
+    workers = workers or cores()
+    memory = TreeMemory(os.getpid(), every=0.5)
+    with Archive(path, create=False) as a, tempfile.TemporaryDirectory() as tmp:
+        assert fresh(a.store)
+        t0 = time.perf_counter()
+        report = recommend(a, Path(tmp) / "related.jsonl", k=10, full=True, workers=workers)
+        seconds = time.perf_counter() - t0
+        size = (Path(tmp) / "related.jsonl").stat().st_size
+    return {"lists": report.articles, "workers": workers, "export_s": seconds,
+            "ms_per_list": seconds / max(report.articles, 1) * 1000, "output_mb": size / 1e6,
+            "peak_memory_mb": memory.stop()}
+
+
 class _Enough(Exception):
     pass
 
@@ -243,9 +296,14 @@ def main() -> None:
     ap.add_argument("--recommend", type=int, metavar="N", default=0,
                     help="also time `recommend` over the store for its first N lists (and its peak memory), in a "
                          "fresh process, and what that puts on the whole store")
+    ap.add_argument("--lists", action="store_true",
+                    help="also build the store's related lists (as a full regrouping does) and time `recommend` "
+                         "writing them all, each in a fresh process")
     ap.add_argument("--workers", type=int, default=0,
-                    help="processes computing `recommend`'s lists (0: one per core, as the command's default)")
-    ap.add_argument("--measure", choices=["cold", "warm", "regroup", "recommend"], help=argparse.SUPPRESS)
+                    help="processes computing `recommend`'s or the build's lists (0: one per core, as the "
+                         "command's default)")
+    ap.add_argument("--measure", choices=["cold", "warm", "regroup", "recommend", "lists", "export"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:  # as the storycluster command runs
@@ -257,6 +315,9 @@ def main() -> None:
         return
     if args.measure == "recommend":
         print(json.dumps(recommend_sample(args.out, args.recommend, args.workers)))
+        return
+    if args.measure in ("lists", "export"):
+        print(json.dumps((lists_build if args.measure == "lists" else lists_export)(args.out, args.workers)))
         return
     if args.measure:  # the child process of one measurement
         print(json.dumps(measure(args.out, args.queries, args.measure, 100 + args.seed)))
@@ -307,6 +368,20 @@ def main() -> None:
                   f"{r['start_s']:.0f} s, {r['ms_per_list']:.2f} ms a list: about {r['whole_store_min']:.0f} min for "
                   f"the {r['articles']:,} articles; peak memory {r['peak_memory_mb']:,.0f} MB (this process's "
                   f"RSS {r['peak_rss_mb']:,.0f} MB)")
+        for measure in ("lists", "export") if args.lists else ():
+            child = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--out", str(out),
+                                    "--measure", measure, "--workers", str(args.workers)],
+                                   capture_output=True, text=True, check=True)
+            r = json.loads(child.stdout.strip().splitlines()[-1])
+            print(json.dumps(r))
+            if measure == "lists":
+                print(f"\nlists built ({r['workers']} workers): {r['lists']:,} in {r['build_s'] / 60:.1f} min, "
+                      f"{r['ms_per_list']:.2f} ms a list; peak memory {r['peak_memory_mb']:,.0f} MB; store "
+                      f"{r['store_gb']:.1f} GB")
+            else:
+                print(f"\nrecommend from the stored lists ({r['workers']} workers): {r['lists']:,} lists in "
+                      f"{r['export_s'] / 60:.1f} min, {r['ms_per_list']:.2f} ms a list, {r['output_mb']:,.0f} MB; "
+                      f"peak memory {r['peak_memory_mb']:,.0f} MB")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -627,8 +627,11 @@ def stats(store: StoreOpt = Path(DEFAULT_STORE),
     if s["index"]["rebuilt"]:
         typer.echo(f"             rebuilt from the database: {s['index']['rebuilt']}; the next write saves it")
     lists = s["related_lists"]
-    typer.echo(f"related      {lists['stored']} stored lists" + (" (current)" if lists["current"] else
-               f" (not current: answers computed; kept up to {lists['max_articles']:,} articles)"))
+    typer.echo(f"related      {lists['stored']} stored lists" + (
+        " (current)" if lists["current"] else
+        " (being built after a full regrouping, or the build stopped and the next write builds them: answers "
+        "computed until then)" if lists["pending"] else
+        f" (not current: answers computed; kept up to {lists['max_articles']:,} articles)"))
     typer.echo(f"on disk      {_size(s['bytes_on_disk'])}: "
                + ", ".join(f"{k} {_size(v)}" for k, v in s["files"].items()))
 
@@ -856,7 +859,7 @@ def _read_threads(store: Path | None) -> int:
     Python under the GIL), else one per core (computed answers and PostgreSQL's wait outside Python). Warns when
     a store that should keep lists has none current (written by an older version): every answer is computed."""
     from .parallel import cores
-    from .related.stored import fresh
+    from .related.stored import due, fresh
 
     if store is not None:
         with _open(store) as a:
@@ -865,7 +868,11 @@ def _read_threads(store: Path | None) -> int:
                 return cores()
             if fresh(a.store):
                 return 1
-            if n:
+            if due(a.store):
+                typer.echo(f"warning: {store}'s related lists are being built after a full regrouping (or their "
+                           "build stopped; the next write builds them): answers are computed until they are "
+                           "current", err=True)
+            elif n:
                 typer.echo(f"warning: {store}'s stored related lists are not current (an older version wrote them, "
                            "or related_lists_max was raised): "
                            "every answer is computed, several times slower, until the next write; rebuild them now "

@@ -1,7 +1,8 @@
 """Related lists for every article: ``storycluster recommend --out related.jsonl`` (static sites, CMS
 imports).
 
-The lists come from the ones the store keeps (:mod:`storycluster.related.stored`), read and shaped in blocks.
+The lists come from the ones the store keeps (:mod:`storycluster.related.stored`), read and shaped in blocks
+(a large export's blocks by one worker process per core).
 A store without current lists (one over ``related_lists_max`` articles, or written by an earlier version), or a
 ``k`` deeper than the stored lists, has them computed here in blocks of neighbouring articles, not kept, and
 written in that order: each plan only as deep as its answer (``k`` stories, as ``related`` plans one), by one
@@ -18,6 +19,7 @@ is written and no state is kept.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,12 +32,11 @@ from typing import TextIO
 
 from . import queries
 from .archive import Archive
-from .errors import StoreError
 from .memory import release_free_memory
 from .parallel import cores, process_map
 from .ranking import RelatedOptions
 from .related import Plan, answer, wanted
-from .related.stored import DEPTH, compute, decode, fresh, locality
+from .related.stored import DEPTH, compute, decode, fresh, locality, part_store
 from .store.database import Card
 from .store.folder import atomic_write_text
 from .store.store import Store
@@ -102,34 +103,45 @@ def recommend(archive: Archive, out: Path | TextIO, k: int = 10, full: bool = Fa
 
 def _write_stored(archive: Archive, fh: TextIO, ids: list[str], rowids: dict[str, int], redo: set[int],
                   previous: dict[str, str], k: int, report: RecommendReport,
-                  progress: Callable[[int], None] | None) -> None:
+                  progress: Callable[[int], None] | None, workers: int) -> None:
     """Every article's answer from its stored list (those not in ``redo`` and in ``previous``: the previous
-    output's line), in id order, a block at a time."""
-    for s in range(0, len(ids), BLOCK):
-        block = ids[s:s + BLOCK]
-        todo = [rowids[i] for i in block if rowids[i] in redo or i not in previous]
-        lists = _lists(archive, todo, k)
-        for article_id in block:
-            r = rowids[article_id]
-            if r in redo or article_id not in previous:
-                items = lists.get(r)
-                if items is None:  # a stored list that cannot give this answer: as related computes it
-                    items = archive.related(article_id, k=k)["related"]
-                line = json.dumps({"id": article_id, "related": items}, ensure_ascii=False) + "\n"
-                report.recomputed += 1
-            else:
-                line = previous[article_id]
-                report.reused += 1
-            fh.write(line)
-            report.articles += 1
-        if progress is not None:
-            progress(len(block))
+    output's line), in id order, a block at a time; with more than one worker and more than two parts of
+    :data:`SEARCH` lists to write, the blocks' answers are made by as many processes (the plans' decoding, the
+    cards' reads and the JSON hold the GIL)."""
+    blocks = [ids[s:s + BLOCK] for s in range(0, len(ids), BLOCK)]
+    todo = [[rowids[i] for i in block if rowids[i] in redo or i not in previous] for block in blocks]
+    store = archive.store
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and sum(map(len, todo)) > 2 * SEARCH and store.index_saved():
+            made: Iterator[list[str]] = stack.enter_context(closing(process_map(
+                partial(_part_stored, str(archive.path), archive.db.generation, k), todo, workers)))
+        else:
+            made = (_stored_lines(store, rows, k) for rows in todo)
+        for block, rows, lines in zip(blocks, todo, made, strict=True):
+            new = dict(zip(rows, lines, strict=True))
+            for article_id in block:
+                line = new.get(rowids[article_id])
+                if line is None:
+                    line = previous[article_id]
+                    report.reused += 1
+                else:
+                    report.recomputed += 1
+                fh.write(line)
+                report.articles += 1
+            if progress is not None:
+                progress(len(block))
 
 
-def _lists(archive: Archive, rows: list[int], k: int) -> dict[int, list]:
-    """The default answers of ``rows`` from their stored plans (articles and groups read once for the block)."""
-    plans = [(r, decode(*got)) for r, got in archive.db.related_plans(rows).items()]
-    return _answers(archive.store, rows, plans, k)
+def _stored_lines(store: Store, rows: list[int], k: int) -> list[str]:
+    """The output lines of ``rows`` from their stored plans (a stored list that cannot give an answer: as
+    related computes it)."""
+    plans = [(r, decode(*got)) for r, got in store.db.related_plans(rows).items()]
+    return _line_list(store, rows, plans, k)
+
+
+def _part_stored(path: str, generation: int, k: int, rows: list[int]) -> list[str]:
+    """A worker process's lines of ``rows`` from their stored lists, at the export's generation."""
+    return _stored_lines(part_store(path, generation, "recommend"), rows, k)
 
 
 def _answers(store: Store, rows: list[int], plans: list[tuple[int, Plan]], k: int,
@@ -207,41 +219,28 @@ def _counted(report: RecommendReport, progress: Callable[[int], None] | None, n:
 
 def _lines(store: Store, part: list[int], got: list[tuple[int, Plan]], k: int) -> str:
     """The output lines of ``part`` (rows in order) from their plans."""
+    return "".join(_line_list(store, part, got, k))
+
+
+def _line_list(store: Store, part: list[int], got: list[tuple[int, Plan]], k: int) -> list[str]:
     cards: dict[int, Card] = {}
     lists = _answers(store, part, got, k, cards)
-    return "".join(json.dumps({"id": cards[r].id, "related": lists[r] if r in lists else
-                               queries.related(store, cards[r].id, k=k)["related"]}, ensure_ascii=False) + "\n"
-                   for r in part)
-
-
-#: a worker process's store, opened by its first part (see :func:`_part_lines`)
-_part_store: Store | None = None
+    return [json.dumps({"id": cards[r].id, "related": lists[r] if r in lists else
+                        queries.related(store, cards[r].id, k=k)["related"]}, ensure_ascii=False) + "\n"
+            for r in part]
 
 
 def _part_lines(path: str, generation: int, k: int, part: list[int]) -> bytes:
     """A worker process's output lines (UTF-8) for ``part``, rows in neighbour order: one index search for them
-    all, then their plans and answers. The process opens the store on its first part, in a read transaction at the
-    export's generation (a write committed since the export began is an error: its lists would mix two states),
-    the index mapped from its file (the processes share its pages)."""
-    global _part_store
-    if _part_store is None:
-        store = Store(path)
-        store.map_index = True
-        store.db.begin_read()
-        if store.db.generation != generation or not store.index_saved():
-            raise StoreError(f"{path}: the store was written while recommend ran (generation "
-                             f"{store.db.generation}, the export began at {generation}); run recommend again")
-        if store.index is not None and store.index_rebuilt is not None:  # the saved file could not be read
-            raise StoreError(f"{path}: {store.index_rebuilt}; run recommend again, or with --workers 1")
-        _part_store = store
-    store = _part_store
+    all, then their plans and answers, at the export's generation (see :func:`~.related.stored.part_store`)."""
+    store = part_store(path, generation, "recommend")
     return "".join(text for _, text in _computed_lines(store, part, k, len(part), PART_BLOCK)).encode()
 
 
 def _write_lists(archive: Archive, fh: TextIO, rowids: dict[str, int], redo: set[int], previous: dict[str, str],
                  k: int, stored: bool, report: RecommendReport, progress, workers: int | None) -> None:
     if stored:
-        _write_stored(archive, fh, sorted(rowids), rowids, redo, previous, k, report, progress)
+        _write_stored(archive, fh, sorted(rowids), rowids, redo, previous, k, report, progress, workers or cores())
     else:  # computed in blocks of neighbours, written in that order
         _write_computed(archive, fh, rowids, k, report, progress, workers or cores())
 

@@ -133,6 +133,7 @@ class IndexStats(TypedDict):
 class RelatedListsStats(TypedDict):
     stored: int
     current: bool
+    pending: bool  # a full regrouping committed, its lists being built (or the build stopped: the next write)
     max_articles: int
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 
 import numpy as np
@@ -19,7 +19,9 @@ from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
 from .language import reads
 from .lexical import number_codes
+from .parallel import cores
 from .regroup import RegroupReport, now, regroup
+from .related import stored as stored_lists
 from .store.database import StoredArticle
 from .store.store import Store
 from .store.vector_index import VectorIndex
@@ -111,6 +113,7 @@ class Writer:
                 raise
             if changed or self.store.config.index_generation != self.db.generation:
                 store.save_index()
+            self._build_lists()
         report.seconds = time.perf_counter() - start
         return report
 
@@ -123,6 +126,16 @@ class Writer:
             self.store.bump_generation()
             self.last_regroup = regroup(self.store, full=full)
         self.store.save_index()
+        self._build_lists()
+
+    def _build_lists(self) -> None:
+        """A large store's related lists, after the full regrouping that left them pending committed (the caller
+        holds the write lock; see :func:`~.related.stored.build`); also those of a build that stopped."""
+        if stored_lists.due(self.store):
+            self.stage("related lists")
+            n = stored_lists.build(self.store, workers=cores())
+            if self.last_regroup is not None:
+                self.last_regroup = replace(self.last_regroup, lists=n)
 
     def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: dict[str, str],
                    index: VectorIndex) -> bool:
@@ -223,6 +236,7 @@ class Writer:
                 raise
             if removed:
                 store.save_index()
+            self._build_lists()
         return removed, missing
 
     def fill_numbers(self) -> None:

@@ -100,7 +100,8 @@ def test_stats(seed_store, seed_rows):
     assert data["articles"] == len(seed_rows) and data["model"] == "use-multilingual-v3"
     assert data["index"]["type"] == "flat" and data["index"]["vectors"] == len(seed_rows)
     assert data["files"]["store.sqlite"] > 0 and data["files"]["index.faiss"] > 0
-    assert data["related_lists"] == {"stored": len(seed_rows), "current": True, "max_articles": 50_000}
+    assert data["related_lists"] == {"stored": len(seed_rows), "current": True, "pending": False,
+                                     "max_articles": 2_000_000}
     text = run("stats", store=seed_store).stdout
     assert "use-multilingual-v3" in text and "index" in text and f"{len(seed_rows)} stored lists (current)" in text
 

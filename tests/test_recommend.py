@@ -236,16 +236,59 @@ def test_a_worker_refuses_a_store_written_after_the_export_began(seed_store, mon
     """A worker process reads the store at the generation the export began with; a later one (a write
     committed meanwhile) would mix two states in one output: a one-line error that says to run it again."""
     import storycluster.recommend as rec
+    import storycluster.related.stored as stored
     from storycluster.errors import StoreError
 
-    monkeypatch.setattr(rec, "_part_store", None)
+    monkeypatch.setattr(stored, "_part", None)
     with Archive(seed_store, create=False) as a:
         generation, rows = a.db.generation, sorted(a.db.ids_to_rowids().values())[:3]
     with pytest.raises(StoreError, match=r"written while recommend ran .*run recommend again"):
         rec._part_lines(str(seed_store), generation - 1, 10, rows)
-    monkeypatch.setattr(rec, "_part_store", None)
+    assert stored._part is None  # closed, not kept
     assert rec._part_lines(str(seed_store), generation, 10, rows).decode().count("\n") == 3
-    assert rec._part_store is not None
+    with Archive(seed_store, create=False) as a:
+        by_row = {r: i for i, r in a.db.ids_to_rowids().items()}
+        expected = [json.dumps({"id": by_row[r], "related": a.related(by_row[r], k=10)["related"]},
+                               ensure_ascii=False) + "\n" for r in rows]
+    assert rec._part_stored(str(seed_store), generation, 10, rows) == expected
+    assert stored._part is not None
     # the worker's index is the file mapped into memory (shared with the other processes), not a copy
     assert str(seed_store.resolve() / "index.faiss") in Path("/proc/self/maps").read_text()
-    rec._part_store.close()
+    # a later part is read in a read transaction of its own, at the same generation
+    with pytest.raises(StoreError, match="written while recommend ran"):
+        rec._part_lines(str(seed_store), generation + 1, 10, rows)
+    assert stored._part is None
+
+
+def test_stored_lists_written_by_worker_processes_are_those_of_one_process(tmp_path, hash_embedder, monkeypatch):
+    """A store whose lists are current has them read and shaped by one worker process per core when there are
+    more than two parts to write: byte for byte one process's output, in id order, also when a later run
+    rewrites only the lists a write changed. 1,500 articles, parts of 200."""
+    import storycluster.recommend as rec
+    from storycluster.related.stored import fresh
+
+    from .conftest import ivf_articles
+
+    used: list[int] = []
+    process_map = rec.process_map
+    monkeypatch.setattr(rec, "process_map", lambda fn, items, n: used.append(n) or process_map(fn, items, n))
+    monkeypatch.setattr(rec, "SEARCH", 200)
+    monkeypatch.setattr(rec, "BLOCK", 128)
+    monkeypatch.setattr(rec, "cores", lambda: 2)
+    with Archive(tmp_path / "s", embedder=hash_embedder) as a:
+        a.add(ivf_articles(random.Random(3)))
+        assert fresh(a.store)
+        one = recommend(a, tmp_path / "one.jsonl", k=10, workers=1)
+        assert used == []
+        two = recommend(a, tmp_path / "two.jsonl", k=10)
+        assert used == [2] and one.recomputed == two.recomputed == 1500
+        assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+        ids = list(read(tmp_path / "two.jsonl"))
+        assert ids == sorted(ids)
+        a.add([to_article({"id": "a003-9", "title": "h1 h2 h3 h4 h5", "text": "s3w1 s3w2 s3w3 s3w4 " * 10,
+                           "lang": "en"})])
+        again = recommend(a, tmp_path / "two.jsonl", k=10)
+        assert 0 < again.recomputed < 1501 and again.reused == 1501 - again.recomputed
+        recommend(a, tmp_path / "full.jsonl", k=10, workers=1)
+        assert (tmp_path / "full.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+        assert used == [2] * (1 + (again.recomputed > 2 * 200))

@@ -108,7 +108,7 @@ def test_a_store_over_the_limit_keeps_no_lists(seed_store_copy):
     from storycluster.store.folder import StoreConfig
 
     config = StoreConfig.read(seed_store_copy)
-    assert config is not None and config.related_lists_max == 50_000
+    assert config is not None and config.related_lists_max == 2_000_000
     assert _read_threads(seed_store_copy) == 1  # serve's default: one read thread where lists are kept
     config.related_lists_max = 10
     config.write(seed_store_copy)
@@ -320,3 +320,66 @@ def test_a_readers_kept_group_members_follow_every_write(seed_store_copy, monkey
         read()
         read()
         assert sum("group_members" in s for s in sql) == 2  # over the budget: read each time
+
+
+def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp_path, hash_embedder, monkeypatch):
+    """Over ``INLINE_MAX`` articles a full regrouping commits its groups with the lists pending, and the same write
+    then builds them by one worker process per core (here two, parts of 200 of 1,500 articles under an IVF
+    index): the same plans, byte for byte, as one process builds; readers meanwhile see no list (their answers
+    are computed), never lists of other groups. A build that stops leaves the lists pending and answers
+    computed; the next write builds them (what the stopped one had kept aside is dropped)."""
+    import storycluster.related.stored as stored
+    import storycluster.writes as writes
+
+    monkeypatch.setattr(stored, "INLINE_MAX", 100)
+    monkeypatch.setattr(stored, "SEARCH", 200)
+    monkeypatch.setattr(writes, "cores", lambda: 2)
+    used: list[int] = []
+    import storycluster.parallel as parallel
+
+    process_map = parallel.process_map
+    monkeypatch.setattr(parallel, "process_map", lambda fn, items, n: used.append(n) or process_map(fn, items, n))
+    path = tmp_path / "s"
+    seen_by_reader: list[tuple[bool, str | None]] = []
+    stage = stored._stage
+
+    def staged(store, rows, progress):
+        if not seen_by_reader:  # another process's view while the build runs: groups current, lists pending
+            with Archive(path, create=False) as reader:
+                seen_by_reader.append((fresh(reader.store), reader.db.get_meta("related_lists")))
+        return stage(store, rows, progress)
+
+    monkeypatch.setattr(stored, "_stage", staged)
+    with Archive(path, embedder=hash_embedder) as a:
+        a.add(ivf_articles(random.Random(7)))  # a flat index: built by this process
+        assert used == [] and fresh(a.store) and stored_count(a) == 1500
+        a.set_index("ivf")
+        assert used == [2] and fresh(a.store) and stored_count(a) == 1500
+        assert a._writer.last_regroup is not None and a._writer.last_regroup.lists == 1500
+        assert seen_by_reader[-1][0] is False and seen_by_reader[-1][1].startswith("pending:")
+        by_workers = dict(a.db.conn.execute("SELECT article, floor || plan FROM related_lists"))
+        refs = a.db.conn.execute("SELECT ref, owner FROM related_refs ORDER BY 1, 2").fetchall()
+        ids = sorted(a.db.ids_to_rowids())
+        assert [i for i in ids[::3] if queries.related(a.store, i, k=10)
+                != queries.related(a.store, i, k=10, stored=False)] == []
+        # the same lists from one process
+        a.db.set_meta("related_lists", f"pending:{a.db.get_meta('groups_generation')}")
+        assert stored.build(a.store, workers=1) == 1500 and used == [2]
+        assert dict(a.db.conn.execute("SELECT article, floor || plan FROM related_lists")) == by_workers
+        assert a.db.conn.execute("SELECT ref, owner FROM related_refs ORDER BY 1, 2").fetchall() == refs
+
+        # stopped after its first part: pending, no list in the store (they are kept aside until the last)
+        def stop(store, rows, progress):
+            stage(store, rows, progress)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(stored, "_stage", stop)
+        with pytest.raises(KeyboardInterrupt):
+            a.regroup(full=True)
+        assert not fresh(a.store) and stored.due(a.store) and stored_count(a) == 0
+        assert load_plan(a.store, a.db.ids_to_rowids()["a000-0"]) is None
+        monkeypatch.setattr(stored, "_stage", stage)
+        a.add([to_article({"id": "late", "title": "h1 h2 h3", "text": "s3w1 s3w2 s3w3 s3w4 " * 10, "lang": "en"})])
+        assert fresh(a.store) and stored_count(a) == 1501 and used == [2, 2, 2]
+        assert [i for i in sorted(a.db.ids_to_rowids())[::3] if queries.related(a.store, i, k=10)
+                != queries.related(a.store, i, k=10, stored=False)] == []

@@ -2,9 +2,15 @@
 qualifying member of each), computed in batch and refreshed inside the same transaction as the regrouping that
 follows each write, so readers see lists and groups of one state.
 
-A store keeps lists while it holds at most ``related_lists_max`` articles (config.json, default 50,000): a full
-regrouping recomputes every list, a cost a larger store would pay on every tenth of growth (docs/performance.md).
-Above it, or in a store whose lists are not current, ``related`` computes each answer on demand, the same answer.
+A store keeps lists while it holds at most ``related_lists_max`` articles (config.json, default 5,000,000): a
+full regrouping recomputes every list, a cost a larger store would pay on every tenth of growth
+(docs/performance.md). Above it, or in a store whose lists are not current, ``related`` computes each answer on
+demand, the same answer.
+
+A store of more than :data:`INLINE_MAX` articles recomputes every list after the full regrouping commits instead
+of inside its transaction (:func:`build`, one process per core, still under the write lock): its lists are marked
+pending meanwhile, so readers never see lists of other groups than theirs, and answer on demand until the last
+list is written. A build that stops (Ctrl-C, a crash) leaves them pending; the next write builds them again.
 
 A write refreshes the lists it can change: those of the articles it touched (added, updated, removed, or whose
 group changed: a group's change touches every member), the lists that name a touched article, or any member of a
@@ -23,9 +29,9 @@ the rounded score of the last story when more may follow it (NULL: the list hold
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 
 import numpy as np
 
@@ -46,6 +52,9 @@ BLOCK = 256
 FULL_BLOCK = 1024
 SEARCH = 4 * FULL_BLOCK
 FORMAT_VERSION = 2  # 2: an entry's rows found by the search, when a completed plan added more
+#: over this many articles, a full recomputation of the lists runs after the regrouping commits (:func:`build`)
+INLINE_MAX = 50_000
+PENDING = "pending"
 
 
 def encode(plan: Plan) -> str:
@@ -62,6 +71,12 @@ def fresh(store: Store) -> bool:
     """Whether the stored lists belong to the current groups."""
     db = store.db
     return db.get_meta("related_lists") == f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}"
+
+
+def due(store: Store) -> bool:
+    """Whether the store's lists wait for :func:`build` (a full regrouping of a large store committed without
+    them, or a build that stopped)."""
+    return (store.db.get_meta("related_lists") or "").startswith(PENDING + ":")
 
 
 def load_plan(store: Store, rowid: int) -> Plan | None:
@@ -159,6 +174,9 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
     stored = set(db.rowids().tolist())
     if whole or not was_fresh:
         db.clear_related()
+        if len(stored) > INLINE_MAX:  # after the commit, by one process per core: pending until then
+            db.set_meta("related_lists", f"{PENDING}:{db.get_meta('groups_generation')}")
+            return 0
         n = _write(store, compute(store, locality(store, stored), block=FULL_BLOCK, search=SEARCH))
     else:
         live_changed = changed & stored
@@ -211,3 +229,101 @@ def _entering(store: Store, rows: set[int]) -> set[int]:
         fetch *= 4
     floors = store.db.related_floors(best)
     return {o for o, sc in best.items() if sc >= (t.related if (floor := floors.get(o)) is None else floor) - MARGIN}
+
+
+def build(store: Store, workers: int = 1, part: int | None = None, progress: Callable[[int], None] | None = None
+          ) -> int:
+    """Compute every list of a store whose lists are pending (see :func:`due`), after the regrouping committed:
+    the caller holds the write lock, outside a transaction, the index saved. With ``workers`` > 1 (and more than
+    two parts of ``part`` articles), parts of neighbouring articles are planned by as many processes
+    (:func:`~storycluster.parallel.process_map`; each maps the saved index from its file, so that one copy
+    serves them all) and kept aside here as they come (:meth:`~.store.database.Database.stage_related`), then
+    written into the store in key order in one last transaction, which makes them current. Returns how many
+    lists were computed."""
+    db = store.db
+    part = part or SEARCH
+    generation = db.get_meta("groups_generation")
+    if not due(store) or db.get_meta("related_lists") != f"{PENDING}:{generation}":
+        return 0
+    db.clear_related()
+    db.stage_related()
+    parallel = workers > 1 and db.count() > 2 * part and store.index_saved() and store.index.index_type == "ivf"
+    n = 0
+    with store.index_mapped() if parallel else nullcontext():
+        order = locality(store, db.rowids().tolist())
+        if parallel and store.index_rebuilt is None:
+            from functools import partial
+
+            from ..parallel import process_map
+
+            parts = [order[s:s + part] for s in range(0, len(order), part)]
+            with closing(process_map(partial(_part_plans, str(store.path), db.generation), parts,
+                                     min(workers, len(parts)))) as planned:
+                for rows in planned:
+                    n += _stage(store, rows, progress)
+                    del rows
+                    release_free_memory()
+        else:
+            batch: list[tuple[int, float | None, str, bytes]] = []
+            for r, p in compute(store, order, block=FULL_BLOCK, search=SEARCH):
+                batch.append(_row(r, p))
+                if len(batch) >= part:
+                    n += _stage(store, batch, progress)
+                    batch = []
+            n += _stage(store, batch, progress)
+    with db.transaction():
+        db.commit_staged_related()
+        db.set_meta("related_lists", f"{FORMAT_VERSION}:{DEPTH}:{generation}")
+    return n
+
+
+def _row(r: int, p: Plan) -> tuple[int, float | None, str, bytes]:
+    """A computed list as it crosses a process boundary: owner, floor, plan JSON, the rows it names (int64)."""
+    named = np.fromiter({row for e in p.entries for row, *_ in e.rows}, dtype=np.int64)
+    return r, p.floor, encode(p), named.tobytes()
+
+
+def _stage(store: Store, rows: list[tuple[int, float | None, str, bytes]], progress) -> int:
+    if rows:
+        with store.db.transaction():
+            store.db.put_related(((r, f, p, np.frombuffer(named, dtype=np.int64).tolist()) for r, f, p, named in rows),
+                                 staged=True)
+        if progress is not None:
+            progress(len(rows))
+    return len(rows)
+
+
+#: a worker process's store, opened by its first part (see :func:`part_store`)
+_part: Store | None = None
+
+
+def part_store(path: str, generation: int, what: str) -> Store:
+    """A worker process's store (:func:`~storycluster.parallel.process_map`), opened on its first part: a read
+    transaction at ``generation`` (a write committed since the work began is an error: its parts would mix two
+    states), the index mapped from its file (the processes share its pages). ``what``: the command, to name in
+    the error."""
+    global _part
+    from ..errors import StoreError
+
+    store, _part = _part or Store(path), None
+    store.map_index = True
+    store.db.rollback()  # each part its own read: the write-ahead log can be checkpointed between them
+    store.db.begin_read()
+    problem = None
+    if store.db.generation != generation or not store.index_saved():
+        problem = (f"the store was written while {what} ran (generation {store.db.generation}, it began at "
+                   f"{generation}); run {what} again")
+    elif store.index is not None and store.index_rebuilt is not None:  # the saved file could not be read
+        problem = f"{store.index_rebuilt}; run {what} again, or with --workers 1"
+    if problem is not None:
+        store.close()
+        raise StoreError(f"{path}: {problem}")
+    _part = store
+    return store
+
+
+def _part_plans(path: str, generation: int, part: list[int]) -> list[tuple[int, float | None, str, bytes]]:
+    """A worker process's lists of ``part`` (rows in neighbour order): one index search for them all, then their
+    plans."""
+    store = part_store(path, generation, "the related lists' build")
+    return [_row(r, p) for r, p in compute(store, part, block=FULL_BLOCK, search=len(part))]

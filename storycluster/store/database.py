@@ -179,6 +179,9 @@ class Database:
         if not readonly:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
+            # the log file back to 64 MB once a large transaction (a full regrouping, a build of the related
+            # lists: gigabytes at a million articles) is checkpointed, not left at its largest
+            self.conn.execute("PRAGMA journal_size_limit = 67108864")
             self.conn.executescript(_SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
@@ -684,13 +687,33 @@ class Database:
                               [(int(ref), int(o)) for o, refs in owners.items() for ref in refs])
         self.conn.executemany("DELETE FROM related_lists WHERE article = ?", [(int(o),) for o in owners])
 
-    def put_related(self, rows: Iterable[tuple[int, float | None, str, Iterable[int]]]) -> None:
-        """Store lists: (owner, floor, plan JSON, the rows it names), computed at the current generation."""
+    def put_related(self, rows: Iterable[tuple[int, float | None, str, Iterable[int]]], staged: bool = False) -> None:
+        """Store lists: (owner, floor, plan JSON, the rows it names), computed at the current generation.
+        ``staged``: into the tables :meth:`stage_related` made instead, moved by :meth:`commit_staged_related`."""
         gen = self.generation
-        for owner, floor, plan, refs in rows:
-            self.conn.execute("INSERT OR REPLACE INTO related_lists VALUES (?, ?, ?, ?)", (owner, floor, plan, gen))
-            self.conn.executemany("INSERT OR IGNORE INTO related_refs VALUES (?, ?)",
-                                  [(int(ref), owner) for ref in refs])
+        lists, refs = (("temp.related_lists_staged", "temp.related_refs_staged") if staged
+                       else ("related_lists", "related_refs"))
+        for owner, floor, plan, named in sorted(rows, key=lambda row: row[0]):  # in key order: fewer pages touched
+            self.conn.execute(f"INSERT OR REPLACE INTO {lists} VALUES (?, ?, ?, ?)", (owner, floor, plan, gen))
+            self.conn.executemany(f"INSERT OR IGNORE INTO {refs} VALUES (?, ?)", [(int(ref), owner) for ref in named])
+
+    def stage_related(self) -> None:
+        """Connection-private tables without indexes for a full build of the lists (see ``put_related``), so that
+        a million lists and the thirty million rows they name are written into the store's tables once, in key
+        order, not a B-tree seek each (pages written to the log over and over)."""
+        for name, columns in (("related_lists_staged", "article INTEGER, floor REAL, plan TEXT, generation INTEGER"),
+                              ("related_refs_staged", "ref INTEGER, owner INTEGER")):
+            self.conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+            self.conn.execute(f"CREATE TEMP TABLE {name} ({columns})")
+
+    def commit_staged_related(self) -> None:
+        """The staged lists into the store's tables (inside the caller's transaction), in key order."""
+        self.conn.execute("INSERT OR REPLACE INTO related_lists SELECT * FROM temp.related_lists_staged "
+                          "ORDER BY article")
+        self.conn.execute("INSERT OR IGNORE INTO related_refs SELECT * FROM temp.related_refs_staged "
+                          "ORDER BY ref, owner")
+        self.conn.execute("DROP TABLE temp.related_lists_staged")
+        self.conn.execute("DROP TABLE temp.related_refs_staged")
 
     def related_count(self) -> int:
         try:

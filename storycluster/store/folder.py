@@ -42,7 +42,7 @@ class StoreConfig:
     model_languages: list[str] | None = None
     #: the store keeps every article's related list while it holds at most this many articles (0: never); a
     #: full regrouping recomputes them all, which a larger store would pay for on every tenth of growth
-    related_lists_max: int = 50_000
+    related_lists_max: int = 2_000_000
     #: a full regrouping of at least this many articles keeps the term lists and TF-IDF rows in temporary files
     #: beside the store instead of in memory (:mod:`.spill`): less memory, more time (0: always)
     regroup_spill_from: int = 200_000

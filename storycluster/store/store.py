@@ -224,6 +224,7 @@ class Store:
 
     def stats(self) -> Stats:
         """Counts, model, index and sizes on disk."""
+        from ..related.stored import due as stored_lists_pending
         from ..related.stored import fresh as stored_lists_current
 
         s = self.db.summary()
@@ -240,6 +241,7 @@ class Store:
                              vectors=len(self.index), tombstones=self.index.tombstones, rebuilt=self.index_rebuilt),
             cached_embeddings=s["cached_embeddings"],
             related_lists=RelatedListsStats(stored=self.db.related_count(), current=stored_lists_current(self),
+                                            pending=stored_lists_pending(self),
                                             max_articles=self.config.related_lists_max),
             thresholds=self.thresholds.to_dict(),
             bytes_on_disk=sum(files.values()), files=files,
