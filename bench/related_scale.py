@@ -368,13 +368,13 @@ def main() -> None:
                   f"{r['start_s']:.0f} s, {r['ms_per_list']:.2f} ms a list: about {r['whole_store_min']:.0f} min for "
                   f"the {r['articles']:,} articles; peak memory {r['peak_memory_mb']:,.0f} MB (this process's "
                   f"RSS {r['peak_rss_mb']:,.0f} MB)")
-        for measure in ("lists", "export") if args.lists else ():
+        for step in ("lists", "export") if args.lists else ():
             child = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--out", str(out),
-                                    "--measure", measure, "--workers", str(args.workers)],
+                                    "--measure", step, "--workers", str(args.workers)],
                                    capture_output=True, text=True, check=True)
             r = json.loads(child.stdout.strip().splitlines()[-1])
             print(json.dumps(r))
-            if measure == "lists":
+            if step == "lists":
                 print(f"\nlists built ({r['workers']} workers): {r['lists']:,} in {r['build_s'] / 60:.1f} min, "
                       f"{r['ms_per_list']:.2f} ms a list; peak memory {r['peak_memory_mb']:,.0f} MB; store "
                       f"{r['store_gb']:.1f} GB")

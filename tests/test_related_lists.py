@@ -325,11 +325,13 @@ def test_a_readers_kept_group_members_follow_every_write(seed_store_copy, monkey
 def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp_path, hash_embedder, monkeypatch):
     """Over ``INLINE_MAX`` articles a full regrouping commits its groups with the lists pending, and the same write
     then builds them by one worker process per core (here two, parts of 200 of 1,500 articles under an IVF
-    index): the same plans, byte for byte, as one process builds; readers meanwhile see no list (their answers
-    are computed), never lists of other groups. A build that stops leaves the lists pending and answers
-    computed; the next write builds them (what the stopped one had kept aside is dropped)."""
+    index): the same plans, byte for byte, as one process builds, also when a worker stops half-way; readers
+    meanwhile see no list (their answers are computed), never lists of other groups. A build that stops leaves
+    the lists pending and answers computed; the next write builds them (what the stopped one had kept aside is
+    dropped)."""
     import storycluster.related.stored as stored
     import storycluster.writes as writes
+    from storycluster.errors import StoryclusterError
 
     monkeypatch.setattr(stored, "INLINE_MAX", 100)
     monkeypatch.setattr(stored, "SEARCH", 200)
@@ -367,6 +369,19 @@ def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp
         assert stored.build(a.store, workers=1) == 1500 and used == [2]
         assert dict(a.db.conn.execute("SELECT article, floor || plan FROM related_lists")) == by_workers
         assert a.db.conn.execute("SELECT ref, owner FROM related_refs ORDER BY 1, 2").fetchall() == refs
+
+        # a worker process that stops (killed, out of memory) leaves the parts not received to this process
+        def one_part_then_stopped(fn, items, n):
+            parts = process_map(fn, items, n)
+            yield next(parts)
+            parts.close()
+            raise StoryclusterError("a worker process stopped (exit code -9)")
+
+        monkeypatch.setattr(parallel, "process_map", one_part_then_stopped)
+        a.db.set_meta("related_lists", f"pending:{a.db.get_meta('groups_generation')}")
+        assert stored.build(a.store, workers=2) == 1500 and fresh(a.store)
+        assert dict(a.db.conn.execute("SELECT article, floor || plan FROM related_lists")) == by_workers
+        monkeypatch.setattr(parallel, "process_map", lambda fn, items, n: used.append(n) or process_map(fn, items, n))
 
         # stopped after its first part: pending, no list in the store (they are kept aside until the last)
         def stop(store, rows, progress):

@@ -2,7 +2,7 @@
 qualifying member of each), computed in batch and refreshed inside the same transaction as the regrouping that
 follows each write, so readers see lists and groups of one state.
 
-A store keeps lists while it holds at most ``related_lists_max`` articles (config.json, default 5,000,000): a
+A store keeps lists while it holds at most ``related_lists_max`` articles (config.json, default 2,000,000): a
 full regrouping recomputes every list, a cost a larger store would pay on every tenth of growth
 (docs/performance.md). Above it, or in a store whose lists are not current, ``related`` computes each answer on
 demand, the same answer.
@@ -185,7 +185,7 @@ def refresh(store: Store, was_fresh: bool, whole: bool, touched: set[int], chang
         gone = {o for o in db.related_owners(touched) | touched if o not in stored}
         old = db.related_plans(dirty | gone)
         db.drop_related({o: {r for e in decode(*old[o]).entries for r, *_ in e.rows} for o in old})
-        n = _write(store, compute(store, locality(store, dirty & stored)))
+        n = _write(store, compute(store, locality(store, dirty & stored), search=SEARCH))
     db.set_meta("related_lists", f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}")
     return n
 
@@ -238,8 +238,9 @@ def build(store: Store, workers: int = 1, part: int | None = None, progress: Cal
     two parts of ``part`` articles), parts of neighbouring articles are planned by as many processes
     (:func:`~storycluster.parallel.process_map`; each maps the saved index from its file, so that one copy
     serves them all) and kept aside here as they come (:meth:`~.store.database.Database.stage_related`), then
-    written into the store in key order in one last transaction, which makes them current. Returns how many
-    lists were computed."""
+    written into the store in key order in one last transaction, which makes them current. A worker process
+    that stops (killed, out of memory) leaves its parts to this process. Returns how many lists were
+    computed."""
     db = store.db
     part = part or SEARCH
     generation = db.get_meta("groups_generation")
@@ -254,23 +255,30 @@ def build(store: Store, workers: int = 1, part: int | None = None, progress: Cal
         if parallel and store.index_rebuilt is None:
             from functools import partial
 
+            from ..errors import StoryclusterError
             from ..parallel import process_map
 
             parts = [order[s:s + part] for s in range(0, len(order), part)]
-            with closing(process_map(partial(_part_plans, str(store.path), db.generation), parts,
-                                     min(workers, len(parts)))) as planned:
-                for rows in planned:
-                    n += _stage(store, rows, progress)
-                    del rows
-                    release_free_memory()
-        else:
-            batch: list[tuple[int, float | None, str, bytes]] = []
-            for r, p in compute(store, order, block=FULL_BLOCK, search=SEARCH):
-                batch.append(_row(r, p))
-                if len(batch) >= part:
-                    n += _stage(store, batch, progress)
-                    batch = []
-            n += _stage(store, batch, progress)
+            done: set[int] = set()
+            try:
+                with closing(process_map(partial(_part_plans, str(store.path), db.generation), parts,
+                                         min(workers, len(parts)))) as planned:
+                    for rows in planned:
+                        n += _stage(store, rows, progress)
+                        done.update(r for r, *_ in rows)
+                        del rows
+                        release_free_memory()
+            except StoryclusterError:  # a worker process stopped (killed, out of memory): this one plans the rest
+                order = [r for r in order if r not in done]
+            else:
+                order = []
+        batch: list[tuple[int, float | None, str, bytes]] = []
+        for r, p in compute(store, order, block=FULL_BLOCK, search=SEARCH):
+            batch.append(_row(r, p))
+            if len(batch) >= part:
+                n += _stage(store, batch, progress)
+                batch = []
+        n += _stage(store, batch, progress)
     with db.transaction():
         db.commit_staged_related()
         db.set_meta("related_lists", f"{FORMAT_VERSION}:{DEPTH}:{generation}")
