@@ -644,9 +644,9 @@ def recommend(
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Entries per article.")] = 10,
     full: Annotated[bool, typer.Option("--full", help="Recompute every list, not only those whose "
                                                        "neighbourhood changed.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes computing the lists a store does "
-                                                                  "not keep (over related_lists_max articles); "
-                                                                  "0: one per core.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes writing a large store's lists "
+                                                                  "(computing them when the store keeps none "
+                                                                  "current); 0: one per core.")] = 0,
     store: StoreOpt = Path(DEFAULT_STORE),
 ) -> None:
     """The related list of every article, for static sites and CMS imports; incremental on later runs."""
