@@ -123,7 +123,9 @@ class Writer:
         (new thresholds, a calibrated model), and what reads the generation (ETags, ``recommend``'s incremental
         export) must see that."""
         with self.db.transaction():
+            self.store.index  # noqa: B018 - loaded at the generation it was saved at (or as a caller just rebuilt it)
             self.store.bump_generation()
+            self.store.index_holds_commit()  # a regrouping changes no vector: not rebuilt from the database
             self.last_regroup = regroup(self.store, full=full)
         self.store.save_index()
         self._build_lists()
