@@ -322,7 +322,8 @@ def test_a_readers_kept_group_members_follow_every_write(seed_store_copy, monkey
         assert sum("group_members" in s for s in sql) == 2  # over the budget: read each time
 
 
-def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp_path, hash_embedder, monkeypatch):
+def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp_path, hash_embedder, monkeypatch,
+                                                                             capsys):
     """Over ``INLINE_MAX`` articles a full regrouping commits its groups with the lists pending, and the same write
     then builds them by one worker process per core (here two, parts of 200 of 1,500 articles under an IVF
     index): the same plans, byte for byte, as one process builds, also when a worker stops half-way; readers
@@ -393,6 +394,13 @@ def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp
             a.regroup(full=True)
         assert not fresh(a.store) and stored.due(a.store) and stored_count(a) == 0
         assert load_plan(a.store, a.db.ids_to_rowids()["a000-0"]) is None
+        assert a.stats()["related_lists"] == {"stored": 0, "current": False, "pending": True,
+                                              "max_articles": 2_000_000}
+        from storycluster.cli import _read_threads
+        from storycluster.parallel import cores
+
+        assert _read_threads(path) == cores()  # serve: answers computed, one read thread per core
+        assert "being built after a full regrouping" in capsys.readouterr().err
         monkeypatch.setattr(stored, "_stage", stage)
         a.add([to_article({"id": "late", "title": "h1 h2 h3", "text": "s3w1 s3w2 s3w3 s3w4 " * 10, "lang": "en"})])
         assert fresh(a.store) and stored_count(a) == 1501 and used == [2, 2, 2]
