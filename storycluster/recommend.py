@@ -19,7 +19,6 @@ is written and no state is kept.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -111,12 +110,12 @@ def _write_stored(archive: Archive, fh: TextIO, ids: list[str], rowids: dict[str
     blocks = [ids[s:s + BLOCK] for s in range(0, len(ids), BLOCK)]
     todo = [[rowids[i] for i in block if rowids[i] in redo or i not in previous] for block in blocks]
     store = archive.store
-    with contextlib.ExitStack() as stack:
-        if workers > 1 and sum(map(len, todo)) > 2 * SEARCH and store.index_saved():
-            made: Iterator[list[str]] = stack.enter_context(closing(process_map(
-                partial(_part_stored, str(archive.path), archive.db.generation, k), todo, workers)))
-        else:
-            made = (_stored_lines(store, rows, k) for rows in todo)
+    made: Iterator[list[str]]
+    if workers > 1 and sum(map(len, todo)) > 2 * SEARCH and store.index_saved():
+        made = process_map(partial(_part_stored, str(archive.path), archive.db.generation, k), todo, workers)
+    else:
+        made = (_stored_lines(store, rows, k) for rows in todo)
+    with closing(made):  # the processes stopped on the way out, whatever stops the loop
         for block, rows, lines in zip(blocks, todo, made, strict=True):
             new = dict(zip(rows, lines, strict=True))
             for article_id in block:

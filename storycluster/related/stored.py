@@ -244,9 +244,8 @@ def build(store: Store, workers: int = 1, part: int | None = None, progress: Cal
     db = store.db
     part = part or SEARCH
     generation = db.get_meta("groups_generation")
-    if not due(store) or db.get_meta("related_lists") != f"{PENDING}:{generation}":
+    if db.get_meta("related_lists") != f"{PENDING}:{generation}":  # (the regrouping cleared the old lists)
         return 0
-    db.clear_related()
     db.stage_related()
     parallel = workers > 1 and db.count() > 2 * part and store.index_saved() and store.index.index_type == "ivf"
     n = 0
