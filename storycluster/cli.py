@@ -782,9 +782,9 @@ def serve(
     allow_anonymous_writes: Annotated[bool, typer.Option(
         "--allow-anonymous-writes", help="Accept writes without a token (loopback --host only).")] = False,
     threads: Annotated[int | None, typer.Option(
-        min=1, max=64, help="Threads answering reads (writes have their own). Default: one where the store keeps "
-                            "related lists (fastest there), else one per core (computed answers and PostgreSQL "
-                            "wait outside Python).")] = None,
+        min=1, max=64, help="Threads answering reads (writes have their own). Default: one while the store's "
+                            "related lists are current (fastest there), else one per core (computed answers and "
+                            "PostgreSQL wait outside Python), looked at again after each write.")] = None,
     cache_mb: Annotated[float | None, typer.Option(
         min=0, help="Memory for rendered answers, reused until the data changes (0: none). Default: 64 for a "
                     "store; 0 for --backend pg (its tables may be exported again under a running server).")] = None,
@@ -817,13 +817,11 @@ def serve(
         from .server.pg import PgBackend
 
         source: PgBackend | StoreBackend = PgBackend(dsn)
-        fitting = _read_threads(None)
     else:
         from .server import StoreBackend
 
-        fitting = _read_threads(store)  # opens the store first: a clear error when there is none
+        _read_threads(store)  # opens the store first (a clear error when there is none) and warns as it finds it
         source = StoreBackend(store)
-    threads = fitting if threads is None else threads
     import uvicorn
 
     from .server import create_app
@@ -859,14 +857,14 @@ def _read_threads(store: Path | None) -> int:
     Python under the GIL), else one per core (computed answers and PostgreSQL's wait outside Python). Warns when
     a store that should keep lists has none current (written by an older version): every answer is computed."""
     from .parallel import cores
-    from .related.stored import due, fresh
+    from .related.stored import answers_stored, due
 
     if store is not None:
         with _open(store) as a:
             n = a.db.count()
             if n > a.config.related_lists_max:  # lists go at the next write, if not gone yet
                 return cores()
-            if fresh(a.store):
+            if answers_stored(a.store):
                 return 1
             if due(a.store):
                 typer.echo(f"warning: {store}'s related lists are being built after a full regrouping (or their "

@@ -62,6 +62,11 @@ class AddReport:
 Embed = Callable[[list[Prepared], "AddReport | None"], np.ndarray]
 
 
+class BuildStopped(Exception):
+    """A related lists' build stopped when asked (:meth:`Writer.build_lists`); the lists stay pending. Not a
+    :class:`~.errors.StoryclusterError`, which the build reads as a worker process that stopped."""
+
+
 class Writer:
     """Adds and removes articles of one store (the caller's :class:`Store`), embedding with ``embed``.
     ``on_stage``: told what the write is doing ("adding", "grouping"), for a progress display."""
@@ -75,13 +80,16 @@ class Writer:
         return prepare_article(a, boilerplate, self.store.config.embed_max_chars)
 
     def add(self, records: Iterable[Record], on_error: str = "fail", progress: Progress | None = None,
-            atomic: bool = True) -> AddReport:
+            atomic: bool = True, lists: bool = True) -> AddReport:
         """Add or update articles; problems raise in ``fail`` mode and are collected in ``skip`` mode. A list is
         checked in full before anything is written, a stream up to the bad record.
 
         ``atomic``: the whole call is one transaction, its regrouping included, so readers see all of it, already
         grouped, or none of it (a crash leaves nothing). Otherwise each chunk of :data:`CHUNK` records commits on
-        its own (a crash keeps the chunks committed, and a re-run skips them) and the regrouping follows."""
+        its own (a crash keeps the chunks committed, and a re-run skips them) and the regrouping follows.
+
+        ``lists``: also build the related lists a full regrouping of a large store left pending, before returning
+        (else the caller runs :meth:`build_lists` when it likes; answers are computed until then)."""
         if on_error not in ("fail", "skip"):
             raise ValueError(f"on_error must be 'fail' or 'skip', not {on_error!r}")
         if on_error == "fail" and isinstance(records, list | tuple):
@@ -113,7 +121,8 @@ class Writer:
                 raise
             if changed or self.store.config.index_generation != self.db.generation:
                 store.save_index()
-            self._build_lists()
+            if lists:
+                self._build_lists()
         report.seconds = time.perf_counter() - start
         return report
 
@@ -130,14 +139,29 @@ class Writer:
         self.store.save_index()
         self._build_lists()
 
-    def _build_lists(self) -> None:
+    def build_lists(self, stop: Callable[[], bool] | None = None) -> int:
+        """The related lists that a full regrouping of a large store left pending (or a build that stopped), under
+        the write lock; returns how many were built. ``stop``: asked as each part of lists is kept aside; when it
+        says so, the build stops there with :class:`BuildStopped` and the lists stay pending (the next write, or
+        call, builds them)."""
+        with self.store.write_lock():
+            return self._build_lists(stop)
+
+    def _build_lists(self, stop: Callable[[], bool] | None = None) -> int:
         """A large store's related lists, after the full regrouping that left them pending committed (the caller
         holds the write lock; see :func:`~.related.stored.build`); also those of a build that stopped."""
-        if stored_lists.due(self.store):
-            self.stage("related lists")
-            n = stored_lists.build(self.store, workers=cores())
-            if self.last_regroup is not None:
-                self.last_regroup = replace(self.last_regroup, lists=n)
+        if not stored_lists.due(self.store):
+            return 0
+        self.stage("related lists")
+
+        def asked(_: int) -> None:
+            if stop is not None and stop():
+                raise BuildStopped("the related lists' build was stopped; they stay pending until the next write")
+
+        n = stored_lists.build(self.store, workers=cores(), progress=asked if stop is not None else None)
+        if self.last_regroup is not None:
+            self.last_regroup = replace(self.last_regroup, lists=n)
+        return n
 
     def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: dict[str, str],
                    index: VectorIndex) -> bool:
@@ -194,9 +218,9 @@ class Writer:
         self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index)
         return True
 
-    def remove(self, ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    def remove(self, ids: Iterable[str], lists: bool = True) -> tuple[list[str], list[str]]:
         """Remove articles, and regroup, in one transaction (readers see the store before or after, whole);
-        returns (removed ids, ids that were not in the store)."""
+        returns (removed ids, ids that were not in the store). ``lists``: as for :meth:`add`."""
         removed: list[str] = []
         missing: list[str] = []
         report = AddReport()
@@ -238,7 +262,8 @@ class Writer:
                 raise
             if removed:
                 store.save_index()
-            self._build_lists()
+            if lists:
+                self._build_lists()
         return removed, missing
 
     def fill_numbers(self) -> None:

@@ -406,3 +406,86 @@ def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp
         assert fresh(a.store) and stored_count(a) == 1501 and used == [2, 2, 2]
         assert [i for i in sorted(a.db.ids_to_rowids())[::3] if queries.related(a.store, i, k=10)
                 != queries.related(a.store, i, k=10, stored=False)] == []
+
+
+@pytest.mark.slow
+def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_path, hash_embedder, monkeypatch):
+    """``serve``: a POST whose full regrouping leaves a large store's lists pending answers once the groups are
+    committed; the lists are built afterwards on the write lane, reads meanwhile computed on one thread per core
+    and back to one once the lists are current. A server stopped during the build leaves them pending; the next
+    write builds them."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    import storycluster.related.stored as stored
+    import storycluster.server.backend as backend_module
+    import storycluster.writes as writes
+    from storycluster.server import StoreBackend, create_app
+
+    monkeypatch.setattr(stored, "INLINE_MAX", 100)
+    monkeypatch.setattr(stored, "SEARCH", 200)
+    monkeypatch.setattr(writes, "cores", lambda: 1)
+    monkeypatch.setattr(backend_module, "cores", lambda: 2)
+    path = tmp_path / "s"
+    arts = ivf_articles(random.Random(3))
+    with Archive(path, embedder=hash_embedder) as a:
+        a.add(arts[:1000])
+        assert fresh(a.store)
+    entered, release = threading.Event(), threading.Event()
+    stage = stored._stage
+
+    def held(store, rows, progress):
+        entered.set()
+        assert release.wait(60)
+        return stage(store, rows, progress)
+
+    monkeypatch.setattr(stored, "_stage", held)
+
+    def state() -> tuple[bool, bool, int]:
+        with Archive(path, create=False) as reader:
+            return fresh(reader.store), stored.due(reader.store), stored_count(reader)
+
+    def rows(items) -> list[dict]:
+        return [{"id": x.id, "title": x.title, "text": x.text, "lang": "en"} for x in items]
+
+    async def read_threads() -> int:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    def wait_for(check) -> None:
+        for _ in range(600):
+            if check():
+                return
+            threading.Event().wait(0.1)
+        raise AssertionError("timed out")
+
+    backend = StoreBackend(path, readers=2, embedder=hash_embedder)
+    try:
+        with TestClient(create_app(backend, anonymous_writes=True, read_threads=None, cache_mb=0)) as c:
+            assert c.portal.call(read_threads) == 1  # lists current: one read thread
+            r = c.post("/articles", json=rows(arts[1000:1200]))  # a fifth more: a full regrouping
+            assert r.status_code == 200 and r.json()["added"] == 200
+            assert entered.wait(60)  # the build has begun after the answer, and holds here
+            assert state() == (False, True, 0)
+            assert c.portal.call(read_threads) == 2  # answers computed: one read thread per core
+            during = c.get("/articles/a150-1/related?k=8")
+            assert during.status_code == 200
+            release.set()
+            wait_for(lambda: state()[0])
+            wait_for(lambda: c.portal.call(read_threads) == 1)
+            assert state() == (True, False, 1200)
+            assert c.get("/articles/a150-1/related?k=8").json() == during.json()  # now from its stored list
+            # stopped during the build: the lists stay pending
+            entered.clear()
+            release.clear()
+            r = c.post("/articles", json=rows(arts[1200:]))
+            assert r.status_code == 200 and r.json()["added"] == 300
+            assert entered.wait(60)
+            threading.Timer(1.0, release.set).start()
+        assert state() == (False, True, 0)
+    finally:
+        backend.close()
+    monkeypatch.setattr(stored, "_stage", stage)
+    with Archive(path, embedder=hash_embedder) as a:
+        assert a.build_lists() == 1500 and fresh(a.store)
+        assert [i for i in sorted(a.db.ids_to_rowids())[::7] if queries.related(a.store, i, k=10)
+                != queries.related(a.store, i, k=10, stored=False)] == []

@@ -73,6 +73,12 @@ def fresh(store: Store) -> bool:
     return db.get_meta("related_lists") == f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}"
 
 
+def answers_stored(store: Store) -> bool:
+    """Whether ``related`` answers come from stored lists now (else each is computed): the store keeps lists at
+    its size and they are current."""
+    return store.db.count() <= store.config.related_lists_max and fresh(store)
+
+
 def due(store: Store) -> bool:
     """Whether the store's lists wait for :func:`build` (a full regrouping of a large store committed without
     them, or a build that stopped)."""

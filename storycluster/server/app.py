@@ -12,6 +12,8 @@ With ``allowed_hosts``, a request naming another ``Host`` gets 421 (DNS rebindin
 import asyncio
 import hashlib
 import hmac
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +21,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 import orjson
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -32,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import InputError, NotFoundError, StoreError
 from ..ranking import RelatedOptions, parse_list
+from ..writes import BuildStopped
 from .answer_cache import AnswerCache
 from .backend import Backend
 from .pages import WIDGET_JS, api_page, article_page
@@ -264,16 +268,41 @@ class Guard:
 def create_app(backend: Backend, token: str | None = None, cors_origins: list[str] | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, cache_seconds: int = 60, anonymous_writes: bool = False,
                allowed_hosts: list[str] | None = None, post_per_minute: int = 0,
-               request_seconds: float | None = None, read_threads: int = 1, cache_mb: float = 64) -> FastAPI:
+               request_seconds: float | None = None, read_threads: int | None = 1, cache_mb: float = 64) -> FastAPI:
     """The ASGI app over a backend. ``token``: required (as a bearer token) for writes; without one, writes are
     refused unless ``anonymous_writes``; ``allowed_hosts``: the ``Host`` names answered (None: any);
     ``post_per_minute``: POST requests a client address may make a minute (0: no limit); ``request_seconds``: an
     answer not ready by then is a 503 with ``Retry-After`` (the work itself runs to its end on its thread);
     ``cache_seconds``: the max-age that GET answers allow caches (revalidated by ETag after that);
-    ``read_threads``: threads answering reads (writes run on one of their own); ``cache_mb``: rendered GET
-    answers kept in memory by ETag key (:mod:`.answer_cache`; 0: none)."""
+    ``read_threads``: threads answering reads (writes run on one of their own; None: as many as suit the
+    backend now, :meth:`Backend.read_threads`, looked at again after each write); ``cache_mb``: rendered GET
+    answers kept in memory by ETag key (:mod:`.answer_cache`; 0: none).
+
+    A write answers once its groups are committed; related lists that its full regrouping left pending (a large
+    store) are built afterwards on the write lane (:meth:`Backend.build_lists`), answers computed meanwhile.
+    A server that stops during that build leaves them pending for the next write."""
     lanes: dict[str, anyio.CapacityLimiter] = {}
     answers = AnswerCache(int(cache_mb * 1e6))
+    after_writes: list[anyio.abc.TaskGroup] = []
+    stopping = threading.Event()
+
+    async def fit_read_threads() -> None:
+        if read_threads is None:
+            n = await anyio.to_thread.run_sync(backend.read_threads)
+            anyio.to_thread.current_default_thread_limiter().total_tokens = n
+
+    async def after_write() -> None:
+        """After a write has answered: the read threads for what it left, then the lists it left pending."""
+        try:
+            await fit_read_threads()
+            if await anyio.to_thread.run_sync(partial(backend.build_lists, stopping.is_set), limiter=lanes["write"]):
+                await fit_read_threads()
+        except BuildStopped:
+            pass
+        except Exception as e:  # noqa: BLE001 - a server keeps answering; the next write builds them
+            logging.getLogger("uvicorn.error").error(
+                "storycluster: the related lists' build stopped (%s); they stay pending, answers are computed, and "
+                "the next write builds them", e)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -281,9 +310,15 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
         # lists, Python under the GIL, where more threads taking turns answered fewer requests, later; one per
         # core where they are computed; docs/performance.md). Writes have their own thread, so a long add never
         # holds the reads up.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = read_threads
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = read_threads if read_threads is not None else backend.read_threads()
         lanes["write"] = anyio.CapacityLimiter(1)
-        yield
+        async with anyio.create_task_group() as tasks:
+            after_writes.append(tasks)
+            try:
+                yield
+            finally:
+                stopping.set()  # a build under way stops at its next part
 
     app = FastAPI(title="storycluster", summary="Duplicate and related news stories across languages",
                   version="1", docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -483,12 +518,15 @@ def create_app(backend: Backend, token: str | None = None, cors_origins: list[st
                                                               "source, published, lang)")],
                   target: Annotated[Backend, Depends(writer)]) -> dict:
         """Add or update articles; all are checked first, and one bad record rejects the batch (422)."""
-        return await anyio.to_thread.run_sync(partial(target.add, rows), limiter=lanes["write"])
+        report = await anyio.to_thread.run_sync(partial(target.add, rows), limiter=lanes["write"])
+        after_writes[0].start_soon(after_write)
+        return report
 
     @app.delete("/articles/{article_id:path}")
     async def delete(article_id: str, target: Annotated[Backend, Depends(writer)]) -> dict:
         if not await anyio.to_thread.run_sync(partial(target.remove, article_id), limiter=lanes["write"]):
             raise NotFoundError(f"no article with id '{article_id}'")
+        after_writes[0].start_soon(after_write)
         return {"removed": article_id}
 
     @app.get("/groups")

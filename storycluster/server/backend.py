@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +17,9 @@ from ..archive import Archive
 from ..embed import Embedder
 from ..errors import InputError, NotFoundError, Problem, StoreError
 from ..ingest import HINT_FIX, from_objects
+from ..parallel import cores
 from ..ranking import RelatedOptions
+from ..related.stored import answers_stored
 from ..results import Group, GroupsPage, Related
 
 
@@ -37,6 +39,8 @@ class Backend(Protocol):
     def quick_snapshot(self) -> AbstractContextManager[bool]: ...
     def add(self, rows: list[dict]) -> dict: ...
     def remove(self, article_id: str) -> bool: ...
+    def build_lists(self, stop: Callable[[], bool]) -> int: ...
+    def read_threads(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -188,14 +192,29 @@ class StoreBackend:
             seen[result.id] = n
             articles.append(result)
         with self._write_lock, self._no_paths():
-            report = self._get_writer().add(articles)
+            report = self._get_writer().add(articles, lists=False)
         report.notices += notices
         return report.to_dict()
 
     def remove(self, article_id: str) -> bool:
         with self._write_lock, self._no_paths():
-            removed, _ = self._get_writer().remove([article_id])
+            removed, _ = self._get_writer().remove([article_id], lists=False)
         return bool(removed)
+
+    def build_lists(self, stop: Callable[[], bool]) -> int:
+        """The related lists that a write's full regrouping left pending (:meth:`Archive.build_lists`): a write
+        answers once its groups are committed, and the server builds them afterwards, on the write lane (about
+        14 minutes at a million articles; answers are computed meanwhile). ``stop``: the server is stopping;
+        the build stops at its next part and the lists stay pending."""
+        with self._write_lock, self._no_paths():
+            return self._get_writer().build_lists(stop)
+
+    def read_threads(self) -> int:
+        """Threads that suit reads now: one where answers come from current stored lists (Python under the GIL,
+        where more threads taking turns answer fewer requests), else one per core (computed answers wait in
+        FAISS and numpy, outside it)."""
+        with self._reader() as a:
+            return 1 if answers_stored(a.store) else cores()
 
     def _get_writer(self) -> Archive:
         if self._writer is None:

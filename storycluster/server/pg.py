@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import cast
 
@@ -29,6 +29,7 @@ from ..embed import Embedder
 from ..embed.layout import VectorLayout
 from ..errors import NotFoundError, StoreError
 from ..featurize import prepare_article
+from ..parallel import cores
 from ..queries import group_dict
 from ..ranking import RelatedOptions, select
 from ..results import Group, GroupsPage, Related, RelatedEntry
@@ -354,6 +355,13 @@ class PgBackend:
 
     def remove(self, article_id: str) -> bool:
         raise StoreError("the PostgreSQL backend is read only; remove from the store and run export-pg")
+
+    def build_lists(self, stop: Callable[[], bool]) -> int:
+        return 0  # nothing is written here
+
+    def read_threads(self) -> int:
+        """One per core: every answer waits on the database server, outside Python."""
+        return cores()
 
     def close(self) -> None:
         for c in self._all:
