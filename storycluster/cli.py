@@ -279,8 +279,9 @@ def add(
         typer.echo(f"note: {line}", err=True)
     if report.not_read:
         langs = ", ".join(f"{lang}: {n}" for lang, n in sorted(report.not_read.items()))
-        typer.echo(f"note: {sum(report.not_read.values())} articles in languages the embedding model does not read "
-                   f"({langs}) are grouped on lexical evidence only (copies)", err=True)
+        n = sum(report.not_read.values())
+        typer.echo(f"note: {n} {'article' if n == 1 else 'articles'} in languages the embedding model does not read "
+                   f"({langs}) {'is' if n == 1 else 'are'} grouped on lexical evidence only (copies)", err=True)
 
 
 @command

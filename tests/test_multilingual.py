@@ -63,7 +63,7 @@ def test_add_says_how_many_articles_the_model_does_not_read(tmp_path):
                                                     "text": "Heavy rain flooded the city on Monday."}])
     p = subprocess.run([sys.executable, "-m", "storycluster", "add", "--store", str(tmp_path / "fr-only"),
                         "--model-languages", "fr", str(english)], capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0 and "1 articles in languages the embedding model does not read (en: 1)" in p.stderr
+    assert p.returncode == 0 and "1 article in languages the embedding model does not read (en: 1)" in p.stderr
     p = subprocess.run([sys.executable, "-m", "storycluster", "add", "--store", str(tmp_path / "bad"),
                         "--model-languages", "english", str(english)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "english is not a language code" in p.stderr and "Traceback" not in p.stderr
