@@ -411,9 +411,9 @@ def test_a_large_stores_lists_are_built_after_the_commit_by_worker_processes(tmp
 @pytest.mark.slow
 def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_path, hash_embedder, monkeypatch):
     """``serve``: a POST whose full regrouping leaves a large store's lists pending answers once the groups are
-    committed; the lists are built afterwards on the write lane, reads meanwhile computed on one thread per core
-    and back to one once the lists are current. A server stopped during the build leaves them pending; the next
-    write builds them."""
+    committed; the lists are built afterwards on the write lane (a write sent meanwhile waits for them), reads
+    meanwhile computed on one thread per core and back to one once the lists are current. A server stopped
+    during the build leaves them pending; the next write builds them."""
     import anyio.to_thread
     from fastapi.testclient import TestClient
 
@@ -469,10 +469,18 @@ def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_
             assert c.portal.call(read_threads) == 2  # answers computed: one read thread per core
             during = c.get("/articles/a150-1/related?k=8")
             assert during.status_code == 200
+            late: list[int] = []  # a write sent during the build waits for it (one write lane)
+            sender = threading.Thread(target=lambda: late.append(c.post("/articles", json=[
+                {"id": "late", "title": "h1 h2 h3", "text": "s3w1 s3w2 s3w3 s3w4 " * 10, "lang": "en"}]).status_code))
+            sender.start()
+            sender.join(2.0)
+            assert sender.is_alive() and late == []
             release.set()
+            sender.join(120)
+            assert late == [200]
             wait_for(lambda: state()[0])
             wait_for(lambda: c.portal.call(read_threads) == 1)
-            assert state() == (True, False, 1200)
+            assert state() == (True, False, 1201)
             assert c.get("/articles/a150-1/related?k=8").json() == during.json()  # now from its stored list
             # stopped during the build: the lists stay pending
             entered.clear()
@@ -486,6 +494,6 @@ def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_
         backend.close()
     monkeypatch.setattr(stored, "_stage", stage)
     with Archive(path, embedder=hash_embedder) as a:
-        assert a.build_lists() == 1500 and fresh(a.store)
+        assert a.build_lists() == 1501 and fresh(a.store)
         assert [i for i in sorted(a.db.ids_to_rowids())[::7] if queries.related(a.store, i, k=10)
                 != queries.related(a.store, i, k=10, stored=False)] == []
