@@ -60,7 +60,7 @@ def test_pg_groups_and_article(pg, seed_store):
 
 def test_server_on_pg_backend(pg):
     with TestClient(create_app(pg)) as c:
-        assert c.get("/health").json()["backend"] == "pg"
+        assert c.get("/health").json()["backend"] == "pg" and c.get("/health").json()["related_lists"] == "stored"
         items = c.get("/articles/seed-main/related").json()["related"]
         assert sum(1 for i in items if {i["id"], *(o["id"] for o in i["also_in"])} & set(SUDANI_HEADLINES)) == 1
         r = c.post("/related", json={"text": "Iraq's prime minister says American forces are no longer needed "

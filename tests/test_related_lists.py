@@ -96,6 +96,11 @@ def test_lists_older_than_the_groups_are_not_read(seed_store_copy, capsys):
         assert queries.related(a.store, "seed-main", k=5)["related"]
         assert _read_threads(seed_store_copy) == cores()
         assert f"storycluster dedup --full-regroup --store {seed_store_copy}" in capsys.readouterr().err
+        from storycluster.server import StoreBackend
+
+        backend = StoreBackend(seed_store_copy, readers=1)
+        assert backend.health()["related_lists"] == "computed" and backend.read_threads() == cores()
+        backend.close()
         a.regroup()
         assert fresh(a.store) and load_plan(a.store, row).entries
 
@@ -467,6 +472,7 @@ def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_
             assert entered.wait(60)  # the build has begun after the answer, and holds here
             assert state() == (False, True, 0)
             assert c.portal.call(read_threads) == 2  # answers computed: one read thread per core
+            assert c.get("/health").json()["related_lists"] == "pending"
             during = c.get("/articles/a150-1/related?k=8")
             assert during.status_code == 200
             late: list[int] = []  # a write sent during the build waits for it (one write lane)
@@ -481,6 +487,7 @@ def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_
             wait_for(lambda: state()[0])
             wait_for(lambda: c.portal.call(read_threads) == 1)
             assert state() == (True, False, 1201)
+            assert c.get("/health").json()["related_lists"] == "stored"
             assert c.get("/articles/a150-1/related?k=8").json() == during.json()  # now from its stored list
             # stopped during the build: the lists stay pending
             entered.clear()

@@ -33,7 +33,7 @@ def shown(item: dict) -> set[str]:
 
 def test_health_and_openapi(client):
     h = client.get("/health").json()
-    assert h["status"] == "ok" and h["articles"] == 25
+    assert h["status"] == "ok" and h["articles"] == 25 and h["related_lists"] == "stored"
     spec = client.get("/openapi.json").json()
     for path in ("/articles/{article_id}/related", "/related", "/articles", "/groups", "/groups/{group_id}"):
         assert path in spec["paths"]

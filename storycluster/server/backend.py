@@ -19,7 +19,7 @@ from ..errors import InputError, NotFoundError, Problem, StoreError
 from ..ingest import HINT_FIX, from_objects
 from ..parallel import cores
 from ..ranking import RelatedOptions
-from ..related.stored import answers_stored
+from ..related.stored import answers_stored, due
 from ..results import Group, GroupsPage, Related
 
 
@@ -168,8 +168,9 @@ class StoreBackend:
 
     def health(self) -> dict:
         with self._reader() as a:
+            lists = "stored" if answers_stored(a.store) else "pending" if due(a.store) else "computed"
             return {"status": "ok", "backend": "store", "articles": a.db.count(),
-                    "generation": a.db.generation, "model": a.config.model_id}
+                    "generation": a.db.generation, "model": a.config.model_id, "related_lists": lists}
 
     def generation(self) -> str:
         """Changes whenever what the API answers may change (for ETags)."""

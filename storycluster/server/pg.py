@@ -336,7 +336,7 @@ class PgBackend:
             cur.execute("SELECT count(*) FROM sc_articles")
             n = cur.fetchone()[0]
         return {"status": "ok", "backend": "pg", "articles": n, "generation": self.meta.get("generation"),
-                "model": self.meta.get("model")}
+                "model": self.meta.get("model"), "related_lists": "stored"}
 
     def generation(self) -> str:
         return f"pg.{self.meta.get('generation')}"
