@@ -8,7 +8,8 @@ so a second run only reads them), then every labelled pair is scored with the st
   the rest kept with ``label`` NaN); ``rating`` = the Overall score (1–4, lower = more similar).
 * ``wmt``: WMT multi-way translations, every pair within one test set: same ``gold`` story = same story (the
   translations), other stories of the set = hard negatives; group key = story.
-* ``*-titles``: the same WMT and ECB+ pairs as headline-only items (title as the whole text).
+* ``*-titles``: the same WMT and ECB+ pairs as headline-only items (title as the whole text); SemEval's too, for
+  measuring only (``semeval(titles=True)``: not among the fitted sources).
 
 Only the bench scripts import this; nothing here ships in the package."""
 
@@ -113,18 +114,20 @@ def ecb(cache: Path = CACHE, titles: bool = False, model=None) -> PairSet:
                    ids[a], ids[b])
 
 
-def semeval(cache: Path = CACHE, model=None) -> PairSet:
+def semeval(cache: Path = CACHE, model=None, titles: bool = False) -> PairSet:
     recs = _rows(DATA / "semeval2022-task8-dev/articles.jsonl")
+    if titles:  # judged by their titles alone (the rating is the articles')
+        recs = [{**r, "text": r["title"], "title": ""} for r in recs if (r["title"] or "").strip()]
     pairs = _rows(DATA / "semeval2022-task8-dev/pairs.jsonl")
-    with _store("semeval", recs, cache, model) as archive:
+    with _store("semeval-titles" if titles else "semeval", recs, cache, model) as archive:
         stored = {i for _, i, _, _ in archive.db.facts()}
         pairs = [p for p in pairs if p["id1"] in stored and p["id2"] in stored]
         f = _pairs(archive, [p["id1"] for p in pairs], [p["id2"] for p in pairs])
     score = np.array([p["score"] for p in pairs], dtype=float)
     label = np.where(score <= 1.5, 1.0, np.where(score >= 3, 0.0, np.nan))
     arr = lambda k: np.array([p[k] for p in pairs], dtype=object)  # noqa: E731
-    return PairSet("semeval", f, label, arr("lang1"), arr("lang2"), arr("pair_id"), arr("pair_id"), arr("id1"),
-                   arr("id2"), score)
+    return PairSet("semeval-titles" if titles else "semeval", f, label, arr("lang1"), arr("lang2"), arr("pair_id"),
+                   arr("pair_id"), arr("id1"), arr("id2"), score)
 
 
 def wmt(cache: Path = CACHE, titles: bool = False, model=None) -> PairSet:

