@@ -223,37 +223,44 @@ def main() -> None:
 
 
 def headline_scale() -> None:
-    """The headline regime on SemEval's titles: reliability of the shipped probability, and a rescale's effect."""
+    """The headline regime on SemEval's titles: reliability of its probability before and after the slope that
+    ships (``similarity_slopes``), and, left one language out, that slope and a full rescale (a·z + b)."""
     from quality import T
 
+    from storycluster.calibrate import fit_slope
     from storycluster.cluster import StoryModel
     from storycluster.cluster.scoring import pair_logits
 
     ps = devsets.semeval(titles=True)
     f, rating = ps.features, ps.rating
     model = StoryModel.shipped()
+    slope = model.similarity_slopes.get("headline", 1.0)
     z = pair_logits(**f, t=T, m=model)
     head = np.asarray(model.regime_masks(f["min_tokens"], f["cross_lingual"], f.get("unreadable"))["headline"])
     p, y = 1 / (1 + np.exp(-z)), devsets.soft_label(rating)
-    print(f"\nSemEval titles alone, headline regime ({head.sum()} of {len(z)} pairs): probability → rated same / "
-          "different")
-    for lo, hi in ((0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)):
-        k = head & (p >= lo) & (p < hi)
-        if k.any():
-            print(f"  [{lo:.1f}, {min(hi, 1):.1f}) {k.sum():4d} pairs: {np.mean(rating[k] <= 1.5):.0%} / "
-                  f"{np.mean(rating[k] >= 3):.0%}")
-    print("  rescaled on the other two languages' title pairs (a·z + b): Brier, same_story on rated different / "
-          "rated same, shipped → rescaled")
+    shipped = 1 / (1 + np.exp(-slope * z))
+    print(f"\nSemEval titles alone, headline regime ({head.sum()} of {len(z)} pairs): probability → pairs, rated same "
+          f"/ different; slope 1, then the shipped slope {slope}")
+    for v in (p, shipped):
+        for lo, hi in ((0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.01)):
+            k = head & (v >= lo) & (v < hi)
+            if k.any():
+                print(f"  [{lo:.1f}, {min(hi, 1):.1f}) {k.sum():4d} pairs: {np.mean(rating[k] <= 1.5):.0%} / "
+                      f"{np.mean(rating[k] >= 3):.0%}")
+    print("  left one language out (fitted on the other two's title pairs): Brier, same_story on rated different "
+          "/ rated same; slope 1 → slope (no intercept) → a·z + b")
     for lang in LANGS:
         train, test = head & (ps.lang1 != lang), head & (ps.lang1 == lang)
         w = np.zeros(len(z))
         for other in LANGS:
             if other != lang:
                 w[head & (ps.lang1 == other)] = 1.0 / (head & (ps.lang1 == other)).sum()
+        a = fit_slope(model, "headline", {k: v[train] for k, v in f.items()}, y[train], w[train], T)
         fitted = platt(z[train][:, None], y[train], w[train])
         q = fitted.predict_proba(z[test][:, None])[:, 1]
-        print(f"  {lang} ({test.sum()} pairs; a = {fitted.coef_[0][0]:.2f}, b = {fitted.intercept_[0]:+.2f}): "
-              f"{_brief(p[test], y[test], rating[test])} → {_brief(q, y[test], rating[test])}")
+        print(f"  {lang} ({test.sum()} pairs; slope {a:.2f}; a = {fitted.coef_[0][0]:.2f}, "
+              f"b = {fitted.intercept_[0]:+.2f}): {_brief(p[test], y[test], rating[test])} → "
+              f"{_brief(1 / (1 + np.exp(-a * z[test])), y[test], rating[test])} → {_brief(q, y[test], rating[test])}")
 
 
 def _brief(v: np.ndarray, y: np.ndarray, rating: np.ndarray) -> str:

@@ -168,7 +168,8 @@ def semeval_row(sim, tier, score) -> str:
 
 def prob(ps: devsets.PairSet, m: StoryModel) -> np.ndarray:
     f = ps.features
-    return similarity_from(pair_logits(**f, t=T, m=m), f["jaccard"], f["same_content"], T)
+    return similarity_from(pair_logits(**f, t=T, m=m), f["jaccard"], f["same_content"], T,
+                           m.slopes(f["min_tokens"], f["cross_lingual"], f.get("unreadable")))
 
 
 def grouped(ps: devsets.PairSet, ids: list[str], m: StoryModel) -> tuple[dict[str, int], list[str]]:

@@ -91,6 +91,22 @@ def recalibrate(model: StoryModel, regime: str, f: dict[str, np.ndarray], y: np.
     allowed; same-story and different-story pairs weigh the same in total): applied with :func:`rescaled`, the
     ranking, and so the groups at a matching grouping threshold, stay as they were, and the probabilities take
     the new labels' scale."""
+    lr = _scale_fit(model, regime, f, y, weight, thresholds, intercept=True)
+    return float(lr.coef_[0][0]), float(lr.intercept_[0])
+
+
+def fit_slope(model: StoryModel, regime: str, f: dict[str, np.ndarray], y: np.ndarray, weight: np.ndarray,
+              thresholds) -> float:
+    """The slope ``a`` such that ``sigmoid(a·z)``, z the regime's log-odds, fits labelled pairs (soft labels
+    allowed; same-story and different-story pairs weigh the same in total), with no intercept: the verdict
+    (z ≥ 0) stays, only how sure the reported probability is changes (:attr:`StoryModel.similarity_slopes`)."""
+    return float(_scale_fit(model, regime, f, y, weight, thresholds, intercept=False).coef_[0][0])
+
+
+def _scale_fit(model: StoryModel, regime: str, f: dict[str, np.ndarray], y: np.ndarray, weight: np.ndarray,
+               thresholds, intercept: bool):
+    """A logistic regression of the labels on the regime's log-odds (lexical duplicates left out), each pair once
+    as same story with weight y and once as different with 1 − y, each class weighing the same in total."""
     from sklearn.linear_model import LogisticRegression
 
     dup = np.asarray(f["same_content"], dtype=bool) | (np.asarray(f["jaccard"]) >= thresholds.duplicate_jaccard)
@@ -102,8 +118,7 @@ def recalibrate(model: StoryModel, regime: str, f: dict[str, np.ndarray], y: np.
     yy = np.concatenate([np.ones(len(z)), np.zeros(len(z))])
     ww = np.concatenate([w_pos, w_neg]) * len(z) / 2
     keep = ww > 0
-    lr = LogisticRegression(C=100.0).fit(zz[keep], yy[keep], sample_weight=ww[keep])
-    return float(lr.coef_[0][0]), float(lr.intercept_[0])
+    return LogisticRegression(C=100.0, fit_intercept=intercept).fit(zz[keep], yy[keep], sample_weight=ww[keep])
 
 
 def rescaled(regime: Regime, a: float, b: float) -> Regime:

@@ -62,11 +62,39 @@ def test_same_story_means_probability_at_least_one_half():
               **{k: rng.random(n) < 0.2 for k in ("years_conflict", "numbers_conflict")},
               **{k: rng.uniform(0, 1, n) for k in ("years_jaccard", "numbers_jaccard")})
     z = pair_logits(**ev, t=t, m=m)
-    p = similarity_from(z, ev["jaccard"], ev["same_content"], t)
+    p = similarity_from(z, ev["jaccard"], ev["same_content"], t, m.slopes(ev["min_tokens"], ev["cross_lingual"]))
     tier = tiers(z, semantic_similarity(ev["lead"], ev["title"], t.title_weight), ev["jaccard"], ev["same_content"],
                  t, m)
     assert 0.05 < (tier == "same_story").mean() < 0.95  # both verdicts occur
     assert ((tier == "same_story") == (p >= 0.5)).all()
+
+
+def test_the_headline_regimes_probability_is_flatter_and_its_verdicts_unchanged():
+    """The headline regime reports ``sigmoid(slope · z)`` (its scale fitted on real headlines, docs/quality.md):
+    a headline pair at log-odds 6.5 is no longer 0.998; the sign, so the verdict and the groups, stay."""
+    m = StoryModel.shipped()
+    t = Thresholds()
+    slope = m.similarity_slopes["headline"]
+    assert 0.1 < slope < 0.5
+    z = np.array([6.5, 6.5, -3.0, 0.4])
+    tokens = np.array([8, 300, 8, 8])  # a headline pair, the same log-odds for two full texts, ...
+    p = similarity_from(z, np.zeros(4), np.zeros(4, dtype=bool), t, m.slopes(tokens, np.zeros(4, dtype=bool)))
+    assert p[0] == pytest.approx(1 / (1 + np.exp(-slope * 6.5))) and p[0] < 0.9 < p[1]
+    assert p[2] < 0.5 < p[3]  # the verdict is the log-odds' sign
+    assert m.regime(8, False) == "headline" and m.regime(300, False) == "full"
+
+
+def test_similarity_slopes_are_checked_when_a_model_loads(tmp_path):
+    m = StoryModel.shipped()
+    p = tmp_path / "m.json"
+    data = json.loads(m.to_json())
+    for bad in ({"headline": -1}, {"titles": 0.5}, {"headline": "x"}, [0.2]):
+        p.write_text(json.dumps({**data, "similarity_slopes": bad}))
+        with pytest.raises(ValueError, match="similarity_slopes must map regimes"):
+            StoryModel.load(p)
+    del data["similarity_slopes"]  # a model written before slopes: every regime reports sigmoid(z)
+    p.write_text(json.dumps(data))
+    assert StoryModel.load(p).slopes(8, False) == 1.0
 
 
 def test_shared_numbers_raise_and_conflicting_numbers_lower_the_odds():

@@ -140,6 +140,11 @@ class PairScorer:
                 "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
 
+    def slopes(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Each pair's slope of the reported probability (:meth:`StoryModel.slopes`), from its regime alone."""
+        return self.model.slopes(np.minimum(self.n_tokens[i], self.n_tokens[j]), self._cross(i, j),
+                                 self.unread[i] | self.unread[j])
+
     def _sparse_pairs(self, matrix, i: np.ndarray, j: np.ndarray, chunk: int = 20_000,
                       by_blocks: bool = True) -> np.ndarray:
         """Row-wise inner products of pairs of rows of a CSR matrix; pairs with an empty row are 0 without

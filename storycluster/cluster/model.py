@@ -66,6 +66,11 @@ class StoryModel:
     fitted_at: str = ""
     metrics: dict = field(default_factory=dict)
     version: int = MODEL_VERSION
+    #: regime → slope of the reported probability, ``similarity = sigmoid(slope · log-odds)`` (1 where not
+    #: named). The verdict (log-odds ≥ 0) and the grouping read the log-odds themselves; a slope only says how
+    #: sure the regime is. The headline regime learnt its scale from translated headlines, far surer than two
+    #: outlets' headlines of one story turn out to be (bench/calibrate.py fits its slope on real headlines).
+    similarity_slopes: dict[str, float] = field(default_factory=dict)
 
     @property
     def lexical_only_logit(self) -> float:
@@ -99,6 +104,14 @@ class StoryModel:
                 out = np.where(m, self.regimes[name].logits(x), out)
         return out
 
+    def slopes(self, min_tokens, cross_lingual, unreadable=None) -> np.ndarray:
+        """Each pair's :attr:`similarity_slopes` entry (its regime's; 1 where none), broadcast as the arguments."""
+        masks = self.regime_masks(min_tokens, cross_lingual, unreadable)
+        out = np.ones(masks["full"].shape)
+        for name, slope in self.similarity_slopes.items():
+            out = np.where(masks[name], slope, out)
+        return out
+
     def regime(self, min_tokens: int, cross_lingual: bool, unreadable: bool = False) -> str:
         """Which regime scores a pair (``compare`` shows it)."""
         masks = self.regime_masks(min_tokens, cross_lingual, unreadable)
@@ -129,8 +142,15 @@ class StoryModel:
             if not isinstance(r, dict) or len(r.get("coef") or []) != len(FEATURES):
                 raise ValueError(f"{where}: regime '{name}' needs {len(FEATURES)} coefficients and an intercept")
             parsed[name] = Regime([float(c) for c in r["coef"]], float(r.get("intercept", 0.0)))
-        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "regimes"}
-        return cls(regimes=parsed, **fields)
+        slopes = data.get("similarity_slopes") or {}
+        if not isinstance(slopes, dict) or not all(
+                k in REGIMES and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                for k, v in slopes.items()):
+            raise ValueError(f"{where}: similarity_slopes must map regimes of {list(REGIMES)} to positive numbers, "
+                             f"not {slopes!r}")
+        fields = {k: v for k, v in data.items()
+                  if k in cls.__dataclass_fields__ and k not in ("regimes", "similarity_slopes")}
+        return cls(regimes=parsed, similarity_slopes={k: float(v) for k, v in slopes.items()}, **fields)
 
     @classmethod
     def shipped(cls) -> StoryModel:

@@ -91,7 +91,8 @@ class PairEvidence:
                                  unreadable=self.unreadable))
 
     def similarity(self, t: Thresholds, m: StoryModel) -> float:
-        return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t))
+        return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t,
+                                     m.slopes(self.min_tokens, self.cross_lingual, self.unreadable)))
 
     def tier(self, t: Thresholds, m: StoryModel) -> str:
         topic = topical(self.semantic(t), self.tfidf_cosine, self.unreadable)
@@ -141,9 +142,11 @@ def number_overlap(shared, count_a, count_b) -> tuple[np.ndarray, np.ndarray]:
     return jac, conflict.astype(np.float64)
 
 
-def similarity_from(logit, jaccard, same_content, t: Thresholds):
-    """Reported similarity: the same-story probability, at least the Jaccard of a duplicate, 1 for equal content."""
-    p = sigmoid(logit)
+def similarity_from(logit, jaccard, same_content, t: Thresholds, slope=1.0):
+    """Reported similarity: the same-story probability, ``sigmoid(slope · log-odds)`` (``slope``: the pair's
+    regime's, :meth:`StoryModel.slopes`; it leaves the sign, so the verdict, as it is), at least the Jaccard of a
+    duplicate, 1 for equal content."""
+    p = sigmoid(np.asarray(slope) * logit)
     jaccard = np.asarray(jaccard)
     p = np.where(jaccard >= t.duplicate_jaccard, np.maximum(p, jaccard), p)
     return np.where(np.asarray(same_content, dtype=bool), 1.0, p)
