@@ -169,8 +169,10 @@ def fit_story_model(scorer: PairScorer, labels: list[str | None], fitted_on: str
         raise ValueError(f"the labels give fewer than {MIN_PAIRS} same-story or different-story pairs in every "
                          "regime (pairs of articles of one language, of two languages, of headlines); label more "
                          "articles")
+    # a regime refitted on these labels reports its own probability: the slope fitted for the old weights goes
     model = replace(base, regimes={**base.regimes, **fitted}, fitted_on=fitted_on,
-                    fitted_at=datetime.now(UTC).strftime("%Y-%m-%d"))
+                    fitted_at=datetime.now(UTC).strftime("%Y-%m-%d"),
+                    similarity_slopes={k: v for k, v in base.similarity_slopes.items() if k not in fitted})
     model, _ = choose_grouping(model, [(f, dict(enumerate(gold.tolist())))], t)
     score = bcubed(cluster_dense(dense_logits(f, len(rows), model, t), model), dict(enumerate(gold.tolist())))
     return replace(model, metrics={"bcubed_in_sample": score, "pairs": int(len(y)), "positive_pairs": int(y.sum()),

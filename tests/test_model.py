@@ -187,6 +187,9 @@ def test_calibration_round_trip(tmp_path):
         assert (tmp_path / "s" / "story_model.json").exists()
         fitted = archive.model
         assert fitted != before and fitted.fitted_on == "test labels"
+        refitted = set(result["regimes_fitted"]) if "regimes_fitted" in result else set(fitted.metrics["regimes_fitted"])
+        assert all(name not in fitted.similarity_slopes for name in refitted)  # their own scale, no old slope
+        assert {k: v for k, v in before.similarity_slopes.items() if k not in refitted} == fitted.similarity_slopes
         assert result["labelled"] == 15 and result["in_sample"]["f1"] == pytest.approx(1.0)
         groups = archive.dedup()["groups"]
     assert sorted(sorted(m["id"].split("-")[0] for m in g["members"]) for g in groups) == \
@@ -195,6 +198,18 @@ def test_calibration_round_trip(tmp_path):
         assert archive.model == fitted  # the store's own model is used after reopening
     data = json.loads((tmp_path / "s" / "story_model.json").read_text())
     assert data["fitted_on"] == "test labels" and data["version"] == 3
+
+
+def test_a_regime_calibrated_on_a_users_labels_reports_its_own_probability(tmp_path):
+    """Headline items labelled by a user refit the headline regime; the slope fitted for the shipped weights
+    (``similarity_slopes``) then goes: the new weights' probability is already on the user's scale."""
+    rows, gold = labelled_articles()
+    heads = [Article(a.id, "", " ".join(a.text.split()[5:13]), lang="en") for a in rows]  # reworded
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        archive.add(heads)
+        assert "headline" in archive.model.similarity_slopes
+        result = archive.calibrate(gold, fitted_on="headline labels")
+        assert "headline" in result["regimes_fitted"] and "headline" not in archive.model.similarity_slopes
 
 
 def test_calibrate_command_prints_a_summary_or_the_weights(tmp_path):
