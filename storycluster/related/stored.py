@@ -73,10 +73,11 @@ def fresh(store: Store) -> bool:
     return db.get_meta("related_lists") == f"{FORMAT_VERSION}:{DEPTH}:{db.get_meta('groups_generation')}"
 
 
-def answers_stored(store: Store) -> bool:
+def answers_stored(store: Store, articles: int | None = None) -> bool:
     """Whether ``related`` answers come from stored lists now (else each is computed): the store keeps lists at
-    its size and they are current."""
-    return store.db.count() <= store.config.related_lists_max and fresh(store)
+    its size (``articles``, when the caller has counted them) and they are current."""
+    n = store.db.count() if articles is None else articles
+    return n <= store.config.related_lists_max and fresh(store)
 
 
 def due(store: Store) -> bool:

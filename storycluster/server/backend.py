@@ -168,8 +168,9 @@ class StoreBackend:
 
     def health(self) -> dict:
         with self._reader() as a:
-            lists = "stored" if answers_stored(a.store) else "pending" if due(a.store) else "computed"
-            return {"status": "ok", "backend": "store", "articles": a.db.count(),
+            n = a.db.count()
+            lists = "stored" if answers_stored(a.store, n) else "pending" if due(a.store) else "computed"
+            return {"status": "ok", "backend": "store", "articles": n,
                     "generation": a.db.generation, "model": a.config.model_id, "related_lists": lists}
 
     def generation(self) -> str:
