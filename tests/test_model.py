@@ -82,6 +82,9 @@ def test_the_headline_regimes_probability_is_flatter_and_its_verdicts_unchanged(
     assert p[0] == pytest.approx(1 / (1 + np.exp(-slope * 6.5))) and p[0] < 0.9 < p[1]
     assert p[2] < 0.5 < p[3]  # the verdict is the log-odds' sign
     assert m.regime(8, False) == "headline" and m.regime(300, False) == "full"
+    # a lexical duplicate of a headline (the duplicate rule's log-odds, not the regime's) keeps its certainty
+    dup = similarity_from(np.array([12.0]), np.array([0.6]), np.zeros(1, dtype=bool), t, m.slopes(8, False))
+    assert dup[0] > 0.999
 
 
 def test_similarity_slopes_are_checked_when_a_model_loads(tmp_path):

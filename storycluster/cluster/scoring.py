@@ -145,10 +145,12 @@ def number_overlap(shared, count_a, count_b) -> tuple[np.ndarray, np.ndarray]:
 def similarity_from(logit, jaccard, same_content, t: Thresholds, slope=1.0):
     """Reported similarity: the same-story probability, ``sigmoid(slope · log-odds)`` (``slope``: the pair's
     regime's, :meth:`StoryModel.slopes`; it leaves the sign, so the verdict, as it is), at least the Jaccard of a
-    duplicate, 1 for equal content."""
-    p = sigmoid(np.asarray(slope) * logit)
+    duplicate, 1 for equal content. A lexical duplicate's log-odds come from the duplicate rule, not from its
+    regime's evidence, so no slope applies to them."""
     jaccard = np.asarray(jaccard)
-    p = np.where(jaccard >= t.duplicate_jaccard, np.maximum(p, jaccard), p)
+    dup = jaccard >= t.duplicate_jaccard
+    p = sigmoid(np.where(dup, 1.0, np.asarray(slope)) * logit)
+    p = np.where(dup, np.maximum(p, jaccard), p)
     return np.where(np.asarray(same_content, dtype=bool), 1.0, p)
 
 
