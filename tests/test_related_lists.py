@@ -504,3 +504,24 @@ def test_a_server_answers_a_write_before_building_the_lists_it_left_pending(tmp_
         assert a.build_lists() == 1501 and fresh(a.store)
         assert [i for i in sorted(a.db.ids_to_rowids())[::7] if queries.related(a.store, i, k=10)
                 != queries.related(a.store, i, k=10, stored=False)] == []
+
+
+def test_writes_can_leave_a_large_stores_lists_for_later(tmp_path, hash_embedder, monkeypatch):
+    """``Archive.add(..., lists=False)`` and ``remove(..., lists=False)`` return with the lists a full regrouping
+    left pending; ``build_lists`` builds them (stopped when asked, they stay pending), equal to answers on demand."""
+    import storycluster.related.stored as stored
+    from storycluster.writes import BuildStopped
+
+    monkeypatch.setattr(stored, "INLINE_MAX", 100)
+    monkeypatch.setattr(stored, "SEARCH", 200)
+    with Archive(tmp_path / "s", embedder=hash_embedder) as a:
+        a.add(ivf_articles(random.Random(5))[:300], lists=False)  # a first grouping is a full one
+        assert stored.due(a.store) and stored_count(a) == 0
+        a.remove(["a000-0"], lists=False)
+        assert stored.due(a.store) and stored_count(a) == 0
+        with pytest.raises(BuildStopped):
+            a.build_lists(stop=lambda: True)
+        assert stored.due(a.store) and stored_count(a) == 0
+        assert a.build_lists() == 299 and fresh(a.store) and a.build_lists() == 0
+        assert [i for i in sorted(a.db.ids_to_rowids())[::5] if queries.related(a.store, i, k=10)
+                != queries.related(a.store, i, k=10, stored=False)] == []
