@@ -59,8 +59,9 @@ def article_line_keys(title: str | None, text: str) -> set[int]:
 
 
 def strip_boilerplate(text: str, keys: set[int]) -> str:
-    """The text without its boilerplate lines; the text unchanged if nothing else would be left."""
+    """The text without its boilerplate lines: empty when it has nothing else (an outlet's disclaimer where the
+    body should be; :func:`~.featurize.prepare_article` decides what the article is read as then)."""
     if not keys:
         return text
     kept = [line for line in text.split("\n") if line_key(line) not in keys]
-    return "\n".join(kept) if any(line.strip() for line in kept) else text
+    return "\n".join(kept) if any(line.strip() for line in kept) else ""

@@ -50,11 +50,15 @@ class LexicalFeatures:
 
 def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
     """Derived forms of an article: body without its outlet's boilerplate lines, title not repeated (and left
-    out when it is one of those lines: a label such as "Weather" that the outlet puts on many articles)."""
+    out when it is one of those lines: a label such as "Weather" that the outlet puts on many articles). A body
+    made only of the outlet's lines (a disclaimer or "subscribe to read" where the story should be) says nothing
+    of the story: the article is read as its headline alone, else (no headline of its own either) as given."""
     body = strip_boilerplate(a.text, boilerplate)
     title = "" if boilerplate and line_key(a.title or "") in boilerplate else normalize_text(a.title)
+    if not body and not title:
+        body = a.text
     body_n = normalize_text(body)
-    full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}"
+    full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}" if body_n else title
     lang = a.lang or detect_language(full)
     return Prepared(content_hash=content_hash(full), embed_input=full[:embed_max_chars],
                     title_input=title or full[:TITLE_FALLBACK_CHARS], match_input=full, lang=lang)

@@ -187,6 +187,7 @@ class Writer:
             return False
         flipped: dict[str, set[int]] = {}
         self._complete_line_counts(flipped)
+        self._reread_boilerplate_bodies(flipped)
         outlets = [outlet(a.source, a.url) for a, _, _ in todo]
         for (a, _, is_update), of in zip(todo, outlets, strict=True):
             if is_update:
@@ -231,6 +232,7 @@ class Writer:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
                     self._complete_line_counts(flipped)
+                    self._reread_boilerplate_bodies(flipped)
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -306,6 +308,17 @@ class Writer:
             elif of := outlet(None, url):
                 self._count_lines(of, title, text, +1, flipped)
         self.db.set_meta("outlet_lines", "counted")
+
+    def _reread_boilerplate_bodies(self, flipped: dict[str, set[int]]) -> None:
+        """A store written before an article whose body is only its outlet's boilerplate was read as its
+        headline: every outlet's boilerplate lines are treated as changed once, in the transaction of its next
+        add or removal, so that :meth:`_refresh_outlets` re-derives (and regroups) the articles whose derived
+        forms differ now; no other article's forms change."""
+        if self.db.get_meta("boilerplate_bodies") != "pending":
+            return
+        for of, keys in self.db.all_boilerplate_keys(MIN_COUNT).items():
+            flipped.setdefault(of, set()).update(keys)
+        self.db.set_meta("boilerplate_bodies", "read")
 
     def _refresh_outlets(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
                          index: VectorIndex) -> None:

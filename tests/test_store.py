@@ -225,6 +225,73 @@ def test_a_store_from_before_headlines_counted_counts_them_at_its_next_write(tmp
         assert archive.db.boilerplate_keys("host:wx.example", 3) == {line_key(footer)} and report.refreshed == 2
 
 
+DISCLAIMER = ("The network provides the information \"as is\" without any undertaking or warranty of any kind, "
+              "express or implied. It disclaims responsibility for the privacy practices or content of the sites "
+              "attached to its network, including images and videos. For questions on the use and reuse of this "
+              "content, please contact the provider of the article named above.")
+WIRE = [("Jordan: the groom who caught the virus sends a message to the guests of his wedding",
+         "The Jordanian groom who caught the coronavirus and passed it to guests at his wedding in Irbid sent a "
+         "message on Wednesday asking everyone who attended to isolate and get tested."),
+        ("Kuwait and Britain close shops and cafes; the government will pay employees' wages",
+         "Britain ordered shops, cafes and restaurants to close on Friday and said the government would pay "
+         "most of the wages of employees sent home, as Kuwait announced similar closures."),
+        ("Gaza closes its mosques for two weeks to stop the spread of the coronavirus",
+         "The religious affairs ministry in Gaza closed all mosques from dawn on Sunday for two weeks to prevent "
+         "the spread of the new coronavirus, and the health ministry reported a severe shortage of medicines.")]
+
+
+def test_an_article_whose_body_is_only_its_outlets_boilerplate_is_read_as_its_headline(tmp_path):
+    """A wire page that carries the outlet's disclaimer where the story should be (three such pages of one
+    outlet make it boilerplate): three different stories were one another's exact duplicates (the same body,
+    3 of them "copy of" the first). Each is now its headline alone, and joins the full report of its own story
+    (real model)."""
+    rows = [{"id": f"w{i}", "title": title, "text": DISCLAIMER, "source": "wire.example"}
+            for i, (title, _) in enumerate(WIRE)]
+    rows += [{"id": f"f{i}", "title": title.split(":")[0].split(";")[0], "text": body, "source": "daily.example"}
+             for i, (title, body) in enumerate(WIRE)]
+    with Archive(tmp_path / "s") as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows)])
+        assert archive.db.boilerplate_keys("wire.example", 3) == {line_key(DISCLAIMER)}
+        for i in range(3):
+            alone = prepare_article(archive_article(rows[i]), {line_key(DISCLAIMER)}, archive.config.embed_max_chars)
+            assert alone.match_input == alone.embed_input == alone.title_input == WIRE[i][0]
+        for i, j in ((0, 1), (0, 2), (1, 2)):
+            pair = archive.compare(f"w{i}", f"w{j}")
+            assert pair["tier"] not in ("duplicate", "same_story"), pair
+        groups = sorted(sorted(m["id"] for m in g["members"]) for g in archive.dedup()["groups"])
+        assert groups == [["f0", "w0"], ["f1", "w1"], ["f2", "w2"]]
+    # an outlet's lines that are also its headline leave the text as given (nothing of the article's own)
+    row = {"id": "x", "title": DISCLAIMER, "text": DISCLAIMER}
+    assert prepare_article(archive_article(row), {line_key(DISCLAIMER)}, 4000).match_input == DISCLAIMER
+
+
+def test_a_store_from_before_such_bodies_were_read_as_headlines_rereads_them_at_its_next_write(tmp_path,
+                                                                                              monkeypatch):
+    """Written by the earlier rule (a body of boilerplate only was kept as the text), the three wire pages are
+    duplicates; the next add re-derives them once (and only them), and they are no longer."""
+    import storycluster.featurize as featurize
+
+    rows = [{"id": f"w{i}", "title": title, "text": DISCLAIMER, "source": "wire.example"}
+            for i, (title, _) in enumerate(WIRE)]
+    rows.append({"id": "f0", "title": "Other news", "text": WIRE[0][1] + "\n" + DISCLAIMER, "source": "wire.example"})
+    kept = featurize.strip_boilerplate
+    with monkeypatch.context() as m:
+        m.setattr(featurize, "strip_boilerplate", lambda text, keys: kept(text, keys) or text)
+        with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+            archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows)])
+            assert archive.compare("w0", "w1")["tier"] == "duplicate"
+            with archive.db.transaction():  # as the earlier version left it
+                archive.db.set_meta("boilerplate_bodies", "pending")
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", [{"id": "c", "title": "Chess", "text":
+                                                                         ROWS[2]["text"]}])])
+        assert report.refreshed == 3 and archive.db.get_meta("boilerplate_bodies") == "read"
+        assert archive.compare("w0", "w1")["tier"] != "duplicate"
+        assert all(sum(m["id"].startswith("w") for m in g["members"]) <= 1 for g in archive.dedup()["groups"])
+        report = archive.add_paths([write_jsonl(tmp_path / "c.jsonl", [{**ROWS[0], "id": "d"}])])
+        assert report.refreshed == 0  # once
+
+
 def archive_article(row):
     from storycluster import Article
 

@@ -196,6 +196,12 @@ class Database:
             # completes (Writer._complete_line_counts)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             self.set_meta("outlet_lines", "counted" if empty else "missing")
+        if not readonly and self.get_meta("boilerplate_bodies") is None:
+            # an article whose body is only its outlet's boilerplate is read as its headline alone (before, as
+            # the boilerplate: such articles were one another's duplicates); a store written before re-derives
+            # those articles at its next add or removal (Writer._reread_boilerplate_bodies)
+            empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
+            self.set_meta("boilerplate_bodies", "read" if empty else "pending")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
             self.conn.close()
             raise StoreError(f"{path}: this store was written by an older storycluster (no column "
@@ -840,6 +846,13 @@ class Database:
     def set_blob(self, name: str, value: bytes) -> None:
         self.conn.execute("INSERT INTO blobs VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                           (name, value))
+
+    def all_boilerplate_keys(self, min_count: int) -> dict[str, set[int]]:
+        """Every outlet's boilerplate line keys."""
+        out: dict[str, set[int]] = {}
+        for source, key in self.conn.execute("SELECT source, line_key FROM source_lines WHERE n >= ?", (min_count,)):
+            out.setdefault(source, set()).add(key)
+        return out
 
     def boilerplate_keys(self, source: str, min_count: int) -> set[int]:
         return {k for (k,) in self.conn.execute(
