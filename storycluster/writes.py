@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 
@@ -187,7 +188,7 @@ class Writer:
             return False
         flipped: dict[str, set[int]] = {}
         self._complete_line_counts(flipped)
-        self._reread_boilerplate_bodies(flipped)
+        bodies = self._outlets_to_reread()
         outlets = [outlet(a.source, a.url) for a, _, _ in todo]
         for (a, _, is_update), of in zip(todo, outlets, strict=True):
             if is_update:
@@ -216,7 +217,7 @@ class Writer:
                 report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
         self.db.mark_pending(rowids)
-        self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index)
+        self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index, bodies)
         return True
 
     def remove(self, ids: Iterable[str], lists: bool = True) -> tuple[list[str], list[str]]:
@@ -232,7 +233,7 @@ class Writer:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
                     self._complete_line_counts(flipped)
-                    self._reread_boilerplate_bodies(flipped)
+                    bodies = self._outlets_to_reread()
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -251,7 +252,7 @@ class Writer:
                     index.remove(np.asarray(rows, dtype=np.int64))
                     # the groups they leave are looked at again (their membership rows go at the regrouping)
                     db.mark_pending(db.group_peers(rows) | set(rows))  # removed rows too: lists naming them change
-                    self._refresh_outlets(flipped, set(), report, index)
+                    self._refresh_outlets(flipped, set(), report, index, bodies)
                     if removed:
                         db.prune_embeddings()
                         store.bump_generation()
@@ -309,25 +310,28 @@ class Writer:
                 self._count_lines(of, title, text, +1, flipped)
         self.db.set_meta("outlet_lines", "counted")
 
-    def _reread_boilerplate_bodies(self, flipped: dict[str, set[int]]) -> None:
+    def _outlets_to_reread(self) -> set[str]:
         """A store written before an article whose body is only its outlet's boilerplate was read as its
-        headline: every outlet's boilerplate lines are treated as changed once, in the transaction of its next
-        add or removal, so that :meth:`_refresh_outlets` re-derives (and regroups) the articles whose derived
-        forms differ now; no other article's forms change."""
+        headline: the outlets that have boilerplate, whose such articles :meth:`_refresh_outlets` re-derives (and
+        regroups) once, in the transaction of the store's next add or removal; empty after that."""
         if self.db.get_meta("boilerplate_bodies") != "pending":
-            return
-        for of, keys in self.db.all_boilerplate_keys(MIN_COUNT).items():
-            flipped.setdefault(of, set()).update(keys)
+            return set()
         self.db.set_meta("boilerplate_bodies", "read")
+        return self.db.boilerplate_outlets(MIN_COUNT)
 
     def _refresh_outlets(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
-                         index: VectorIndex) -> None:
-        """Re-derive stored articles of outlets whose boilerplate lines changed."""
-        for of, keys in sorted(flipped.items()):
+                         index: VectorIndex, bodies: AbstractSet[str] = frozenset()) -> None:
+        """Re-derive stored articles of outlets whose boilerplate lines changed (``flipped``: outlet → the lines
+        that crossed the threshold), and of outlets in ``bodies``, those whose body is only boilerplate."""
+        for of in sorted(set(flipped) | bodies):
+            keys = flipped.get(of, set())
             boiler = self.db.boilerplate_keys(of, MIN_COUNT)
             stale: list[tuple[StoredArticle, Prepared]] = []
             for old in self._articles_of(of):
-                if old.id in skip or not (article_line_keys(old.title, old.text) & keys):
+                if old.id in skip:
+                    continue
+                if not (article_line_keys(old.title, old.text) & keys
+                        or of in bodies and line_keys(old.text) <= boiler):
                     continue
                 p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler)
                 if p.content_hash != old.content_hash or p.hashes != (old.embed_hash, old.title_hash):

@@ -199,7 +199,7 @@ class Database:
         if not readonly and self.get_meta("boilerplate_bodies") is None:
             # an article whose body is only its outlet's boilerplate is read as its headline alone (before, as
             # the boilerplate: such articles were one another's duplicates); a store written before re-derives
-            # those articles at its next add or removal (Writer._reread_boilerplate_bodies)
+            # those articles at its next add or removal (Writer._outlets_to_reread)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             self.set_meta("boilerplate_bodies", "read" if empty else "pending")
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
@@ -847,12 +847,9 @@ class Database:
         self.conn.execute("INSERT INTO blobs VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                           (name, value))
 
-    def all_boilerplate_keys(self, min_count: int) -> dict[str, set[int]]:
-        """Every outlet's boilerplate line keys."""
-        out: dict[str, set[int]] = {}
-        for source, key in self.conn.execute("SELECT source, line_key FROM source_lines WHERE n >= ?", (min_count,)):
-            out.setdefault(source, set()).add(key)
-        return out
+    def boilerplate_outlets(self, min_count: int) -> set[str]:
+        """The outlets that have boilerplate lines."""
+        return {o for (o,) in self.conn.execute("SELECT DISTINCT source FROM source_lines WHERE n >= ?", (min_count,))}
 
     def boilerplate_keys(self, source: str, min_count: int) -> set[int]:
         return {k for (k,) in self.conn.execute(
