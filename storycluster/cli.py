@@ -277,6 +277,10 @@ def add(
         typer.echo(f"skipped: {p}", err=True)
     for line in report.notices:
         typer.echo(f"note: {line}", err=True)
+    if report.refreshed and fmt is Format.text and not json_report:
+        n = report.refreshed
+        typer.echo(f"note: {n} stored {'article was' if n == 1 else 'articles were'} read again and regrouped: lines of "
+                   "their outlet became boilerplate, or this version reads them differently", err=True)
     if report.not_read:
         langs = ", ".join(f"{lang}: {n}" for lang, n in sorted(report.not_read.items()))
         n = sum(report.not_read.values())

@@ -422,3 +422,23 @@ def test_postgresql_connection_problems_are_one_line_without_the_password(seed_s
         assert r.stderr.count("\n") == 1 and "s3cret" not in r.stderr and "Traceback" not in r.stderr
     served = runner.invoke(app, ["serve", "--backend", "pg", "--dsn", "postgresql://editor:s3cret@127.0.0.1:1/news"])
     assert served.exit_code == 1 and "s3cret" not in served.stderr and served.stderr.count("\n") == 1
+
+
+def test_add_says_when_stored_articles_are_read_again(tmp_path):
+    """A footer becomes its outlet's boilerplate at its third article: the two stored before are read again
+    and regrouped, and `add` says so (the JSON report counts them as `refreshed`)."""
+    footer = "Follow the Daily Example on social media for the latest headlines and live coverage."
+    bodies = ["The city council approved a new budget for public transport on Monday after a long debate.",
+              "A wildfire burned three thousand hectares of forest near the coast before firefighters contained it.",
+              "The national football team named a new coach after losing the qualifying match last week."]
+    rows = [{"id": f"d{i}", "title": b.split(" on ")[0][:40], "text": f"{b}\n{footer}", "source": "daily.example"}
+            for i, b in enumerate(bodies)]
+    store = tmp_path / "s"
+    first = run("add", str(write_jsonl(tmp_path / "a.jsonl", rows[:2])), store=store)
+    assert first.exit_code == 0 and "read again" not in first.stderr
+    second = run("add", str(write_jsonl(tmp_path / "b.jsonl", rows[2:])), store=store)
+    assert second.exit_code == 0
+    assert "note: 2 stored articles were read again and regrouped" in second.stderr
+    again = run("add", str(write_jsonl(tmp_path / "c.jsonl", [{**rows[0], "id": "d9", "text": bodies[0]}])),
+                "--json", store=store)
+    assert json.loads(again.stdout)["refreshed"] == 0 and "read again" not in again.stderr
