@@ -9,7 +9,7 @@ import numpy as np
 
 from storycluster import Archive
 from storycluster.cluster.model import StoryModel
-from storycluster.cluster.scoring import Thresholds, pair_logits
+from storycluster.cluster.scoring import Thresholds, pair_logits, similarity_from
 from storycluster.ingest import to_article
 
 from .conftest import SEEDS
@@ -25,6 +25,32 @@ def test_pair_logits_window():
     assert z[0] >= m.group_threshold and z[2] == z[0]  # within the window / a date unknown: as before
     assert z[1] < m.group_floor  # a month apart: never grouped
     assert z[3] >= m.group_threshold  # a lexical duplicate a month later is still a copy
+
+
+def test_a_pair_dated_apart_reports_the_window_rules_probability_in_every_regime():
+    """The window rule sets a pair's log-odds under the grouping floor; the headline regime's slope is that
+    regime's scale, not the rule's, so it does not apply: a headline pair a month apart is as unlikely as two
+    full texts a month apart (it showed 0.35, a headline pair within the window with those log-odds)."""
+    t, m = Thresholds(window_days=7), StoryModel.shipped()
+    z = np.full(3, m.group_floor - 1.0)
+    tokens = np.array([8, 300, 8])  # a headline pair apart, full texts apart, a headline pair within the window
+    p = similarity_from(z, np.zeros(3), np.zeros(3, dtype=bool), t, m.slopes(tokens, np.zeros(3, dtype=bool)),
+                        np.array([30.0, 30.0, 1.0]))
+    assert p[0] == p[1] < 0.1 < p[2] < 0.5
+
+
+def test_headlines_a_season_apart_are_not_reported_as_a_third_likely_one_story(tmp_path):
+    """Real model: two headline items of one storm two months apart. `compare` says what the window rule says."""
+    rows = [{"id": "h1", "title": "Storm Boris floods towns across central Europe", "published": "2024-09-15"},
+            {"id": "h2", "title": "Storm Boris floods towns in central Europe", "published": "2024-11-20"},
+            {"id": "h3", "title": "Storm Boris floods towns in central Europe, thousands evacuated",
+             "published": "2024-09-16"}]
+    with Archive(tmp_path / "s") as a:
+        a.add([to_article({**r, "text": r["title"]}) for r in rows])
+        far, near = a.compare("h1", "h2"), a.compare("h1", "h3")
+        assert far["evidence"]["regime"] == "headline" and far["evidence"]["date_gap_days"] == 66.0
+        assert far["similarity"] <= 0.07 and far["tier"] != "same_story"  # as the README says
+        assert near["similarity"] > 0.5 and near["tier"] == "same_story"
 
 
 def boris(published_fr: str) -> list:

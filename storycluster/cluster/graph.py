@@ -137,8 +137,12 @@ class PairScorer:
                 "min_tokens": np.minimum(self.n_tokens[i], self.n_tokens[j]), "cross_lingual": self._cross(i, j),
                 "unreadable": self.unread[i] | self.unread[j], "jaccard": _row_pairs(jaccard, self.sigs, i, j, np.float64),
                 "same_content": self.codes[i] == self.codes[j],
-                "date_gap": np.abs(self.published[i] - self.published[j]) / DAY,
+                "date_gap": self.date_gap(i, j),
                 **self._numbers(self._sparse_pairs(self.years, i, j), self._sparse_pairs(self.others, i, j), i, j)}
+
+    def date_gap(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Days between the pairs' published dates (NaN where one is unknown)."""
+        return np.abs(self.published[i] - self.published[j]) / DAY
 
     def slopes(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Each pair's slope of the reported probability (:meth:`StoryModel.slopes`), from its regime alone."""

@@ -115,7 +115,8 @@ def build_groups(rowids: np.ndarray, labels: np.ndarray, scorer: PairScorer, fac
     rep = np.repeat(np.asarray(reps, dtype=np.int64), [len(m) for m in multi])
     sims = similarity_from(scorer.pairs(in_groups, rep), jaccard(scorer.sigs[in_groups], scorer.sigs[rep]),
                            scorer.codes[in_groups] == scorer.codes[rep], t,
-                           scorer.slopes(in_groups, rep)).tolist() if len(in_groups) else []
+                           scorer.slopes(in_groups, rep), scorer.date_gap(in_groups, rep)).tolist() \
+        if len(in_groups) else []
     inherited = _inherited_ids([[int(rowids[i]) for i in m] for m in multi], previous, used)
     groups = []
     start = 0

@@ -92,7 +92,8 @@ class PairEvidence:
 
     def similarity(self, t: Thresholds, m: StoryModel) -> float:
         return float(similarity_from(self.logit(t, m), self.jaccard, self.same_content, t,
-                                     m.slopes(self.min_tokens, self.cross_lingual, self.unreadable)))
+                                     m.slopes(self.min_tokens, self.cross_lingual, self.unreadable),
+                                     np.nan if self.date_gap_days is None else self.date_gap_days))
 
     def tier(self, t: Thresholds, m: StoryModel) -> str:
         topic = topical(self.semantic(t), self.tfidf_cosine, self.unreadable)
@@ -124,11 +125,15 @@ def pair_logits(lead, title, tfidf, rare, min_tokens, cross_lingual, jaccard, sa
     z = m.logits(lead, title, sem, tfidf, rare, min_tokens, cross_lingual, years_jaccard, years_conflict,
                  numbers_jaccard, numbers_conflict, unreadable)
     if date_gap is not None:
-        with np.errstate(invalid="ignore"):
-            apart = np.asarray(date_gap, dtype=np.float64) > t.window_days  # NaN compares False
-        z = np.where(apart, np.minimum(z, m.group_floor - 1.0), z)
+        z = np.where(dated_apart(date_gap, t), np.minimum(z, m.group_floor - 1.0), z)
     dup = np.asarray(same_content, dtype=bool) | (np.asarray(jaccard) >= t.duplicate_jaccard)
     return np.where(dup, np.maximum(z, DUPLICATE_LOGIT), z)
+
+
+def dated_apart(date_gap, t: Thresholds) -> np.ndarray:
+    """Pairs dated more than ``t.window_days`` apart (``date_gap`` in days; NaN, a date unknown, is not)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(date_gap, dtype=np.float64) > t.window_days
 
 
 def number_overlap(shared, count_a, count_b) -> tuple[np.ndarray, np.ndarray]:
@@ -142,14 +147,16 @@ def number_overlap(shared, count_a, count_b) -> tuple[np.ndarray, np.ndarray]:
     return jac, conflict.astype(np.float64)
 
 
-def similarity_from(logit, jaccard, same_content, t: Thresholds, slope=1.0):
+def similarity_from(logit, jaccard, same_content, t: Thresholds, slope=1.0, date_gap=None):
     """Reported similarity: the same-story probability, ``sigmoid(slope · log-odds)`` (``slope``: the pair's
     regime's, :meth:`StoryModel.slopes`; it leaves the sign, so the verdict, as it is), at least the Jaccard of a
-    duplicate, 1 for equal content. A lexical duplicate's log-odds come from the duplicate rule, not from its
-    regime's evidence, so no slope applies to them."""
+    duplicate, 1 for equal content. A lexical duplicate's log-odds come from the duplicate rule, and those of a
+    pair dated apart (``date_gap`` as for :func:`pair_logits`) from the window rule, not from the regime's
+    evidence, so no slope applies to them."""
     jaccard = np.asarray(jaccard)
     dup = jaccard >= t.duplicate_jaccard
-    p = sigmoid(np.where(dup, 1.0, np.asarray(slope)) * logit)
+    ruled = dup if date_gap is None else dup | dated_apart(date_gap, t)
+    p = sigmoid(np.where(ruled, 1.0, np.asarray(slope)) * logit)
     p = np.where(dup, np.maximum(p, jaccard), p)
     return np.where(np.asarray(same_content, dtype=bool), 1.0, p)
 
