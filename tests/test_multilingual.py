@@ -174,13 +174,14 @@ def test_dates_from_common_fields_and_fields_not_read_are_reported(tmp_path):
             {"id": "b", "title": "Two", "text": "Text two about trams.", "datePublished": "2024-05-01T10:00:00Z",
              "category": "city"},
             {"id": "c", "title": "Three", "text": "Text three about trams.", "date": "2024-05-02", "author": "Y"},
-            {"id": "d", "title": "Four", "text": "Text four.", "published_at": "2024-05-03T08:00:00+02:00"}]
+            {"id": "d", "title": "Four", "text": "Text four.", "published_at": "2024-05-03T08:00:00+02:00"},
+            {"id": "e", "title": "Five", "text": "Text five.", "date": "٢٠٢٤-٠٥-٠٤T١٠:٣٠:٠٠+٠٣:٠٠"}]
     path = write_jsonl(tmp_path / "in.jsonl", rows)
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         report = archive.add_paths([path])
-        published = {i: archive.article(i)["published"] for i in "abcd"}
+        published = {i: archive.article(i)["published"] for i in "abcde"}
     assert published == {"a": "2003-06-10T04:00:00+00:00", "b": "2024-05-01T10:00:00Z", "c": "2024-05-02",
-                         "d": "2024-05-03T08:00:00+02:00"}
+                         "d": "2024-05-03T08:00:00+02:00", "e": "2024-05-04T10:30:00+03:00"}
     assert len(report.notices) == 1
     assert "'author' (2 records)" in report.notices[0] and "'category' (1 record)" in report.notices[0]
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "text": "t", "pubDate": "next Tuesday"}])
