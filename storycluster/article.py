@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from .normalize import ascii_digits
+
 FIELDS = ("id", "title", "text", "url", "source", "published", "lang")
 
 
@@ -41,17 +43,13 @@ def parse_published(value: str | None) -> float | None:
     return dt.timestamp()
 
 
-# Arabic-Indic (٠–٩) and Eastern Arabic-Indic (Persian, Urdu: ۰–۹) digits, as Arabic sites write their dates
-_ASCII_DIGITS = {**{0x0660 + d: str(d) for d in range(10)}, **{0x06F0 + d: str(d) for d in range(10)}}
-
-
 def normalize_published(value: str | None) -> str | None:
     """A date as given when it is ISO-8601; an RFC 2822 date (RSS ``pubDate``: "Tue, 10 Jun 2003 04:00:00 GMT")
     as ISO-8601; either written in Arabic-Indic digits ("٢٠٢٤-٠٩-١٥") with ASCII digits; raise ValueError on
     anything else."""
     if value is None or not value.strip():
         return None
-    value = value.translate(_ASCII_DIGITS)
+    value = ascii_digits(value)
     try:
         parse_published(value)
         return value

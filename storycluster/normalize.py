@@ -35,6 +35,14 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 WORD = re.compile(r"\w+")
 
 
+_DIGIT_TABLE = str.maketrans(_DIGITS)
+
+
+def ascii_digits(text: str) -> str:
+    """Arabic-Indic and Eastern Arabic-Indic digits as ASCII digits; nothing else changed."""
+    return text.translate(_DIGIT_TABLE)
+
+
 def normalize_text(text: str) -> str:
     """Normalize for embedding: NFKC, Arabic letter unification, controls removed, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", text).translate(_TABLE)
