@@ -63,11 +63,31 @@ def base_code(lang: str | None) -> str | None:
     return (lang or "").split("-")[0].split("_")[0].strip().lower() or None
 
 
+@lru_cache(maxsize=1024)
+def macrolanguage(code: str | None) -> str | None:
+    """The ISO 639 macrolanguage a language code belongs to (``arz`` Egyptian and ``ary`` Moroccan Arabic →
+    ``ar``, ``yue`` → ``zh``, ``pes`` → ``fa``), else the code itself; the detector gives such codes for
+    dialectal text, and so may a record's ``lang``."""
+    if not code:
+        return code
+    from langcodes.data_dicts import MACROLANGUAGES  # ISO 639-3's table, shipped with langcodes
+
+    return MACROLANGUAGES.get(code, code)
+
+
 def reads(languages: frozenset[str] | None, lang: str | None) -> bool:
-    """Whether a model that reads ``languages`` (None: every language) reads text in ``lang``; a text whose
-    language is unknown (too short to tell) counts as read."""
+    """Whether a model that reads ``languages`` (None: every language) reads text in ``lang``: its code or its
+    macrolanguage (a model that reads Arabic reads Egyptian Arabic); a text whose language is unknown (too short
+    to tell) counts as read."""
     code = base_code(lang)
-    return languages is None or code is None or code in languages
+    return languages is None or code is None or code in languages or macrolanguage(code) in languages
+
+
+def in_language(lang: str | None, wanted: str) -> bool:
+    """Whether an article in ``lang`` passes a filter on the base code ``wanted``: the same code, or a language
+    within it (``arz`` passes ``ar``; ``ar`` does not pass ``arz``)."""
+    code = base_code(lang)
+    return code == wanted or (code is not None and macrolanguage(code) == wanted)
 
 
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})

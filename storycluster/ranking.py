@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from .language import FILTER_HINT, base_code, lang_option
+from .language import FILTER_HINT, base_code, in_language, lang_option
 
 DAY = 86_400.0
 
@@ -84,7 +84,7 @@ class RelatedOptions:
         """Whether one candidate passes the filters (``earliest`` from :meth:`earliest`, computed once)."""
         if article_id in self.exclude_ids or (source is not None and source in self.exclude_sources):
             return False
-        if self.lang is not None and base_code(lang) != self.lang:
+        if self.lang is not None and not in_language(lang, self.lang):
             return False
         if earliest is not None and (published_ts is None or published_ts < earliest):
             return False

@@ -49,6 +49,34 @@ def test_articles_in_a_language_the_model_does_not_read_group_only_as_copies(tmp
     assert copy["tier"] == "duplicate"
 
 
+def test_a_tag_or_a_dialect_of_a_language_the_model_reads_is_that_language(tmp_path):
+    """Egyptian Arabic (``arz``, as the detector names dialectal text, or a record's tag) is Arabic to a model
+    that reads Arabic, and ``en-US`` is English: neither is "not read", a pair of them is not across languages
+    (its regime is the one-language one), and a ``lang`` filter on ``ar`` keeps ``arz`` (real model)."""
+    body = ("Floods hit the northern province on Monday after three days of heavy rain, and the authorities "
+            "evacuated hundreds of families from villages along the river, officials said. ") * 3
+    arabic = ("أعلنت وزارة الصحة المصرية اليوم الخميس تسجيل حالات جديدة بفيروس كورونا في عدة محافظات، وقالت "
+              "الوزارة إن الحالات الجديدة تخضع للعزل في المستشفيات المخصصة لذلك وإن الفرق الطبية تتابعها. ") * 2
+    rows = [Article("us", "Floods in the north", body, lang="en-US"),
+            Article("uk", "Floods in the north", body.replace("officials said", "officials told reporters"),
+                    lang="en"),
+            Article("eg", "كورونا في مصر", arabic, lang="arz"),
+            Article("sa", "كورونا في مصر", arabic.replace("اليوم الخميس", "الخميس"), lang="ar")]
+    with Archive(tmp_path / "s") as archive:
+        report = archive.add(rows)
+        assert report.not_read == {} and archive.stats()["not_read"] == {}
+        for a, b in (("us", "uk"), ("eg", "sa")):
+            pair = archive.compare(a, b)
+            assert pair["evidence"]["cross_lingual"] is False and pair["evidence"]["regime"] == "full", pair
+            assert pair["tier"] in ("duplicate", "same_story") and "note" not in pair
+        related = archive.related("sa", k=3, lang="ar")["related"]
+        assert [r["id"] for r in related] == ["eg"]
+    from storycluster.language import in_language, reads
+
+    assert reads(frozenset({"ar"}), "ary") and not reads(frozenset({"ar"}), "fa")
+    assert in_language("arz", "ar") and in_language("en-us", "en") and not in_language("ar", "arz")
+
+
 def test_add_says_how_many_articles_the_model_does_not_read(tmp_path):
     path = write_jsonl(tmp_path / "cs.jsonl", [{"id": a.id, "title": a.title, "text": a.text, "lang": a.lang}
                                                for a in czech_rows()])

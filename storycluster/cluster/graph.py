@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..embed.layout import IndexedVectors, VectorLayout
-from ..language import reads
+from ..language import base_code, macrolanguage, reads
 from ..lexical import (
     PackedNumbers,
     PackedTerms,
@@ -29,6 +29,10 @@ from .scoring import DAY, Thresholds, number_overlap, pair_logits
 def _codes(values: Sequence[object]) -> np.ndarray:
     seen: dict[object, int] = {}
     return np.fromiter((seen.setdefault(v, len(seen)) for v in values), dtype=np.int64, count=len(values))
+
+
+def _language(lang: str | None) -> str:
+    return macrolanguage(base_code(lang)) or "?"
 
 
 class PairScorer:
@@ -54,8 +58,10 @@ class PairScorer:
         else:
             self.codes = _codes(list(content_hashes))
         self.n_tokens = np.asarray(n_tokens, dtype=np.int64)
-        # language codes, -1 where unknown
-        self.langs = np.where([not lang for lang in langs], -1, _codes([lang or "?" for lang in langs]))
+        # language codes, -1 where unknown: the language, not the tag (en-us and en, arz and ar are one language
+        # for a pair: its regime is not the across-languages one)
+        language = {lang: _language(lang) for lang in set(langs)}
+        self.langs = np.where([not lang for lang in langs], -1, _codes([language[lang] for lang in langs]))
         self.unread = np.zeros(len(self.langs), dtype=bool)
         if languages is not None:  # one check per distinct language (a million articles hold a few dozen)
             distinct = list(dict.fromkeys(langs))
