@@ -5,7 +5,7 @@ Two forms are derived from the display text, which is always kept as given:
 * :func:`normalize_text` (for the embedder): NFKC, no tashkeel or tatweel, one form of alef and
   yeh, Persian yeh/kaf mapped to Arabic, Arabic-Indic digits to ASCII, no zero-width or bidi
   control characters, whitespace collapsed inside lines. Case is kept.
-* :func:`matching_text` (for hashing and shingles): the above, case-folded, on one line.
+* :func:`matching_text` (for hashing and shingles): the above, case-folded (Turkish İ to i), on one line.
 """
 
 from __future__ import annotations
@@ -52,9 +52,15 @@ def normalize_text(text: str) -> str:
     return _BLANK_LINES.sub("\n", "\n".join(line for line in lines if line)).strip()
 
 
+def fold_case(text: str) -> str:
+    """Case-folded, with Turkish capital dotted I (İ) folded to i: Unicode folds it to i and a combining dot,
+    which no word pattern reads as a letter, so "İstanbul" became the words "i" and "stanbul"."""
+    return text.casefold().replace("i\u0307", "i")
+
+
 def matching_text(text: str) -> str:
-    """Normalize for hashing and shingles: :func:`normalize_text`, case-folded, one line."""
-    return " ".join(normalize_text(text).casefold().split())
+    """Normalize for hashing and shingles: :func:`normalize_text`, case-folded (:func:`fold_case`), one line."""
+    return " ".join(fold_case(normalize_text(text)).split())
 
 
 def words(text: str) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 
@@ -23,7 +22,7 @@ from .lexical import number_codes
 from .parallel import cores
 from .regroup import RegroupReport, now, regroup
 from .related import stored as stored_lists
-from .store.database import StoredArticle
+from .store.database import DERIVATION, StoredArticle
 from .store.store import Store
 from .store.vector_index import VectorIndex
 
@@ -61,6 +60,15 @@ class AddReport:
 
 #: index vectors of prepared articles (the embedder behind it loads on first use), counting cache misses in a report
 Embed = Callable[[list[Prepared], "AddReport | None"], np.ndarray]
+
+
+@dataclass(slots=True)
+class Upgrade:
+    """Stored articles that rules newer than their store's may derive differently: of the ``bodies`` outlets,
+    those whose body is only boilerplate; the articles at ``rows``."""
+
+    bodies: set[str] = field(default_factory=set)
+    rows: list[int] = field(default_factory=list)
 
 
 class BuildStopped(Exception):
@@ -188,7 +196,7 @@ class Writer:
             return False
         flipped: dict[str, set[int]] = {}
         self._complete_line_counts(flipped)
-        bodies = self._outlets_to_reread()
+        upgrade = self._derivation_upgrade()
         outlets = [outlet(a.source, a.url) for a, _, _ in todo]
         for (a, _, is_update), of in zip(todo, outlets, strict=True):
             if is_update:
@@ -217,7 +225,7 @@ class Writer:
                 report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
         self.db.mark_pending(rowids)
-        self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index, bodies)
+        self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index, upgrade)
         return True
 
     def remove(self, ids: Iterable[str], lists: bool = True) -> tuple[list[str], list[str]]:
@@ -233,7 +241,7 @@ class Writer:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
                     self._complete_line_counts(flipped)
-                    bodies = self._outlets_to_reread()
+                    upgrade = self._derivation_upgrade()
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -252,7 +260,7 @@ class Writer:
                     index.remove(np.asarray(rows, dtype=np.int64))
                     # the groups they leave are looked at again (their membership rows go at the regrouping)
                     db.mark_pending(db.group_peers(rows) | set(rows))  # removed rows too: lists naming them change
-                    self._refresh_outlets(flipped, set(), report, index, bodies)
+                    self._refresh_outlets(flipped, set(), report, index, upgrade)
                     if removed:
                         db.prune_embeddings()
                         store.bump_generation()
@@ -310,41 +318,53 @@ class Writer:
                 self._count_lines(of, title, text, +1, flipped)
         self.db.set_meta("outlet_lines", "counted")
 
-    def _outlets_to_reread(self) -> set[str]:
-        """A store written before an article whose body is only its outlet's boilerplate was read as its
-        headline: the outlets that have boilerplate, whose such articles :meth:`_refresh_outlets` re-derives (and
-        regroups) once, in the transaction of the store's next add or removal; empty after that."""
-        if self.db.get_meta("boilerplate_bodies") != "pending":
-            return set()
-        self.db.set_meta("boilerplate_bodies", "read")
-        return self.db.boilerplate_outlets(MIN_COUNT)
+    def _derivation_upgrade(self) -> Upgrade:
+        """A store whose articles were derived by earlier rules (``DERIVATION`` in its meta): which articles the
+        current rules may derive differently, for :meth:`_refresh_outlets` to re-derive (and regroup) in the
+        transaction of the store's next add or removal, once; nothing after that."""
+        if self.db.get_meta("derivation") == str(DERIVATION):
+            return Upgrade()
+        self.db.set_meta("derivation", str(DERIVATION))
+        # 1 → 2: a body of boilerplate only is read as the headline; Turkish İ folds to i
+        return Upgrade(bodies=self.db.boilerplate_outlets(MIN_COUNT), rows=self.db.rows_containing("İ"))
 
     def _refresh_outlets(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
-                         index: VectorIndex, bodies: AbstractSet[str] = frozenset()) -> None:
+                         index: VectorIndex, upgrade: Upgrade | None = None) -> None:
         """Re-derive stored articles of outlets whose boilerplate lines changed (``flipped``: outlet → the lines
-        that crossed the threshold), and of outlets in ``bodies``, those whose body is only boilerplate."""
-        for of in sorted(set(flipped) | bodies):
+        that crossed the threshold), and those an ``upgrade`` names (of its outlets, the articles whose body is
+        only boilerplate; its rows)."""
+        upgrade = upgrade or Upgrade()
+        for of in sorted(set(flipped) | upgrade.bodies):
             keys = flipped.get(of, set())
             boiler = self.db.boilerplate_keys(of, MIN_COUNT)
-            stale: list[tuple[StoredArticle, Prepared]] = []
-            for old in self._articles_of(of):
-                if old.id in skip:
-                    continue
-                if not (article_line_keys(old.title, old.text) & keys
-                        or of in bodies and line_keys(old.text) <= boiler):
-                    continue
-                p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler)
-                if p.content_hash != old.content_hash or p.hashes != (old.embed_hash, old.title_hash):
-                    stale.append((old, p))
-            if not stale:
-                continue
-            vectors = self.embed([p for _, p in stale], report)
-            for (old, p), lex in zip(stale, lexical_features([p for _, p in stale]), strict=True):
-                self.db.update_content(old.rowid, p.content_hash, *p.hashes, lex.signature.tobytes(),
-                                       lex.terms.tobytes(), lex.numbers.tobytes())
-            index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
-            self.db.mark_pending(old.rowid for old, _ in stale)
-            report.refreshed += len(stale)
+            self._rederive([old for old in self._articles_of(of) if old.id not in skip and (
+                article_line_keys(old.title, old.text) & keys
+                or of in upgrade.bodies and line_keys(old.text) <= boiler)], report, index)
+        for start in range(0, len(upgrade.rows), 1000):
+            rows = self.db.articles_by_rowid(upgrade.rows[start:start + 1000], with_text=True)
+            self._rederive([old for old in rows.values() if old.id not in skip], report, index)
+
+    def _rederive(self, articles: list[StoredArticle], report: AddReport, index: VectorIndex) -> None:
+        """Derive stored articles again (each with its outlet's boilerplate); store, embed and mark for regrouping
+        those whose forms changed."""
+        boiler: dict[str | None, set[int]] = {}
+        stale: list[tuple[StoredArticle, Prepared]] = []
+        for old in articles:
+            of = outlet(old.source, old.url)
+            if of not in boiler:
+                boiler[of] = self.db.boilerplate_keys(of, MIN_COUNT) if of else set()
+            p = self.prepare(Article(old.id, old.title, old.text, lang=old.lang), boiler[of])
+            if p.content_hash != old.content_hash or p.hashes != (old.embed_hash, old.title_hash):
+                stale.append((old, p))
+        if not stale:
+            return
+        vectors = self.embed([p for _, p in stale], report)
+        for (old, p), lex in zip(stale, lexical_features([p for _, p in stale]), strict=True):
+            self.db.update_content(old.rowid, p.content_hash, *p.hashes, lex.signature.tobytes(),
+                                   lex.terms.tobytes(), lex.numbers.tobytes())
+        index.add(np.asarray([old.rowid for old, _ in stale], dtype=np.int64), vectors)
+        self.db.mark_pending(old.rowid for old, _ in stale)
+        report.refreshed += len(stale)
 
     def _articles_of(self, of: str) -> Iterator[StoredArticle]:
         """The stored articles of an outlet (a source, or ``host:NAME`` for those without one)."""

@@ -66,3 +66,13 @@ def test_arabic_rewrites_share_more_terms_after_stripping():
     vecs = term_vectors([a, b])
     m = tfidf_matrix(vecs, idf_weights(document_frequencies(vecs), 2))
     assert (m @ m.T).toarray()[0, 1] > 0.3
+
+
+def test_turkish_dotted_capital_i_folds_to_one_word():
+    """Unicode folds İ to i and a combining dot, which no word pattern reads as a letter: "İstanbul" was the two
+    words "i" and "stanbul", and did not match "istanbul" or "ISTANBUL"."""
+    from storycluster.lexical.minhash import shingles
+
+    assert words("İstanbul'da İçişleri İZMİR") == ["istanbul", "da", "içişleri", "izmir"]
+    assert content_hash("İSTANBUL İÇİN") == content_hash("istanbul için")
+    assert shingles(normalize_text("İstanbul İzmir Ankara"), normalized=True) == ["istanbul izmir ankara"]

@@ -10,6 +10,7 @@ from storycluster import Archive, Article
 from storycluster.boilerplate import line_key
 from storycluster.errors import InputError, NotFoundError, StoreError
 from storycluster.featurize import prepare_article
+from storycluster.store.database import DERIVATION
 from storycluster.store.store import Store
 
 from .conftest import HashEmbedder, write_jsonl
@@ -265,29 +266,40 @@ def test_an_article_whose_body_is_only_its_outlets_boilerplate_is_read_as_its_he
     assert prepare_article(archive_article(row), {line_key(DISCLAIMER)}, 4000).match_input == DISCLAIMER
 
 
-def test_a_store_from_before_such_bodies_were_read_as_headlines_rereads_them_at_its_next_write(tmp_path,
-                                                                                              monkeypatch):
-    """Written by the earlier rule (a body of boilerplate only was kept as the text), the three wire pages are
-    duplicates; the next add re-derives them once (and only them), and they are no longer."""
+TURKISH = ("İstanbul'da İçişleri Bakanlığı yeni trafik kurallarını açıkladı. İzmir ve İstanbul'da denetimler "
+           "artırılacak, kurallara uymayan sürücülere ağır cezalar verilecek.")
+
+
+def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next_write(tmp_path, monkeypatch):
+    """Written by the earlier rules (a body of boilerplate only kept as the text; Turkish İ folded to "i" and a
+    combining dot, which split "İstanbul" into two words), the three wire pages are duplicates, and a reprint of
+    the Turkish article added now would not have its stored copy's content hash. The next add re-derives those
+    articles once (and only those), and both answers are right."""
     import storycluster.featurize as featurize
+    import storycluster.lexical.minhash as minhash
+    import storycluster.normalize as normalize
 
     rows = [{"id": f"w{i}", "title": title, "text": DISCLAIMER, "source": "wire.example"}
             for i, (title, _) in enumerate(WIRE)]
     rows.append({"id": "f0", "title": "Other news", "text": WIRE[0][1] + "\n" + DISCLAIMER, "source": "wire.example"})
+    rows.append({"id": "t1", "title": "Trafik", "text": TURKISH, "lang": "tr"})
     kept = featurize.strip_boilerplate
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m:  # the earlier rules
         m.setattr(featurize, "strip_boilerplate", lambda text, keys: kept(text, keys) or text)
+        m.setattr(normalize, "fold_case", str.casefold)
+        m.setattr(minhash, "fold_case", str.casefold)
         with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
             archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows)])
             assert archive.compare("w0", "w1")["tier"] == "duplicate"
             with archive.db.transaction():  # as the earlier version left it
-                archive.db.set_meta("boilerplate_bodies", "pending")
+                archive.db.set_meta("derivation", "1")
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
-        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", [{"id": "c", "title": "Chess", "text":
-                                                                         ROWS[2]["text"]}])])
-        assert report.refreshed == 3 and archive.db.get_meta("boilerplate_bodies") == "read"
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", [
+            {"id": "t2", "title": "Trafik", "text": TURKISH, "lang": "tr", "source": "baska.example"}])])
+        assert report.refreshed == 4 and archive.db.get_meta("derivation") == str(DERIVATION)
         assert archive.compare("w0", "w1")["tier"] != "duplicate"
         assert all(sum(m["id"].startswith("w") for m in g["members"]) <= 1 for g in archive.dedup()["groups"])
+        assert archive.compare("t1", "t2")["evidence"]["same_content"] is True
         report = archive.add_paths([write_jsonl(tmp_path / "c.jsonl", [{**ROWS[0], "id": "d"}])])
         assert report.refreshed == 0  # once
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..normalize import WORD, words
+from ..normalize import WORD, fold_case, words
 from ..parallel import thread_map
 
 NUM_PERM = 128
@@ -20,7 +20,7 @@ EMPTY = np.uint32(0xFFFFFFFF)
 def shingles(text: str, size: int = SHINGLE, normalized: bool = False) -> list[str]:
     """Distinct word ``size``-grams of the matching text (the whole text when it is shorter), in no set order.
     ``normalized``: ``text`` is already :func:`normalize_text` output (skips normalizing it again)."""
-    w = WORD.findall(text.casefold()) if normalized else words(text)
+    w = WORD.findall(fold_case(text)) if normalized else words(text)
     if len(w) <= size:
         return [" ".join(w)] if w else []
     if size == 3:

@@ -19,6 +19,9 @@ from ..lexical import N_FEATURES, PackedNumbers, PackedTerms
 from ..results import Change
 
 SCHEMA_VERSION = 1
+#: the rules that derive an article's stored forms (matching text, hashes, terms) from its record: 2 reads a body
+#: of boilerplate only as the headline, and folds Turkish İ to i (1: before)
+DERIVATION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -196,12 +199,11 @@ class Database:
             # completes (Writer._complete_line_counts)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             self.set_meta("outlet_lines", "counted" if empty else "missing")
-        if not readonly and self.get_meta("boilerplate_bodies") is None:
-            # an article whose body is only its outlet's boilerplate is read as its headline alone (before, as
-            # the boilerplate: such articles were one another's duplicates); a store written before re-derives
-            # those articles at its next add or removal (Writer._outlets_to_reread)
+        if not readonly and self.get_meta("derivation") is None:
+            # how the stored articles' derived forms were made (DERIVATION): a store written before the current
+            # rules re-derives the articles they change at its next add or removal (Writer._derivation_upgrade)
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
-            self.set_meta("boilerplate_bodies", "read" if empty else "pending")
+            self.set_meta("derivation", str(DERIVATION if empty else 1))
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
             self.conn.close()
             raise StoreError(f"{path}: this store was written by an older storycluster (no column "
@@ -846,6 +848,12 @@ class Database:
     def set_blob(self, name: str, value: bytes) -> None:
         self.conn.execute("INSERT INTO blobs VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
                           (name, value))
+
+    def rows_containing(self, fragment: str) -> list[int]:
+        """Row ids of the articles whose title or text contains ``fragment`` (exactly: no case folding)."""
+        return [r for (r,) in self.conn.execute(
+            "SELECT rowid FROM articles WHERE instr(text, ?) > 0 OR instr(coalesce(title, ''), ?) > 0 ORDER BY rowid",
+            (fragment, fragment))]
 
     def boilerplate_outlets(self, min_count: int) -> set[str]:
         """The outlets that have boilerplate lines."""
