@@ -50,12 +50,49 @@ def outlet(source: str | None, url: str | None) -> str | None:
     return None
 
 
+# what separates a headline from the site's name or rubric that an outlet puts before or after it
+# ("... - BBC News", "Reuters | ...", "... – S A N A"); a colon is left alone ("Sudani: no need for troops")
+_AFFIX_SEPARATOR = re.compile(r"(\s+(?:[-|–—·»«]|::)\s+)")
+
+
+def _pieces(title: str) -> list[str]:
+    """A headline cut at its separators: parts at even places, the separators between them at odd places."""
+    return _AFFIX_SEPARATOR.split(title.strip())
+
+
+def affix_key(part: str) -> int | None:
+    """The key of a headline's first or last part, apart from the keys of whole lines."""
+    return line_key(f"title affix: {part}") if part.strip() else None
+
+
+def title_affix_keys(title: str | None) -> set[int]:
+    """The keys of a headline's first and last parts (none for a headline without separators)."""
+    pieces = _pieces(title or "")
+    if len(pieces) < 3:
+        return set()
+    return {k for k in (affix_key(pieces[0]), affix_key(pieces[-1])) if k is not None}
+
+
 def article_line_keys(title: str | None, text: str) -> set[int]:
-    """The keys an article counts toward its outlet's boilerplate: its body's lines and its headline, once each."""
-    keys = line_keys(text)
+    """The keys an article counts toward its outlet's boilerplate: its body's lines, its headline, and its
+    headline's first and last parts, once each."""
+    keys = line_keys(text) | title_affix_keys(title)
     if title and (key := line_key(title)) is not None:
         keys.add(key)
     return keys
+
+
+def strip_title_affixes(title: str, keys: set[int]) -> str:
+    """The headline without a first or last part that is its outlet's boilerplate (a site's name: "... - BBC
+    News"); as given when nothing else would be left."""
+    pieces = _pieces(title) if keys else []
+    if len(pieces) < 3:
+        return title
+    if affix_key(pieces[-1]) in keys:
+        pieces = pieces[:-2]
+    if len(pieces) >= 3 and affix_key(pieces[0]) in keys:
+        pieces = pieces[2:]
+    return "".join(pieces) if pieces and "".join(pieces[::2]).strip() else title
 
 
 def strip_boilerplate(text: str, keys: set[int]) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .article import Article
-from .boilerplate import line_key, strip_boilerplate
+from .boilerplate import line_key, strip_boilerplate, strip_title_affixes
 from .language import detect_language
 from .lexical import number_codes, signatures, term_vectors
 from .normalize import content_hash, normalize_text, text_hash
@@ -50,14 +50,18 @@ class LexicalFeatures:
 
 def prepare_article(a: Article, boilerplate: set[int], embed_max_chars: int) -> Prepared:
     """Derived forms of an article: body without its outlet's boilerplate lines, title not repeated (and left
-    out when it is one of those lines: a label such as "Weather" that the outlet puts on many articles). A body
+    out when it is one of those lines: a label such as "Weather" that the outlet puts on many articles; a site's
+    name the outlet puts before or after its headlines, "... - BBC News", is cut off). A body
     made only of the outlet's lines (a disclaimer or "subscribe to read" where the story should be) says nothing
     of the story: the article is read as its headline alone, else (no headline of its own either) as given."""
     body = strip_boilerplate(a.text, boilerplate)
-    title = "" if boilerplate and line_key(a.title or "") in boilerplate else normalize_text(a.title)
+    title = "" if boilerplate and line_key(a.title or "") in boilerplate else \
+        normalize_text(strip_title_affixes(a.title, boilerplate) if a.title else a.title)
     if not body and not title:
         body = a.text
     body_n = normalize_text(body)
+    if title and a.title and (given := normalize_text(a.title)) != title and body_n.startswith(given):
+        body_n = title + body_n[len(given):]  # a body that repeats the headline repeats it without the site's name
     full = body_n if not title or body_n.startswith(title) else f"{title}\n{body_n}" if body_n else title
     lang = a.lang or detect_language(full)
     return Prepared(content_hash=content_hash(full), embed_input=full[:embed_max_chars],

@@ -13,7 +13,7 @@ from itertools import islice
 import numpy as np
 
 from .article import Article
-from .boilerplate import MIN_COUNT, article_line_keys, line_keys, outlet
+from .boilerplate import MIN_COUNT, article_line_keys, line_keys, outlet, title_affix_keys
 from .errors import InputError, Problem
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
@@ -195,8 +195,7 @@ class Writer:
         if not todo:
             return False
         flipped: dict[str, set[int]] = {}
-        self._complete_line_counts(flipped)
-        upgrade = self._derivation_upgrade()
+        upgrade = self._derivation_upgrade(flipped, counted=self._complete_line_counts(flipped))
         outlets = [outlet(a.source, a.url) for a, _, _ in todo]
         for (a, _, is_update), of in zip(todo, outlets, strict=True):
             if is_update:
@@ -240,8 +239,7 @@ class Writer:
             try:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
-                    self._complete_line_counts(flipped)
-                    upgrade = self._derivation_upgrade()
+                    upgrade = self._derivation_upgrade(flipped, counted=self._complete_line_counts(flipped))
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -305,25 +303,32 @@ class Writer:
             if n == crossing:
                 flipped.setdefault(of, set()).add(key)
 
-    def _complete_line_counts(self, flipped: dict[str, set[int]]) -> None:
+    def _complete_line_counts(self, flipped: dict[str, set[int]]) -> bool:
         """A store written before headlines counted toward boilerplate, and before an article without a source
         counted toward its URL's host: those counts are added once, in the transaction of its next add or
-        removal, whose re-derivation and regrouping then apply them."""
+        removal, whose re-derivation and regrouping then apply them. True when it counted them now."""
         if self.db.get_meta("outlet_lines") != "missing":
-            return
+            return False
         for source, url, title, text in self.db.outlet_rows():
             if source:  # its body lines were counted; its headline was not
                 self._bump(source, article_line_keys(title, text) - line_keys(text), +1, flipped)
             elif of := outlet(None, url):
                 self._count_lines(of, title, text, +1, flipped)
         self.db.set_meta("outlet_lines", "counted")
+        return True
 
-    def _derivation_upgrade(self) -> Upgrade:
+    def _derivation_upgrade(self, flipped: dict[str, set[int]], counted: bool) -> Upgrade:
         """A store whose articles were derived by earlier rules (``DERIVATION`` in its meta): which articles the
         current rules may derive differently, for :meth:`_refresh_outlets` to re-derive (and regroup) in the
-        transaction of the store's next add or removal, once; nothing after that."""
+        transaction of the store's next add or removal, once; nothing after that. The first and last parts of
+        stored headlines are counted toward their outlets' boilerplate here (``flipped`` gets those that cross
+        the threshold), unless ``counted``: :meth:`_complete_line_counts` has just counted every headline."""
         if self.db.get_meta("derivation") == str(DERIVATION):
             return Upgrade()
+        if not counted:
+            for source, url, title in self.db.outlet_titles():
+                if of := outlet(source, url):
+                    self._bump(of, title_affix_keys(title), +1, flipped)
         self.db.set_meta("derivation", str(DERIVATION))
         # 1 → 2: a body of boilerplate only is read as the headline; Turkish İ folds to i
         return Upgrade(bodies=self.db.boilerplate_outlets(MIN_COUNT), rows=self.db.rows_containing("İ"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from storycluster import Archive, Article
-from storycluster.boilerplate import line_key
+from storycluster.boilerplate import affix_key, line_key, strip_title_affixes, title_affix_keys
 from storycluster.errors import InputError, NotFoundError, StoreError
 from storycluster.featurize import prepare_article
 from storycluster.store.database import DERIVATION
@@ -266,6 +266,33 @@ def test_an_article_whose_body_is_only_its_outlets_boilerplate_is_read_as_its_he
     assert prepare_article(archive_article(row), {line_key(DISCLAIMER)}, 4000).match_input == DISCLAIMER
 
 
+def test_a_site_name_an_outlet_puts_on_its_headlines_is_cut_off(tmp_path):
+    """"... - The Daily Example" on three of an outlet's headlines is its boilerplate: cut off what the headline
+    embedding and matching read (display untouched), so two headlines on different subjects are not made alike
+    by it (real model: the suffix raises such a pair's headline cosine by about 0.2)."""
+    heads = ["Storm Boris brings deadly floods to central Europe", "Apple unveils iPhone 16 with a new camera button",
+             "Parliament debates the budget amendments for the southern provinces"]
+    rows = [{"id": f"h{i}", "title": f"{h} - The Daily Example", "text": f"{h} - The Daily Example",
+             "source": "daily.example"} for i, h in enumerate(heads)]
+    with Archive(tmp_path / "s") as archive:
+        archive.add_paths([write_jsonl(tmp_path / "a.jsonl", rows)])
+        cut = archive.compare("h0", "h1")["evidence"]
+        assert archive.db.article("h0").title == rows[0]["title"]
+    bare = [{**r, "source": None} for r in rows]  # no outlet, no boilerplate: the suffix stays
+    with Archive(tmp_path / "b") as archive:
+        archive.add_paths([write_jsonl(tmp_path / "b.jsonl", bare)])
+        kept = archive.compare("h0", "h1")["evidence"]
+    assert cut["title_cosine"] < kept["title_cosine"] - 0.05 and cut["lead_cosine"] < kept["lead_cosine"] - 0.05
+    keys = {affix_key("The Daily Example")}
+    prepared = prepare_article(archive_article(rows[0]), keys, 4000)
+    assert prepared.title_input == prepared.embed_input == heads[0]
+    assert strip_title_affixes("Reuters | Storm hits Europe", {affix_key("Reuters")}) == "Storm hits Europe"
+    assert strip_title_affixes("Storm - floods - The Daily Example", keys) == "Storm - floods"
+    assert strip_title_affixes("Sudani: no need for troops", keys) == "Sudani: no need for troops"
+    assert strip_title_affixes("The Daily Example", keys) == "The Daily Example"  # nothing else: as given
+    assert title_affix_keys("Sudani: no need for troops") == set()
+
+
 TURKISH = ("İstanbul'da İçişleri Bakanlığı yeni trafik kurallarını açıkladı. İzmir ve İstanbul'da denetimler "
            "artırılacak, kurallara uymayan sürücülere ağır cezalar verilecek.")
 
@@ -274,7 +301,9 @@ def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next
     """Written by the earlier rules (a body of boilerplate only kept as the text; Turkish İ folded to "i" and a
     combining dot, which split "İstanbul" into two words), the three wire pages are duplicates, and a reprint of
     the Turkish article added now would not have its stored copy's content hash. The next add re-derives those
-    articles once (and only those), and both answers are right."""
+    articles once (and only those), and both answers are right; the site's name on another outlet's headlines
+    ("... - Daily Example") is counted and cut off then too."""
+    import storycluster.boilerplate as boilerplate
     import storycluster.featurize as featurize
     import storycluster.lexical.minhash as minhash
     import storycluster.normalize as normalize
@@ -283,9 +312,13 @@ def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next
             for i, (title, _) in enumerate(WIRE)]
     rows.append({"id": "f0", "title": "Other news", "text": WIRE[0][1] + "\n" + DISCLAIMER, "source": "wire.example"})
     rows.append({"id": "t1", "title": "Trafik", "text": TURKISH, "lang": "tr"})
+    rows += [{"id": f"s{i}", "title": f"{title} - Daily Example", "text": body, "source": "daily.example"}
+             for i, (title, body) in enumerate(WIRE)]
     kept = featurize.strip_boilerplate
     with monkeypatch.context() as m:  # the earlier rules
         m.setattr(featurize, "strip_boilerplate", lambda text, keys: kept(text, keys) or text)
+        m.setattr(featurize, "strip_title_affixes", lambda title, keys: title)
+        m.setattr(boilerplate, "title_affix_keys", lambda title: set())
         m.setattr(normalize, "fold_case", str.casefold)
         m.setattr(minhash, "fold_case", str.casefold)
         with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
@@ -296,7 +329,8 @@ def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", [
             {"id": "t2", "title": "Trafik", "text": TURKISH, "lang": "tr", "source": "baska.example"}])])
-        assert report.refreshed == 4 and archive.db.get_meta("derivation") == str(DERIVATION)
+        assert archive.db.boilerplate_keys("daily.example", 3) == {affix_key("Daily Example")}
+        assert report.refreshed == 7 and archive.db.get_meta("derivation") == str(DERIVATION)
         assert archive.compare("w0", "w1")["tier"] != "duplicate"
         assert all(sum(m["id"].startswith("w") for m in g["members"]) <= 1 for g in archive.dedup()["groups"])
         assert archive.compare("t1", "t2")["evidence"]["same_content"] is True

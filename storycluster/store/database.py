@@ -20,7 +20,8 @@ from ..results import Change
 
 SCHEMA_VERSION = 1
 #: the rules that derive an article's stored forms (matching text, hashes, terms) from its record: 2 reads a body
-#: of boilerplate only as the headline, and folds Turkish İ to i (1: before)
+#: of boilerplate only as the headline, cuts a site's name off headlines ("... - BBC News": the first and last
+#: parts of headlines count toward an outlet's boilerplate), and folds Turkish İ to i (1: before)
 DERIVATION = 2
 
 _SCHEMA = """
@@ -332,6 +333,11 @@ class Database:
         """(source, url, title, text) of every article with a source or a URL."""
         yield from self.conn.execute("SELECT source, url, title, text FROM articles WHERE (source IS NOT NULL AND "
                                      "source != '') OR url IS NOT NULL ORDER BY rowid")
+
+    def outlet_titles(self) -> Iterator[tuple[str | None, str | None, str]]:
+        """(source, url, title) of every article with a source or a URL, and a title."""
+        yield from self.conn.execute("SELECT source, url, title FROM articles WHERE ((source IS NOT NULL AND "
+                                     "source != '') OR url IS NOT NULL) AND title != '' ORDER BY rowid")
 
     def iter_without_source(self, host: str) -> Iterator[StoredArticle]:
         """Articles without a source whose URL holds ``host`` (a superset of those at that host)."""
