@@ -2,8 +2,8 @@
 
 Protocol: the shipped recipe refitted without the language shown (``devsets.fit``, as ``bench/quality.py`` part 2);
 each pair's probability against its rating (1 = the same story … 4 = different, read as 1 … 0). It lists the pairs
-scored highest among those rated different, and lowest among those rated the same, with the evidence the model
-read and the start of both texts. Reading these found an outlet's disclaimer read as the story (docs/quality.md).
+scored furthest above and furthest below their rating, with the evidence the model read and the start of both
+texts. Reading these found an outlet's disclaimer read as the story (docs/quality.md).
 
 Run: .venv/bin/python bench/residuals.py ar [N]  (ar, tr or fr; N pairs each way, default 8)"""
 
