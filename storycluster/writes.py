@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
@@ -13,7 +14,7 @@ from itertools import islice
 import numpy as np
 
 from .article import Article
-from .boilerplate import MIN_COUNT, article_line_keys, line_keys, outlet, title_affix_keys
+from .boilerplate import MIN_COUNT, article_line_keys, line_keys, outlet
 from .errors import InputError, Problem
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
@@ -195,7 +196,7 @@ class Writer:
         if not todo:
             return False
         flipped: dict[str, set[int]] = {}
-        upgrade = self._derivation_upgrade(flipped, counted=self._complete_line_counts(flipped))
+        upgrade = self._derivation_upgrade(flipped)
         outlets = [outlet(a.source, a.url) for a, _, _ in todo]
         for (a, _, is_update), of in zip(todo, outlets, strict=True):
             if is_update:
@@ -239,7 +240,7 @@ class Writer:
             try:
                 with db.transaction():  # the deletes and their regrouping, seen together
                     flipped: dict[str, set[int]] = {}
-                    upgrade = self._derivation_upgrade(flipped, counted=self._complete_line_counts(flipped))
+                    upgrade = self._derivation_upgrade(flipped)
                     rows = []
                     for article_id in ids:
                         old = db.delete_article(article_id)
@@ -303,35 +304,31 @@ class Writer:
             if n == crossing:
                 flipped.setdefault(of, set()).add(key)
 
-    def _complete_line_counts(self, flipped: dict[str, set[int]]) -> bool:
-        """A store written before headlines counted toward boilerplate, and before an article without a source
-        counted toward its URL's host: those counts are added once, in the transaction of its next add or
-        removal, whose re-derivation and regrouping then apply them. True when it counted them now."""
-        if self.db.get_meta("outlet_lines") != "missing":
-            return False
-        for source, url, title, text in self.db.outlet_rows():
-            if source:  # its body lines were counted; its headline was not
-                self._bump(source, article_line_keys(title, text) - line_keys(text), +1, flipped)
-            elif of := outlet(None, url):
-                self._count_lines(of, title, text, +1, flipped)
-        self.db.set_meta("outlet_lines", "counted")
-        return True
-
-    def _derivation_upgrade(self, flipped: dict[str, set[int]], counted: bool) -> Upgrade:
-        """A store whose articles were derived by earlier rules (``DERIVATION`` in its meta): which articles the
-        current rules may derive differently, for :meth:`_refresh_outlets` to re-derive (and regroup) in the
-        transaction of the store's next add or removal, once; nothing after that. The first and last parts of
-        stored headlines are counted toward their outlets' boilerplate here (``flipped`` gets those that cross
-        the threshold), unless ``counted``: :meth:`_complete_line_counts` has just counted every headline."""
+    def _derivation_upgrade(self, flipped: dict[str, set[int]]) -> Upgrade:
+        """A store whose articles were derived by earlier rules (``DERIVATION`` in its meta), in the transaction
+        of its next add or removal, once: its outlets' lines are counted again by the current rules (their keys,
+        what counts: headlines and their first and last parts, articles known only by their URL's host), the
+        lines whose boilerplate standing changed go to ``flipped``, and the articles the current rules may derive
+        differently are returned, for :meth:`_refresh_outlets` to re-derive and regroup. Nothing after that."""
         if self.db.get_meta("derivation") == str(DERIVATION):
             return Upgrade()
-        if not counted:
-            for source, url, title in self.db.outlet_titles():
-                if of := outlet(source, url):
-                    self._bump(of, title_affix_keys(title), +1, flipped)
+        before = self.db.all_boilerplate_keys(MIN_COUNT)
+        self.db.clear_line_counts()
+        counts: Counter[tuple[str, int]] = Counter()
+        for n, (source, url, title, text) in enumerate(self.db.outlet_rows(), start=1):
+            if of := outlet(source, url):
+                counts.update((of, key) for key in article_line_keys(title, text))
+            if n % 20_000 == 0:  # a million articles' lines would not fit in memory at once
+                self.db.add_line_counts((of, key, c) for (of, key), c in counts.items())
+                counts.clear()
+        self.db.add_line_counts((of, key, c) for (of, key), c in counts.items())
+        after = self.db.all_boilerplate_keys(MIN_COUNT)
+        for of in set(before) | set(after):
+            if changed := before.get(of, set()) ^ after.get(of, set()):
+                flipped.setdefault(of, set()).update(changed)
         self.db.set_meta("derivation", str(DERIVATION))
-        # 1 → 2: a body of boilerplate only is read as the headline; Turkish İ folds to i
-        return Upgrade(bodies=self.db.boilerplate_outlets(MIN_COUNT), rows=self.db.rows_containing("İ"))
+        # 1 → 2: a body of boilerplate only is read as the headline; Turkish İ folds to i (its lines' keys too)
+        return Upgrade(bodies=set(after), rows=self.db.rows_containing("İ"))
 
     def _refresh_outlets(self, flipped: dict[str, set[int]], skip: set[str], report: AddReport,
                          index: VectorIndex, upgrade: Upgrade | None = None) -> None:

@@ -204,12 +204,12 @@ def test_a_store_from_before_headlines_counted_counts_them_at_its_next_write(tmp
         title_key = line_key("Weather")
         with archive.db.transaction():  # as the earlier version left it: no headline counted, no marker
             archive.db.conn.execute("DELETE FROM source_lines WHERE line_key = ?", (title_key,))
-            archive.db.conn.execute("DELETE FROM meta WHERE key = 'outlet_lines'")
+            archive.db.conn.execute("DELETE FROM meta WHERE key = 'derivation'")
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
-        assert archive.db.get_meta("outlet_lines") == "missing"
+        assert archive.db.get_meta("derivation") == "1"
         report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", rows[2:])])
         assert archive.db.boilerplate_keys("daily.example", 3) == {title_key}
-        assert report.refreshed == 2 and archive.db.get_meta("outlet_lines") == "counted"
+        assert report.refreshed == 2 and archive.db.get_meta("derivation") == str(DERIVATION)
         archive.add_paths([write_jsonl(tmp_path / "c.jsonl", [{**rows[0], "id": "w9", "text": "Snow on Monday."}])])
         n = archive.db.conn.execute("SELECT n FROM source_lines WHERE line_key = ?", (title_key,)).fetchone()[0]
         assert n == 4  # counted once each
@@ -220,7 +220,7 @@ def test_a_store_from_before_headlines_counted_counts_them_at_its_next_write(tmp
         archive.add_paths([write_jsonl(tmp_path / "h1.jsonl", hosted[:2])])
         with archive.db.transaction():  # the earlier version counted nothing for articles without a source
             archive.db.conn.execute("DELETE FROM source_lines")
-            archive.db.conn.execute("UPDATE meta SET value = 'missing' WHERE key = 'outlet_lines'")
+            archive.db.conn.execute("UPDATE meta SET value = '1' WHERE key = 'derivation'")
     with Archive(tmp_path / "h", embedder=HashEmbedder()) as archive:
         report = archive.add_paths([write_jsonl(tmp_path / "h2.jsonl", hosted[2:])])
         assert archive.db.boilerplate_keys("host:wx.example", 3) == {line_key(footer)} and report.refreshed == 2
@@ -297,6 +297,11 @@ TURKISH = ("İstanbul'da İçişleri Bakanlığı yeni trafik kurallarını aç�
            "artırılacak, kurallara uymayan sürücülere ağır cezalar verilecek.")
 
 
+def members(archive) -> list[list[tuple[str, str]]]:
+    """Each group's members with their tiers."""
+    return sorted(sorted((m["id"], m["tier"]) for m in g["members"]) for g in archive.dedup()["groups"])
+
+
 def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next_write(tmp_path, monkeypatch):
     """Written by the earlier rules (a body of boilerplate only kept as the text; Turkish İ folded to "i" and a
     combining dot, which split "İstanbul" into two words), the three wire pages are duplicates, and a reprint of
@@ -314,6 +319,9 @@ def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next
     rows.append({"id": "t1", "title": "Trafik", "text": TURKISH, "lang": "tr"})
     rows += [{"id": f"s{i}", "title": f"{title} - Daily Example", "text": body, "source": "daily.example"}
              for i, (title, body) in enumerate(WIRE)]
+    # a Turkish outlet's byline with İ: boilerplate under either rule, but its line's key changes with the fold
+    rows += [{"id": f"k{i}", "title": f"Haber {i}", "text": f"{body}\nİHA - İstanbul Haber Merkezi", "lang": "tr",
+              "source": "haber.example"} for i, (_, body) in enumerate(WIRE)]
     kept = featurize.strip_boilerplate
     with monkeypatch.context() as m:  # the earlier rules
         m.setattr(featurize, "strip_boilerplate", lambda text, keys: kept(text, keys) or text)
@@ -326,11 +334,19 @@ def test_a_store_derived_by_earlier_rules_rederives_what_they_change_at_its_next
             assert archive.compare("w0", "w1")["tier"] == "duplicate"
             with archive.db.transaction():  # as the earlier version left it
                 archive.db.set_meta("derivation", "1")
+    added = [{"id": "t2", "title": "Trafik", "text": TURKISH, "lang": "tr", "source": "baska.example"}]
     with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
-        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", [
-            {"id": "t2", "title": "Trafik", "text": TURKISH, "lang": "tr", "source": "baska.example"}])])
+        report = archive.add_paths([write_jsonl(tmp_path / "b.jsonl", added)])
         assert archive.db.boilerplate_keys("daily.example", 3) == {affix_key("Daily Example")}
         assert report.refreshed == 7 and archive.db.get_meta("derivation") == str(DERIVATION)
+        upgraded = ({a.id: (a.content_hash, a.embed_hash, a.title_hash) for a in archive.db.iter_articles()},
+                    archive.db.all_boilerplate_keys(3), members(archive))
+    with Archive(tmp_path / "fresh", embedder=HashEmbedder()) as archive:  # what the current rules give
+        archive.add_paths([write_jsonl(tmp_path / "all.jsonl", rows + added)])
+        fresh = ({a.id: (a.content_hash, a.embed_hash, a.title_hash) for a in archive.db.iter_articles()},
+                 archive.db.all_boilerplate_keys(3), members(archive))
+    assert upgraded == fresh
+    with Archive(tmp_path / "s", embedder=HashEmbedder()) as archive:
         assert archive.compare("w0", "w1")["tier"] != "duplicate"
         assert all(sum(m["id"].startswith("w") for m in g["members"]) <= 1 for g in archive.dedup()["groups"])
         assert archive.compare("t1", "t2")["evidence"]["same_content"] is True

@@ -194,15 +194,11 @@ class Database:
             self.conn.execute("ALTER TABLE articles ADD COLUMN numbers BLOB")
             self.set_meta("numbers_missing", "1")
             have.add("numbers")
-        if not readonly and self.get_meta("outlet_lines") is None:
-            # from version 0.2 headlines count toward boilerplate lines, and articles without a source toward
-            # their URL's host: a store written before holds counts without them, which its next add or removal
-            # completes (Writer._complete_line_counts)
-            empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
-            self.set_meta("outlet_lines", "counted" if empty else "missing")
         if not readonly and self.get_meta("derivation") is None:
             # how the stored articles' derived forms were made (DERIVATION): a store written before the current
-            # rules re-derives the articles they change at its next add or removal (Writer._derivation_upgrade)
+            # rules counts its outlets' lines again and re-derives the articles the rules change, at its next add
+            # or removal (Writer._derivation_upgrade). Stores from before 0.2 counted neither headlines nor the
+            # lines of articles known only by their URL's host; the recount adds them.
             empty = self.conn.execute("SELECT 1 FROM articles LIMIT 1").fetchone() is None
             self.set_meta("derivation", str(DERIVATION if empty else 1))
         if missing := [c for c in ARTICLE_COLUMNS if c not in have]:
@@ -333,11 +329,6 @@ class Database:
         """(source, url, title, text) of every article with a source or a URL."""
         yield from self.conn.execute("SELECT source, url, title, text FROM articles WHERE (source IS NOT NULL AND "
                                      "source != '') OR url IS NOT NULL ORDER BY rowid")
-
-    def outlet_titles(self) -> Iterator[tuple[str | None, str | None, str]]:
-        """(source, url, title) of every article with a source or a URL, and a title."""
-        yield from self.conn.execute("SELECT source, url, title FROM articles WHERE ((source IS NOT NULL AND "
-                                     "source != '') OR url IS NOT NULL) AND title != '' ORDER BY rowid")
 
     def iter_without_source(self, host: str) -> Iterator[StoredArticle]:
         """Articles without a source whose URL holds ``host`` (a superset of those at that host)."""
@@ -861,9 +852,21 @@ class Database:
             "SELECT rowid FROM articles WHERE instr(text, ?) > 0 OR instr(coalesce(title, ''), ?) > 0 ORDER BY rowid",
             (fragment, fragment))]
 
-    def boilerplate_outlets(self, min_count: int) -> set[str]:
-        """The outlets that have boilerplate lines."""
-        return {o for (o,) in self.conn.execute("SELECT DISTINCT source FROM source_lines WHERE n >= ?", (min_count,))}
+    def all_boilerplate_keys(self, min_count: int) -> dict[str, set[int]]:
+        """Every outlet's boilerplate line keys."""
+        out: dict[str, set[int]] = {}
+        for source, key in self.conn.execute("SELECT source, line_key FROM source_lines WHERE n >= ?", (min_count,)):
+            out.setdefault(source, set()).add(key)
+        return out
+
+    def add_line_counts(self, counts: Iterable[tuple[str, int, int]]) -> None:
+        """Add (source, key, n) counts, many at once (a recount; :meth:`bump_lines` says where each lands)."""
+        self.conn.executemany("INSERT INTO source_lines VALUES (?, ?, ?) ON CONFLICT(source, line_key) "
+                              "DO UPDATE SET n = n + excluded.n", counts)
+
+    def clear_line_counts(self) -> None:
+        """Forget every outlet's line counts (a recount follows, in the same transaction)."""
+        self.conn.execute("DELETE FROM source_lines")
 
     def boilerplate_keys(self, source: str, min_count: int) -> set[int]:
         return {k for (k,) in self.conn.execute(
