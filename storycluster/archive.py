@@ -313,13 +313,14 @@ class Archive:
         self.ensure_groups()
         return queries.score_pairs(self.store, pairs)
 
-    def evaluate(self, gold: dict[str, str], pairs: list[tuple[str, str, float]] | None = None,
+    def evaluate(self, gold: dict[str, str] | None, pairs: list[tuple[str, str, float]] | None = None,
                  lower_is_similar: bool = False, split: float | None = None) -> dict:
-        """Score the current groups against gold labels (and the pair similarity against rated pairs)."""
+        """Score the current groups against gold labels (None: no groups scored) and the pair similarity against
+        rated pairs."""
         from .evaluate import evaluate_store
 
         scored = self.score_pairs(pairs) if pairs else None
-        return evaluate_store(self.dedup(), gold, scored, lower_is_similar, split)
+        return evaluate_store(self.dedup() if gold is not None else None, gold, scored, lower_is_similar, split)
 
     def article(self, article_id: str) -> dict:
         """A stored article's record, its text included."""

@@ -498,8 +498,9 @@ def compare(
 
 @command
 def eval(  # noqa: A001 - the command's name
-    gold: Annotated[Path, typer.Argument(metavar="GOLD.jsonl",
-                                         help="JSONL with 'id' and a label field, e.g. ECB+ articles.jsonl.")],
+    gold: Annotated[Path | None, typer.Argument(metavar="[GOLD.jsonl]",
+                                                help="JSONL with 'id' and a label field, e.g. ECB+ articles.jsonl "
+                                                     "(optional with --pairs).")] = None,
     label: Annotated[str, typer.Option(help="The gold label field.")] = "cluster_id",
     pairs: Annotated[Path | None, typer.Option(help="JSONL of rated pairs: id1, id2, score.")] = None,
     lower_is_similar: Annotated[bool, typer.Option(help="In --pairs, a lower score means more similar.")] = False,
@@ -509,18 +510,21 @@ def eval(  # noqa: A001 - the command's name
     fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json or ndjson (one line).")] = Format.text,
 ) -> None:
     """Score the store's groups against gold labels: B-cubed, pairwise, adjusted Rand; rated pairs: Pearson,
-    Spearman, ROC AUC."""
+    Spearman, and with --split ROC AUC and how many pairs on each side are called the same story."""
     from .evaluate import read_labels, read_pairs
 
     _formats(fmt, "eval", Format.text, Format.json, Format.ndjson)
-    labels = read_labels(gold, label)
+    if gold is None and pairs is None:
+        _fail("eval needs GOLD.jsonl (labelled articles), --pairs rated.jsonl (rated pairs), or both", 2)
+    labels = read_labels(gold, label) if gold is not None else None
     rated = read_pairs(pairs) if pairs else None
     with _open(store) as archive:
         r = archive.evaluate(labels, rated, lower_is_similar=lower_is_similar, split=split)
     if fmt is not Format.text:
         _one(r, fmt)
         return
-    typer.echo(f"gold items   {r['gold_items']} ({r['evaluated']} in the store, {r['n_missing']} missing)")
+    if "gold_items" in r:
+        typer.echo(f"gold items   {r['gold_items']} ({r['evaluated']} in the store, {r['n_missing']} missing)")
     if "bcubed" in r:
         for name in ("bcubed", "pairwise"):
             m = r[name]
@@ -533,6 +537,13 @@ def eval(  # noqa: A001 - the command's name
         typer.echo(f"pairs        {p['scored']} of {p['n']} scored; Pearson {p['pearson']:.3f}  "
                    f"Spearman {p['spearman']:.3f}" + (f"  ROC AUC {p['roc_auc']:.3f} (split {p['split']}, "
                                                       f"{p['positives']} positives)" if "roc_auc" in p else ""))
+        if "same_story_positives" in p:
+            typer.echo(f"same_story   on {_share(p['same_story_positives'])} of the positives, "
+                       f"{_share(p['same_story_negatives'])} of the others")
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
 
 
 @command

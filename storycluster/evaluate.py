@@ -107,10 +107,37 @@ def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     return (sum(rk for rk, p in zip(r, positive, strict=True) if p) - pos * (pos + 1) / 2) / (pos * neg)
 
 
-def evaluate_store(dedup_result: Dedup, gold: Mapping[str, str], scored_pairs: list[ScoredPair] | None = None,
-                   lower_is_similar: bool = False, split: float | None = None) -> dict:
-    """Score a store's groups (``dedup_result``, as :meth:`Archive.dedup` gives it) against gold labels, and, with
-    ``scored_pairs`` (:meth:`Archive.score_pairs` of rated pairs), the pair similarity against the ratings."""
+def evaluate_store(dedup_result: Dedup | None, gold: Mapping[str, str] | None,
+                   scored_pairs: list[ScoredPair] | None = None, lower_is_similar: bool = False,
+                   split: float | None = None) -> dict:
+    """Score a store's groups (``dedup_result``, as :meth:`Archive.dedup` gives it) against gold labels (both
+    None: no groups scored), and, with ``scored_pairs`` (:meth:`Archive.score_pairs` of rated pairs), the pair
+    similarity against the ratings; with ``split``, also ROC AUC and the share of pairs on each side of it that
+    get a same-story tier (``same_story`` or ``duplicate``: None for a side without pairs)."""
+    out: dict = {}
+    if dedup_result is not None and gold is not None:
+        out |= _groups_scored(dedup_result, gold)
+    if scored_pairs:
+        ok = [(p["similarity"], h, p["tier"]) for p in scored_pairs
+              if p["similarity"] is not None and (h := p["human"]) is not None]
+        human = [-h if lower_is_similar else h for _, h, _ in ok]
+        ours = [s for s, _, _ in ok]
+        out["pairs"] = {"n": len(scored_pairs), "scored": len(ok), "not_in_store": len(scored_pairs) - len(ok),
+                        "pearson": pearson(ours, human), "spearman": spearman(ours, human)}
+        if split is not None:
+            positive = [h <= split if lower_is_similar else h >= split for _, h, _ in ok]
+            same = [t in ("same_story", "duplicate") for _, _, t in ok]
+
+            def share(side: bool) -> float | None:
+                called = [s for s, pos in zip(same, positive, strict=True) if pos is side]
+                return sum(called) / len(called) if called else None
+
+            out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": roc_auc(ours, positive),
+                             "same_story_positives": share(True), "same_story_negatives": share(False)}
+    return out
+
+
+def _groups_scored(dedup_result: Dedup, gold: Mapping[str, str]) -> dict:
     predicted = {m["id"]: g["group"] for g in dedup_result["groups"] for m in g["members"]}
     predicted.update({s: f"\x00{s}" for s in dedup_result["singletons"]})
     missing = sorted(i for i in gold if i not in predicted)
@@ -126,15 +153,6 @@ def evaluate_store(dedup_result: Dedup, gold: Mapping[str, str], scored_pairs: l
                 "singletons": sum(1 for g in groups if g.startswith("\x00")),
                 "gold_groups": sum(1 for n in gold_sizes.values() if n > 1),
                 "gold_singletons": sum(1 for n in gold_sizes.values() if n == 1)}
-    if scored_pairs:
-        ok = [(sim, h) for p in scored_pairs if (sim := p["similarity"]) is not None and (h := p["human"]) is not None]
-        human = [-h if lower_is_similar else h for _, h in ok]
-        ours = [s for s, _ in ok]
-        out["pairs"] = {"n": len(scored_pairs), "scored": len(ok), "not_in_store": len(scored_pairs) - len(ok),
-                        "pearson": pearson(ours, human), "spearman": spearman(ours, human)}
-        if split is not None:
-            positive = [h <= split if lower_is_similar else h >= split for _, h in ok]
-            out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": roc_auc(ours, positive)}
     return out
 
 

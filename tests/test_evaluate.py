@@ -71,6 +71,18 @@ def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
     p = json.loads(r.stdout)["pairs"]
     assert (p["n"], p["scored"], p["not_in_store"], p["positives"]) == (5, 4, 1, 2)
     assert p["roc_auc"] == 1.0 and p["spearman"] > 0.5
+    # rated pairs alone (no labelled articles): the same pair figures, and how many of each side are same_story
+    alone = runner.invoke(app, ["eval", "--pairs", str(pairs), "--split", "3", "--format", "json",
+                                "--store", str(seed_store)])
+    assert alone.exit_code == 0, alone.output
+    only = json.loads(alone.stdout)
+    assert set(only) == {"pairs"} and {k: v for k, v in only["pairs"].items() if "same_story" not in k} == \
+        {k: v for k, v in p.items() if "same_story" not in k}
+    assert (only["pairs"]["same_story_positives"], only["pairs"]["same_story_negatives"]) == (1.0, 0.0)
+    text = runner.invoke(app, ["eval", "--pairs", str(pairs), "--split", "3", "--store", str(seed_store)]).stdout
+    assert "gold items" not in text and "same_story   on 100% of the positives, 0% of the others" in text
+    neither = runner.invoke(app, ["eval", "--store", str(seed_store)])
+    assert neither.exit_code == 2 and "GOLD.jsonl" in neither.stderr and "--pairs" in neither.stderr
     r = runner.invoke(app, ["score-pairs", str(pairs), "--format", "json", "--store", str(seed_store)])
     out = json.loads(r.stdout)
     assert [(o["id1"], o["id2"]) for o in out] == [(x["id1"], x["id2"]) for x in rows]
