@@ -196,6 +196,9 @@ def compare(store: Store, id1: str, id2: str) -> Comparison:
         langs = sorted({x.lang or "unknown" for x in (a, b) if not reads(store.languages, x.lang)})
         out["note"] = (f"the embedding model ({store.config.model_id}) does not read {', '.join(langs)}: "
                        "no semantic verdict, lexical evidence only")
+    elif out["evidence"]["regime"] == "headline" and out["tier"] != "duplicate":
+        out["note"] = (f"judged as a headline (the shorter text has {ev.min_tokens} words): headlines of one "
+                       "subject often score like one story; the texts say more")
     return out
 
 

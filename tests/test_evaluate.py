@@ -95,6 +95,13 @@ def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
     assert [(t["id1"], t["id2"], t["tier"]) for t in table] == [(o["id1"], o["id2"], o["tier"] or "") for o in out]
     assert float(table[0]["similarity"]) == out[0]["similarity"] and table[4]["error"] == out[4]["error"]
     assert float(table[0]["log_odds"]) == out[0]["evidence"]["log_odds"] and table[4]["log_odds"] == ""
+    headlines = json.loads(runner.invoke(app, ["compare", "similar-09", "similar-06", "--store",
+                                               str(seed_store)]).stdout)
+    assert headlines["evidence"]["regime"] == "headline" and "judged as a headline (the shorter text has 7 words)" \
+        in headlines["note"]
+    texts = json.loads(runner.invoke(app, ["compare", "en-sudani-bloomberg", "fr-sudani-bloomberg", "--store",
+                                           str(seed_store)]).stdout)
+    assert texts["evidence"]["regime"] == "cross" and "note" not in texts
     compared = runner.invoke(app, ["compare", "similar-03", "en-sudani-bloomberg", "--store", str(seed_store)])
     assert json.loads(compared.stdout)["similarity"] == out[0]["similarity"]
     line = runner.invoke(app, ["compare", "similar-03", "en-sudani-bloomberg", "-f", "ndjson", "--store",
