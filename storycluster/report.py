@@ -102,7 +102,7 @@ def build_report(archive: Archive, max_groups: int = 500, title: str = "storyclu
             rows.append(f'<tr><th dir="auto">{escape(a)}</th>{"".join(cells)}</tr>')
         matrix = (f'<table class="matrix"><tr><th>copies ↓ / first ran →</th>{head}</tr>{"".join(rows)}</table>'
                   "<p class='note'>Row source published a member of a story whose representative (the earliest "
-                  "article, else the longest) comes from the column source.</p>")
+                  "article; without dates, the text the others copy) comes from the column source.</p>")
     else:
         matrix = "<p class='note'>No story holds articles of two known sources.</p>"
 
@@ -124,7 +124,7 @@ def build_report(archive: Archive, max_groups: int = 500, title: str = "storyclu
             f'<section class="group" id="{escape(g["group"])}" data-size="{g["size"]}">'
             f'<h3 lang="{escape(rep_lang or "und")}" dir="{direction(rep_lang) if rep_lang else "auto"}">'
             f'{escape(headline(rep["title"], None) or rep["id"])}</h3>'
-            f'<p class="meta">{g["size"]} articles · {len(srcs)} sources · {escape(span)} · group '
+            f'<p class="meta">{g["size"]} articles · {_count(len(srcs), "source")} · {escape(span)} · group '
             f'<code>{escape(g["group"])}</code></p>'
             f'<table class="members"><tr><th>id</th><th>headline</th><th>source</th><th>published</th><th>lang</th>'
             f'<th>tier</th><th>score</th></tr>{members}</table></section>')
@@ -170,3 +170,8 @@ table.matrix {{ width: auto; }}
 {more}
 </body></html>
 """
+
+
+def _count(n: int, noun: str) -> str:
+    """A count with its noun: 1 source, 2 sources, no source."""
+    return f"no {noun}" if n == 0 else f"{n} {noun}" if n == 1 else f"{n} {noun}s"

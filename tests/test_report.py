@@ -25,6 +25,16 @@ def test_report_content(seed_store):
         assert f">{sid}<" in html
     assert 'lang="ar" dir="rtl"' in html
     assert "السوداني" in html  # Arabic as text, not escapes
+    # who reprints whom: the French outlet's two stories first ran on the wire (its representative), and the note
+    # states the representative rule the README gives
+    def row(source: str) -> list[str]:
+        found = re.search(rf'<tr><th dir="auto">{re.escape(source)}</th>(.*?)</tr>', html)
+        assert found, source
+        return re.findall(r"<td[^>]*>(\d*)</td>", found.group(1))
+
+    assert sorted(row("exemple-presse.fr")) == ["", "2"] and row("example-wire.com") == ["", ""]
+    assert "the earliest article; without dates, the text the others copy" in html
+    assert "7 articles · 2 sources · 2024-09-10 – 2024-09-11" in html and "1 source ·" in html and "1 sources" not in html
 
 
 def test_report_cli_limits_groups(seed_store, tmp_path):
