@@ -509,8 +509,7 @@ def eval(  # noqa: A001 - the command's name
     store: StoreOpt = Path(DEFAULT_STORE),
     fmt: Annotated[Format, typer.Option("--format", "-f", help="text, json or ndjson (one line).")] = Format.text,
 ) -> None:
-    """Score the store's groups against gold labels: B-cubed, pairwise, adjusted Rand; rated pairs: Pearson,
-    Spearman, and with --split ROC AUC and how many pairs on each side are called the same story."""
+    """Score the groups against gold labels (B-cubed, pairwise, ARI) and rated pairs (Pearson, ROC AUC, same_story)."""
     from .evaluate import read_labels, read_pairs
 
     _formats(fmt, "eval", Format.text, Format.json, Format.ndjson)
