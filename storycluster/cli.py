@@ -446,6 +446,8 @@ def related(
     if fmt is Format.json:
         _dump(result)
         return
+    if "note" in result and fmt is not Format.text:  # the entries alone on standard output
+        typer.echo(f"note: {result['note']}", err=True)
     if fmt is Format.ndjson:
         for item in result["related"]:
             typer.echo(json.dumps(item, ensure_ascii=False))
@@ -472,6 +474,8 @@ def related(
             typer.echo(f"    also in {len(item['also_in'])} more: {others}")
     if not result["related"]:
         typer.echo("nothing related found")
+    if "note" in result:
+        typer.echo(f"note: {result['note']}")
 
 
 @command

@@ -11,12 +11,13 @@ from typing import cast
 import numpy as np
 
 from .article import Article
-from .cluster import PairEvidence
+from .cluster import PairEvidence, StoryModel
 from .cluster.groups import group_record
 from .errors import NotFoundError
 from .featurize import Prepared, lexical_features, prepare_article
 from .language import lang_option, reads
 from .lexical import number_text
+from .normalize import lexical_terms
 from .ranking import RelatedOptions
 from .related.plan import pair_scorer
 from .results import (
@@ -105,6 +106,7 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         raise ValueError(f"k must be at least 1, not {k}")
     db = store.db
     opts = options or RelatedOptions()
+    note = None
     if article_id is not None:
         q = db.article(article_id)
         if q is None:
@@ -123,6 +125,7 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
         cut = (text or "")[:QUERY_MAX_CHARS]
         p = prepare_article(Article("<query>", title[:1000], cut, lang=lang_option(lang)), set(),
                             store.config.embed_max_chars)
+        note = headline_query_note(p, store.model)
         qvec = embed([p])[0]
         (lex,) = lexical_features([p])
         owner = Owner(Query(qvec, lex.signature, lex.terms, p.content_hash, p.lang, numbers=lex.numbers))
@@ -137,7 +140,25 @@ def related(store: Store, article_id: str | None = None, *, text: str | None = N
                     cards=cards)
     items = answer(store, plan, k, opts, owner.exclude, query_ts, alternates, cards=cards)
     assert items is not None  # a plan as deep as the answer, with its filters: exact
-    return Related(query=article_id, related=items)
+    return noted(Related(query=article_id, related=items), note)
+
+
+def noted(related: Related, note: str | None) -> Related:
+    """``related`` with its ``note``, when there is one."""
+    if note:
+        related["note"] = note
+    return related
+
+
+def headline_query_note(query: Prepared, model: StoryModel) -> str | None:
+    """What to tell a user whose query text is short enough to be judged as a headline (under the model's
+    ``short_min_tokens`` words): the tiers then rest on a headline's evidence, which does not tell two stories of
+    one subject apart (docs/quality.md)."""
+    words = len(lexical_terms(query.match_input))
+    if words >= model.short_min_tokens:
+        return None
+    return (f"the query has {words} word{'s' if words != 1 else ''} and is judged as a headline: other stories of "
+            "its subject can come back same_story; a longer text says more")
 
 
 def list_version(store: Store, article_id: str) -> int | None:

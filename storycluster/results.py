@@ -93,8 +93,12 @@ class RelatedEntry(TypedDict):
 
 
 class Related(TypedDict):
+    """A related list: ``query`` the stored article's id (None for a text); ``note`` when the query text is judged
+    as a headline (:func:`~storycluster.queries.headline_query_note`)."""
+
     query: str | None
     related: list[RelatedEntry]
+    note: NotRequired[str]
 
 
 class Comparison(TypedDict):

@@ -81,9 +81,18 @@ def test_related_text_and_file(seed_store, tmp_path):
     f = tmp_path / "q.txt"
     f.write_text(text, encoding="utf-8")
     by_file = json.loads(run("related", "--file", str(f), "-k", "3", "--format", "json", store=seed_store).stdout)
-    assert by_text == by_file and by_text["query"] is None
+    assert by_text == by_file and by_text["query"] is None and "note" not in by_text  # 15 words: read as a text
     top = by_text["related"][0]
     assert set(SUDANI_HEADLINES) & {top["id"], *(o["id"] for o in top["also_in"])}
+    # a headline as the query: its tiers rest on a headline's evidence, and the answer says so (JSON, text, and on
+    # standard error beside the entries of ndjson and csv)
+    headline = "Iraq's prime minister: US troops no longer needed"
+    short = json.loads(run("related", "--text", headline, "-k", "3", "--format", "json", store=seed_store).stdout)
+    assert short["note"].startswith("the query has 9 words and is judged as a headline")
+    assert run("related", "--text", headline, "-k", "3", store=seed_store).stdout.endswith(f"note: {short['note']}\n")
+    for fmt in ("ndjson", "csv"):
+        r = run("related", "--text", headline, "-k", "3", "--format", fmt, store=seed_store)
+        assert r.stderr == f"note: {short['note']}\n" and "note" not in r.stdout
     f.write_bytes(b"\xef\xbb\xbf" + text.encode())  # a byte order mark is not part of the text
     assert json.loads(run("related", "--file", str(f), "-k", "3", "--format", "json", store=seed_store).stdout) == by_text
     f.write_bytes(text.encode("cp1252") + b" \x93quoted\x94")

@@ -67,6 +67,9 @@ def test_server_on_pg_backend(pg):
                                              "after the defeat of ISIS", "k": 3})
         assert r.status_code == 200 and set(SUDANI_HEADLINES) & {x for i in r.json()["related"][:1]
                                                                    for x in (i["id"], *(o["id"] for o in i["also_in"]))}
+        assert "note" not in r.json()  # as the store backend says (tests/test_server.py)
+        short = c.post("/related", json={"text": "Sudani: US troops no longer needed", "k": 3}).json()
+        assert short["note"].startswith("the query has 6 words and is judged as a headline")
         assert c.post("/articles", json=[]).status_code == 405
         assert c.get("/articles/nope/related").status_code == 404
 

@@ -71,8 +71,10 @@ def test_post_related_for_unstored_text(client):
                                               "after the defeat of ISIS", "k": 3})
     assert r.status_code == 200
     body = r.json()
-    assert body["query"] is None and 1 <= len(body["related"]) <= 3
+    assert body["query"] is None and 1 <= len(body["related"]) <= 3 and "note" not in body
     assert set(SUDANI_HEADLINES) & shown(body["related"][0])
+    headline = client.post("/related", json={"text": "Sudani: US troops no longer needed", "k": 3}).json()
+    assert headline["note"].startswith("the query has 6 words and is judged as a headline")
 
 
 def test_errors_are_json(client):

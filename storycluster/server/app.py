@@ -66,6 +66,7 @@ class RelatedEntry(BaseModel):
 class RelatedList(BaseModel):
     query: str | None
     related: list[RelatedEntry]
+    note: str | None = Field(None, description="for a text query judged as a headline: what its tiers rest on")
 
 
 class TextQuery(BaseModel):

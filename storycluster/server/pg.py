@@ -30,7 +30,7 @@ from ..embed.layout import VectorLayout
 from ..errors import NotFoundError, StoreError
 from ..featurize import prepare_article
 from ..parallel import cores
-from ..queries import group_dict
+from ..queries import group_dict, headline_query_note, noted
 from ..ranking import RelatedOptions, select
 from ..results import Group, GroupsPage, Related, RelatedEntry
 
@@ -269,6 +269,7 @@ class PgBackend:
 
         p = prepare_article(Article("<query>", title, text, lang=lang_option(lang)), set(),
                             int(self.meta["embed_max_chars"]))
+        note = headline_query_note(p, self.model)
         lead, head = self._embedder.embed([p.embed_input, p.title_input])
         t = self.thresholds
         limit = max(200, 20 * k)
@@ -279,7 +280,7 @@ class PgBackend:
                         "ORDER BY e.lead <#> %s LIMIT %s", (lead, limit))
             rows = cur.fetchall()
             if not rows:
-                return {"query": None, "related": []}
+                return noted({"query": None, "related": []}, note)
             lv = np.stack([r[7].to_numpy() for r in rows])
             tv = np.stack([r[8].to_numpy() for r in rows])
             lead_cos, title_cos = lv @ lead, tv @ head
@@ -305,7 +306,7 @@ class PgBackend:
                 items.append({"id": r[0], "score": round(sim, 4), "tier": tier, "also_in": also, "title": r[1],
                               "source": r[3], "url": r[2], "published": r[4], "lang": r[5],
                               "group": None if key.startswith("\x00") else key, "members": [o["id"] for o in also]})
-            return {"query": None, "related": self._shape(cur, items, k, options, None)}
+            return noted({"query": None, "related": self._shape(cur, items, k, options, None)}, note)
 
     def article(self, article_id: str) -> dict:
         with self._cursor() as cur:
