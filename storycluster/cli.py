@@ -596,18 +596,19 @@ def score_pairs(
     w = _CsvCells() if fmt is Format.csv else None
     if w is not None:  # the evidence's columns: its keys, as compare shows them (every scored pair has the same)
         columns = next((list(p["evidence"]) for p in scored if p.get("evidence")), [])
-        w.writerow(["id1", "id2", "similarity", "tier", "error", *columns])
+        w.writerow(["id1", "id2", "similarity", "tier", "error", "note", *columns])
     for p in scored:
         if fmt is Format.ndjson:
             typer.echo(json.dumps(_pair_object(p), ensure_ascii=False))
         elif w is not None:
             evidence = p.get("evidence") or {}
             w.writerow([p["id1"], p["id2"], "" if p["similarity"] is None else p["similarity"], p["tier"] or "",
-                        p.get("error") or "", *(_cell(evidence.get(c)) for c in columns)])
+                        p.get("error") or "", p.get("note") or "", *(_cell(evidence.get(c)) for c in columns)])
         elif p["similarity"] is None:
             typer.echo(f"{p['id1']}\t{p['id2']}\t-\t{p['error']}")
-        else:
-            typer.echo(f"{p['id1']}\t{p['id2']}\t{p['similarity']:.3f}\t{p['tier']}")
+        else:  # a note (a headline pair, a language the model does not read) as a fifth column
+            note = f"\t{p['note']}" if p.get("note") else ""
+            typer.echo(f"{p['id1']}\t{p['id2']}\t{p['similarity']:.3f}\t{p['tier']}{note}")
 
 
 def _pair_object(p: dict) -> dict:

@@ -95,6 +95,14 @@ def test_eval_and_score_pairs_commands_on_the_seeds(seed_store, tmp_path):
     assert [(t["id1"], t["id2"], t["tier"]) for t in table] == [(o["id1"], o["id2"], o["tier"] or "") for o in out]
     assert float(table[0]["similarity"]) == out[0]["similarity"] and table[4]["error"] == out[4]["error"]
     assert float(table[0]["log_odds"]) == out[0]["evidence"]["log_odds"] and table[4]["log_odds"] == ""
+    assert [t["note"] for t in table] == [o.get("note") or "" for o in out]
+    noted = tmp_path / "noted.jsonl"
+    noted.write_text('{"id1": "similar-09", "id2": "similar-06"}\n', encoding="utf-8")
+    line = runner.invoke(app, ["score-pairs", str(noted), "--store", str(seed_store)]).stdout.rstrip("\n").split("\t")
+    assert line[:2] == ["similar-09", "similar-06"] and line[4].startswith("judged as a headline")
+    row = next(csv.DictReader(io.StringIO(runner.invoke(app, ["score-pairs", str(noted), "-f", "csv", "--store",
+                                                              str(seed_store)]).stdout)))
+    assert row["note"] == line[4] and row["regime"] == "headline"
     headlines = json.loads(runner.invoke(app, ["compare", "similar-09", "similar-06", "--store",
                                                str(seed_store)]).stdout)
     assert headlines["evidence"]["regime"] == "headline" and "judged as a headline (the shorter text has 7 words)" \
