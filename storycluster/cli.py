@@ -237,6 +237,7 @@ def add(
         archive.set_index(index)
     if window_days is not None:
         archive.set_thresholds(window_days=window_days)
+    headline_words = archive.store.model.short_min_tokens  # for the note on headline-only articles
     progress, task, advance = _progress_bar("reading")
 
     def on_total(total: int) -> None:
@@ -281,6 +282,11 @@ def add(
         n = report.refreshed
         typer.echo(f"note: {n} stored {'article was' if n == 1 else 'articles were'} read again and regrouped: lines of "
                    "their outlet became boilerplate, or this version reads them differently", err=True)
+    if report.headline_only:
+        n = report.headline_only
+        typer.echo(f"note: {n} {'article is' if n == 1 else 'articles are'} headline-only (under "
+                   f"{headline_words} words): {'its' if n == 1 else 'their'} same-story verdicts "
+                   "rest on a headline, which does not tell stories of one subject apart", err=True)
     if report.not_read:
         langs = ", ".join(f"{lang}: {n}" for lang, n in sorted(report.not_read.items()))
         n = sum(report.not_read.values())

@@ -19,7 +19,7 @@ from .errors import InputError, Problem
 from .featurize import Prepared, lexical_features, prepare_article, record_hash
 from .ingest import Record
 from .language import reads
-from .lexical import number_codes
+from .lexical import n_tokens, number_codes
 from .parallel import cores
 from .regroup import RegroupReport, now, regroup
 from .related import stored as stored_lists
@@ -44,6 +44,9 @@ class AddReport:
     embedded: int = 0  # texts sent to the model (cache misses)
     #: added or updated articles in a language the embedding model does not read, by language
     not_read: dict[str, int] = field(default_factory=dict)
+    #: added or updated articles too short for more than a headline's evidence (under the model's
+    #: ``short_min_tokens`` words once boilerplate is cut): their verdicts come from the headline regime
+    headline_only: int = 0
     #: one line per input file with fields that were not read (ingest.read_paths)
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -210,6 +213,7 @@ class Writer:
         vectors = self.embed(prepared, report)
         rowids = []
         languages = self.store.languages
+        short = self.store.model.short_min_tokens
         for (a, rh, is_update), p, lex in zip(todo, prepared, lexical_features(prepared), strict=True):
             rowids.append(self.db.upsert_article({
                 "id": a.id, "title": a.title, "text": a.text, "url": a.url, "source": a.source,
@@ -223,6 +227,8 @@ class Writer:
                 report.added += 1
             if p.lang is not None and not reads(languages, p.lang):
                 report.not_read[p.lang] = report.not_read.get(p.lang, 0) + 1
+            elif n_tokens(lex.terms) < short:
+                report.headline_only += 1
         index.add(np.asarray(rowids, dtype=np.int64), vectors)
         self.db.mark_pending(rowids)
         self._refresh_outlets(flipped, {a.id for a, _, _ in todo}, report, index, upgrade)

@@ -451,3 +451,25 @@ def test_add_says_when_stored_articles_are_read_again(tmp_path):
     again = run("add", str(write_jsonl(tmp_path / "c.jsonl", [{**rows[0], "id": "d9", "text": bodies[0]}])),
                 "--json", store=store)
     assert json.loads(again.stdout)["refreshed"] == 0 and "read again" not in again.stderr
+
+
+def test_add_says_how_many_articles_are_headline_only(tmp_path):
+    """Articles too short for more than a headline's evidence are counted and named in a note; the count is what
+    an independent reading of the seeds gives (the words each article's matched text holds)."""
+    from storycluster.article import Article
+    from storycluster.featurize import prepare_article
+    from storycluster.normalize import lexical_terms
+
+    rows = [json.loads(line) for line in SEEDS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    short = [r["id"] for r in rows
+             if len(lexical_terms(prepare_article(Article(r["id"], r.get("title") or "", r["text"]), set(),
+                                                  1000).match_input)) < 10]
+    assert "similar-06" in short and "similar-09" not in short  # seven words; ten
+    r = run("add", str(SEEDS), "--json", store=tmp_path / "s")
+    assert r.exit_code == 0 and json.loads(r.stdout)["headline_only"] == len(short)
+    words = "articles are" if len(short) > 1 else "article is"
+    assert f"note: {len(short)} {words} headline-only (under 10 words)" in run(
+        "add", str(write_jsonl(tmp_path / "more.jsonl", [
+            {**row, "id": row["id"] + "-again"} for row in rows])), store=tmp_path / "t").stderr
+    again = run("add", str(SEEDS), "--json", store=tmp_path / "s")  # nothing added: nothing to say
+    assert json.loads(again.stdout)["headline_only"] == 0
