@@ -147,12 +147,19 @@ def defaults(tmp: Path) -> None:
     with Archive(tmp / "semeval") as archive:
         archive.add_paths([SEMEVAL / "articles.jsonl"], on_error="skip")
         scored = archive.score_pairs((p["id1"], p["id2"], p["score"]) for p in pairs)
+        evaluated = {code: archive.evaluate(None, [(p["id1"], p["id2"], p["score"]) for p in pairs
+                                                   if p["lang1"] == code], lower_is_similar=True, split=1.5)["pairs"]
+                     for code in ("ar", "tr", "fr")}  # what `eval --pairs` prints
     rows = []
     for code in ("ar", "tr", "fr"):
         mine = [(s, p) for s, p in zip(scored, pairs, strict=True) if p["lang1"] == code and s["similarity"] is not None]
         rows.append((f"{code}: {len(mine)} pairs", semeval_row([s["similarity"] for s, _ in mine],
                                                                [s["tier"] for s, _ in mine],
                                                                [p["score"] for _, p in mine])))
+        e = evaluated[code]
+        rows.append((f"{code}: eval --pairs --lower-is-similar --split 1.5",
+                     f"Pearson {e['pearson']:.3f}, same_story on {e['same_story_positives']:.0%} of pairs rated "
+                     f"≤ 1.5 / {e['same_story_negatives']:.0%} of the others"))
     table("At default settings: SemEval-2022 Task 8 dev pairs, `score-pairs` (Pearson with the rating, ROC AUC "
           "same ≤ 1.5 vs different ≥ 3, same_story share of pairs rated different / same)", rows)
 
