@@ -275,7 +275,7 @@ def add(
                    f"{f', {report.read / report.seconds:.1f} articles/s' if report.seconds > 0 else ''})",
                    err=True)
     for p in report.problems:
-        typer.echo(f"skipped: {p}", err=True)
+        typer.echo(f"skipped: {p.as_skipped()}", err=True)
     for line in report.notices:
         typer.echo(f"note: {line}", err=True)
     if report.refreshed and fmt is Format.text and not json_report:
@@ -728,7 +728,7 @@ def dedup_dist(
     report = dedup_distributed(paths, out, model=model, workers=workers, actor_cpus=actor_cpus, actor_gpus=actor_gpus,
                                on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6))
     for p in report.problems:
-        typer.echo(f"skipped: {p}", err=True)
+        typer.echo(f"skipped: {p.replace(' (fix the record or rerun with --on-error skip)', '')}", err=True)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     typer.echo(f"read {report.read} records: {report.articles} articles, {len(report.problems)} skipped; "
                f"{report.groups} groups ({report.grouped} articles), {report.singletons} singletons → {out}\n"

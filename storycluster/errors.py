@@ -20,6 +20,11 @@ class Problem:
         what = f"field '{self.field}': {self.message}" if self.field else self.message
         return f"{where}: {what}" + (f" ({self.hint})" if self.hint else "")
 
+    def as_skipped(self) -> str:
+        """The problem as reported when it was skipped: a hint to rerun with --on-error skip is left out."""
+        hint = "" if "--on-error skip" in self.hint else self.hint
+        return str(Problem(self.path, self.line, self.field, self.message, hint))
+
 
 class StoryclusterError(Exception):
     """Base class of every error storycluster raises on purpose."""

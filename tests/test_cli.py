@@ -148,7 +148,8 @@ def test_add_bad_input_fail_and_skip(tmp_path):
     assert r.exit_code == 0
     report = json.loads(r.stdout)
     assert (report["read"], report["added"], len(report["problems"])) == (2, 1, 1)
-    assert "skipped:" in r.stderr and "in.jsonl:2" in r.stderr
+    assert "skipped: " + str(tmp_path / "in.jsonl") + ":2: field 'text': missing or empty" in r.stderr
+    assert "rerun with --on-error skip" not in r.stderr  # it was skipped: no hint to skip it
     again = run("add", str(src), "--on-error", "skip", "-f", "ndjson", store=tmp_path / "s")
     assert again.stdout.count("\n") == 1 and json.loads(again.stdout)["unchanged"] == 1
     assert run("add", str(src), "-f", "csv", store=tmp_path / "s").exit_code == 2
