@@ -17,6 +17,10 @@ Candidates:
   words (Turkish suffixes, Arabic clitics).
 * ``title_to_lead``: the larger of the two cross cosines, one article's headline against the other's lead (the
   headline of a follow-up against the story it follows up).
+* ``shared_opening``: the share of the bodies' first ten words that are the same words in the same order (one
+  outlet's template opening, "the broadcaster X, former deputy head of Y, said", before two different statements).
+* ``outlet_title``: two features, ``same_outlet`` and ``same_outlet`` × the headline cosine (within one outlet,
+  do different headlines say "another story" more than across outlets?).
 * ``weekdays``: the texts' leads (first 1,000 characters) name weekdays and none is shared ("today, Thursday"
   against "on Sunday": written on other days).
 * ``countries``: the countries the leads (first 2,000 characters) name, directly or through a city, brought to one
@@ -167,6 +171,19 @@ def title_to_lead(ps: devsets.PairSet) -> np.ndarray:
     return np.array([max(cos(title[a], lead[b]), cos(title[b], lead[a])) for a, b in zip(ps.id1, ps.id2, strict=True)])
 
 
+def shared_opening(records: dict[str, dict], ps: devsets.PairSet, words: int = 10) -> np.ndarray:
+    """Per pair: how many of the bodies' first ``words`` words are the same words in the same order (/ ``words``)."""
+    def opening(a: str, b: str) -> float:
+        n = 0
+        for x, y in zip(records[a]["text"].split()[:words], records[b]["text"].split()[:words]):
+            if x != y:
+                break
+            n += 1
+        return n / words
+
+    return np.array([opening(a, b) for a, b in zip(ps.id1, ps.id2, strict=True)])
+
+
 WEEKDAYS = {"ar": "الاثنين الثلاثاء الاربعاء الخميس الجمعة السبت الاحد",
             "tr": "pazartesi salı çarşamba perşembe cuma cumartesi pazar",
             "fr": "lundi mardi mercredi jeudi vendredi samedi dimanche"}
@@ -290,7 +307,10 @@ def main() -> None:
         "text_dates": date_flags(records, se),
         "title_to_lead": title_to_lead(se),
         "weekdays": weekday_conflict(records, se),
+        "shared_opening": shared_opening(records, se),
     }
+    # one outlet, and one outlet with its headline cosine: two features, rescaled together with z
+    candidates["outlet_title"] = np.c_[candidates["same_outlet"], candidates["same_outlet"] * se.features["title"]]
     for name, min_population, df_limit in (("countries_1M", 1_000_000, 1.0), ("countries_15k", 15_000, 0.05)):
         if (conflict := country_conflict(records, se, min_population, df_limit)) is not None:
             candidates[name] = conflict
