@@ -175,7 +175,7 @@ def shared_opening(records: dict[str, dict], ps: devsets.PairSet, words: int = 1
     """Per pair: how many of the bodies' first ``words`` words are the same words in the same order (/ ``words``)."""
     def opening(a: str, b: str) -> float:
         n = 0
-        for x, y in zip(records[a]["text"].split()[:words], records[b]["text"].split()[:words]):
+        for x, y in zip(records[a]["text"].split()[:words], records[b]["text"].split()[:words], strict=False):
             if x != y:
                 break
             n += 1
