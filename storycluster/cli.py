@@ -720,6 +720,8 @@ def dedup_dist(
 ) -> None:
     """Deduplicate files on a Ray cluster (Ray Data): the same stages, groups and output schema as 'add' + 'dedup'
     on one machine, for archives larger than one machine. Needs the 'dist' extra (ray[data])."""
+    from .errors import HINT_FIX
+
     try:
         from .dist.ray_engine import dedup_distributed, init_ray
     except ImportError as e:
@@ -728,7 +730,7 @@ def dedup_dist(
     report = dedup_distributed(paths, out, model=model, workers=workers, actor_cpus=actor_cpus, actor_gpus=actor_gpus,
                                on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6))
     for p in report.problems:
-        typer.echo(f"skipped: {p.replace(' (fix the record or rerun with --on-error skip)', '')}", err=True)
+        typer.echo(f"skipped: {p.replace(f' ({HINT_FIX})', '')}", err=True)  # problems as text: ray_engine
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     typer.echo(f"read {report.read} records: {report.articles} articles, {len(report.problems)} skipped; "
                f"{report.groups} groups ({report.grouped} articles), {report.singletons} singletons → {out}\n"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+#: what to do about a bad record, when nothing more particular applies
+HINT_FIX = "fix the record or rerun with --on-error skip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +24,8 @@ class Problem:
         return f"{where}: {what}" + (f" ({self.hint})" if self.hint else "")
 
     def as_skipped(self) -> str:
-        """The problem as reported when it was skipped: a hint to rerun with --on-error skip is left out."""
-        hint = "" if "--on-error skip" in self.hint else self.hint
-        return str(Problem(self.path, self.line, self.field, self.message, hint))
+        """The problem as reported when it was skipped: the hint to rerun with --on-error skip is left out."""
+        return str(replace(self, hint="")) if self.hint == HINT_FIX else str(self)
 
 
 class StoryclusterError(Exception):

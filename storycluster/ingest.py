@@ -16,11 +16,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from .article import FIELDS, Article, normalize_published, web_url
-from .errors import Problem
+from .errors import HINT_FIX, Problem
 from .language import LANG_HINT, language_tag
 
 DEFAULT_MAX_TEXT_BYTES = 5_000_000
-HINT_FIX = "fix the record or rerun with --on-error skip"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: control characters an id may not hold (it becomes a path segment, a file name, a database key)
 _ID_CONTROL = re.compile("[\x00-\x1f\x7f]")
