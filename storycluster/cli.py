@@ -543,16 +543,24 @@ def eval(  # noqa: A001 - the command's name
                    f"(gold {r['gold_groups']} + {r['gold_singletons']})")
     if "pairs" in r:
         p = r["pairs"]
-        typer.echo(f"pairs        {p['scored']} of {p['n']} scored; Pearson {p['pearson']:.3f}  "
-                   f"Spearman {p['spearman']:.3f}" + (f"  ROC AUC {p['roc_auc']:.3f} (split {p['split']}, "
-                                                      f"{p['positives']} positives)" if "roc_auc" in p else ""))
+        typer.echo(f"pairs        {p['scored']} of {p['n']} scored; Pearson {_num(p['pearson'])}  "
+                   f"Spearman {_num(p['spearman'])}" + (f"  ROC AUC {_num(p['roc_auc'])} (split {p['split']}, "
+                                                        f"{p['positives']} positives)" if "roc_auc" in p else ""))
         if "same_story_positives" in p:
             typer.echo(f"same_story   on {_share(p['same_story_positives'])} of the positives, "
                        f"{_share(p['same_story_negatives'])} of the others")
+        if p["pearson"] is None or p.get("roc_auc", 0.0) is None:
+            typer.echo("note: '-' is a measure these pairs leave undefined: Pearson and Spearman need two scored "
+                       "pairs with different ratings and different similarities, ROC AUC pairs on both sides of "
+                       "--split")
 
 
 def _share(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 @command

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError, Problem
+from .errors import InputError, NotFoundError, Problem
 
 if TYPE_CHECKING:
     from .results import Dedup, ScoredPair
@@ -117,13 +117,20 @@ def evaluate_store(dedup_result: Dedup | None, gold: Mapping[str, str] | None,
     out: dict = {}
     if dedup_result is not None and gold is not None:
         out |= _groups_scored(dedup_result, gold)
+        if gold and not out["evaluated"]:
+            raise NotFoundError(f"no gold article ({len(gold)} in the file) is in the store (e.g. "
+                                f"{out['missing_from_store'][0]!r}); add them with 'storycluster add' first")
     if scored_pairs:
         ok = [(p["similarity"], h, p["tier"]) for p in scored_pairs
               if p["similarity"] is not None and (h := p["human"]) is not None]
+        if not ok:
+            first = scored_pairs[0]
+            raise NotFoundError(f"no rated pair ({len(scored_pairs)} in the file) has both articles in the store (e.g. "
+                                f"{first['id1']!r} and {first['id2']!r}); add them with 'storycluster add' first")
         human = [-h if lower_is_similar else h for _, h, _ in ok]
         ours = [s for s, _, _ in ok]
         out["pairs"] = {"n": len(scored_pairs), "scored": len(ok), "not_in_store": len(scored_pairs) - len(ok),
-                        "pearson": pearson(ours, human), "spearman": spearman(ours, human)}
+                        "pearson": _defined(pearson(ours, human)), "spearman": _defined(spearman(ours, human))}
         if split is not None:
             positive = [h <= split if lower_is_similar else h >= split for _, h, _ in ok]
             same = [t in ("same_story", "duplicate") for _, _, t in ok]
@@ -132,9 +139,15 @@ def evaluate_store(dedup_result: Dedup | None, gold: Mapping[str, str] | None,
                 called = [s for s, pos in zip(same, positive, strict=True) if pos is side]
                 return sum(called) / len(called) if called else None
 
-            out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": roc_auc(ours, positive),
+            out["pairs"] |= {"split": split, "positives": sum(positive), "roc_auc": _defined(roc_auc(ours, positive)),
                              "same_story_positives": share(True), "same_story_negatives": share(False)}
     return out
+
+
+def _defined(x: float) -> float | None:
+    """None for a measure the pairs leave undefined (NaN: too few pairs, one rating for all, one side empty), so
+    that JSON output says null instead of the invalid NaN."""
+    return None if math.isnan(x) else x
 
 
 def _groups_scored(dedup_result: Dedup, gold: Mapping[str, str]) -> dict:
@@ -188,6 +201,9 @@ def read_labels(path: str | Path, label: str = "cluster_id") -> dict[str, str]:
                 raise InputError(Problem(str(path), lineno, field, "missing",
                                          f"every gold line needs 'id' and '{label}' (choose the field with --label)"))
         out[str(row["id"])] = str(row[label])
+    if not out:
+        raise InputError(Problem(str(path), None, None, "no gold lines (the file is empty)",
+                                 f"one JSON object per line with 'id' and '{label}'"))
     return out
 
 
@@ -210,6 +226,8 @@ def read_id_pairs(path: str | Path, need_score: bool = False) -> list[tuple[str,
                 raise InputError(Problem(str(path), lineno, "score", f"not a number: {json.dumps(row['score'])[:80]}",
                                          want))
         out.append((str(row["id1"]), str(row["id2"]), score))
+    if not out:
+        raise InputError(Problem(str(path), None, None, "no pairs (the file is empty)", want))
     return out
 
 

@@ -151,3 +151,30 @@ def test_gold_and_pair_files_with_problems_name_file_and_line(tmp_path):
     assert read_pairs(p) == [("a", "b", 1.5)]
     p.write_bytes(b'\xef\xbb\xbf{"id": "a", "cluster_id": 1}\n')
     assert read_labels(p) == {"a": "1"}
+    # an empty file is an error, not an evaluation of nothing
+    p.write_text("\n", encoding="utf-8")
+    with pytest.raises(InputError, match="g.jsonl: no gold lines"):
+        read_labels(p)
+    with pytest.raises(InputError, match="g.jsonl: no pairs"):
+        read_pairs(p)
+
+
+def test_eval_with_nothing_to_measure_says_so(seed_store, tmp_path):
+    """Ids that are not stored are an error naming one; a measure the pairs leave undefined is null in JSON (NaN
+    is not JSON) and '-' in text, with a note saying why."""
+    runner = CliRunner()
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"id": "zz1", "cluster_id": "a"}\n{"id": "zz2", "cluster_id": "a"}\n', encoding="utf-8")
+    r = runner.invoke(app, ["eval", str(gold), "--store", str(seed_store)])
+    assert r.exit_code == 1 and r.stderr.startswith("Error: no gold article (2 in the file) is in the store (e.g. 'zz1')")
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"id1": "zz1", "id2": "seed-main", "score": 1}\n', encoding="utf-8")
+    r = runner.invoke(app, ["eval", "--pairs", str(pairs), "--store", str(seed_store)])
+    assert r.exit_code == 1 and "no rated pair (1 in the file) has both articles in the store" in r.stderr
+    pairs.write_text('{"id1": "similar-01", "id2": "seed-main", "score": 1}\n', encoding="utf-8")
+    r = runner.invoke(app, ["eval", "--pairs", str(pairs), "--split", "2", "-f", "json", "--store", str(seed_store)])
+    assert r.exit_code == 0 and "NaN" not in r.stdout
+    p = json.loads(r.stdout)["pairs"]
+    assert (p["scored"], p["pearson"], p["spearman"], p["roc_auc"]) == (1, None, None, None)
+    text = runner.invoke(app, ["eval", "--pairs", str(pairs), "--split", "2", "--store", str(seed_store)]).stdout
+    assert "Pearson -  Spearman -  ROC AUC -" in text and "note: '-' is a measure these pairs leave undefined" in text
