@@ -270,7 +270,7 @@ def add(
         stored = report.added + report.updated + report.unchanged
         typer.echo(f"read {report.read} record{'s' if report.read != 1 else ''}: {report.added} added, "
                    f"{report.updated} updated, "
-                   f"{report.unchanged} unchanged, {len(report.problems)} skipped; {stored} stored "
+                   f"{report.unchanged} unchanged, {report.skipped} skipped; {stored} stored "
                    f"({report.embedded} texts embedded, {report.seconds:.1f}s"
                    f"{f', {report.read / report.seconds:.1f} articles/s' if report.seconds > 0 else ''})",
                    err=True)

@@ -34,7 +34,7 @@ CHUNK = 256
 
 @dataclass(slots=True)
 class AddReport:
-    """What an add did. ``read == added + updated + unchanged + len(problems)``."""
+    """What an add did. ``read == added + updated + unchanged + skipped`` (``skipped``: one per problem)."""
 
     read: int = 0
     added: int = 0
@@ -52,11 +52,17 @@ class AddReport:
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
+    @property
+    def skipped(self) -> int:
+        """Records not stored because of a problem (``--on-error skip``): read = added + updated + unchanged +
+        skipped."""
+        return len(self.problems)
+
     def to_dict(self) -> dict:
         """JSON-ready: each problem with its file, line, field, message and hint (and the one-line text)."""
         d = asdict(self)
         d["seconds"] = round(self.seconds, 3)
-        d["skipped"] = len(self.problems)
+        d["skipped"] = self.skipped
         d["problems"] = [{"path": p.path, "line": p.line, "field": p.field, "message": p.message, "hint": p.hint,
                           "text": str(p)} for p in self.problems]
         return d

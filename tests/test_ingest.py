@@ -204,8 +204,8 @@ def test_skip_mode_accounts_for_every_record(tmp_path, hash_embedder):
         report = archive.add_paths([p, second, tmp_path / "missing.jsonl"], on_error="skip")
         assert archive.db.count() == 2
     assert report.read == 7
-    assert report.added == 2 and len(report.problems) == 5
-    assert report.read == report.added + report.updated + report.unchanged + len(report.problems)
+    assert report.added == 2 and report.skipped == 5
+    assert report.read == report.added + report.updated + report.unchanged + report.skipped
     fields = [(Path(x.path).name, x.line, x.field) for x in report.problems]
     assert fields == [("mixed.jsonl", 2, None), ("mixed.jsonl", 3, "text"), ("mixed.jsonl", 4, "id"),
                       ("second.jsonl", 1, "id"), ("missing.jsonl", None, None)]
