@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from .normalize import ascii_digits
 
@@ -64,6 +64,28 @@ def normalize_published(value: str | None) -> str | None:
     if dt is None:
         raise ValueError(f"not a date: {value!r}")
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+
+
+#: a Unix time at or above this is in milliseconds (in seconds it would be after the year 5000)
+UNIX_MS_FROM = 100_000_000_000
+
+
+def published_text(value: object) -> str | None:
+    """A date given as something other than text, as ISO-8601 text: a ``datetime`` or ``date`` (a Parquet
+    timestamp or date column) as it is, a number as Unix time in seconds, or in milliseconds from
+    ``UNIX_MS_FROM`` on (pandas' ``to_json`` writes dates as milliseconds); text and None pass through. Raise
+    ValueError for a number no date has, and TypeError for any other type."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= UNIX_MS_FROM else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{value!r} is not a Unix time in seconds or milliseconds") from None
+    raise TypeError(type(value).__name__)
 
 
 #: the longest URL stored (browsers and servers commonly stop at about 8 KB; longer ones are not addresses)

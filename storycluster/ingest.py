@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from .article import FIELDS, Article, normalize_published, web_url
+from .article import FIELDS, Article, normalize_published, published_text, web_url
 from .errors import HINT_FIX, Problem
 from .language import LANG_HINT, language_tag
 
@@ -106,7 +106,8 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
         elif suffix in (".jsonl", ".ndjson", ".json"):
             yield from _validated(_read_data(fh, where, suffix), where, max_text_bytes, notices)
         elif suffix == ".parquet":
-            yield from _validated(_read_parquet(fh, where), where, max_text_bytes, notices)
+            unknown: dict[str, int] = {}  # filled from the file's schema: its columns are not read at all
+            yield from _validated(_read_parquet(fh, where, unknown), where, max_text_bytes, notices, unknown)
         elif suffix in (".csv", ".tsv"):
             yield from _validated(_read_csv(fh, where, "\t" if suffix == ".tsv" else ","), where, max_text_bytes, notices)
         elif suffix in _TEXT_SUFFIXES:
@@ -229,9 +230,11 @@ def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | 
         yield lineno, obj
 
 
-def _read_parquet(fh: io.BufferedReader, path: str, batch_rows: int = 4096) -> Iterator[tuple[int, dict | Problem]]:
-    """Rows of a Parquet file (pyarrow, installed with the ``dist`` extra) with the JSONL fields as columns;
-    the row number (from 1) stands in for the line."""
+def _read_parquet(fh: io.BufferedReader, path: str, unknown: dict[str, int],
+                  batch_rows: int = 4096) -> Iterator[tuple[int, dict | Problem]]:
+    """Rows of a Parquet file (pyarrow, installed with the ``dist`` extra) with the JSONL fields as columns (a
+    date's other names among them); the row number (from 1) stands in for the line. The columns it does not read
+    go into ``unknown`` (column → rows), for the file's notice."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -242,7 +245,8 @@ def _read_parquet(fh: io.BufferedReader, path: str, batch_rows: int = 4096) -> I
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
         yield 0, Problem(path, None, None, f"not a readable Parquet file ({e})", "check the file")
         return
-    columns = [c for c in pf.schema_arrow.names if c in FIELDS]
+    columns = [c for c in pf.schema_arrow.names if c in _KNOWN]
+    unknown.update((c, pf.metadata.num_rows) for c in pf.schema_arrow.names if c not in _KNOWN)
     row = 0
     for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
         for rec in batch.to_pylist():
@@ -379,9 +383,11 @@ def html_to_record(html: str) -> dict:
 
 
 def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_bytes: int,
-               notices: list[str] | None = None) -> Iterator[Record]:
+               notices: list[str] | None = None, unknown: dict[str, int] | None = None) -> Iterator[Record]:
+    """Each row as an Article or a Problem (a duplicate id too); then the file's notice of fields not read
+    (``unknown``: those a reader found without passing them on, counted with those in the rows)."""
     seen: dict[str, int] = {}
-    unknown: dict[str, int] = {}
+    unknown = {} if unknown is None else unknown
     empty = True
     for lineno, row in rows:
         empty = False
@@ -454,6 +460,13 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
         if v is not None and not isinstance(v, str):
             if field == "id" and isinstance(v, int) and not isinstance(v, bool):
                 v = str(v)
+            elif field == "published" and not isinstance(v, bool | list | dict):
+                try:
+                    v = published_text(v)
+                except ValueError as e:
+                    return bad(date_field, str(e), "give ISO-8601 text, e.g. 2024-09-15T08:30:00Z, or a Unix time")
+                except TypeError:
+                    return bad(date_field, f"expected a string, got {type(v).__name__}")
             else:
                 return bad(date_field if field == "published" else field,
                            f"expected a string, got {type(v).__name__}")

@@ -132,6 +132,27 @@ def test_parquet_input_reads_like_jsonl(tmp_path) -> None:
     assert "not a readable Parquet file" in str(problem)
 
 
+def test_parquet_dates_and_columns_not_read(tmp_path) -> None:
+    """A Parquet timestamp or date column is a date (under any of a date's names), and the columns storycluster
+    does not read are named in the file's notice, as for JSONL."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    when = dt.datetime(2024, 9, 15, 8, 30, tzinfo=dt.UTC)
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["Body one.", "Body two."],
+                             "published_at": pa.array([when, None], pa.timestamp("s", tz="UTC")),
+                             "date": pa.array([None, dt.date(2024, 9, 16)], pa.date32()),
+                             "author": ["x", "y"], "views": [1, 2]}), tmp_path / "d.parquet")
+    notices: list[str] = []
+    a, b = read_path(tmp_path / "d.parquet", notices=notices)
+    assert (a.published, b.published) == ("2024-09-15T08:30:00+00:00", "2024-09-16")
+    assert a.published_ts == when.timestamp()
+    assert notices == [f"{tmp_path / 'd.parquet'}: fields not read: 'author' (2 records), 'views' (2 records); "
+                       "storycluster reads id, title, text, url, source, published, lang (dates also from date, "
+                       "published_at, publishedAt, pubDate, datePublished, pub_date, publication_date, dateCreated)"]
+
+
 def test_boilerplate_lines_are_counted_per_outlet_as_the_store_counts_them() -> None:
     """The distributed line counts: the source, else the URL's host (as ``add`` counts), headlines among the
     lines; an article with neither counts toward nothing."""

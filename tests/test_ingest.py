@@ -84,6 +84,20 @@ def test_bad_date_and_wrong_type(tmp_path):
     assert [(x.line, x.field) for x in probs] == [(1, "published"), (2, "title")]
 
 
+def test_dates_given_as_numbers_are_unix_time(tmp_path):
+    """A number in a date field is Unix time: seconds, or milliseconds (pandas' to_json writes dates so); a number
+    no date has, and a true/false, are bad records naming the field."""
+    rows = [GOOD | {"id": "s", "published": 1726389000}, GOOD | {"id": "ms", "date": 1726389000123},
+            GOOD | {"id": "big", "published": 10**20}, GOOD | {"id": "flag", "published": True}]
+    out = records(write_jsonl(tmp_path / "n.jsonl", rows))
+    assert [(a.id, a.published) for a in out[:2]] == [("s", "2024-09-15T08:30:00Z"),
+                                                      ("ms", "2024-09-15T08:30:00.123000Z")]
+    assert out[0].published_ts == 1726389000 and out[1].published_ts == 1726389000.123
+    assert [(x.line, x.field) for x in out[2:]] == [(3, "published"), (4, "published")]
+    assert "is not a Unix time in seconds or milliseconds" in out[2].message and "ISO-8601" in out[2].hint
+    assert out[3].message == "expected a string, got bool"
+
+
 def test_unreadable_path(tmp_path):
     prob = only_problem(tmp_path / "nope.jsonl")
     assert prob.line is None and "cannot read" in prob.message and "No such file" in prob.message
