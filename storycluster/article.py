@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -45,8 +46,8 @@ def parse_published(value: str | None) -> float | None:
 
 def normalize_published(value: str | None) -> str | None:
     """A date as given when it is ISO-8601; an RFC 2822 date (RSS ``pubDate``: "Tue, 10 Jun 2003 04:00:00 GMT")
-    as ISO-8601; either written in Arabic-Indic digits ("٢٠٢٤-٠٩-١٥") with ASCII digits; raise ValueError on
-    anything else."""
+    or a Unix time written as nine digits or more (a CSV's, see :func:`published_text`) as ISO-8601; either
+    written in Arabic-Indic digits ("٢٠٢٤-٠٩-١٥") with ASCII digits; raise ValueError on anything else."""
     if value is None or not value.strip():
         return None
     value = ascii_digits(value)
@@ -55,6 +56,8 @@ def normalize_published(value: str | None) -> str | None:
         return value
     except ValueError:
         pass
+    if _UNIX_TEXT.fullmatch(value.strip()):  # a CSV's Unix time: no ISO-8601 date is nine digits or more alone
+        return published_text(float(value) if "." in value else int(value))
     from email.utils import parsedate_to_datetime
 
     try:
@@ -65,6 +68,9 @@ def normalize_published(value: str | None) -> str | None:
         raise ValueError(f"not a date: {value!r}")
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
 
+
+#: Unix time written as text (nine digits or more: 1726389000, 1726389000123, 1726389000.5)
+_UNIX_TEXT = re.compile(r"-?[0-9]{9,}(?:\.[0-9]+)?")
 
 #: a Unix time at or above this is in milliseconds (in seconds it would be after the year 5000)
 UNIX_MS_FROM = 100_000_000_000

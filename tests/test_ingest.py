@@ -96,6 +96,11 @@ def test_dates_given_as_numbers_are_unix_time(tmp_path):
     assert [(x.line, x.field) for x in out[2:]] == [(3, "published"), (4, "published")]
     assert "is not a Unix time in seconds or milliseconds" in out[2].message and "ISO-8601" in out[2].hint
     assert out[3].message == "expected a string, got bool"
+    # a CSV has no numbers: nine digits or more alone are Unix time too (eight are an ISO date, 20240915)
+    (tmp_path / "n.csv").write_text("id,text,published\nc1,Body,1726389000\nc2,Body,20240915\nc3,Body,12345678\n",
+                                    encoding="utf-8")
+    c1, c2, c3 = records(tmp_path / "n.csv")
+    assert (c1.published, c2.published, c3.field) == ("2024-09-15T08:30:00Z", "20240915", "published")
 
 
 def test_unreadable_path(tmp_path):
