@@ -739,6 +739,8 @@ def dedup_dist(
                                on_error=on_error.value, max_text_bytes=int(max_text_mb * 1e6))
     for p in report.problems:
         typer.echo(f"skipped: {p.replace(f' ({HINT_FIX})', '')}", err=True)  # problems as text: ray_engine
+    for line in report.notices:
+        typer.echo(f"note: {line}", err=True)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     typer.echo(f"read {report.read} records: {report.articles} articles, {len(report.problems)} skipped; "
                f"{report.groups} groups ({report.grouped} articles), {report.singletons} singletons → {out}\n"

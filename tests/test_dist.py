@@ -97,11 +97,15 @@ def test_cli_dedup_dist(tmp_path) -> None:
 
     rows = [json.loads(x) for x in SEEDS.read_text(encoding="utf-8").splitlines()]
     fields = ["id", "title", "text", "url", "source", "published", "lang"]
-    pq.write_table(pa.table({f: [r.get(f) for r in rows] for f in fields}), tmp_path / "seeds.parquet")
+    pq.write_table(pa.table({**{f: [r.get(f) for r in rows] for f in fields}, "author": ["x"] * len(rows)}),
+                   tmp_path / "seeds.parquet")
     p = subprocess.run([sys.executable, "-m", "storycluster", "dedup-dist", str(tmp_path / "seeds.parquet"),
                         "--out", str(tmp_path / "out"), "--workers", "2"], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "read 25 records: 25 articles, 0 skipped; 5 groups" in p.stderr
+    assert f"note: {tmp_path / 'seeds.parquet'}: fields not read: 'author' (25 records); " in p.stderr
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))["notices"] == \
+        [line.removeprefix("note: ") for line in p.stderr.splitlines() if line.startswith("note: ")]
     single = _single([SEEDS], tmp_path / "store")
     _same_groups(single, json.loads((tmp_path / "out" / "dedup.json").read_text(encoding="utf-8")))
     bad = subprocess.run([sys.executable, "-m", "storycluster", "dedup-dist", str(tmp_path / "missing.jsonl"),

@@ -110,6 +110,13 @@ def test_read_file_keeps_problems_as_rows(tmp_path) -> None:
     assert [(r["id"], r["ordinal"], r["file_no"]) for r in rows] == [("x", 0, 4), (None, -1, 4), ("y", 1, 4)]
     assert rows[1]["problem"].startswith(f"{f}:2: invalid JSON")
     assert rows[2]["text"] == "مرحبا بكم"
+    assert [r["notice"] for r in rows] == [None, None, None]
+    # fields not read: named once for the file, on its last row (dedup-dist reports them as add does)
+    f.write_text(json.dumps({"id": "x", "text": "Hello.", "author": "a"}) + "\n"
+                 + json.dumps({"id": "y", "text": "There.", "author": "b", "tags": []}) + "\n", encoding="utf-8")
+    rows = stages.read_file({"path": str(f), "file_no": 0}, 10**6)
+    assert [r["notice"] for r in rows[:-1]] == [None]
+    assert rows[-1]["notice"].startswith(f"{f}: fields not read: 'author' (2 records), 'tags' (1 record); ")
 
 
 def test_parquet_input_reads_like_jsonl(tmp_path) -> None:

@@ -45,6 +45,8 @@ class DistReport:
     grouped: int = 0
     singletons: int = 0
     problems: list[str] = field(default_factory=list)
+    #: one line per input file with fields that were not read (as ``add`` reports them)
+    notices: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -133,9 +135,10 @@ def _read(inputs: Sequence[str | Path], max_text_bytes: int, on_error: str, repo
     items = [{"path": str(p), "file_no": i} for i, p in enumerate(inputs)]
     raw = ray.data.from_items(items, override_num_blocks=max(1, len(items))).flat_map(
         partial(stages.read_file, max_text_bytes=max_text_bytes)).materialize()
-    light = _table(raw.select_columns(["file_no", "ordinal", "id", "origin", "problem"]))
+    light = _table(raw.select_columns(["file_no", "ordinal", "id", "origin", "problem", "notice"]))
     report.read = light.num_rows
     report.problems = [p for p in light.column("problem").to_pylist() if p]
+    report.notices = [line for n in light.column("notice").to_pylist() if n for line in n.split("\n")]
     ok = light.filter(pa.array(~light.column("problem").is_valid().to_numpy(zero_copy_only=False)))
     by_file, dups = stages.positions(list(zip(*(ok.column(c).to_pylist() for c in ("file_no", "ordinal", "id", "origin")),
                                               strict=True)))
@@ -143,7 +146,7 @@ def _read(inputs: Sequence[str | Path], max_text_bytes: int, on_error: str, repo
     if report.problems and on_error == "fail":
         raise InputError(Problem("<input>", None, None, f"{len(report.problems)} bad record(s); the first: "
                                  f"{report.problems[0]}", "nothing was written; fix them or rerun with --on-error skip"))
-    return (raw.filter(lambda r: r["problem"] is None)
+    return (raw.drop_columns(["notice"]).filter(lambda r: r["problem"] is None)
             .map_batches(stages.with_positions, fn_kwargs={"by_file": by_file}, batch_format="pyarrow")
             .filter(lambda r: r["pos"] >= 0)
             .repartition(target_num_rows_per_block=BLOCK_ROWS))  # one big file still feeds every actor
@@ -210,6 +213,7 @@ def _write(out: Path, result: dict, report: DistReport, inputs: Sequence[str | P
             fh.write(json.dumps({"problem": p}, ensure_ascii=False) + "\n")
     manifest = {"version": SCHEMA_VERSION, "model_id": model_id_for(model), "inputs": [str(p) for p in inputs],
                 "read": report.read, "articles": report.articles, "problems": len(report.problems),
+                "notices": report.notices,
                 "groups": report.groups, "grouped": report.grouped, "singletons": report.singletons,
                 "seconds": report.seconds, "embeddings": {"columns": list(EMBEDDING_COLUMNS), "vector":
                 "lead and headline embeddings side by side, scaled by sqrt(1 - title_weight) and sqrt(title_weight)",

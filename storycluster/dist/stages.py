@@ -24,17 +24,21 @@ from ..lexical import BANDS, NUM_PERM, band_keys, shared_key_pairs
 # -- read -------------------------------------------------------------------------------------------
 def read_file(item: dict, max_text_bytes: int) -> list[dict]:
     """One input path (a file or a folder) → rows: articles with ``file_no``/``ordinal`` (their order in the
-    input), and problems (``problem`` set, reported and not grouped), exactly as ``storycluster add`` reads."""
+    input), and problems (``problem`` set, reported and not grouped), exactly as ``storycluster add`` reads. The
+    last row carries the path's notices (fields not read, one line per file) in ``notice``."""
     rows: list[dict] = []
+    notices: list[str] = []
     ordinal = 0
-    for rec in read_path(item["path"], max_text_bytes):
+    for rec in read_path(item["path"], max_text_bytes, notices):
         if isinstance(rec, Problem):
             rows.append({**dict.fromkeys(FIELDS), "file_no": item["file_no"], "ordinal": -1,
-                         "origin": None, "problem": str(rec)})
+                         "origin": None, "problem": str(rec), "notice": None})
         else:
             rows.append({**rec.to_dict(), "file_no": item["file_no"], "ordinal": ordinal,
-                         "origin": rec.origin, "problem": None})
+                         "origin": rec.origin, "problem": None, "notice": None})
             ordinal += 1
+    if rows and notices:  # a path always gives a row: a file without records is a problem
+        rows[-1]["notice"] = "\n".join(notices)
     return rows
 
 
