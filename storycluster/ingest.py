@@ -128,9 +128,13 @@ def _read_data(fh, path: str, suffix: str) -> Iterator[tuple[int, dict | Problem
 
 def _read_json(fh, path: str) -> Iterator[tuple[int, dict | Problem]]:
     """A .json file: one array of records (each numbered by its place in the array, from 1, where a line
-    number would be), or JSON lines."""
+    number would be), one record written over several lines, or JSON lines."""
     if not fh.peek(64)[:64].removeprefix(BOM).lstrip().startswith(b"["):
-        yield from _read_jsonl(fh, path)
+        first = fh.readline()
+        if not _one_json_line(first):  # "{" alone, or an object cut across lines: one record, pretty-printed
+            yield from _read_json_object(first + fh.read(), path)
+            return
+        yield from _read_jsonl(itertools.chain([first], fh), path)
         return
     raw = fh.read()
     text = _decode(raw.removeprefix(BOM), path, None)
@@ -140,8 +144,9 @@ def _read_json(fh, path: str) -> Iterator[tuple[int, dict | Problem]]:
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as e:
-        yield 0, Problem(path, e.lineno, None, f"invalid JSON ({e.msg} at column {e.colno})",
-                         "a .json file holds one array of article objects, or one object per line")
+        yield 0, Problem(path, e.lineno, None, _json_error(e),
+                         "a .json file holds one array of article objects, one article object, or one object per "
+                         "line")
         return
     except RecursionError:
         yield 0, Problem(path, None, None, "JSON nested too deeply to read", HINT_FIX)
@@ -149,6 +154,59 @@ def _read_json(fh, path: str) -> Iterator[tuple[int, dict | Problem]]:
     for n, row in enumerate(rows, start=1):
         yield n, row if isinstance(row, dict) else Problem(path, n, None, f"record {n} of the array: expected a JSON "
                                                                           f"object, got {type(row).__name__}", HINT_FIX)
+
+
+def _one_json_line(line: bytes) -> bool:
+    """Whether a file's first line is a whole JSON value, as JSON lines start (or is blank, or not an object)."""
+    text = line.removeprefix(BOM).strip()
+    if not text.startswith(b"{"):
+        return True
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _read_json_object(raw: bytes, path: str) -> Iterator[tuple[int, dict | Problem]]:
+    """A .json file that holds one JSON object over several lines: one record; an object that holds a list of
+    records under a key (an API's {"articles": [...]}) is named as such, not read as an article."""
+    text = _decode(raw.removeprefix(BOM), path, None)
+    if isinstance(text, Problem):
+        yield 0, text
+        return
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        yield 0, Problem(path, e.lineno, None, _json_error(e),
+                         "a .json file holds one array of article objects, one article object, or one object per "
+                         "line")
+        return
+    except RecursionError:
+        yield 0, Problem(path, None, None, "JSON nested too deeply to read", HINT_FIX)
+        return
+    if not isinstance(obj, dict):
+        yield 0, Problem(path, None, None, f"expected a JSON object or array, got {type(obj).__name__}", HINT_FIX)
+        return
+    yield 1, _wrapped_list(obj, path, None) or obj
+
+
+def _wrapped_list(obj: dict, path: str, line: int | None) -> Problem | None:
+    """The problem with an object that holds a list of records under a key (an API's ``{"articles": [...]}``)
+    instead of being one, else None."""
+    if {"id", "text"} & obj.keys():
+        return None
+    key = next((k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)), None)
+    if key is None:
+        return None
+    n = len(obj[key])
+    return Problem(path, line, None, f"an object that holds a list of {n} object{'s' if n != 1 else ''} under "
+                                     f"'{key}', not an article",
+                   f"give the list itself, e.g. jq -c '.{key}[]' {Path(path).name} > articles.jsonl")
+
+
+def _json_error(e: json.JSONDecodeError) -> str:
+    return f"invalid JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
 
 
 def _unzipped(records: Iterator[Record], path: str) -> Iterator[Record]:
@@ -205,7 +263,7 @@ def _decoded(raw: bytes, codec: str, path: str, why: str) -> str | Problem:
                        "correct the declared charset, or re-encode the file as UTF-8")
 
 
-def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | Problem]]:
+def _read_jsonl(fh: Iterable[bytes], path: str) -> Iterator[tuple[int, dict | Problem]]:
     for lineno, raw in enumerate(fh, start=1):
         if lineno == 1:
             raw = raw.removeprefix(BOM)
@@ -218,7 +276,7 @@ def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | 
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            yield lineno, Problem(path, lineno, None, f"invalid JSON ({e.msg} at column {e.colno})", HINT_FIX)
+            yield lineno, Problem(path, lineno, None, _json_error(e), HINT_FIX)
             continue
         except RecursionError:
             yield lineno, Problem(path, lineno, None, "JSON nested too deeply to read", HINT_FIX)
@@ -227,7 +285,7 @@ def _read_jsonl(fh: io.BufferedReader, path: str) -> Iterator[tuple[int, dict | 
             yield lineno, Problem(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}",
                                   HINT_FIX)
             continue
-        yield lineno, obj
+        yield lineno, _wrapped_list(obj, path, lineno) or obj
 
 
 def _read_parquet(fh: io.BufferedReader, path: str, unknown: dict[str, int],

@@ -103,6 +103,26 @@ def test_dates_given_as_numbers_are_unix_time(tmp_path):
     assert (c1.published, c2.published, c3.field) == ("2024-09-15T08:30:00Z", "20240915", "published")
 
 
+def test_json_file_with_one_record_or_a_wrapped_list(tmp_path):
+    """A .json file may hold one article written over several lines; an object that holds the list of articles
+    under a key (an API's answer) is named as that, with the command that unwraps it, in .json and .jsonl alike."""
+    (tmp_path / "one.json").write_text(json.dumps(GOOD, indent=2), encoding="utf-8")
+    [a] = records(tmp_path / "one.json")
+    assert (a.id, a.text) == (GOOD["id"], GOOD["text"])
+    for name, text in (("api.json", json.dumps({"status": "ok", "articles": [GOOD, GOOD | {"id": "a2"}]}, indent=1)),
+                       ("api.jsonl", json.dumps({"articles": [GOOD]}) + "\n")):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        prob = only_problem(tmp_path / name)
+        n = 2 if name == "api.json" else 1
+        assert prob.message == f"an object that holds a list of {n} object{'s' if n == 2 else ''} under 'articles', " \
+                               "not an article"
+        assert prob.hint == f"give the list itself, e.g. jq -c '.articles[]' {name} > articles.jsonl"
+    (tmp_path / "two.json").write_text(json.dumps(GOOD, indent=2) + "\n" + json.dumps(GOOD, indent=2),
+                                       encoding="utf-8")
+    prob = only_problem(tmp_path / "two.json")
+    assert prob.message == "invalid JSON (Extra data at column 1)" and "one article object" in prob.hint
+
+
 def test_unreadable_path(tmp_path):
     prob = only_problem(tmp_path / "nope.jsonl")
     assert prob.line is None and "cannot read" in prob.message and "No such file" in prob.message
