@@ -202,7 +202,8 @@ def _wrapped_list(obj: dict, path: str, line: int | None) -> Problem | None:
     n = len(obj[key])
     return Problem(path, line, None, f"an object that holds a list of {n} object{'s' if n != 1 else ''} under "
                                      f"'{key}', not an article",
-                   f"give the list itself, e.g. jq -c '.{key}[]' {Path(path).name} > articles.jsonl")
+                   f"pipe the list itself, e.g. ... | jq -c '.{key}[]' | storycluster add -" if path == STDIN_NAME
+                   else f"give the list itself, e.g. jq -c '.{key}[]' {Path(path).name} > articles.jsonl")
 
 
 def _json_error(e: json.JSONDecodeError) -> str:

@@ -1,5 +1,6 @@
 """Every kind of bad input gives a message naming file, line, field and what to do; skip mode reports it."""
 
+import io
 import json
 from pathlib import Path
 
@@ -117,6 +118,14 @@ def test_json_file_with_one_record_or_a_wrapped_list(tmp_path):
         assert prob.message == f"an object that holds a list of {n} object{'s' if n == 2 else ''} under 'articles', " \
                                "not an article"
         assert prob.hint == f"give the list itself, e.g. jq -c '.articles[]' {name} > articles.jsonl"
+    from storycluster.ingest import STDIN_NAME, read_paths, spool_stdin
+
+    spooled = spool_stdin(io.BytesIO(json.dumps({"items": [GOOD]}).encode()))
+    try:
+        [prob] = list(read_paths([(spooled, STDIN_NAME)]))
+    finally:
+        spooled.unlink()
+    assert prob.hint == "pipe the list itself, e.g. ... | jq -c '.items[]' | storycluster add -"
     (tmp_path / "two.json").write_text(json.dumps(GOOD, indent=2) + "\n" + json.dumps(GOOD, indent=2),
                                        encoding="utf-8")
     prob = only_problem(tmp_path / "two.json")
