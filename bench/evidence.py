@@ -343,6 +343,35 @@ def main() -> None:
         print("\n".join(lines))
 
 
+def soft_labels() -> None:
+    """The rescale's target: the rating read as a share of "same story" on other spans than the shipped 1.5 → 1,
+    3 → 0 (docs/quality.md, "Other soft labels"). Each rescales the recipe's log-odds, left one language out."""
+    sets = devsets.load_all()
+    se = sets["semeval"]
+    spans = {"1.5-3 (shipped)": (1.5, 3.0), "1-4": (1.0, 4.0), "1.5-3.5": (1.5, 3.5), "1-3.5": (1.0, 3.5),
+             "2-3": (2.0, 3.0)}
+    ceiling = {lang: pearson(devsets.soft_label(r := se.rating[se.lang1 == lang]).tolist(), (-r).tolist())
+               for lang in LANGS}
+    print("\nSoft-label spans (rating at 1 → at 0), leave one language out; the shipped span's own Pearson with "
+          "the rating: " + ", ".join(f"{lang} {c:.3f}" for lang, c in ceiling.items()))
+    z = {}
+    for lang in LANGS:
+        p = np.clip(prob(se, devsets.fit(sets, drop=involves(lang))), 1e-6, 1 - 1e-6)
+        z[lang] = np.log(p / (1 - p))
+    for name, (one, zero) in spans.items():
+        y = np.clip((zero - se.rating) / (zero - one), 0.0, 1.0)
+        cells = []
+        for lang in LANGS:
+            held = se.lang1 == lang
+            w = np.zeros(len(y))
+            for other in LANGS:
+                if other != lang:
+                    w[se.lang1 == other] = 1.0 / (se.lang1 == other).sum()
+            fitted = platt(z[lang][~held, None], y[~held], w[~held])
+            cells.append(f"{lang} {row(fitted.predict_proba(z[lang][held, None])[:, 1], se.rating[held])}")
+        print(f"  {name:<16} " + " | ".join(cells))
+
+
 def headline_scale() -> None:
     """The headline regime on SemEval's titles: reliability of its probability before and after the slope that
     ships (``similarity_slopes``), and, left one language out, that slope and a full rescale (a·z + b)."""
@@ -431,5 +460,6 @@ def _brief(v: np.ndarray, y: np.ndarray, rating: np.ndarray) -> str:
 
 if __name__ == "__main__":
     main()
+    soft_labels()
     headline_scale()
     headline_models()
