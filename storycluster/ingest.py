@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from .article import FIELDS, Article, normalize_published, published_text, web_url
 from .errors import HINT_FIX, Problem
@@ -131,29 +132,38 @@ def _read_json(fh, path: str) -> Iterator[tuple[int, dict | Problem]]:
     number would be), one record written over several lines, or JSON lines."""
     if not fh.peek(64)[:64].removeprefix(BOM).lstrip().startswith(b"["):
         first = fh.readline()
-        if not _one_json_line(first):  # "{" alone, or an object cut across lines: one record, pretty-printed
-            yield from _read_json_object(first + fh.read(), path)
+        if _one_json_line(first):
+            yield from _read_jsonl(itertools.chain([first], fh), path)
             return
-        yield from _read_jsonl(itertools.chain([first], fh), path)
+        obj = _whole_json(first + fh.read(), path)  # "{" alone, or an object cut across lines: one record
+        if isinstance(obj, Problem):
+            yield 0, obj
+        elif not isinstance(obj, dict):
+            yield 0, Problem(path, None, None, f"expected a JSON object or array, got {type(obj).__name__}", HINT_FIX)
+        else:
+            yield 1, _wrapped_list(obj, path, None) or obj
         return
-    raw = fh.read()
-    text = _decode(raw.removeprefix(BOM), path, None)
-    if isinstance(text, Problem):
-        yield 0, text
-        return
-    try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as e:
-        yield 0, Problem(path, e.lineno, None, _json_error(e),
-                         "a .json file holds one array of article objects, one article object, or one object per "
-                         "line")
-        return
-    except RecursionError:
-        yield 0, Problem(path, None, None, "JSON nested too deeply to read", HINT_FIX)
+    rows = _whole_json(fh.read(), path)
+    if isinstance(rows, Problem):
+        yield 0, rows
         return
     for n, row in enumerate(rows, start=1):
         yield n, row if isinstance(row, dict) else Problem(path, n, None, f"record {n} of the array: expected a JSON "
                                                                           f"object, got {type(row).__name__}", HINT_FIX)
+
+
+def _whole_json(raw: bytes, path: str) -> Any:
+    """A whole .json file's value, or the Problem that stops it being read."""
+    text = _decode(raw.removeprefix(BOM), path, None)
+    if isinstance(text, Problem):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        return Problem(path, e.lineno, None, _json_error(e),
+                       "a .json file holds one array of article objects, one article object, or one object per line")
+    except RecursionError:
+        return Problem(path, None, None, "JSON nested too deeply to read", HINT_FIX)
 
 
 def _one_json_line(line: bytes) -> bool:
@@ -166,29 +176,6 @@ def _one_json_line(line: bytes) -> bool:
     except (ValueError, RecursionError):
         return False
     return True
-
-
-def _read_json_object(raw: bytes, path: str) -> Iterator[tuple[int, dict | Problem]]:
-    """A .json file that holds one JSON object over several lines: one record; an object that holds a list of
-    records under a key (an API's {"articles": [...]}) is named as such, not read as an article."""
-    text = _decode(raw.removeprefix(BOM), path, None)
-    if isinstance(text, Problem):
-        yield 0, text
-        return
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        yield 0, Problem(path, e.lineno, None, _json_error(e),
-                         "a .json file holds one array of article objects, one article object, or one object per "
-                         "line")
-        return
-    except RecursionError:
-        yield 0, Problem(path, None, None, "JSON nested too deeply to read", HINT_FIX)
-        return
-    if not isinstance(obj, dict):
-        yield 0, Problem(path, None, None, f"expected a JSON object or array, got {type(obj).__name__}", HINT_FIX)
-        return
-    yield 1, _wrapped_list(obj, path, None) or obj
 
 
 def _wrapped_list(obj: dict, path: str, line: int | None) -> Problem | None:
