@@ -76,13 +76,11 @@ _UNIX_TEXT = re.compile(r"-?[0-9]{9,}(?:\.[0-9]+)?")
 UNIX_MS_FROM = 100_000_000_000
 
 
-def published_text(value: object) -> str | None:
+def published_text(value: object) -> str:
     """A date given as something other than text, as ISO-8601 text: a ``datetime`` or ``date`` (a Parquet
     timestamp or date column) as it is, a number as Unix time in seconds, or in milliseconds from
-    ``UNIX_MS_FROM`` on (pandas' ``to_json`` writes dates as milliseconds); text and None pass through. Raise
-    ValueError for a number no date has, and TypeError for any other type."""
-    if value is None or isinstance(value, str):
-        return value
+    ``UNIX_MS_FROM`` on (pandas' ``to_json`` writes dates as milliseconds). Raise ValueError for a number no date
+    has, and TypeError for any other type."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, int | float) and not isinstance(value, bool):

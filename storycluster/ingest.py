@@ -492,6 +492,16 @@ def fields_not_read(where: str, unknown: dict[str, int]) -> str:
             f"(dates also from {', '.join(DATE_FIELDS[1:])})")
 
 
+def _as_text(field: str, value: object) -> str:
+    """A field's value given as something other than text, as its text: an integer id as its digits, a date as
+    ISO-8601 (:func:`published_text`: a number is Unix time); TypeError for any other value."""
+    if field == "id" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if field == "published":
+        return published_text(value)
+    raise TypeError(type(value).__name__)
+
+
 def to_article(row: dict, path: str = "<input>", line: int | None = None,
                max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Article | Problem:
     """Validate one record (a dict with the JSONL fields) into an Article, or say what is wrong with it."""
@@ -502,26 +512,20 @@ def to_article(row: dict, path: str = "<input>", line: int | None = None,
     values: dict[str, str | None] = {}
     date_field = next((f for f in DATE_FIELDS if row.get(f) not in (None, "")), "published")
     for field in FIELDS:
-        v = row.get(date_field if field == "published" else field)
+        name = date_field if field == "published" else field  # the record's own name for the field
+        v = row.get(name)
         if v is not None and not isinstance(v, str):
-            if field == "id" and isinstance(v, int) and not isinstance(v, bool):
-                v = str(v)
-            elif field == "published" and not isinstance(v, bool | list | dict):
-                try:
-                    v = published_text(v)
-                except ValueError as e:
-                    return bad(date_field, str(e), "give ISO-8601 text, e.g. 2024-09-15T08:30:00Z, or a Unix time")
-                except TypeError:
-                    return bad(date_field, f"expected a string, got {type(v).__name__}")
-            else:
-                return bad(date_field if field == "published" else field,
-                           f"expected a string, got {type(v).__name__}")
+            try:
+                v = _as_text(field, v)
+            except ValueError as e:
+                return bad(name, str(e), "give ISO-8601 text, e.g. 2024-09-15T08:30:00Z, or a Unix time")
+            except TypeError:
+                return bad(name, f"expected a string, got {type(v).__name__}")
         lone = _SURROGATE.search(v) if isinstance(v, str) else None  # a JSON "\ud800" escape: not UTF-8 text
         if lone:
-            return bad(date_field if field == "published" else field,
-                       f"holds a lone surrogate escape (\\u{ord(lone.group()):04x}), not text")
+            return bad(name, f"holds a lone surrogate escape (\\u{ord(lone.group()):04x}), not text")
         if isinstance(v, str) and "\x00" in v:  # a JSON "\u0000": no text holds one, and databases refuse it
-            return bad(date_field if field == "published" else field, "holds a NUL character (\\u0000), not text")
+            return bad(name, "holds a NUL character (\\u0000), not text")
         values[field] = v
     if not (values["id"] or "").strip():
         return bad("id", "missing or empty", "every article needs a unique id")
