@@ -193,8 +193,9 @@ def _one(obj: dict, fmt: Format) -> None:
 @command
 def add(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH",
-                                                help="JSONL or CSV files, .html/.txt files, or folders of them; "
-                                                     "'-': JSON lines (or a JSON array) on standard input.")],
+                                                help="JSONL, CSV or Parquet files, RSS/Atom feeds, .html/.txt "
+                                                     "files, or folders of them; '-': JSON lines (or a JSON array, "
+                                                     "or a feed) on standard input.")],
     store: StoreOpt = Path(DEFAULT_STORE),
     model: Annotated[str | None, typer.Option(
         help="Embedding model for a new store: 'use-multilingual-v3' (default, bundled) or a "
@@ -709,8 +710,8 @@ def recommend(
 @command
 def dedup_dist(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH",
-                                                help="JSONL, CSV or Parquet files (local or shared storage), "
-                                                     "or folders of .html/.txt files.")],
+                                                help="JSONL, CSV or Parquet files, RSS/Atom feeds (local or "
+                                                     "shared storage), or folders of .html/.txt files.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: groups.jsonl, dedup.json, problems.jsonl, "
                                                           "embeddings/*.parquet, manifest.json.")],
     address: Annotated[str | None, typer.Option(

@@ -1,4 +1,5 @@
-"""Readers: JSONL, CSV, or a folder of .html/.txt files → :class:`Article` or :class:`Problem`.
+"""Readers: JSONL, CSV, Parquet, RSS/Atom feeds, or a folder of .html/.txt files → :class:`Article` or
+:class:`Problem`.
 
 Every record read comes out either as an Article or as a Problem naming file, line and field, so
 the caller can account for each one (articles read = stored + reported).
@@ -27,7 +28,9 @@ _ID_CONTROL = re.compile("[\x00-\x1f\x7f]")
 #: the longest id accepted
 MAX_ID_CHARS = 512
 _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
-_DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet"}
+_DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".rss", ".atom"}
+#: RSS and Atom feeds; ``.xml`` only when named, as a folder's ``.xml`` files are often something else (a sitemap)
+_FEED_SUFFIXES = {".rss", ".atom", ".xml"}
 #: data files that may come gzip-compressed (``archive.jsonl.gz``): read as they are decompressed
 _GZIP_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
 #: the byte order mark some Windows tools write at the start of a UTF-8 file: not part of the first record
@@ -56,8 +59,9 @@ STDIN, STDIN_NAME = "-", "<stdin>"
 
 def read_paths(paths: Iterable[str | Path | tuple[Path, str]], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
                notices: list[str] | None = None) -> Iterator[Record]:
-    """Read every path in turn: a .jsonl/.ndjson/.csv file, an .html/.txt file, or a folder of them; a
-    ``(path, name)`` pair is read as ``path`` and named ``name`` in messages (a copy of standard input).
+    """Read every path in turn: a .jsonl/.ndjson/.csv/.parquet file, an RSS/Atom feed, an .html/.txt file, or a
+    folder of them; a ``(path, name)`` pair is read as ``path`` and named ``name`` in messages (a copy of
+    standard input).
     ``notices``: gets one line per file whose records hold fields storycluster does not read."""
     for path in paths:
         if isinstance(path, tuple):
@@ -68,16 +72,18 @@ def read_paths(paths: Iterable[str | Path | tuple[Path, str]], max_text_bytes: i
 
 def spool_stdin(stream=None) -> Path:
     """Standard input (or ``stream``, bytes) copied to a temporary file, so that it can be read twice (checked in
-    full, then added): ``.json`` (one array of records, or JSON lines), ``.json.gz`` when it is gzipped. The
-    caller removes the file."""
+    full, then added): ``.json`` (one array of records, or JSON lines), ``.json.gz`` when it is gzipped, ``.xml``
+    when it starts with markup (an RSS or Atom feed: ``curl -s URL | storycluster add -``). The caller removes
+    the file."""
     import shutil
     import sys
     import tempfile
 
     source = stream if stream is not None else sys.stdin.buffer
-    head = source.read(2)
-    with tempfile.NamedTemporaryFile("wb", prefix="storycluster-stdin-", delete=False,
-                                     suffix=".json.gz" if head == b"\x1f\x8b" else ".json") as out:
+    head = source.read(512)
+    suffix = (".json.gz" if head.startswith(b"\x1f\x8b") else ".xml" if head.removeprefix(BOM).lstrip().startswith(b"<")
+              else ".json")
+    with tempfile.NamedTemporaryFile("wb", prefix="storycluster-stdin-", delete=False, suffix=suffix) as out:
         out.write(head)
         shutil.copyfileobj(source, out, 1 << 20)
     return Path(out.name)
@@ -111,11 +117,16 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
             yield from _validated(_read_parquet(fh, where, unknown), where, max_text_bytes, notices, unknown)
         elif suffix in (".csv", ".tsv"):
             yield from _validated(_read_csv(fh, where, "\t" if suffix == ".tsv" else ","), where, max_text_bytes, notices)
+        elif suffix in _FEED_SUFFIXES:
+            from .feeds import read_feed
+
+            yield from _validated(read_feed(fh.read(), where, notices), where, max_text_bytes, notices)
         elif suffix in _TEXT_SUFFIXES:
             yield from _validated(_read_text_file(fh.read(), p, p.stem), where, max_text_bytes)
         else:
             yield Problem(where, None, None, f"unknown file type '{suffix or '(none)'}'",
-                          "use .jsonl, .csv, .parquet, .html, .txt (data files also as .gz) or a folder of them")
+                          "use .jsonl, .csv, .parquet, an RSS or Atom feed (.rss, .atom, .xml), .html, .txt (JSONL and "
+                          "CSV also as .gz) or a folder of them")
 
 
 def _read_data(fh, path: str, suffix: str) -> Iterator[tuple[int, dict | Problem]]:
@@ -388,8 +399,8 @@ def _read_folder(folder: Path, max_text_bytes: int, notices: list[str] | None = 
         elif suffix in _DATA_SUFFIXES or gzipped:
             data.append(f)
     if not files and not data:
-        yield Problem(str(folder), None, None, "no .html, .htm, .txt, .jsonl or .csv files in this folder",
-                      "point at a folder of articles or at a .jsonl/.csv file")
+        yield Problem(str(folder), None, None, "no .html, .htm, .txt, .jsonl, .csv, .parquet, .rss or .atom files "
+                      "in this folder", "point at a folder of articles or at a .jsonl/.csv file")
     for f in data:
         yield from read_path(f, max_text_bytes, notices)
     for f in files:

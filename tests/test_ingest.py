@@ -138,9 +138,9 @@ def test_unreadable_path(tmp_path):
 
 
 def test_unknown_suffix(tmp_path):
-    p = tmp_path / "a.xml"
+    p = tmp_path / "a.docx"
     p.write_text("<a/>")
-    assert "unknown file type '.xml'" in only_problem(p).message
+    assert "unknown file type '.docx'" in only_problem(p).message
 
 
 def test_files_that_start_with_a_byte_order_mark(tmp_path):
