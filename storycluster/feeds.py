@@ -78,10 +78,10 @@ def _record(entry, channel) -> dict:
             else _text(entry.get("summary"), entry.get("summary_detail")))
     source = entry.get("source") or {}
     link = entry.get("link")
-    if link and not web_url(link) and (home := web_url(channel.get("link"))):  # a link relative to the site
-        link = urljoin(home, link)
     if entry.get("guidislink") and not web_url(link):  # an RSS guid read as a permalink, and it is none
         link = None
+    elif link and not web_url(link) and (home := web_url(channel.get("link"))):  # a link relative to the site
+        link = urljoin(home, link)
     detail = content or entry.get("summary_detail") or entry.get("title_detail") or {}
     return {"id": entry.get("id") or entry.get("link"), "title": title, "text": body or title,
             "url": link, "source": (source.get("title") or channel.get("title") or "").strip() or None,

@@ -120,7 +120,8 @@ def test_what_is_no_feed_and_a_guid_that_is_no_address(tmp_path):
         assert isinstance(problem, Problem) and problem.message.startswith(message), problem
         assert "give an RSS or Atom feed file" in problem.hint
     # an RSS guid is a permalink unless it says otherwise; one that is no address is no link (not a bad record)
-    (tmp_path / "g.rss").write_text('<rss version="2.0"><channel><title>t</title><item><title>T</title>'
+    (tmp_path / "g.rss").write_text('<rss version="2.0"><channel><title>t</title><link>https://t.example/</link>'
+                                    '<item><title>T</title>'
                                     '<guid>item-7</guid><description>Body text.</description></item></channel></rss>')
     [item] = read_path(tmp_path / "g.rss")
     assert (item.id, item.url, item.text) == ("item-7", None, "Body text.")
@@ -206,3 +207,14 @@ def test_a_feed_of_the_seed_archive_groups_as_its_jsonl_does(tmp_path, seed_stor
     given = next(r for r in seed_rows if r["id"] == "en-sudani-bloomberg")
     assert [stored[f] for f in ("title", "url", "published", "lang")] == [given.get(f) for f in
                                                                         ("title", "url", "published", "lang")]
+
+
+def test_a_feed_in_the_encoding_it_declares(tmp_path):
+    """An older Arabic site's feed in windows-1256, as its declaration says: read as text, not as mojibake."""
+    path = tmp_path / "masalla.rss"
+    path.write_bytes('<?xml version="1.0" encoding="windows-1256"?>\n<rss version="2.0"><channel><title>المسلة</title>'
+                     '<language>ar</language><item><title>السوداني لبلومبرغ</title><guid>m-1</guid>'
+                     '<description>&lt;p&gt;قال رئيس الوزراء&lt;/p&gt;</description></item></channel></rss>'
+                     .encode("cp1256"))
+    [item] = read_path(path, notices=[])
+    assert (item.title, item.text, item.source, item.lang) == ("السوداني لبلومبرغ", "قال رئيس الوزراء", "المسلة", "ar")
