@@ -15,6 +15,7 @@ from urllib.parse import urljoin
 
 from .article import normalize_published, web_url
 from .errors import Problem
+from .language import language_tag
 
 #: where an item or entry starts (``<item>``, ``<entry xml:lang="fr">``, ``<rss:item>``): its line in messages
 _ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
@@ -47,12 +48,32 @@ def read_feed(raw: bytes, path: str, notices: list[str] | None = None) -> Iterat
     starts = [raw.count(b"\n", 0, m.start()) + 1 for m in _ITEM_START.finditer(raw)]
     if len(starts) != len(entries):  # items the pattern does not see: number them instead
         starts = list(range(1, len(entries) + 1))
+    unread: dict[str, int] = {}  # languages that are no language tag → items
     for line, entry in zip(starts, entries, strict=True):
         if not (entry.get("id") or entry.get("link")):
             yield line, Problem(path, line, "guid", "the item has no guid, id or link",
                                 "storycluster takes one of them as the article's id")
             continue
-        yield line, _record(entry, channel)
+        record = _record(entry, channel)
+        if record["lang"] is not None and not _is_language(record["lang"]):
+            unread[record["lang"]] = unread.get(record["lang"], 0) + 1
+            record["lang"] = None  # detected from the text, as for an item that names none
+        yield line, record
+    if unread and notices is not None:
+        named = ", ".join(f"{value[:40]!r} ({n} item{'s' if n != 1 else ''})" for value, n in sorted(unread.items()))
+        notices.append(f"{path}: language not read, not a language tag: {named}; those items' languages are "
+                       "detected from their text")
+
+
+def _is_language(value: str) -> bool:
+    """Whether a feed's language (RSS ``<language>``, ``xml:lang``) is a language tag storycluster reads. A feed's
+    reader cannot mend its channel, so one that is not ("English") is detected instead, with a notice, rather
+    than making every item a bad record as a JSONL ``lang`` would."""
+    try:
+        language_tag(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _reason(raw: bytes, parsed) -> str:

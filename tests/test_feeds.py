@@ -127,6 +127,18 @@ def test_what_is_no_feed_and_a_guid_that_is_no_address(tmp_path):
     assert (item.id, item.url, item.text) == ("item-7", None, "Body text.")
 
 
+def test_a_language_that_is_no_tag_is_detected_and_said_so(tmp_path):
+    path = tmp_path / "en.rss"
+    path.write_text('<rss version="2.0"><channel><title>t</title><language>English</language><item><title>Storm</title>'
+                    '<guid>s1</guid><description>Storm Boris brought heavy rain and floods to central Europe this '
+                    'week, forcing thousands from their homes.</description></item></channel></rss>', encoding="utf-8")
+    notices: list[str] = []
+    [item] = read_path(path, notices=notices)
+    assert isinstance(item, Article) and item.lang is None  # left to detection, as when a feed names none
+    assert notices == [f"{path}: language not read, not a language tag: 'English' (1 item); those items' languages "
+                       "are detected from their text"]
+
+
 def test_a_malformed_feed_is_read_leniently_and_said_so(tmp_path):
     path = tmp_path / "broken.rss"
     path.write_text('<rss version="2.0"><channel><title>t</title><item><title>A & B</title><guid>b1</guid>'
