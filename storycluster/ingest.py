@@ -53,6 +53,9 @@ DATE_FIELDS = ("published", "date", "published_at", "publishedAt", "pubDate", "d
 _KNOWN = frozenset((*FIELDS, *DATE_FIELDS))
 
 
+#: a path that was a web address (``https://x/feed`` as a path: ``https:/x/feed``)
+_WEB_ADDRESS = re.compile(r"^(https?):/+(?=[^/])", re.IGNORECASE)
+
 #: the path that names standard input (``storycluster add -``), and the name its problems give
 STDIN, STDIN_NAME = "-", "<stdin>"
 
@@ -101,7 +104,12 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     try:
         fh = open(p, "rb")  # noqa: SIM115 - closed by the reader below
     except OSError as e:
-        yield Problem(where, None, None, f"cannot read: {e.strerror or e}", "check the path and permissions")
+        if _WEB_ADDRESS.match(where):  # a path collapses "https://" to "https:/"
+            url = _WEB_ADDRESS.sub(lambda m: m.group(1) + "://", where, count=1)
+            yield Problem(url, None, None, "a web address: storycluster reads files and fetches nothing",
+                          f"download it first, e.g. curl -s '{url}' | storycluster add -")
+        else:
+            yield Problem(where, None, None, f"cannot read: {e.strerror or e}", "check the path and permissions")
         return
     with fh:
         if gzipped:

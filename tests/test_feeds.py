@@ -230,3 +230,10 @@ def test_a_feed_in_the_encoding_it_declares(tmp_path):
                      .encode("cp1256"))
     [item] = read_path(path, notices=[])
     assert (item.title, item.text, item.source, item.lang) == ("السوداني لبلومبرغ", "قال رئيس الوزراء", "المسلة", "ar")
+
+
+def test_a_web_address_given_as_a_path_says_to_download_it():
+    [problem] = read_path("https://example.com/news/feed.xml")
+    assert isinstance(problem, Problem) and problem.path == "https://example.com/news/feed.xml"
+    assert problem.message == "a web address: storycluster reads files and fetches nothing"
+    assert problem.hint == "download it first, e.g. curl -s 'https://example.com/news/feed.xml' | storycluster add -"
