@@ -31,8 +31,8 @@ _TEXT_SUFFIXES = {".html", ".htm", ".txt"}
 _DATA_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".rss", ".atom"}
 #: RSS and Atom feeds; ``.xml`` only when named, as a folder's ``.xml`` files are often something else (a sitemap)
 _FEED_SUFFIXES = {".rss", ".atom", ".xml"}
-#: data files that may come gzip-compressed (``archive.jsonl.gz``): read as they are decompressed
-_GZIP_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv"}
+#: data files that may come gzip-compressed (``archive.jsonl.gz``, ``feed.xml.gz``): read as they are decompressed
+_GZIP_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".rss", ".atom", ".xml"}
 #: the byte order mark some Windows tools write at the start of a UTF-8 file: not part of the first record
 BOM = b"\xef\xbb\xbf"
 
@@ -116,8 +116,9 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
             import gzip
 
             with gzip.open(fh) as unzipped:
-                yield from _unzipped(_validated(_read_data(unzipped, where, suffix), where, max_text_bytes, notices),
-                                     where)
+                rows = (_read_feed(unzipped, where, notices) if suffix in _FEED_SUFFIXES
+                        else _read_data(unzipped, where, suffix))
+                yield from _unzipped(_validated(rows, where, max_text_bytes, notices), where)
         elif suffix in (".jsonl", ".ndjson", ".json"):
             yield from _validated(_read_data(fh, where, suffix), where, max_text_bytes, notices)
         elif suffix == ".parquet":
@@ -126,15 +127,20 @@ def read_path(path: str | Path, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
         elif suffix in (".csv", ".tsv"):
             yield from _validated(_read_csv(fh, where, "\t" if suffix == ".tsv" else ","), where, max_text_bytes, notices)
         elif suffix in _FEED_SUFFIXES:
-            from .feeds import read_feed
-
-            yield from _validated(read_feed(fh.read(), where, notices), where, max_text_bytes, notices)
+            yield from _validated(_read_feed(fh, where, notices), where, max_text_bytes, notices)
         elif suffix in _TEXT_SUFFIXES:
             yield from _validated(_read_text_file(fh.read(), p, p.stem), where, max_text_bytes)
         else:
             yield Problem(where, None, None, f"unknown file type '{suffix or '(none)'}'",
-                          "use .jsonl, .csv, .parquet, an RSS or Atom feed (.rss, .atom, .xml), .html, .txt (JSONL and "
-                          "CSV also as .gz) or a folder of them")
+                          "use .jsonl, .csv, .parquet, an RSS or Atom feed (.rss, .atom, .xml), .html, .txt (JSONL, "
+                          "CSV and feeds also as .gz) or a folder of them")
+
+
+def _read_feed(fh, path: str, notices: list[str] | None) -> Iterator[tuple[int, dict | Problem]]:
+    """The items of an RSS or Atom feed (a decompressed one too: read when the first is asked for)."""
+    from .feeds import read_feed
+
+    yield from read_feed(fh.read(), path, notices)
 
 
 def _read_data(fh, path: str, suffix: str) -> Iterator[tuple[int, dict | Problem]]:
@@ -401,10 +407,10 @@ def _read_folder(folder: Path, max_text_bytes: int, notices: list[str] | None = 
             continue
         if not f.is_file():
             continue
-        suffix, gzipped = _suffix(f)
+        suffix, _ = _suffix(f)
         if suffix in _TEXT_SUFFIXES:
             files.append(f)
-        elif suffix in _DATA_SUFFIXES or gzipped:
+        elif suffix in _DATA_SUFFIXES:  # gzipped too (a.jsonl.gz), but no .xml: a folder's are often sitemaps
             data.append(f)
     if not files and not data:
         yield Problem(str(folder), None, None, "no .html, .htm, .txt, .jsonl, .csv, .parquet, .rss or .atom files "

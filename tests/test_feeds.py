@@ -237,3 +237,13 @@ def test_a_web_address_given_as_a_path_says_to_download_it():
     assert isinstance(problem, Problem) and problem.path == "https://example.com/news/feed.xml"
     assert problem.message == "a web address: storycluster reads files and fetches nothing"
     assert problem.hint == "download it first, e.g. curl -s 'https://example.com/news/feed.xml' | storycluster add -"
+
+
+def test_a_gzipped_feed_and_a_damaged_one(tmp_path):
+    import gzip
+
+    (tmp_path / "fil.atom.gz").write_bytes(gzip.compress(ATOM.encode()))
+    assert [a.id for a in read_path(tmp_path / "fil.atom.gz")] == ["tag:lefil.example,2024:3", "tag:lefil.example,2024:4"]
+    (tmp_path / "cut.xml.gz").write_bytes(gzip.compress(ATOM.encode())[:60])
+    [problem] = read_path(tmp_path / "cut.xml.gz")
+    assert isinstance(problem, Problem) and problem.message.startswith("not a readable gzip file")
