@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from .normalize import ascii_digits
+from .normalize import ascii_digits, text_hash
 
 FIELDS = ("id", "title", "text", "url", "source", "published", "lang")
 
@@ -24,9 +24,20 @@ class Article:
     lang: str | None = None
     #: Where the record came from ("file:line"), for messages; not part of the article.
     origin: str | None = field(default=None, compare=False, repr=False)
+    #: :meth:`record_hash`, once computed (the readers, the writer's repeat check and its change check ask for it)
+    _digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in FIELDS}
+
+    def record_hash(self) -> str:
+        """Hash of the record as given (every field): an unchanged record is skipped by ``add``, and one an
+        input repeats field for field is stored once."""
+        if self._digest is None:
+            import json
+
+            self._digest = text_hash(json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False))
+        return self._digest
 
     @property
     def published_ts(self) -> float | None:

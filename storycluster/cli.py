@@ -269,9 +269,10 @@ def add(
         _one(report.to_dict(), Format.json if json_report else fmt)
     else:
         stored = report.added + report.updated + report.unchanged
+        repeated = f"{report.repeated} repeated, " if report.repeated else ""
         typer.echo(f"read {report.read} record{'s' if report.read != 1 else ''}: {report.added} added, "
                    f"{report.updated} updated, "
-                   f"{report.unchanged} unchanged, {report.skipped} skipped; {stored} stored "
+                   f"{report.unchanged} unchanged, {repeated}{report.skipped} skipped; {stored} stored "
                    f"({report.embedded} texts embedded, {report.seconds:.1f}s"
                    f"{f', {report.read / report.seconds:.1f} articles/s' if report.seconds > 0 else ''})",
                    err=True)
@@ -743,7 +744,8 @@ def dedup_dist(
     for line in report.notices:
         typer.echo(f"note: {line}", err=True)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
-    typer.echo(f"read {report.read} records: {report.articles} articles, {len(report.problems)} skipped; "
+    repeated = f"{report.repeated} repeated, " if report.repeated else ""
+    typer.echo(f"read {report.read} records: {report.articles} articles, {repeated}{len(report.problems)} skipped; "
                f"{report.groups} groups ({report.grouped} articles), {report.singletons} singletons → {out}\n"
                f"stages: {stages}", err=True)
 

@@ -9,7 +9,6 @@ the Ray pipeline, the PostgreSQL backend), so that they are the same everywhere.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +74,3 @@ def lexical_features(prepared: Sequence[Prepared]) -> list[LexicalFeatures]:
     terms = term_vectors(texts)
     return [LexicalFeatures(sig, tv, number_codes(text)) for sig, tv, text in zip(sigs, terms, texts, strict=True)]
 
-
-def record_hash(a: Article) -> str:
-    """Hash of a record as given (every field): an unchanged record is skipped by ``add``."""
-    return text_hash(json.dumps(a.to_dict(), sort_keys=True, ensure_ascii=False))

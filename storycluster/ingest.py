@@ -457,7 +457,7 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
                notices: list[str] | None = None, unknown: dict[str, int] | None = None) -> Iterator[Record]:
     """Each row as an Article or a Problem (a duplicate id too); then the file's notice of fields not read
     (``unknown``: those a reader found without passing them on, counted with those in the rows)."""
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}  # id → (its first line, its record hash)
     unknown = {} if unknown is None else unknown
     empty = True
     for lineno, row in rows:
@@ -468,11 +468,13 @@ def _validated(rows: Iterator[tuple[int, dict | Problem]], path: str, max_text_b
         count_unknown_fields(row, unknown)
         result = to_article(row, path, lineno, max_text_bytes)
         if isinstance(result, Article):
-            if result.id in seen:
-                result = Problem(path, lineno, "id", f"duplicate id '{result.id}' (first on line {seen[result.id]})",
-                                 "ids must be unique within a file")
-            else:
-                seen[result.id] = lineno
+            digest = result.record_hash()
+            first = seen.get(result.id)
+            if first is None:
+                seen[result.id] = (lineno, digest)
+            elif first[1] != digest:  # the same record again is the writer's to count, as a repeat
+                result = Problem(path, lineno, "id", f"duplicate id '{result.id}' (first on line {first[0]})",
+                                 "ids must be unique within a file (a record repeated field for field is stored once)")
         yield result
     if empty:
         yield Problem(path, None, None, "no records in this file", "check that it is the file you meant")

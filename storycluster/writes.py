@@ -16,7 +16,7 @@ import numpy as np
 from .article import Article
 from .boilerplate import MIN_COUNT, article_line_keys, line_keys, outlet
 from .errors import InputError, Problem
-from .featurize import Prepared, lexical_features, prepare_article, record_hash
+from .featurize import Prepared, lexical_features, prepare_article
 from .ingest import Record
 from .language import reads
 from .lexical import n_tokens, number_codes
@@ -34,12 +34,15 @@ CHUNK = 256
 
 @dataclass(slots=True)
 class AddReport:
-    """What an add did. ``read == added + updated + unchanged + skipped`` (``skipped``: one per problem)."""
+    """What an add did. ``read == added + updated + unchanged + repeated + skipped`` (``skipped``: one per
+    problem)."""
 
     read: int = 0
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: records that repeat one read earlier in the same input, field for field (stored once)
+    repeated: int = 0
     refreshed: int = 0  # stored articles whose text changed meaning because boilerplate was found
     embedded: int = 0  # texts sent to the model (cache misses)
     #: added or updated articles in a language the embedding model does not read, by language
@@ -55,7 +58,7 @@ class AddReport:
     @property
     def skipped(self) -> int:
         """Records not stored because of a problem (``--on-error skip``): read = added + updated + unchanged +
-        skipped."""
+        repeated + skipped."""
         return len(self.problems)
 
     def to_dict(self) -> dict:
@@ -115,7 +118,7 @@ class Writer:
             check_records(records, fail=True)
         report = AddReport()
         start = time.perf_counter()
-        seen: dict[str, str] = {}
+        seen = InputIds()
         changed = False
         store = self.store
         self.stage("adding")
@@ -182,22 +185,24 @@ class Writer:
             self.last_regroup = replace(self.last_regroup, lists=n)
         return n
 
-    def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: dict[str, str],
+    def _add_chunk(self, chunk: list[Record], report: AddReport, on_error: str, seen: InputIds,
                    index: VectorIndex) -> bool:
         articles: list[Article] = []
         for rec in chunk:
             report.read += 1
-            problem = rec if isinstance(rec, Problem) else duplicate_problem(rec, seen)
-            if problem is not None:
+            verdict = rec if isinstance(rec, Problem) else seen.check(rec)
+            if isinstance(verdict, Problem):
                 if on_error == "fail":
-                    raise InputError(problem)
-                report.problems.append(problem)
+                    raise InputError(verdict)
+                report.problems.append(verdict)
+            elif not verdict:
+                report.repeated += 1
             elif isinstance(rec, Article):
                 articles.append(rec)
         existing = self.db.record_hashes([a.id for a in articles])
         todo = []
         for a in articles:
-            rh = record_hash(a)
+            rh = a.record_hash()
             if a.id in existing and existing[a.id][1] == rh:
                 report.unchanged += 1
             else:
@@ -391,17 +396,17 @@ class Writer:
 
 
 def check_records(records: Iterable[Record], fail: bool, show: int = 20) -> int:
-    """Count the records; with ``fail``, raise InputError naming every problem and repeated id (the first
-    ``show`` of them) once the whole input is read."""
+    """Count the records; with ``fail``, raise InputError naming every problem and repeated id with other fields
+    (the first ``show`` of them) once the whole input is read."""
     total = 0
-    seen: dict[str, str] = {}
+    ids = InputIds()
     problems: list[Problem] = []
     n_problems = 0
     for rec in records:
         total += 1
         if fail:
-            problem = rec if isinstance(rec, Problem) else duplicate_problem(rec, seen)
-            if problem is not None:
+            problem = rec if isinstance(rec, Problem) else ids.check(rec)
+            if isinstance(problem, Problem):
                 n_problems += 1
                 if len(problems) < show:
                     problems.append(problem)
@@ -410,12 +415,26 @@ def check_records(records: Iterable[Record], fail: bool, show: int = 20) -> int:
     return total
 
 
-def duplicate_problem(a: Article, seen: dict[str, str]) -> Problem | None:
-    """A problem when ``a``'s id was seen before in this input (``seen``: id → where, updated)."""
-    origin = a.origin or "<input>"
-    if a.id in seen:
+class InputIds:
+    """The ids one input has given so far. The same id again with the same fields is the same article listed
+    twice (in two section feeds of one site, in exports of overlapping days): stored once and counted as a
+    repeat. With other fields it is a problem: which of the two is the article?"""
+
+    def __init__(self) -> None:
+        self._first: dict[str, tuple[str, str]] = {}  # id → (where it was first read, its record hash)
+
+    def check(self, a: Article) -> Problem | bool:
+        """True when ``a``'s id is new to this input; False when ``a`` repeats the record first read with it,
+        field for field; a problem when it has other fields."""
+        origin = a.origin or "<input>"
+        digest = a.record_hash()
+        first = self._first.get(a.id)
+        if first is None:
+            self._first[a.id] = (origin, digest)
+            return True
+        if first[1] == digest:
+            return False
         path, _, line = origin.rpartition(":")
         return Problem(path or origin, int(line) if line.isdigit() else None, "id",
-                       f"duplicate id '{a.id}' (first at {seen[a.id]})", "ids must be unique across the input")
-    seen[a.id] = origin
-    return None
+                       f"duplicate id '{a.id}' (first at {first[0]})",
+                       "ids must be unique across the input (a record repeated field for field is stored once)")

@@ -95,11 +95,13 @@ def test_many_lists_find_most_of_the_exact_graph() -> None:
 
 
 def test_positions_follow_input_order_and_report_duplicate_ids() -> None:
-    rows = [(1, 0, "c", "b.jsonl:1"), (0, 1, "b", "a.jsonl:2"), (0, 0, "a", "a.jsonl:1"), (1, 1, "a", "b.jsonl:2")]
-    by_file, problems = stages.positions(rows)
-    assert by_file[0].tolist() == [0, 1] and by_file[1].tolist() == [2, -1]
+    rows = [(1, 0, "c", "b.jsonl:1", "h-c"), (0, 1, "b", "a.jsonl:2", "h-b"), (0, 0, "a", "a.jsonl:1", "h-a"),
+            (1, 1, "a", "b.jsonl:2", "h-a2"), (1, 2, "b", "b.jsonl:3", "h-b")]
+    by_file, problems, repeated = stages.positions(rows)
+    assert by_file[0].tolist() == [0, 1] and by_file[1].tolist() == [2, -1, -1]
     assert problems == ["b.jsonl:2: field 'id': duplicate id 'a' (first at a.jsonl:1) (ids must be unique across "
-                        "the input)"]
+                        "the input (a record repeated field for field is stored once))"]
+    assert repeated == 1  # b.jsonl:3 repeats a.jsonl:2 field for field: dropped, not a problem
 
 
 def test_read_file_keeps_problems_as_rows(tmp_path) -> None:
@@ -108,6 +110,7 @@ def test_read_file_keeps_problems_as_rows(tmp_path) -> None:
                  + json.dumps({"id": "y", "text": "مرحبا بكم"}, ensure_ascii=False) + "\n", encoding="utf-8")
     rows = stages.read_file({"path": str(f), "file_no": 4}, 10**6)
     assert [(r["id"], r["ordinal"], r["file_no"]) for r in rows] == [("x", 0, 4), (None, -1, 4), ("y", 1, 4)]
+    assert rows[0]["digest"] == next(read_path(f)).record_hash() and rows[1]["digest"] is None
     assert rows[1]["problem"].startswith(f"{f}:2: invalid JSON")
     assert rows[2]["text"] == "مرحبا بكم"
     assert [r["notice"] for r in rows] == [None, None, None]

@@ -247,3 +247,14 @@ def test_a_gzipped_feed_and_a_damaged_one(tmp_path):
     (tmp_path / "cut.xml.gz").write_bytes(gzip.compress(ATOM.encode())[:60])
     [problem] = read_path(tmp_path / "cut.xml.gz")
     assert isinstance(problem, Problem) and problem.message.startswith("not a readable gzip file")
+
+
+def test_overlapping_feeds_store_each_item_once(tmp_path):
+    """Two section feeds of one site list the same item: `add` stores it once and says so, without an error."""
+    from .test_cli import run
+
+    (tmp_path / "world.atom").write_text(ATOM, encoding="utf-8")
+    (tmp_path / "top.atom").write_text(ATOM, encoding="utf-8")
+    r = run("add", str(tmp_path / "world.atom"), str(tmp_path / "top.atom"), store=tmp_path / "s")
+    assert r.exit_code == 0, r.output
+    assert "read 4 records: 2 added, 0 updated, 0 unchanged, 2 repeated, 0 skipped; 2 stored" in r.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from storycluster import Archive
+from storycluster.article import Article
 from storycluster.errors import InputError, Problem
 from storycluster.ingest import read_path
 
@@ -252,11 +253,31 @@ def test_skip_mode_accounts_for_every_record(tmp_path, hash_embedder):
         report = archive.add_paths([p, second, tmp_path / "missing.jsonl"], on_error="skip")
         assert archive.db.count() == 2
     assert report.read == 7
-    assert report.added == 2 and report.skipped == 5
-    assert report.read == report.added + report.updated + report.unchanged + report.skipped
+    assert report.added == 2 and report.repeated == 1 and report.skipped == 4  # line 4 repeats line 1
+    assert report.read == report.added + report.updated + report.unchanged + report.repeated + report.skipped
     fields = [(Path(x.path).name, x.line, x.field) for x in report.problems]
-    assert fields == [("mixed.jsonl", 2, None), ("mixed.jsonl", 3, "text"), ("mixed.jsonl", 4, "id"),
-                      ("second.jsonl", 1, "id"), ("missing.jsonl", None, None)]
+    assert fields == [("mixed.jsonl", 2, None), ("mixed.jsonl", 3, "text"), ("second.jsonl", 1, "id"),
+                      ("missing.jsonl", None, None)]
+
+
+def test_a_record_repeated_field_for_field_is_stored_once(tmp_path, hash_embedder):
+    """Overlapping exports and section feeds list one article twice: the same record again is stored once and
+    counted as repeated, in one file or across files, even in fail mode; the same id with other fields is
+    still a problem."""
+    other = GOOD | {"id": "a2", "text": "Another article's text."}
+    first = write_jsonl(tmp_path / "monday.jsonl", [GOOD, other, GOOD])
+    second = write_jsonl(tmp_path / "tuesday.jsonl", [other])
+    with Archive(tmp_path / "s", embedder=hash_embedder) as archive:
+        report = archive.add_paths([first, second])
+        assert archive.db.count() == 2
+        assert (report.read, report.added, report.repeated, report.skipped) == (4, 2, 2, 0)
+        again = archive.add([Article(id="a3", title="T", text="Body."), Article(id="a3", title="T", text="Body.")])
+        assert (again.read, again.added, again.repeated) == (2, 1, 1)
+        assert again.to_dict()["repeated"] == 1
+        changed = write_jsonl(tmp_path / "wednesday.jsonl", [other, other | {"title": "Retitled"}])
+        with pytest.raises(InputError) as e:
+            archive.add_paths([changed])
+        assert "wednesday.jsonl:2: field 'id': duplicate id 'a2' (first on line 1)" in str(e.value)
 
 
 def test_a_deeply_nested_line_or_a_lone_surrogate_is_one_problem_not_the_whole_file(tmp_path, hash_embedder):

@@ -98,5 +98,6 @@ def test_every_record_is_stored_or_reported(tmp_path_factory, lines):
         report = a.add_paths([path], on_error="skip")
         stored = a.db.count()
     read = max(1, sum(1 for raw in path.read_bytes().split(b"\n") if raw.strip()))  # an empty file: one problem
-    assert report.read == read == report.added + report.updated + report.unchanged + len(report.problems)
+    assert report.read == read == (report.added + report.updated + report.unchanged + report.repeated
+                                   + len(report.problems))
     assert stored == report.added

@@ -122,11 +122,16 @@ def test_writes_need_the_token_and_work(client):
     assert listed["message"].startswith("articles[1]: expected an article: an object (dict) of its fields, got list")
     assert listed["hint"] == "send a list of article objects"
     assert client.get("/articles/en-sudani-copy/related").status_code == 404  # nothing of the bad batch stored
+    clash = client.post("/articles", json=[doc, {**doc, "title": "Another headline"}], headers=auth)
+    assert clash.status_code == 422  # one id, two records: which is the article?
+    assert clash.json()["error"]["message"].startswith("articles[1]: field 'id': duplicate id 'en-sudani-copy' "
+                                                       "(first at articles[0])")
     tag = client.get("/groups").headers["etag"]
-    ok = client.post("/articles", json=[{**doc, "author": "A. Writer", "section": "world"}], headers=auth)
-    assert ok.status_code == 200 and ok.json()["added"] == 1
+    twice = [{**doc, "author": "A. Writer", "section": "world"}] * 2  # the same record twice: stored once
+    ok = client.post("/articles", json=twice, headers=auth)
+    assert ok.status_code == 200 and (ok.json()["added"], ok.json()["repeated"]) == (1, 1)
     [notice] = ok.json()["notices"]  # fields the API does not read are said, not dropped in silence
-    assert notice.startswith("articles: fields not read: 'author' (1 record), 'section' (1 record)")
+    assert notice.startswith("articles: fields not read: 'author' (2 records), 'section' (2 records)")
     assert client.get("/groups", headers={"If-None-Match": tag}).status_code == 200  # the data changed: new tag
     items = client.get("/articles/en-sudani-copy/related").json()["related"]
     assert "en-sudani-bloomberg" in shown(items[0])

@@ -37,10 +37,12 @@ BLOCK_ROWS = 512
 
 @dataclass(slots=True)
 class DistReport:
-    """What a distributed dedup did: ``read == articles + len(problems)``."""
+    """What a distributed dedup did: ``read == articles + repeated + len(problems)``."""
 
     read: int = 0
     articles: int = 0
+    #: records that repeat one read earlier in the input, field for field (kept once, as ``add`` stores them)
+    repeated: int = 0
     groups: int = 0
     grouped: int = 0
     singletons: int = 0
@@ -135,18 +137,19 @@ def _read(inputs: Sequence[str | Path], max_text_bytes: int, on_error: str, repo
     items = [{"path": str(p), "file_no": i} for i, p in enumerate(inputs)]
     raw = ray.data.from_items(items, override_num_blocks=max(1, len(items))).flat_map(
         partial(stages.read_file, max_text_bytes=max_text_bytes)).materialize()
-    light = _table(raw.select_columns(["file_no", "ordinal", "id", "origin", "problem", "notice"]))
+    light = _table(raw.select_columns(["file_no", "ordinal", "id", "origin", "digest", "problem", "notice"]))
     report.read = light.num_rows
     report.problems = [p for p in light.column("problem").to_pylist() if p]
     report.notices = [line for n in light.column("notice").to_pylist() if n for line in n.split("\n")]
     ok = light.filter(pa.array(~light.column("problem").is_valid().to_numpy(zero_copy_only=False)))
-    by_file, dups = stages.positions(list(zip(*(ok.column(c).to_pylist() for c in ("file_no", "ordinal", "id", "origin")),
-                                              strict=True)))
+    columns = ("file_no", "ordinal", "id", "origin", "digest")
+    by_file, dups, report.repeated = stages.positions(list(zip(*(ok.column(c).to_pylist() for c in columns),
+                                                               strict=True)))
     report.problems += dups
     if report.problems and on_error == "fail":
         raise InputError(Problem("<input>", None, None, f"{len(report.problems)} bad record(s); the first: "
                                  f"{report.problems[0]}", "nothing was written; fix them or rerun with --on-error skip"))
-    return (raw.drop_columns(["notice"]).filter(lambda r: r["problem"] is None)
+    return (raw.drop_columns(["notice", "digest"]).filter(lambda r: r["problem"] is None)
             .map_batches(stages.with_positions, fn_kwargs={"by_file": by_file}, batch_format="pyarrow")
             .filter(lambda r: r["pos"] >= 0)
             .repartition(target_num_rows_per_block=BLOCK_ROWS))  # one big file still feeds every actor
@@ -212,7 +215,8 @@ def _write(out: Path, result: dict, report: DistReport, inputs: Sequence[str | P
         for p in report.problems:
             fh.write(json.dumps({"problem": p}, ensure_ascii=False) + "\n")
     manifest = {"version": SCHEMA_VERSION, "model_id": model_id_for(model), "inputs": [str(p) for p in inputs],
-                "read": report.read, "articles": report.articles, "problems": len(report.problems),
+                "read": report.read, "articles": report.articles, "repeated": report.repeated,
+                "problems": len(report.problems),
                 "notices": report.notices,
                 "groups": report.groups, "grouped": report.grouped, "singletons": report.singletons,
                 "seconds": report.seconds, "embeddings": {"columns": list(EMBEDDING_COLUMNS), "vector":

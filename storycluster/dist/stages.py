@@ -32,36 +32,43 @@ def read_file(item: dict, max_text_bytes: int) -> list[dict]:
     for rec in read_path(item["path"], max_text_bytes, notices):
         if isinstance(rec, Problem):
             rows.append({**dict.fromkeys(FIELDS), "file_no": item["file_no"], "ordinal": -1,
-                         "origin": None, "problem": str(rec), "notice": None})
+                         "origin": None, "digest": None, "problem": str(rec), "notice": None})
         else:
             rows.append({**rec.to_dict(), "file_no": item["file_no"], "ordinal": ordinal,
-                         "origin": rec.origin, "problem": None, "notice": None})
+                         "origin": rec.origin, "digest": rec.record_hash(), "problem": None, "notice": None})
             ordinal += 1
     if rows and notices:  # a path always gives a row: a file without records is a problem
         rows[-1]["notice"] = "\n".join(notices)
     return rows
 
 
-def positions(files: list[tuple[int, int, str, str]]) -> tuple[dict[int, np.ndarray], list[str]]:
-    """Input order and duplicate ids: from (file_no, ordinal, id, origin) of every article, each file's
-    positions by ordinal (-1 for a duplicate id, which ``add`` reports as a problem too), and the messages."""
+def positions(files: list[tuple[int, int, str, str, str]]) -> tuple[dict[int, np.ndarray], list[str], int]:
+    """Input order and repeated ids, as ``add`` treats them: from (file_no, ordinal, id, origin, record hash) of
+    every article, each file's positions by ordinal (-1 for an id read before, dropped by the caller), the
+    problems (an id read before with other fields) and how many records repeat an earlier one field for field
+    (stored once, as ``add`` counts them)."""
     files = sorted(files)
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     by_file: dict[int, list[int]] = {}
     problems = []
+    repeated = 0
     pos = 0
-    for file_no, _, art_id, origin in files:
+    for file_no, _, art_id, origin, digest in files:
         if art_id in seen:
             by_file.setdefault(file_no, []).append(-1)
+            if seen[art_id][1] == digest:
+                repeated += 1
+                continue
             path, _, line = (origin or "<input>").rpartition(":")
             problems.append(str(Problem(path or origin, int(line) if line.isdigit() else None, "id",
-                                        f"duplicate id '{art_id}' (first at {seen[art_id]})",
-                                        "ids must be unique across the input")))
+                                        f"duplicate id '{art_id}' (first at {seen[art_id][0]})",
+                                        "ids must be unique across the input (a record repeated field for field is "
+                                        "stored once)")))
             continue
-        seen[art_id] = origin or "<input>"
+        seen[art_id] = (origin or "<input>", digest)
         by_file.setdefault(file_no, []).append(pos)
         pos += 1
-    return {f: np.asarray(p, dtype=np.int64) for f, p in by_file.items()}, problems
+    return {f: np.asarray(p, dtype=np.int64) for f, p in by_file.items()}, problems, repeated
 
 
 def with_positions(batch, by_file: dict[int, np.ndarray]):

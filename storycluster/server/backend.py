@@ -21,6 +21,7 @@ from ..parallel import cores
 from ..ranking import RelatedOptions
 from ..related.stored import answers_stored, due
 from ..results import Group, GroupsPage, Related
+from ..writes import InputIds
 
 
 class Backend(Protocol):
@@ -179,19 +180,17 @@ class StoreBackend:
             return f"{a.db.generation}.{a.db.get_meta('groups_generation')}.{a.model.fitted_at}"
 
     def add(self, rows: list[dict]) -> dict:
-        """Validate every record first (nothing is written when one is bad), then add them."""
+        """Validate every record first (nothing is written when one is bad), then add them. The same record twice in
+        a batch is stored once (``repeated``, as ``add`` counts it); the same id with other fields is an error."""
         articles = []
-        seen: dict[str, int] = {}
+        ids = InputIds()
         notices: list[str] = []
-        for n, result in enumerate(from_objects(rows, notices, "articles", "send a list of article objects")):
+        for result in from_objects(rows, notices, "articles", "send a list of article objects"):
             if isinstance(result, Problem):  # the CLI's hint (--on-error skip) means nothing here
                 raise InputError(replace(result, hint=result.hint.replace(HINT_FIX, "fix the record; nothing of "
                                                                                   "this batch was stored")))
-            if result.id in seen:
-                raise InputError(Problem(f"articles[{n}]", None, "id",
-                                         f"duplicate id '{result.id}' (also articles[{seen[result.id]}])",
-                                         "ids must be unique within a batch"))
-            seen[result.id] = n
+            if isinstance(verdict := ids.check(result), Problem):
+                raise InputError(verdict)
             articles.append(result)
         with self._write_lock, self._no_paths():
             report = self._get_writer().add(articles, lists=False)
