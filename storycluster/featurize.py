@@ -73,4 +73,3 @@ def lexical_features(prepared: Sequence[Prepared]) -> list[LexicalFeatures]:
     sigs = signatures(texts, normalized=True)
     terms = term_vectors(texts)
     return [LexicalFeatures(sig, tv, number_codes(text)) for sig, tv, text in zip(sigs, terms, texts, strict=True)]
-
