@@ -167,10 +167,10 @@ def test_bad_records_reported_not_dropped(local_ray, tmp_path) -> None:
     a = tmp_path / "a.jsonl"
     a.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:4]) + "{not json\n", encoding="utf-8")
     b = tmp_path / "b.jsonl"
-    # b: a's first record again, field for field (a repeat: kept once, not a problem), then with another title
+    # b: a's first record again, field for field (a repeat: kept once, not a problem); a's second with another title
     b.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n" + json.dumps(rows[5], ensure_ascii=False) + "\n"
                  + json.dumps({"id": "empty", "text": " "}) + "\n"
-                 + json.dumps({**rows[0], "title": "another title"}, ensure_ascii=False) + "\n", encoding="utf-8")
+                 + json.dumps({**rows[1], "title": "another title"}, ensure_ascii=False) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="3 bad record"):
         dedup_distributed([a, b], tmp_path / "fail")
     report = dedup_distributed([a, b], tmp_path / "out", on_error="skip")
@@ -179,7 +179,7 @@ def test_bad_records_reported_not_dropped(local_ray, tmp_path) -> None:
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["repeated"] == 1
     problems = [json.loads(x)["problem"] for x in (tmp_path / "out" / "problems.jsonl").read_text().splitlines()]
     assert any(p.startswith(f"{a}:5: invalid JSON") for p in problems)
-    assert any(p.startswith(f"{b}:4: field 'id': duplicate id '{rows[0]['id']}' (first at {a}:1)") for p in problems)
+    assert any(p.startswith(f"{b}:4: field 'id': duplicate id '{rows[1]['id']}' (first at {a}:2)") for p in problems)
     assert any(p.startswith(f"{b}:3: field 'text': missing or empty") for p in problems)
     dist = json.loads((tmp_path / "out" / "dedup.json").read_text(encoding="utf-8"))
     ids = [m["id"] for g in dist["groups"] for m in g["members"]] + dist["singletons"]
