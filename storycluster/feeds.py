@@ -45,7 +45,7 @@ def read_feed(raw: bytes, path: str, notices: list[str] | None = None) -> Iterat
         items = "its 1 item was" if len(entries) == 1 else f"its {len(entries)} items were"
         notices.append(f"{path}: not well-formed XML ({_reason(raw, parsed)}); {items} read leniently: check them")
     channel = parsed.get("feed") or {}
-    starts = [raw.count(b"\n", 0, m.start()) + 1 for m in _ITEM_START.finditer(raw)]
+    starts = _item_lines(raw)
     if len(starts) != len(entries):  # items the pattern does not see: number them instead
         starts = list(range(1, len(entries) + 1))
     unread: dict[str, int] = {}  # languages that are no language tag → items
@@ -63,6 +63,16 @@ def read_feed(raw: bytes, path: str, notices: list[str] | None = None) -> Iterat
         named = ", ".join(f"{value[:40]!r} ({n} item{'s' if n != 1 else ''})" for value, n in sorted(unread.items()))
         notices.append(f"{path}: language not read, not a language tag: {named}; those items' languages are "
                        "detected from their text")
+
+
+def _item_lines(raw: bytes) -> list[int]:
+    """The line each item starts on, counting the line breaks between one start and the next (one pass)."""
+    lines, line, at = [], 1, 0
+    for m in _ITEM_START.finditer(raw):
+        line += raw.count(b"\n", at, m.start())
+        at = m.start()
+        lines.append(line)
+    return lines
 
 
 def _is_language(value: str) -> bool:
